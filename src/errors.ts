@@ -1,0 +1,36 @@
+/**
+ * Every failure on the way to a verdict is a SigwatchError with a stable code,
+ * so that callers decide by code (deny, error verdict, retry, usage error)
+ * and never by parsing messages. Messages name what failed and where, and
+ * never carry a credential.
+ */
+export type ErrorCode =
+  | 'USAGE' // bad command-line input
+  | 'CONFIG' // bad configuration (policies, trust roots, registry config)
+  | 'POLICY_INVALID' // a ClusterImagePolicy / TrustRoot failed validation
+  | 'REFERENCE_INVALID' // an image reference could not be parsed
+  | 'REGISTRY_UNREACHABLE' // connection refused, DNS, timeout
+  | 'REGISTRY_AUTH' // 401/403 after trying the credentials we have
+  | 'REGISTRY_NOT_FOUND' // manifest or blob unknown
+  | 'REGISTRY_PROTOCOL' // an answer that breaks the distribution spec
+  | 'DIGEST_MISMATCH' // content does not hash to the digest that named it
+  | 'TOO_LARGE' // a manifest or blob over its size cap
+  | 'LAYOUT_INVALID' // an OCI image layout folder that is not one
+  | 'SIGNATURE_INVALID' // a malformed signature object
+  | 'VERIFICATION_FAILED' // a well-formed signature that does not verify
+  | 'INTERNAL';
+
+export class SigwatchError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SigwatchError';
+    this.code = code;
+  }
+}
+
+/** A reason string for any thrown value, safe to put in a verdict. */
+export function reasonOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
