@@ -5,4 +5,4 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const built = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-await import(existsSync(built) ? built : '../src/cli/main.ts');
+await import(existsSync(built) ? built : '../src/cli/bin.ts');

@@ -64,8 +64,3 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
     return EXIT_DENY;
   }
 }
-
-const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1];
-if (isMain || process.env.SIGWATCH_CLI_MAIN === '1') {
-  process.exitCode = await run(process.argv.slice(2));
-}
