@@ -1,0 +1,89 @@
+import { readFile } from 'node:fs/promises';
+import { SigwatchError } from '../errors.ts';
+import { verifyImage } from '../pipeline/verify-image.ts';
+import { RegistryClient } from '../registry/client.ts';
+import { anonymous, loadDockerConfig } from '../registry/credentials.ts';
+import { parseImageTarget } from '../registry/target.ts';
+import { loadPolicyPath } from '../store/folder.ts';
+import { policiesMatching } from '../store/policy-set.ts';
+import { oneOf, parseCommandArgs } from './args.ts';
+import { formatVerdictText } from './format.ts';
+import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
+
+const HELP = `usage: sigwatch verify IMAGE --policies PATH [options]
+
+IMAGE is host[:port]/repo:tag, host/repo@sha256:HEX, a Docker Hub short name,
+oci:PATH:TAG or oci:PATH@sha256:HEX (an OCI image layout folder).
+
+options:
+  --policies PATH              ClusterImagePolicy YAML file or folder (required)
+  --format text|json           output format (default text)
+  --registry-config FILE       Docker config.json with registry credentials
+  --insecure-registry HOST:PORT  plain HTTP to this registry (repeatable; tests only)
+  --trusted-root FILE          sigstore TrustedRoot JSON for keyless authorities
+  --at RFC3339                 verify as of this time
+  --no-match deny|allow|warn   verdict for an image no policy matches (default deny)
+  --as REF                     reference to match policy globs against for oci: images
+  --skip-invalid               load the valid policies and report the invalid ones
+
+exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error`;
+
+export async function verifyCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandArgs('verify', args, {
+    policies: { type: 'string' },
+    format: { type: 'string' },
+    'registry-config': { type: 'string' },
+    'insecure-registry': { type: 'string', multiple: true },
+    'trusted-root': { type: 'string' },
+    at: { type: 'string' },
+    'no-match': { type: 'string' },
+    as: { type: 'string' },
+    'skip-invalid': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout(HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new SigwatchError('USAGE', `verify takes exactly one IMAGE, got ${positionals.length}\n${HELP}`);
+  if (!values.policies) throw new SigwatchError('USAGE', `verify needs --policies PATH\n${HELP}`);
+  const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
+  const noMatch = oneOf('--no-match', values['no-match'], ['deny', 'allow', 'warn'] as const, 'deny');
+  if (values.at !== undefined && Number.isNaN(Date.parse(values.at))) {
+    throw new SigwatchError('USAGE', `--at must be an RFC 3339 time, got "${values.at}"`);
+  }
+  if (values['trusted-root'] !== undefined) await readTrustedRootFile(values['trusted-root']);
+  if (values.policies.startsWith('s3://')) {
+    throw new SigwatchError('CONFIG', 'S3 policy stores are not supported yet by the CLI; use a folder');
+  }
+
+  const target = parseTargetOrUsage(positionals[0]!);
+  const set = await loadPolicyPath(values.policies, { skipInvalid: values['skip-invalid'] });
+  for (const p of set.problems) io.stderr(`warning: ${p.file}: ${p.document}: ${p.path}: ${p.message}`);
+  const matchAs = values.as ?? target.input;
+  const policies = policiesMatching(set, matchAs, { literal: target.kind === 'layout' && values.as === undefined });
+
+  const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
+  const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [] });
+  const verdict = await verifyImage(target, policies, { registry: (ref) => client.repository(ref) }, { noMatch });
+
+  io.stdout(format === 'json' ? JSON.stringify(verdict) : formatVerdictText(verdict));
+  return verdict.verdict === 'deny' ? EXIT_DENY : EXIT_OK;
+}
+
+function parseTargetOrUsage(input: string) {
+  try {
+    return parseImageTarget(input);
+  } catch (err) {
+    throw new SigwatchError('USAGE', (err as Error).message);
+  }
+}
+
+async function readTrustedRootFile(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new SigwatchError('CONFIG', `cannot read trusted root ${path}: ${(err as Error).message}`);
+  }
+}
+

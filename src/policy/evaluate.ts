@@ -1,0 +1,43 @@
+import type { ClusterImagePolicy } from './types.ts';
+import type { AuthorityResult, Decision, PolicyResult } from './verdict.ts';
+
+export type NoMatchBehaviour = 'deny' | 'allow' | 'warn';
+
+export interface Evaluation {
+  verdict: Decision;
+  policies: PolicyResult[];
+  reasons: string[];
+}
+
+/**
+ * policy-controller's admission rule: every matching policy must pass (AND),
+ * a policy passes when any of its authorities does (OR); failures of
+ * `mode: warn` policies only warn. All checks run concurrently: they share
+ * one signature lookup per source through the caller's memoised environment.
+ */
+/** policy-controller's `no-match-policy`: what an image no policy covers gets. */
+export function noMatchEvaluation(noMatch: NoMatchBehaviour): Evaluation {
+  const verdict: Decision = noMatch === 'allow' ? 'admit' : noMatch;
+  return { verdict, policies: [], reasons: [`no policy matches this image (no-match: ${noMatch})`] };
+}
+
+export async function evaluatePolicies(
+  policies: ClusterImagePolicy[],
+  checkAuthority: (policy: ClusterImagePolicy, index: number) => Promise<AuthorityResult>,
+  noMatch: NoMatchBehaviour,
+): Promise<Evaluation> {
+  if (policies.length === 0) return noMatchEvaluation(noMatch);
+  const results = await Promise.all(
+    policies.map(async (policy): Promise<PolicyResult> => {
+      const authorities = await Promise.all(policy.spec.authorities.map((_, i) => checkAuthority(policy, i)));
+      const pass = authorities.some((a) => a.verdict === 'pass');
+      return { name: policy.metadata.name, mode: policy.spec.mode ?? 'enforce', verdict: pass ? 'pass' : 'fail', authorities };
+    }),
+  );
+  const failed = results.filter((p) => p.verdict === 'fail');
+  const reasons = failed.map(
+    (p) => `policy ${p.name}${p.mode === 'warn' ? ' (warn)' : ''}: ${p.authorities.map((a) => `authority ${a.name}: ${a.reason}`).join('; ')}`,
+  );
+  const verdict: Decision = failed.some((p) => p.mode === 'enforce') ? 'deny' : failed.length > 0 ? 'warn' : 'admit';
+  return { verdict, policies: results, reasons };
+}

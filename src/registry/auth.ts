@@ -1,0 +1,107 @@
+import { SigwatchError } from '../errors.ts';
+import type { Credential } from './credentials.ts';
+import type { HttpClient } from './http.ts';
+
+/**
+ * The distribution auth handshake: a 401 names a scheme; Basic sends the
+ * credential itself, Bearer trades it at the realm for a token scoped to one
+ * repository. The scheme is remembered per registry and tokens per scope, so a
+ * warm process pays the handshake once.
+ */
+export type Challenge = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service?: string };
+
+export function parseChallenge(header: string | null): Challenge | undefined {
+  if (!header) return undefined;
+  const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
+  if (!m) return undefined;
+  const scheme = m[1]!.toLowerCase();
+  const params = new Map<string, string>();
+  for (const p of (m[2] ?? '').matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g)) {
+    params.set(p[1]!.toLowerCase(), (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1'));
+  }
+  if (scheme === 'basic') return { scheme: 'basic' };
+  if (scheme === 'bearer') {
+    const realm = params.get('realm');
+    if (!realm) return undefined;
+    return { scheme: 'bearer', realm, service: params.get('service') };
+  }
+  return undefined;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+export class TokenCache {
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly now: () => number;
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  get(key: string): string | undefined {
+    const t = this.tokens.get(key);
+    if (!t) return undefined;
+    if (t.expiresAt <= this.now()) {
+      this.tokens.delete(key);
+      return undefined;
+    }
+    return t.token;
+  }
+
+  set(key: string, token: string, lifetimeSeconds: number): void {
+    // Renew a little early so a token never expires between check and use.
+    const ms = Math.max(0, lifetimeSeconds - 10) * 1000;
+    this.tokens.set(key, { token, expiresAt: this.now() + ms });
+  }
+}
+
+export function basicHeader(c: { username: string; password: string }): string {
+  return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
+}
+
+/** Trades a credential (or nothing, for anonymous pulls) for a bearer token at the realm. */
+export async function fetchBearerToken(
+  http: HttpClient,
+  challenge: { realm: string; service?: string },
+  scope: string,
+  credential: Credential | undefined,
+  allowInsecure: (host: string) => boolean,
+): Promise<{ token: string; expiresIn: number }> {
+  const realm = new URL(challenge.realm);
+  if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && allowInsecure(realm.host))) {
+    throw new SigwatchError('REGISTRY_AUTH', `token realm ${realm.host} is not https and not named insecure`);
+  }
+  if (credential?.kind === 'registry-token') return { token: credential.token, expiresIn: 300 };
+  let res;
+  if (credential?.kind === 'identity-token') {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.token, scope, client_id: 'sigwatch' });
+    if (challenge.service) form.set('service', challenge.service);
+    res = await http.send(
+      { method: 'POST', url: realm.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), maxBytes: 64 * 1024 },
+      'token',
+    );
+  } else {
+    if (challenge.service) realm.searchParams.set('service', challenge.service);
+    realm.searchParams.set('scope', scope);
+    const headers: Record<string, string> = {};
+    if (credential?.kind === 'basic') headers.authorization = basicHeader(credential);
+    res = await http.send({ method: 'GET', url: realm.toString(), headers, maxBytes: 64 * 1024 }, 'token');
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} refused the credentials (HTTP ${res.status})`);
+  }
+  if (res.status !== 200) throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} answered HTTP ${res.status}`);
+  let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+  try {
+    body = JSON.parse(res.body.toString('utf8'));
+  } catch {
+    throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} answered with invalid JSON`);
+  }
+  const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+  if (!token) throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} answered without a token`);
+  // The distribution spec's default lifetime when none is given.
+  const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
+  return { token, expiresIn };
+}

@@ -1,0 +1,189 @@
+import { SigwatchError } from '../errors.ts';
+import { basicHeader, fetchBearerToken, parseChallenge, TokenCache, type Challenge } from './auth.ts';
+import { anonymous, type Credential, type CredentialLookup } from './credentials.ts';
+import { assertDigest } from './digest.ts';
+import { describe, HttpClient, type HttpOptions, type HttpResponse } from './http.ts';
+import { parseManifest } from './manifest.ts';
+import { isDigest, type ImageRef } from './reference.ts';
+import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Descriptor, type Manifest, type Repository } from './types.ts';
+
+export interface RegistryClientOptions extends HttpOptions {
+  credentials?: CredentialLookup;
+  /** Hosts (`host:port`) reached over plain HTTP. Everything else is HTTPS. */
+  insecureHosts?: Iterable<string>;
+}
+
+/**
+ * An OCI distribution client shared by every verification in a process, so
+ * that connections (fetch keeps them alive per origin), auth challenges and
+ * tokens are reused across images.
+ */
+export class RegistryClient {
+  readonly http: HttpClient;
+  private readonly credentials: CredentialLookup;
+  private readonly insecure: Set<string>;
+  private readonly challenges = new Map<string, Challenge | 'none'>();
+  private readonly tokens = new TokenCache();
+
+  constructor(opts: RegistryClientOptions = {}) {
+    this.http = new HttpClient(opts);
+    this.credentials = opts.credentials ?? anonymous;
+    this.insecure = new Set(opts.insecureHosts ?? []);
+  }
+
+  repository(ref: Pick<ImageRef, 'registry' | 'repository'>): Repository {
+    return new RegistryRepository(this, ref.registry, ref.repository);
+  }
+
+  /** The API host: Docker Hub's API is not served at its name. */
+  private apiHost(registry: string): string {
+    return registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
+  }
+
+  baseUrl(registry: string): string {
+    return `${this.insecure.has(registry) ? 'http' : 'https'}://${this.apiHost(registry)}`;
+  }
+
+  /** One authenticated request; on a 401 learns the challenge and tries once more. */
+  async request(
+    registry: string,
+    repository: string,
+    req: { method: 'GET' | 'HEAD'; path: string; accept?: string; maxBytes: number },
+    kind: string,
+  ): Promise<HttpResponse> {
+    const url = `${this.baseUrl(registry)}/v2/${repository}/${req.path}`;
+    const credential = await this.credentials(registry, repository);
+    const send = async () => {
+      const headers: Record<string, string> = {};
+      if (req.accept) headers.accept = req.accept;
+      const authorization = await this.authorization(registry, repository, credential);
+      if (authorization) headers.authorization = authorization;
+      return this.http.send({ method: req.method, url, headers, maxBytes: req.maxBytes }, kind);
+    };
+    let res = await send();
+    if (res.status === 401) {
+      const known = this.challenges.get(registry);
+      const challenge = parseChallenge(res.headers.get('www-authenticate'));
+      if (!challenge) throw authError(url, res.status, credential);
+      const changed = JSON.stringify(known) !== JSON.stringify(challenge);
+      this.challenges.set(registry, challenge);
+      // A token we hold may have been revoked: forget it and fetch a new one once.
+      if (!changed && challenge.scheme === 'bearer') this.tokens.set(tokenKey(registry, repository, credential), '', 0);
+      if (challenge.scheme === 'basic' && !credential) throw authError(url, res.status, credential);
+      res = await send();
+      if (res.status === 401) throw authError(url, res.status, credential);
+    }
+    if (res.status === 403) throw authError(url, res.status, credential);
+    return res;
+  }
+
+  private async authorization(registry: string, repository: string, credential: Credential | undefined): Promise<string | undefined> {
+    const challenge = this.challenges.get(registry);
+    if (!challenge || challenge === 'none') return undefined;
+    if (challenge.scheme === 'basic') {
+      return credential?.kind === 'basic' ? basicHeader(credential) : undefined;
+    }
+    const key = tokenKey(registry, repository, credential);
+    let token = this.tokens.get(key);
+    if (!token) {
+      const t = await fetchBearerToken(this.http, challenge, `repository:${repository}:pull`, credential, (h) => this.insecure.has(h));
+      this.tokens.set(key, t.token, t.expiresIn);
+      token = t.token;
+    }
+    return `Bearer ${token}`;
+  }
+}
+
+function tokenKey(registry: string, repository: string, credential: Credential | undefined): string {
+  // Keyed by who asks, too: two pull secrets for one repository get separate tokens.
+  const who = credential ? (credential.kind === 'basic' ? credential.username : credential.kind) : 'anonymous';
+  return `${registry}|${repository}|${who}`;
+}
+
+function authError(url: string, status: number, credential: Credential | undefined): SigwatchError {
+  const how = credential ? 'with the configured credentials' : 'anonymously (no credentials configured for it)';
+  return new SigwatchError('REGISTRY_AUTH', `${describe(url)}: access denied ${how} (HTTP ${status})`);
+}
+
+class RegistryRepository implements Repository {
+  readonly location: string;
+  private readonly client: RegistryClient;
+  private readonly registry: string;
+  private readonly name: string;
+
+  constructor(client: RegistryClient, registry: string, name: string) {
+    this.client = client;
+    this.registry = registry;
+    this.name = name;
+    this.location = `${registry}/${name}`;
+  }
+
+  async resolve(reference: string): Promise<string | undefined> {
+    return isDigest(reference) ? reference : (await this.resolveTag(reference))?.digest;
+  }
+
+  async resolveTag(tag: string): Promise<Descriptor | undefined> {
+    const res = await this.client.request(
+      this.registry,
+      this.name,
+      { method: 'HEAD', path: `manifests/${tag}`, accept: MANIFEST_ACCEPT, maxBytes: 0 },
+      'manifest-head',
+    );
+    if (res.status === 404) return undefined;
+    expectOk(res, `${this.location}:${tag}`);
+    const digest = res.headers.get('docker-content-digest');
+    if (!digest || !isDigest(digest)) {
+      // Without the header we must hash the body ourselves.
+      const m = await this.getManifest(tag);
+      return m && { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+    }
+    return {
+      mediaType: (res.headers.get('content-type') ?? '').split(';')[0]!.trim(),
+      digest,
+      size: Number(res.headers.get('content-length') ?? 0),
+    };
+  }
+
+  async getManifest(reference: string): Promise<Manifest | undefined> {
+    const where = `${this.location}${isDigest(reference) ? '@' : ':'}${reference}`;
+    const res = await this.client.request(
+      this.registry,
+      this.name,
+      { method: 'GET', path: `manifests/${reference}`, accept: MANIFEST_ACCEPT, maxBytes: MAX_MANIFEST_BYTES },
+      'manifest',
+    );
+    if (res.status === 404) return undefined;
+    expectOk(res, where);
+    return parseManifest(res.body, {
+      digest: isDigest(reference) ? reference : undefined,
+      mediaType: res.headers.get('content-type') ?? undefined,
+      where,
+    });
+  }
+
+  async getBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
+    const where = `${this.location}@${descriptor.digest}`;
+    if (descriptor.size > maxBytes) {
+      throw new SigwatchError('TOO_LARGE', `${where}: blob of ${descriptor.size} bytes exceeds the ${maxBytes}-byte limit`);
+    }
+    const res = await this.client.request(
+      this.registry,
+      this.name,
+      { method: 'GET', path: `blobs/${descriptor.digest}`, maxBytes: descriptor.size },
+      'blob',
+    );
+    if (res.status === 404) throw new SigwatchError('REGISTRY_NOT_FOUND', `${where}: blob not found`);
+    expectOk(res, where);
+    if (res.body.length !== descriptor.size) {
+      throw new SigwatchError('DIGEST_MISMATCH', `${where}: blob is ${res.body.length} bytes, descriptor says ${descriptor.size}`);
+    }
+    assertDigest(res.body, descriptor.digest, where);
+    return res.body;
+  }
+}
+
+function expectOk(res: HttpResponse, where: string): void {
+  if (res.status === 200) return;
+  const code = res.status === 429 || res.status >= 500 ? 'REGISTRY_UNREACHABLE' : 'REGISTRY_PROTOCOL';
+  throw new SigwatchError(code, `${where}: registry answered HTTP ${res.status}`);
+}

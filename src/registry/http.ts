@@ -1,0 +1,187 @@
+import { SigwatchError } from '../errors.ts';
+
+/**
+ * HTTP for registries: bounded in time, size and retries, counting every
+ * request so that tests and benchmarks can hold round trips to a budget.
+ * Redirects are followed by hand, because registries send blobs to other
+ * hosts (S3, CDNs) and credentials must never go along.
+ */
+
+export interface HttpOptions {
+  /** Whole-request deadline, including reading the body. */
+  timeoutMs?: number;
+  /** Attempts on 429/5xx/network errors, the first included. */
+  attempts?: number;
+  /** Base for the jittered exponential backoff. */
+  backoffMs?: number;
+  /** Longest Retry-After we honour before giving up. */
+  maxRetryAfterMs?: number;
+  fetch?: typeof fetch;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD' | 'POST';
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Cap on the body we read; the request fails beyond it. */
+  maxBytes: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+  url: string;
+}
+
+/** Counts requests on the wire, by kind, for round-trip budgets. */
+export class RoundTripCounter {
+  total = 0;
+  readonly byKind = new Map<string, number>();
+  add(kind: string): void {
+    this.total++;
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
+  }
+  reset(): void {
+    this.total = 0;
+    this.byKind.clear();
+  }
+}
+
+const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
+const MAX_REDIRECTS = 5;
+
+export class HttpClient {
+  private readonly timeoutMs: number;
+  private readonly attempts: number;
+  private readonly backoffMs: number;
+  private readonly maxRetryAfterMs: number;
+  private readonly fetchImpl: typeof fetch;
+  readonly counter: RoundTripCounter;
+
+  constructor(opts: HttpOptions = {}, counter = new RoundTripCounter()) {
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.attempts = Math.max(1, opts.attempts ?? 3);
+    this.backoffMs = opts.backoffMs ?? 200;
+    this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 10_000;
+    this.fetchImpl = opts.fetch ?? fetch;
+    this.counter = counter;
+  }
+
+  async send(req: HttpRequest, kind: string): Promise<HttpResponse> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      try {
+        const res = await this.followRedirects(req, kind);
+        if (!RETRY_STATUS.has(res.status) || attempt === this.attempts) return res;
+        const wait = this.retryDelay(attempt, res.headers.get('retry-after'));
+        if (wait === undefined) return res;
+        await sleep(wait);
+      } catch (err) {
+        lastError = err;
+        // Our own size and protocol checks will not get better on retry.
+        if (err instanceof SigwatchError || attempt === this.attempts) break;
+        await sleep(this.retryDelay(attempt, null) ?? 0);
+      }
+    }
+    if (lastError instanceof SigwatchError) throw lastError;
+    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError)}`, { cause: lastError });
+  }
+
+  private retryDelay(attempt: number, retryAfter: string | null): number | undefined {
+    if (retryAfter) {
+      const seconds = Number(retryAfter);
+      const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+      if (!Number.isFinite(ms)) return undefined;
+      return ms > this.maxRetryAfterMs ? undefined : Math.max(0, ms);
+    }
+    const base = this.backoffMs * 2 ** (attempt - 1);
+    return base / 2 + Math.random() * base;
+  }
+
+  private async followRedirects(req: HttpRequest, kind: string): Promise<HttpResponse> {
+    let url = req.url;
+    let headers = { ...req.headers };
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      this.counter.add(kind);
+      const res = await this.fetchImpl(url, {
+        method: req.method,
+        headers,
+        body: req.body,
+        redirect: 'manual',
+        signal: deadline,
+      });
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        await res.body?.cancel();
+        const next = new URL(location, url);
+        if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+          throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(url)}: redirect to unsupported scheme ${next.protocol}`);
+        }
+        // Downgrading to plain HTTP would expose content to tampering in transit.
+        if (new URL(url).protocol === 'https:' && next.protocol === 'http:') {
+          throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(url)}: redirect from https to http refused`);
+        }
+        if (next.origin !== new URL(url).origin) headers = withoutAuthorization(headers);
+        url = next.toString();
+        continue;
+      }
+      const body = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res, req.maxBytes, url);
+      return { status: res.status, headers: res.headers, body, url };
+    }
+    throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(req.url)}: more than ${MAX_REDIRECTS} redirects`);
+  }
+}
+
+function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== 'authorization') out[k] = v;
+  return out;
+}
+
+async function readCapped(res: Response, maxBytes: number, url: string): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel();
+    throw new SigwatchError('TOO_LARGE', `${describe(url)}: response of ${declared} bytes exceeds the ${maxBytes}-byte limit`);
+  }
+  if (!res.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      // Stop reading at once: a hostile registry could stream forever.
+      await res.body.cancel().catch(() => undefined);
+      throw new SigwatchError('TOO_LARGE', `${describe(url)}: response exceeds the ${maxBytes}-byte limit`);
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** URL without query string: query strings of pre-signed URLs carry credentials. */
+export function describe(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return 'invalid URL';
+  }
+}
+
+function networkReason(err: unknown): string {
+  if (err instanceof Error) {
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'request timed out';
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+    return err.message;
+  }
+  return String(err);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

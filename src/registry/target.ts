@@ -1,0 +1,39 @@
+import { SigwatchError } from '../errors.ts';
+import { OciLayout } from './layout.ts';
+import { isDigest, parseReference, type ImageRef } from './reference.ts';
+import type { Repository } from './types.ts';
+
+/** An image to verify: in a registry, or in an OCI image layout folder. */
+export type ImageTarget =
+  | { kind: 'registry'; input: string; ref: ImageRef }
+  | { kind: 'layout'; input: string; path: string; reference: string };
+
+const LAYOUT_PREFIX = 'oci:';
+
+/** `oci:PATH:TAG`, `oci:PATH@sha256:HEX`, or a registry reference. */
+export function parseImageTarget(input: string): ImageTarget {
+  if (!input.startsWith(LAYOUT_PREFIX)) return { kind: 'registry', input, ref: parseReference(input) };
+  const rest = input.slice(LAYOUT_PREFIX.length);
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const digest = rest.slice(at + 1);
+    if (!isDigest(digest)) throw new SigwatchError('REFERENCE_INVALID', `"${input}": digest must be sha256:<64 hex>`);
+    return layoutTarget(input, rest.slice(0, at), digest);
+  }
+  const colon = rest.lastIndexOf(':');
+  // A colon inside the path (before a slash) is not a tag separator.
+  if (colon < 0 || rest.slice(colon + 1).includes('/')) return layoutTarget(input, rest, 'latest');
+  return layoutTarget(input, rest.slice(0, colon), rest.slice(colon + 1));
+}
+
+function layoutTarget(input: string, path: string, reference: string): ImageTarget {
+  if (path === '') throw new SigwatchError('REFERENCE_INVALID', `"${input}": the layout path is empty`);
+  if (reference === '') throw new SigwatchError('REFERENCE_INVALID', `"${input}": the tag is empty`);
+  return { kind: 'layout', input, path, reference };
+}
+
+/** The repository holding the target and the tag or digest naming it there. */
+export function openTarget(target: ImageTarget, registry: (ref: ImageRef) => Repository): { repository: Repository; reference: string } {
+  if (target.kind === 'layout') return { repository: new OciLayout(target.path), reference: target.reference };
+  return { repository: registry(target.ref), reference: target.ref.digest ?? target.ref.tag ?? 'latest' };
+}

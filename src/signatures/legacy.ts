@@ -1,0 +1,91 @@
+import { SigwatchError } from '../errors.ts';
+import type { Repository } from '../registry/types.ts';
+import type { CosignSignature, SignatureLookup } from './types.ts';
+
+/** cosign's annotations on a signature layer (cosign `pkg/oci/static`). */
+export const ANNOTATIONS = {
+  signature: 'dev.cosignproject.cosign/signature',
+  certificate: 'dev.sigstore.cosign/certificate',
+  chain: 'dev.sigstore.cosign/chain',
+  bundle: 'dev.sigstore.cosign/bundle',
+  rfc3161Timestamp: 'dev.sigstore.cosign/rfc3161timestamp',
+} as const;
+
+export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
+
+/** `sha256:abc…` → `sha256-abc….sig`, cosign's tag for an image's signatures. */
+export function legacySignatureTag(digest: string, suffix: 'sig' | 'att' = 'sig', tagPrefix = ''): string {
+  return `${tagPrefix}${digest.replace(':', '-')}.${suffix}`;
+}
+
+/**
+ * Reads the signatures cosign stored under the image's `.sig` tag. A layer that
+ * cannot be a signature is reported, not fatal: the others may still verify,
+ * and a bad layer can never admit.
+ */
+export async function fetchLegacySignatures(
+  repo: Repository,
+  imageDigest: string,
+  opts: { tagPrefix?: string; maxLayerBytes: number },
+): Promise<SignatureLookup> {
+  const tag = legacySignatureTag(imageDigest, 'sig', opts.tagPrefix);
+  const source = `${repo.location}:${tag}`;
+  const manifest = await repo.getManifest(tag);
+  if (!manifest) return { signatures: [], problems: [] };
+  const json = manifest.json;
+  if (!('layers' in json)) {
+    return { signatures: [], problems: [`${source}: is an index, expected a signature manifest`] };
+  }
+  const signatures: CosignSignature[] = [];
+  const problems: string[] = [];
+  for (const [i, layer] of json.layers.entries()) {
+    const where = `${source} layer ${i}`;
+    const annotations = layer.annotations ?? {};
+    const b64 = annotations[ANNOTATIONS.signature];
+    if (b64 === undefined) {
+      problems.push(`${where}: no ${ANNOTATIONS.signature} annotation`);
+      continue;
+    }
+    const signature = decodeBase64(b64);
+    if (!signature) {
+      problems.push(`${where}: signature annotation is not base64`);
+      continue;
+    }
+    let payload: Buffer;
+    try {
+      payload = await repo.getBlob(layer, opts.maxLayerBytes);
+    } catch (err) {
+      // Unreachable registries are the caller's to report; a bad layer is ours.
+      if (err instanceof SigwatchError && (err.code === 'REGISTRY_UNREACHABLE' || err.code === 'REGISTRY_AUTH')) throw err;
+      problems.push(`${where}: ${(err as Error).message}`);
+      continue;
+    }
+    signatures.push({
+      digest: layer.digest,
+      payload,
+      signature,
+      certificatePem: annotations[ANNOTATIONS.certificate] || undefined,
+      chainPem: annotations[ANNOTATIONS.chain] || undefined,
+      rekorBundle: parseJsonAnnotation(annotations[ANNOTATIONS.bundle], `${where}: bundle annotation`, problems),
+      rfc3161Timestamp: parseJsonAnnotation(annotations[ANNOTATIONS.rfc3161Timestamp], `${where}: timestamp annotation`, problems),
+      source,
+    });
+  }
+  return { signatures, problems };
+}
+
+function decodeBase64(s: string): Buffer | undefined {
+  const t = s.trim();
+  if (t === '' || !/^[A-Za-z0-9+/]*={0,2}$/.test(t) || t.length % 4 !== 0) return undefined;
+  return Buffer.from(t, 'base64');
+}
+
+function parseJsonAnnotation(value: string | undefined, where: string, problems: string[]): unknown {
+  if (value === undefined || value === '') return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    problems.push(`${where} is not valid JSON`);
+    return undefined;
+  }
+}
