@@ -6,6 +6,22 @@ import { parsePublicKeys } from '../trust/keys.ts';
 import type { Authority, Source } from './types.ts';
 import type { AuthorityResult, VerifiedSignature } from './verdict.ts';
 
+/**
+ * Upstream turns every `source` entry into registry options applied in order,
+ * so the last `oci` and the last `tagPrefix` win and pull secrets add up:
+ * sources are one place to look, not alternatives.
+ */
+export function effectiveSource(authority: Authority): Source | undefined {
+  if (!authority.source?.length) return undefined;
+  const out: Source = {};
+  for (const s of authority.source) {
+    if (s.oci) out.oci = s.oci;
+    if (s.tagPrefix) out.tagPrefix = s.tagPrefix;
+    if (s.signaturePullSecrets?.length) out.signaturePullSecrets = [...(out.signaturePullSecrets ?? []), ...s.signaturePullSecrets];
+  }
+  return out;
+}
+
 /** What an authority check needs to know about the image, with I/O passed in. */
 export interface AuthorityEnv {
   imageDigest: string;
@@ -26,13 +42,18 @@ export async function checkAuthority(authority: Authority, env: AuthorityEnv): P
   });
   try {
     if (authority.static) {
-      const pass = authority.static.action === 'pass';
-      return result(pass ? 'pass' : 'fail', authority.static.message || `static action ${authority.static.action}`);
+      // Upstream's wording, so messages read the same as in a cluster.
+      if (authority.static.action === 'pass') return result('pass', 'allowed by static policy');
+      return result('fail', `disallowed by static policy: ${authority.static.message ?? ''}`);
     }
     if (authority.attestations?.length) return result('fail', 'attestation authorities are not supported yet');
     if (authority.keyless) return result('fail', 'keyless authorities are not supported yet');
     if (authority.key) {
       if (authority.key.data === undefined) return result('fail', 'key authorities with kms or secretRef are not supported yet');
+      // With ctlog or rfc3161timestamp upstream requires that evidence too; never skip it silently.
+      if (authority.ctlog || authority.rfc3161timestamp) {
+        return result('fail', 'transparency log and timestamp checks for key authorities are not supported yet');
+      }
       return await checkKeyAuthority(authority, authority.key.data, env, result);
     }
     return result('fail', 'authority has no key, keyless or static');
@@ -49,33 +70,28 @@ async function checkKeyAuthority(
 ): Promise<AuthorityResult> {
   const keys = parsePublicKeys(pem, `authority ${authority.name} key.data`);
   const hash = (authority.key?.hashAlgorithm ?? 'sha256') as HashAlgorithm;
-  const sources = authority.source?.length ? authority.source : [undefined];
   const verified: VerifiedSignature[] = [];
-  const failures: string[] = [];
-  let found = 0;
-  for (const source of sources) {
-    const lookup = await env.signatures(source);
-    failures.push(...lookup.problems);
-    found += lookup.signatures.length;
-    for (const sig of lookup.signatures) {
-      const signed = signedDigest(sig.payload);
-      if ('error' in signed) {
-        failures.push(`${sig.digest}: ${signed.error}`);
-        continue;
-      }
-      if (signed.digest !== env.imageDigest) {
-        failures.push(`${sig.digest}: signs ${signed.digest}, not this image`);
-        continue;
-      }
-      const key = findSigningKey(sig, keys, hash);
-      if (!key) {
-        failures.push(`${sig.digest}: signature does not verify with the authority's key`);
-        continue;
-      }
-      verified.push({ digest: sig.digest, identity: { key: key.id } });
+  const lookup = await env.signatures(effectiveSource(authority));
+  const failures = [...lookup.problems];
+  for (const sig of lookup.signatures) {
+    // Authenticate the payload before believing anything it says.
+    const key = findSigningKey(sig, keys, hash);
+    if (!key) {
+      failures.push(`${sig.digest}: signature does not verify with the authority's key`);
+      continue;
     }
+    const signed = signedDigest(sig.payload);
+    if ('error' in signed) {
+      failures.push(`${sig.digest}: ${signed.error}`);
+      continue;
+    }
+    if (signed.digest !== env.imageDigest) {
+      failures.push(`${sig.digest}: signs ${signed.digest}, not this image`);
+      continue;
+    }
+    verified.push({ digest: sig.digest, identity: { key: key.id } });
   }
   if (verified.length > 0) return result('pass', `${verified.length} valid signature(s)`, verified);
-  if (found === 0 && failures.length === 0) return result('fail', 'no signatures found');
+  if (lookup.signatures.length === 0 && failures.length === 0) return result('fail', 'no signatures found');
   return result('fail', `no valid signatures: ${failures.join('; ')}`);
 }

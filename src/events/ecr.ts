@@ -1,0 +1,212 @@
+import { isDigest } from '../registry/reference.ts';
+import { accepted, ignored, rejected, type ParsedEvent, type PushAction, type PushEvent, type PushEventKind } from './types.ts';
+
+/**
+ * Reads one EventBridge event from Amazon ECR ("ECR Image Action" or
+ * "ECR Referrer Action") into a PushEvent. The event reaches us through a
+ * queue that anything with SendMessage can write to, so every field is
+ * checked before it can become part of a registry URL, a log line or a
+ * verdict; the pipeline still re-resolves the digest from the registry.
+ */
+
+const DETAIL_TYPES = new Map<string, PushEventKind>([
+  ['ECR Image Action', 'image'],
+  ['ECR Referrer Action', 'referrer'],
+]);
+
+const ACCOUNT_RE = /^\d{12}$/;
+// Commercial (us-east-1), GovCloud (us-gov-west-1) and China (cn-north-1): the
+// partitions whose registry host we know. ISO and sovereign-cloud regions
+// (us-iso-east-1, eusc-de-east-1) use other domains and fail here rather than
+// yield a registry that does not exist.
+const REGION_RE = /^[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}$/;
+// EventBridge ids are UUIDs, but AWS's own samples use ids like "8c9gd6f7-…-EXAMPLE".
+const EVENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+// ECR's repositoryName constraint (API reference: length 2–256 and this pattern).
+const REPOSITORY_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const REPOSITORY_MIN = 2;
+const REPOSITORY_MAX = 256;
+// OCI distribution spec tag grammar.
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+// RFC 6838 type/subtype, restricted-name characters, 127 each.
+const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+// cosign's tag-based artifacts: sha256-<hex>.sig / .att / .sbom next to the image.
+const COSIGN_TAG_RE = /^sha256-([a-f0-9]{64})\.(sig|att|sbom)$/;
+
+/** How much of a bad string value a reason quotes: enough for a whole digest (71). */
+const QUOTE_CHARS = 80;
+
+export function parseEcrEvent(input: unknown): ParsedEvent {
+  try {
+    return readEvent(input);
+  } catch (err) {
+    if (err instanceof FieldError) return rejected(err.message);
+    throw err;
+  }
+}
+
+function readEvent(input: unknown): ParsedEvent {
+  const event = object(input, 'event');
+  const source = requiredString(event, 'source', 'source');
+  if (source !== 'aws.ecr') fail('source', `expected "aws.ecr", got ${describeValue(source)}`);
+  const detailType = requiredString(event, 'detail-type', 'detail-type');
+  const kind = DETAIL_TYPES.get(detailType);
+  if (kind === undefined) {
+    fail('detail-type', `unsupported detail-type ${describeValue(detailType)} (sigwatch reads "ECR Image Action" and "ECR Referrer Action")`);
+  }
+  const eventId = matching(event, 'id', 'id', EVENT_ID_RE, 'an EventBridge event id');
+  const time = isoTime(requiredString(event, 'time', 'time'));
+  const account = matching(event, 'account', 'account', ACCOUNT_RE, 'a 12-digit AWS account id');
+  const region = matching(event, 'region', 'region', REGION_RE, 'an AWS region such as us-east-1 or cn-north-1');
+
+  const detail = object(own(event, 'detail'), 'detail');
+  // A failed push or an archive/restore (UPDATE_STORAGE_CLASS) is a real ECR
+  // event with no new content to verify: reported as ignored, not as an error,
+  // and before the image fields, which a failed push may lack.
+  const result = requiredString(detail, 'result', 'detail.result');
+  if (result !== 'SUCCESS') {
+    return ignored(`${detailType} with detail.result ${describeValue(result)}: the action did not complete, nothing to verify`);
+  }
+  const action = requiredString(detail, 'action-type', 'detail.action-type');
+  if (!isPushAction(action)) {
+    return ignored(`${detailType} with detail.action-type ${describeValue(action)}: only PUSH and DELETE are verified`);
+  }
+
+  const repository = repositoryName(requiredString(detail, 'repository-name', 'detail.repository-name'));
+  const digest = requiredString(detail, 'image-digest', 'detail.image-digest');
+  if (!isDigest(digest)) fail('detail.image-digest', `expected sha256:<64 lowercase hex>, got ${describeValue(digest)}`);
+  const tag = optionalMatching(detail, 'image-tag', 'detail.image-tag', TAG_RE, 'an OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})');
+  const manifestMediaType = optionalMatching(detail, 'manifest-media-type', 'detail.manifest-media-type', MEDIA_TYPE_RE, 'a media type');
+  const artifactMediaType = optionalMatching(detail, 'artifact-media-type', 'detail.artifact-media-type', MEDIA_TYPE_RE, 'a media type');
+
+  const registry = registryHost(account, region);
+  const pushEvent: PushEvent = {
+    kind,
+    action,
+    account,
+    region,
+    repository,
+    digest,
+    eventId,
+    time,
+    registry,
+    imageReference: `${registry}/${repository}@${digest}`,
+  };
+  if (tag !== undefined) pushEvent.tag = tag;
+  if (manifestMediaType !== undefined) pushEvent.manifestMediaType = manifestMediaType;
+  if (artifactMediaType !== undefined) pushEvent.artifactMediaType = artifactMediaType;
+  return accepted(pushEvent);
+}
+
+function isPushAction(action: string): action is PushAction {
+  return action === 'PUSH' || action === 'DELETE';
+}
+
+/** The private registry host of an account in a region, by partition. */
+export function registryHost(account: string, region: string): string {
+  const domain = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return `${account}.dkr.ecr.${region}.${domain}`;
+}
+
+export type SignatureArtifactKind = 'sig' | 'att' | 'sbom';
+
+/**
+ * The image a cosign tag-based artifact belongs to, when the pushed tag is one
+ * (`sha256-<hex>.sig|.att|.sbom`): pushing a signature should re-verify the
+ * subject image, not the signature manifest itself.
+ */
+export function signatureSubject(event: PushEvent): { digest: string; kind: SignatureArtifactKind } | undefined {
+  const m = event.tag === undefined ? null : COSIGN_TAG_RE.exec(event.tag);
+  if (!m) return undefined;
+  return { digest: `sha256:${m[1]}`, kind: m[2] as SignatureArtifactKind };
+}
+
+/**
+ * A short, log-safe description of any value: strings quoted and cut to a few
+ * dozen characters (with their length), other values by type only, so that a
+ * reason never echoes a huge or nested input.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') {
+    if (value.length <= QUOTE_CHARS) return JSON.stringify(value);
+    return `${JSON.stringify(value.slice(0, QUOTE_CHARS))}… (${value.length} chars)`;
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  return typeof value;
+}
+
+// Thrown only inside readEvent and turned into a rejection by parseEcrEvent,
+// so each check below can stop at the first bad field in one line.
+class FieldError extends Error {}
+
+function fail(path: string, problem: string): never {
+  throw new FieldError(`${path}: ${problem}`);
+}
+
+/** A JSON object (not null, not an array). */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An own property only: a key like "constructor" must not reach Object.prototype. */
+export function own(obj: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+function object(value: unknown, path: string): Record<string, unknown> {
+  if (value === undefined) fail(path, 'missing');
+  if (!isObject(value)) fail(path, `expected an object, got ${describeValue(value)}`);
+  return value;
+}
+
+function requiredString(obj: Record<string, unknown>, key: string, path: string): string {
+  const value = own(obj, key);
+  if (value === undefined) fail(path, 'missing');
+  if (typeof value !== 'string') fail(path, `expected a string, got ${describeValue(value)}`);
+  return value;
+}
+
+function matching(obj: Record<string, unknown>, key: string, path: string, re: RegExp, expected: string): string {
+  const value = requiredString(obj, key, path);
+  if (!re.test(value)) fail(path, `expected ${expected}, got ${describeValue(value)}`);
+  return value;
+}
+
+/** Absent and "" both mean "not set": ECR sends `"image-tag": ""` for a push by digest. */
+function optionalMatching(obj: Record<string, unknown>, key: string, path: string, re: RegExp, expected: string): string | undefined {
+  const value = own(obj, key);
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') fail(path, `expected a string, got ${describeValue(value)}`);
+  if (!re.test(value)) fail(path, `expected ${expected}, got ${describeValue(value)}`);
+  return value;
+}
+
+function repositoryName(value: string): string {
+  // Length first: it bounds the regex's work on hostile input.
+  if (value.length < REPOSITORY_MIN || value.length > REPOSITORY_MAX) {
+    fail('detail.repository-name', `expected ${REPOSITORY_MIN}–${REPOSITORY_MAX} characters, got ${describeValue(value)}`);
+  }
+  if (!REPOSITORY_RE.test(value)) {
+    fail('detail.repository-name', `expected lowercase [a-z0-9] components joined by . _ - and /, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/** ISO 8601 with a real calendar date: Date.parse alone turns 2023-02-29 into March 1. */
+function isoTime(value: string): string {
+  const m = TIME_RE.exec(value);
+  const ms = m ? Date.parse(value) : NaN;
+  if (!m || Number.isNaN(ms) || !isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3]))) {
+    fail('time', `expected an ISO 8601 time such as 2019-11-16T01:54:34Z, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+}

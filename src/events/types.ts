@@ -1,0 +1,67 @@
+/**
+ * The event step's domain types: what the on-push pipeline acts on, with
+ * nothing Lambda- or EventBridge-specific left in it.
+ */
+
+/** `image` for ECR Image Action, `referrer` for ECR Referrer Action. */
+export type PushEventKind = 'image' | 'referrer';
+export type PushAction = 'PUSH' | 'DELETE';
+
+export interface PushEvent {
+  kind: PushEventKind;
+  action: PushAction;
+  /** 12-digit AWS account that owns the registry. */
+  account: string;
+  region: string;
+  repository: string;
+  /** `sha256:<64 hex>`: the manifest that was pushed or deleted. */
+  digest: string;
+  /** Absent when the push was by digest (ECR then sends an empty `image-tag`). */
+  tag?: string;
+  manifestMediaType?: string;
+  artifactMediaType?: string;
+  /** EventBridge event id, for de-duplication of at-least-once delivery. */
+  eventId: string;
+  /** ISO 8601 time of the event as EventBridge stamped it. */
+  time: string;
+  /** `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (`.amazonaws.com.cn` in China regions). */
+  registry: string;
+  /** `registry/repository@digest`: the reference to verify, pinned to what was pushed. */
+  imageReference: string;
+}
+
+/**
+ * The outcome of reading one event. `ignored` is a well-formed event that needs
+ * no verdict (a failed push, an archive action); a rejection is input that is
+ * not a usable ECR event, and its reason names the field and the bad value.
+ */
+export type ParsedEvent = AcceptedEvent | IgnoredEvent | RejectedEvent;
+
+export interface AcceptedEvent {
+  ok: true;
+  event: PushEvent;
+}
+
+export interface IgnoredEvent {
+  ok: false;
+  ignored: true;
+  reason: string;
+}
+
+export interface RejectedEvent {
+  ok: false;
+  ignored: false;
+  reason: string;
+}
+
+export function accepted(event: PushEvent): AcceptedEvent {
+  return { ok: true, event };
+}
+
+export function ignored(reason: string): IgnoredEvent {
+  return { ok: false, ignored: true, reason };
+}
+
+export function rejected(reason: string): RejectedEvent {
+  return { ok: false, ignored: false, reason };
+}
