@@ -1,0 +1,5 @@
+export * from './registry.ts';
+export * from './images.ts';
+export * from './cosign.ts';
+export * from './keyless.ts';
+export * from './layout.ts';

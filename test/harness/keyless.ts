@@ -1,0 +1,315 @@
+import { createHash, generateKeyPairSync, randomInt, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import {
+  bundleToJSON,
+  envelopeToJSON,
+  toDSSEBundle,
+  toMessageSignatureBundle,
+  type Bundle,
+  type SerializedBundle,
+  type TransparencyLogEntry,
+} from '@sigstore/bundle';
+import { HashAlgorithm, PublicKeyDetails, TrustedRoot, type TransparencyLogInstance } from '@sigstore/protobuf-specs';
+// Deep imports on purpose: the package entry point loads nock, which patches node:http globally.
+import { initializeCA, type CA } from '@sigstore/mock/dist/fulcio/ca.js';
+import { initializeCTLog, type CTLog } from '@sigstore/mock/dist/fulcio/ctlog.js';
+import { initializeTLog, type TLog } from '@sigstore/mock/dist/rekor/tlog.js';
+import { initializeTSA, type TSA } from '@sigstore/mock/dist/timestamp/tsa.js';
+import type { CosignRekorBundle, CosignRfc3161Timestamp } from './cosign.ts';
+
+// Never contacted: verifiers only compare the checkpoint signer name against the Rekor URL.
+const FULCIO_URL = 'https://fulcio.sigwatch.test';
+const REKOR_URL = 'https://rekor.sigwatch.test';
+const CTLOG_URL = 'https://ctfe.sigwatch.test';
+const TSA_URL = 'https://timestamp.sigwatch.test';
+
+const OID_FULCIO_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+const OID_FULCIO_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
+const OID_SHA256 = '2.16.840.1.101.3.4.2.1';
+const OID_SIGSTORE_TSA_POLICY = '1.3.6.1.4.1.57264.2';
+
+/** Whom Fulcio vouches for: the OIDC issuer and the SAN (an email, or a URI such as a CI workflow). */
+export interface Identity {
+  issuer: string;
+  subject: string;
+}
+
+export type TrustedRootJson = Record<string, unknown>;
+
+export interface KeylessSignature {
+  certificatePem: string;
+  /** The CA chain above the leaf (here just the test root), as in cosign's chain annotation. */
+  chainPem: string;
+  /** base64 ECDSA signature over the payload */
+  signature: string;
+  /** cosign's `dev.sigstore.cosign/bundle` annotation object */
+  rekorBundle: CosignRekorBundle;
+  /** cosign's `dev.sigstore.cosign/rfc3161timestamp` annotation object, when a timestamp was asked for */
+  rfc3161Timestamp?: CosignRfc3161Timestamp;
+  /** The same signature as a sigstore bundle v0.3 (message signature). */
+  bundle: SerializedBundle;
+}
+
+export interface KeylessFixture {
+  trustedRoot: TrustedRootJson;
+  /** Signs like `cosign sign` keyless; `timestamp` adds an RFC 3161 timestamp over the signature. */
+  signKeyless(payload: Buffer, identity: Identity, opts?: { timestamp?: boolean }): Promise<KeylessSignature>;
+  /** Signs like `cosign attest --new-bundle-format`: a DSSE bundle with a `dsse` Rekor entry. */
+  signDsseKeyless(payloadType: string, payload: Buffer, identity: Identity): Promise<SerializedBundle>;
+  writeTrustedRoot(path: string): Promise<void>;
+}
+
+/** The shape the mock Rekor returns, keyed by entry UUID. */
+interface RekorLogEntry {
+  body: string;
+  integratedTime: number;
+  logID: string;
+  logIndex: number;
+  verification: {
+    signedEntryTimestamp: string;
+    inclusionProof: { logIndex: number; treeSize: number; rootHash: string; hashes: string[]; checkpoint: string };
+  };
+}
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest();
+const toBuffer = (view: ArrayBufferView) => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+
+/**
+ * An in-process sigstore: test Fulcio CA (with CT log), Rekor and TSA from
+ * `@sigstore/mock`, and the trusted root that makes their output verify.
+ *
+ * `clock` stamps certificates, log entries and timestamps, but the mock's
+ * root certificates always start at the real current time, so a clock in the
+ * past yields signatures that fail chain validation.
+ */
+export async function createKeylessFixture(opts: { clock?: Date } = {}): Promise<KeylessFixture> {
+  const { clock } = opts;
+  const caKeys = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  const ctLog = await initializeCTLog(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
+  const ca = await initializeCA(caKeys, emailAwareCtLog(ctLog), clock);
+  const tlog = await initializeTLog(REKOR_URL, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
+  const tsa = await initializeTSA(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
+  const trustedRoot = TrustedRoot.toJSON(buildTrustedRoot(ca, ctLog, tlog, tsa, clock)) as TrustedRootJson;
+  const chainPem = new X509Certificate(toBuffer(ca.rootCertificate)).toString();
+
+  async function issueCertificate(identity: Identity): Promise<{ certificate: Buffer; privateKey: KeyObject }> {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const issued = toBuffer(
+      await ca.issueCertificate({
+        publicKey: publicKey.export({ type: 'spki', format: 'der' }),
+        subjectAltName: identity.subject,
+        // Fulcio writes the issuer twice: the deprecated raw-string extension and its DER successor.
+        extensions: [
+          { oid: OID_FULCIO_ISSUER_V1, value: identity.issuer, legacy: true },
+          { oid: OID_FULCIO_ISSUER_V2, value: identity.issuer },
+        ],
+      }),
+    );
+    const certificate = isEmail(identity.subject) ? resign(uriSanToEmail(issued), caKeys.privateKey) : issued;
+    return { certificate, privateKey };
+  }
+
+  async function logEntry(body: object, kind: string): Promise<{ entry: RekorLogEntry; tlogEntry: TransparencyLogEntry }> {
+    const logged = Object.values((await tlog.log(body)) as Record<string, RekorLogEntry>);
+    const entry = logged[0];
+    if (!entry) throw new Error('mock Rekor returned no entry');
+    const proof = entry.verification.inclusionProof;
+    const tlogEntry: TransparencyLogEntry = {
+      logIndex: String(entry.logIndex),
+      logId: { keyId: Buffer.from(entry.logID, 'hex') },
+      kindVersion: { kind, version: '0.0.1' },
+      integratedTime: String(entry.integratedTime),
+      inclusionPromise: { signedEntryTimestamp: Buffer.from(entry.verification.signedEntryTimestamp, 'base64') },
+      inclusionProof: {
+        logIndex: String(proof.logIndex),
+        rootHash: Buffer.from(proof.rootHash, 'hex'),
+        treeSize: String(proof.treeSize),
+        hashes: proof.hashes.map((h) => Buffer.from(h, 'hex')),
+        checkpoint: { envelope: proof.checkpoint },
+      },
+      canonicalizedBody: Buffer.from(entry.body, 'base64'),
+    };
+    return { entry, tlogEntry };
+  }
+
+  // Like cosign, timestamp the raw signature bytes; the answer is a DER TimeStampResp.
+  async function timestamp(signature: Buffer): Promise<Buffer> {
+    return toBuffer(
+      await tsa.timestamp({
+        artifactHash: sha256(signature),
+        hashAlgorithmOID: OID_SHA256,
+        nonce: randomInt(2 ** 31),
+        policyOID: OID_SIGSTORE_TSA_POLICY,
+        certReq: true,
+      }),
+    );
+  }
+
+  return {
+    trustedRoot,
+
+    async signKeyless(payload, identity, signOpts = {}) {
+      const { certificate, privateKey } = await issueCertificate(identity);
+      const certificatePem = new X509Certificate(certificate).toString();
+      const signature = sign('sha256', payload, privateKey);
+      const digest = sha256(payload);
+      // Rekor's stored form of a hashedrekord v0.0.1 entry (what cosign's verifier re-derives).
+      const { entry, tlogEntry } = await logEntry(
+        {
+          apiVersion: '0.0.1',
+          kind: 'hashedrekord',
+          spec: {
+            data: { hash: { algorithm: 'sha256', value: digest.toString('hex') } },
+            signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(certificatePem).toString('base64') } },
+          },
+        },
+        'hashedrekord',
+      );
+      const bundle: Bundle = toMessageSignatureBundle({ digest, signature, certificate });
+      bundle.verificationMaterial.tlogEntries = [tlogEntry];
+      const rfc3161 = signOpts.timestamp ? await timestamp(signature) : undefined;
+      if (rfc3161) bundle.verificationMaterial.timestampVerificationData = { rfc3161Timestamps: [{ signedTimestamp: rfc3161 }] };
+      const result: KeylessSignature = {
+        certificatePem,
+        chainPem,
+        signature: signature.toString('base64'),
+        rekorBundle: {
+          SignedEntryTimestamp: entry.verification.signedEntryTimestamp,
+          Payload: { body: entry.body, integratedTime: entry.integratedTime, logIndex: entry.logIndex, logID: entry.logID },
+        },
+        bundle: bundleToJSON(bundle),
+      };
+      if (rfc3161) result.rfc3161Timestamp = { SignedRFC3161Timestamp: rfc3161.toString('base64') };
+      return result;
+    },
+
+    async signDsseKeyless(payloadType, payload, identity) {
+      const { certificate, privateKey } = await issueCertificate(identity);
+      const signature = sign('sha256', preAuthEncoding(payloadType, payload), privateKey);
+      const bundle: Bundle = toDSSEBundle({ artifact: payload, artifactType: payloadType, signature, certificate });
+      if (bundle.content.$case !== 'dsseEnvelope') throw new Error('expected a DSSE bundle');
+      const envelopeJson = JSON.stringify(envelopeToJSON(bundle.content.dsseEnvelope));
+      // Rekor's stored form of a dsse v0.0.1 entry: hashes plus signature and verifier.
+      const { tlogEntry } = await logEntry(
+        {
+          apiVersion: '0.0.1',
+          kind: 'dsse',
+          spec: {
+            envelopeHash: { algorithm: 'sha256', value: sha256(envelopeJson).toString('hex') },
+            payloadHash: { algorithm: 'sha256', value: sha256(payload).toString('hex') },
+            signatures: [
+              {
+                signature: signature.toString('base64'),
+                verifier: Buffer.from(new X509Certificate(certificate).toString()).toString('base64'),
+              },
+            ],
+          },
+        },
+        'dsse',
+      );
+      bundle.verificationMaterial.tlogEntries = [tlogEntry];
+      return bundleToJSON(bundle);
+    },
+
+    async writeTrustedRoot(path) {
+      await writeFile(path, `${JSON.stringify(trustedRoot, null, 2)}\n`);
+    },
+  };
+}
+
+function buildTrustedRoot(ca: CA, ctLog: CTLog, tlog: TLog, tsa: TSA, clock: Date | undefined): TrustedRoot {
+  // A minute of slack: certificate times are truncated to whole seconds.
+  const start = new Date(Math.min(Date.now(), clock?.getTime() ?? Infinity) - 60_000);
+  const logInstance = (baseUrl: string, publicKey: Buffer): TransparencyLogInstance => ({
+    baseUrl,
+    hashAlgorithm: HashAlgorithm.SHA2_256,
+    publicKey: { rawBytes: publicKey, keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256, validFor: { start } },
+    logId: { keyId: sha256(publicKey) },
+    checkpointKeyId: undefined,
+    operator: 'sigwatch-test',
+  });
+  const authority = (uri: string, commonName: string, chain: ArrayBufferView<ArrayBuffer>[]) => ({
+    subject: { organization: 'sigstore.mock', commonName },
+    uri,
+    certChain: { certificates: chain.map((cert) => ({ rawBytes: toBuffer(cert) })) },
+    validFor: { start },
+    operator: 'sigwatch-test',
+  });
+  return {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [logInstance(REKOR_URL, tlog.publicKey)],
+    ctlogs: [logInstance(CTLOG_URL, ctLog.publicKey)],
+    certificateAuthorities: [authority(FULCIO_URL, 'sigstore', [ca.rootCertificate])],
+    timestampAuthorities: [authority(TSA_URL, 'tsa', [tsa.intCertificate, tsa.rootCertificate])],
+  };
+}
+
+// DSSE v1 pre-authentication encoding: what a DSSE signature actually signs.
+function preAuthEncoding(payloadType: string, payload: Buffer): Buffer {
+  const type = Buffer.from(payloadType);
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
+}
+
+// ---- email SANs -------------------------------------------------------------
+// The mock CA always writes the SAN as a URI. Real Fulcio writes emails as
+// rfc822Name, and verifiers tell the two apart, so for an email subject the
+// SAN tag is switched (same length, one byte) in the precertificate sent to
+// the CT log and in the final certificate, which is then re-signed with the
+// CA key. The SCT stays valid: it covers the patched precertificate.
+
+const isEmail = (subject: string) => subject.includes('@') && !subject.includes(':');
+
+const SAN_OID = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x11]);
+const TAG_URI = 0x86;
+const TAG_RFC822 = 0x81;
+
+function emailAwareCtLog(ctLog: CTLog): CTLog {
+  return {
+    publicKey: ctLog.publicKey,
+    logID: ctLog.logID,
+    log: (precert, issuerId) => ctLog.log(new Uint8Array(uriSanToEmail(Buffer.from(precert))).buffer, issuerId),
+  };
+}
+
+function readTlv(der: Buffer, offset: number): { contentStart: number; end: number } {
+  let length = der.readUInt8(offset + 1);
+  let contentStart = offset + 2;
+  if (length & 0x80) {
+    const octets = length & 0x7f;
+    length = der.readUIntBE(contentStart, octets);
+    contentStart += octets;
+  }
+  return { contentStart, end: contentStart + length };
+}
+
+function encodeTlv(tag: number, content: Buffer): Buffer {
+  const n = content.length;
+  const length = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
+  return Buffer.concat([Buffer.from([tag]), length, content]);
+}
+
+/** Copy of `der` whose first SAN entry, a URI holding an email address, is an rfc822Name instead. */
+function uriSanToEmail(der: Buffer): Buffer {
+  const oidAt = der.indexOf(SAN_OID);
+  if (oidAt < 0) return der;
+  let p = oidAt + SAN_OID.length;
+  if (der.readUInt8(p) === 0x01) p = readTlv(der, p).end; // the "critical" BOOLEAN
+  const names = readTlv(der, readTlv(der, p).contentStart); // OCTET STRING { SEQUENCE OF GeneralName }
+  const first = names.contentStart;
+  const value = readTlv(der, first);
+  if (der.readUInt8(first) !== TAG_URI || !isEmail(der.subarray(value.contentStart, value.end).toString('ascii'))) return der;
+  const out = Buffer.from(der);
+  out[first] = TAG_RFC822;
+  return out;
+}
+
+/** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }: sign the (patched) TBS again. */
+function resign(der: Buffer, caKey: KeyObject): Buffer {
+  const certificate = readTlv(der, 0);
+  const tbs = readTlv(der, certificate.contentStart);
+  const algorithm = readTlv(der, tbs.end);
+  const tbsBytes = der.subarray(certificate.contentStart, tbs.end);
+  // The mock CA signs with ECDSA P-384 / SHA-384; node's default ECDSA output is DER, as X.509 wants.
+  const signature = sign('sha384', tbsBytes, caKey);
+  return encodeTlv(0x30, Buffer.concat([tbsBytes, der.subarray(tbs.end, algorithm.end), encodeTlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]));
+}

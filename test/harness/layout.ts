@@ -1,0 +1,35 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MediaTypes, type BuiltManifest, type Descriptor } from './images.ts';
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/**
+ * Writes an OCI image layout as `cosign save`, oras and skopeo do: every
+ * manifest (children included), config and layer under `blobs/sha256/`, and
+ * an `index.json` listing the entries, tagged ones with a ref.name annotation.
+ */
+export async function writeOciLayout(dir: string, entries: { tag?: string; manifest: BuiltManifest }[]): Promise<void> {
+  const blobDir = join(dir, 'blobs', 'sha256');
+  await mkdir(blobDir, { recursive: true });
+  const blobs = new Map<string, Buffer>();
+  const collect = (m: BuiltManifest) => {
+    blobs.set(m.digest, m.bytes);
+    m.blobs.forEach((b) => blobs.set(b.digest, b.bytes));
+    m.children?.forEach(collect);
+  };
+  entries.forEach((e) => collect(e.manifest));
+  for (const [digest, bytes] of blobs) await writeFile(join(blobDir, digest.replace(/^sha256:/, '')), bytes);
+
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociIndex,
+    manifests: entries.map(({ tag, manifest }) => {
+      const descriptor: Descriptor = { mediaType: manifest.mediaType, size: manifest.bytes.length, digest: manifest.digest };
+      if (tag !== undefined) descriptor.annotations = { [REF_NAME]: tag };
+      return descriptor;
+    }),
+  };
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+}
