@@ -43,6 +43,14 @@ describe('policy evaluation', () => {
     assert.equal(both.verdict, 'deny');
   });
 
+  it('fails a policy whose spec-level policy cannot be evaluated yet, even when an authority passes', async () => {
+    const p = policy('with-spec-policy', ['pass-1']);
+    p.spec.policy = { type: 'cue', data: 'predicateType: "x"' };
+    const e = await evaluatePolicies([p], byName, 'deny');
+    assert.equal(e.verdict, 'deny');
+    assert.match(e.reasons[0]!, /spec\.policy \(cue\) evaluation is not supported yet/);
+  });
+
   it('applies the no-match behaviour when no policy matches', async () => {
     const never = async (): Promise<AuthorityResult> => assert.fail('no authority may be checked');
     assert.equal((await evaluatePolicies([], never, 'deny')).verdict, 'deny');

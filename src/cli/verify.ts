@@ -6,6 +6,7 @@ import { anonymous, loadDockerConfig } from '../registry/credentials.ts';
 import { parseImageTarget } from '../registry/target.ts';
 import { loadPolicyPath } from '../store/folder.ts';
 import { policiesMatching } from '../store/policy-set.ts';
+import { formatProblem } from '../policy/problems.ts';
 import { oneOf, parseCommandArgs } from './args.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
@@ -23,7 +24,8 @@ options:
   --trusted-root FILE          sigstore TrustedRoot JSON for keyless authorities
   --at RFC3339                 verify as of this time
   --no-match deny|allow|warn   verdict for an image no policy matches (default deny)
-  --as REF                     reference to match policy globs against for oci: images
+  --as REF                     the registry reference an oci: image stands for (policy globs
+                               see it pinned to the digest, as policy-controller does)
   --skip-invalid               load the valid policies and report the invalid ones
 
 exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error`;
@@ -57,23 +59,26 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
     throw new SigwatchError('CONFIG', 'S3 policy stores are not supported yet by the CLI; use a folder');
   }
 
-  const target = parseTargetOrUsage(positionals[0]!);
+  const target = parseTargetOrUsage(positionals[0]!, values.as);
   const set = await loadPolicyPath(values.policies, { skipInvalid: values['skip-invalid'] });
-  for (const p of set.problems) io.stderr(`warning: ${p.file}: ${p.document}: ${p.path}: ${p.message}`);
-  const matchAs = values.as ?? target.input;
-  const policies = policiesMatching(set, matchAs, { literal: target.kind === 'layout' && values.as === undefined });
+  for (const p of set.problems) io.stderr(formatProblem(p));
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [] });
-  const verdict = await verifyImage(target, policies, { registry: (ref) => client.repository(ref) }, { noMatch });
+  const verdict = await verifyImage(
+    target,
+    (name, literal) => policiesMatching(set, name, { literal }),
+    { registry: (ref) => client.repository(ref) },
+    { noMatch },
+  );
 
   io.stdout(format === 'json' ? JSON.stringify(verdict) : formatVerdictText(verdict));
   return verdict.verdict === 'deny' ? EXIT_DENY : EXIT_OK;
 }
 
-function parseTargetOrUsage(input: string) {
+function parseTargetOrUsage(input: string, as: string | undefined) {
   try {
-    return parseImageTarget(input);
+    return parseImageTarget(input, { as });
   } catch (err) {
     throw new SigwatchError('USAGE', (err as Error).message);
   }

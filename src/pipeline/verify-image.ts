@@ -4,7 +4,7 @@ import { evaluatePolicies, noMatchEvaluation, type NoMatchBehaviour } from '../p
 import type { ClusterImagePolicy, Source } from '../policy/types.ts';
 import type { Verdict } from '../policy/verdict.ts';
 import { parseReference, type ImageRef } from '../registry/reference.ts';
-import { openTarget, type ImageTarget } from '../registry/target.ts';
+import { openTarget, policyMatchName, type ImageTarget } from '../registry/target.ts';
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';
 import { fetchLegacySignatures } from '../signatures/legacy.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
@@ -14,30 +14,28 @@ export interface VerifyDeps {
   registry: (ref: ImageRef) => Repository;
 }
 
+/** The policies whose globs match a name (`literal`: match the string as written). */
+export type PolicySelector = (name: string, literal: boolean) => ClusterImagePolicy[];
+
 export interface VerifyOptions {
   noMatch?: NoMatchBehaviour;
   maxSignatureLayerBytes?: number;
 }
 
 /**
- * One image from reference to verdict: the policies that match it, its digest,
+ * One image from reference to verdict: its digest, the policies that match it,
  * its signatures (fetched once per source and shared by all authorities), and
  * the policy-controller admission rule. Fails closed: an error anywhere is a
  * deny whose reason names it.
  */
 export async function verifyImage(
   target: ImageTarget,
-  policies: ClusterImagePolicy[],
+  selectPolicies: PolicySelector,
   deps: VerifyDeps,
   opts: VerifyOptions = {},
 ): Promise<Verdict> {
   const image = target.input;
   const deny = (digest: string, reason: string): Verdict => ({ image, digest, verdict: 'deny', policies: [], reasons: [reason] });
-  if (policies.length === 0) {
-    // Nothing to check: no network, and the digest only if the reference names it.
-    const digest = target.kind === 'registry' ? (target.ref.digest ?? '') : '';
-    return { image, digest, ...noMatchEvaluation(opts.noMatch ?? 'deny') };
-  }
   let repository: Repository;
   let digest: string;
   try {
@@ -49,6 +47,10 @@ export async function verifyImage(
   } catch (err) {
     return deny('', `cannot resolve the image: ${reasonOf(err)}`);
   }
+  // Policies are chosen only now: like the admission webhook, by the digest reference.
+  const { name, literal } = policyMatchName(target, digest);
+  const policies = selectPolicies(name, literal);
+  if (policies.length === 0) return { image, digest, ...noMatchEvaluation(opts.noMatch ?? 'deny') };
   const maxLayerBytes = opts.maxSignatureLayerBytes ?? DEFAULT_MAX_SIGNATURE_LAYER_BYTES;
   const lookups = new Map<string, Promise<SignatureLookup>>();
   const signatures = (source: Source | undefined): Promise<SignatureLookup> => {

@@ -31,12 +31,18 @@ export async function evaluatePolicies(
     policies.map(async (policy): Promise<PolicyResult> => {
       const authorities = await Promise.all(policy.spec.authorities.map((_, i) => checkAuthority(policy, i)));
       const pass = authorities.some((a) => a.verdict === 'pass');
-      return { name: policy.metadata.name, mode: policy.spec.mode ?? 'enforce', verdict: pass ? 'pass' : 'fail', authorities };
+      const base = { name: policy.metadata.name, mode: policy.spec.mode ?? 'enforce', authorities } as const;
+      // A spec-level policy can only add conditions: until it can be evaluated it fails.
+      if (pass && policy.spec.policy) {
+        return { ...base, verdict: 'fail', reason: `spec.policy (${policy.spec.policy.type}) evaluation is not supported yet` };
+      }
+      return { ...base, verdict: pass ? 'pass' : 'fail' };
     }),
   );
   const failed = results.filter((p) => p.verdict === 'fail');
   const reasons = failed.map(
-    (p) => `policy ${p.name}${p.mode === 'warn' ? ' (warn)' : ''}: ${p.authorities.map((a) => `authority ${a.name}: ${a.reason}`).join('; ')}`,
+    (p) =>
+      `policy ${p.name}${p.mode === 'warn' ? ' (warn)' : ''}: ${p.reason ?? p.authorities.map((a) => `authority ${a.name}: ${a.reason}`).join('; ')}`,
   );
   const verdict: Decision = failed.some((p) => p.mode === 'enforce') ? 'deny' : failed.length > 0 ? 'warn' : 'admit';
   return { verdict, policies: results, reasons };

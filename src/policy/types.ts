@@ -36,7 +36,7 @@ export interface ClusterImagePolicySpec {
   images: ImagePattern[];
   authorities: Authority[];
   policy?: PolicyCheck;
-  /** `enforce` (default) or `warn`. */
+  /** `enforce` or `warn`; parsing always sets it (upstream defaults it to `enforce`). */
   mode?: 'enforce' | 'warn';
   match?: MatchResource[];
 }
@@ -59,7 +59,8 @@ export interface Authority {
 }
 
 export interface SecretReference {
-  name: string;
+  /** Optional upstream too (core/v1 SecretReference); nothing checks it is set. */
+  name?: string;
   namespace?: string;
 }
 
@@ -67,7 +68,7 @@ export interface KeyRef {
   data?: string;
   kms?: string;
   secretRef?: SecretReference;
-  /** sha224 | sha256 (default) | sha384 | sha512 */
+  /** sha224 | sha256 (default) | sha384 | sha512, lower-cased by parsing (upstream compares case-insensitively). */
   hashAlgorithm?: string;
 }
 
@@ -83,8 +84,9 @@ export interface TLog {
 }
 
 export interface KeylessRef {
+  /** Parsing sets `https://fulcio.sigstore.dev` when neither url nor ca-cert is given, as upstream does. */
   url?: string;
-  identities?: Identity[];
+  identities: Identity[];
   'ca-cert'?: KeyRef;
   trustRootRef?: string;
   insecureIgnoreSCT?: boolean;
@@ -111,9 +113,8 @@ export interface AttestationCheck {
 export interface PolicyCheck {
   type: 'cue' | 'rego';
   data?: string;
-  url?: string;
   remote?: { url: string; sha256sum: string };
-  configMapRef?: { name: string; namespace?: string; key?: string };
+  configMapRef?: { name: string; namespace?: string; key: string };
   fetchConfigFile?: boolean;
   includeSpec?: boolean;
   includeObjectMeta?: boolean;
@@ -133,7 +134,8 @@ export interface MatchResource {
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+  /** Operators are only checked when upstream matches (In, NotIn, Exists, DoesNotExist). */
+  matchExpressions?: { key?: string; operator?: string; values?: string[] }[];
 }
 
 export interface TrustRoot {
@@ -144,9 +146,10 @@ export interface TrustRoot {
   origin: DocumentOrigin;
 }
 
+/** `root`, `mirrorFS` are base64 (Go []byte); `targets` defaults to "targets". */
 export interface TrustRootSpec {
-  remote?: { mirror: string; root: string; targets?: string; trustedRootTarget?: string };
-  repository?: { root: string; mirrorFS: string; targets?: string; trustedRootTarget?: string };
+  remote?: { mirror: string; root: string; targets: string; trustedRootTarget?: string };
+  repository?: { root: string; mirrorFS: string; targets: string; trustedRootTarget?: string };
   sigstoreKeys?: SigstoreKeys;
 }
 
@@ -169,7 +172,6 @@ export interface TransparencyLogInstance {
   hashAlgorithm: string;
   /** base64 of a PEM public key */
   publicKey: string;
-  logID?: string;
 }
 
 /** Everything loaded from one policy source: what `verify` evaluates. */

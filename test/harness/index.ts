@@ -3,3 +3,4 @@ export * from './images.ts';
 export * from './cosign.ts';
 export * from './keyless.ts';
 export * from './layout.ts';
+export * from './samples.ts';
