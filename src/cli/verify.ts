@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { SigwatchError } from '../errors.ts';
 import { verifyImage } from '../pipeline/verify-image.ts';
 import { RegistryClient } from '../registry/client.ts';
@@ -7,6 +6,7 @@ import { parseImageTarget } from '../registry/target.ts';
 import { loadPolicyPath } from '../store/folder.ts';
 import { policiesMatching } from '../store/policy-set.ts';
 import { formatProblem } from '../policy/problems.ts';
+import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { oneOf, parseCommandArgs } from './args.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
@@ -54,7 +54,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   if (values.at !== undefined && Number.isNaN(Date.parse(values.at))) {
     throw new SigwatchError('USAGE', `--at must be an RFC 3339 time, got "${values.at}"`);
   }
-  if (values['trusted-root'] !== undefined) await readTrustedRootFile(values['trusted-root']);
+  const trust = values['trusted-root'] === undefined ? undefined : await loadTrustedRootFile(values['trusted-root']);
   if (values.policies.startsWith('s3://')) {
     throw new SigwatchError('CONFIG', 'S3 policy stores are not supported yet by the CLI; use a folder');
   }
@@ -68,7 +68,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const verdict = await verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
-    { registry: (ref) => client.repository(ref) },
+    { registry: (ref) => client.repository(ref), trust: trust && (() => trust) },
     { noMatch },
   );
 
@@ -83,12 +83,3 @@ function parseTargetOrUsage(input: string, as: string | undefined) {
     throw new SigwatchError('USAGE', (err as Error).message);
   }
 }
-
-async function readTrustedRootFile(path: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8'));
-  } catch (err) {
-    throw new SigwatchError('CONFIG', `cannot read trusted root ${path}: ${(err as Error).message}`);
-  }
-}
-

@@ -1,3 +1,4 @@
+import type { TrustMaterial } from '@sigstore/verify';
 import { reasonOf } from '../errors.ts';
 import { checkAuthority } from '../policy/authority.ts';
 import { evaluatePolicies, noMatchEvaluation, type NoMatchBehaviour } from '../policy/evaluate.ts';
@@ -8,10 +9,13 @@ import { openTarget, policyMatchName, type ImageTarget } from '../registry/targe
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';
 import { fetchLegacySignatures } from '../signatures/legacy.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
+import { publicGoodTrustMaterial } from '../trust/trusted-root.ts';
 
 export interface VerifyDeps {
   /** Opens a registry repository (with the process's shared client). */
   registry: (ref: ImageRef) => Repository;
+  /** Trust material for keyless authorities without trustRootRef (default: sigstore public good). */
+  trust?: () => TrustMaterial;
 }
 
 /** The policies whose globs match a name (`literal`: match the string as written). */
@@ -65,7 +69,8 @@ export async function verifyImage(
   };
   const evaluation = await evaluatePolicies(
     policies,
-    (policy, i) => checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures }),
+    (policy, i) =>
+      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, defaultTrust: deps.trust ?? publicGoodTrustMaterial }),
     opts.noMatch ?? 'deny',
   );
   return { image, digest, ...evaluation };

@@ -1,10 +1,13 @@
+import type { TrustMaterial } from '@sigstore/verify';
 import { reasonOf } from '../errors.ts';
 import { signedDigest } from '../signatures/simple-signing.ts';
-import type { SignatureLookup } from '../signatures/types.ts';
+import type { CosignSignature, SignatureLookup } from '../signatures/types.ts';
 import { findSigningKey, type HashAlgorithm } from '../signatures/verify-key.ts';
+import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
 import { parsePublicKeys } from '../trust/keys.ts';
-import type { Authority, Source } from './types.ts';
-import type { AuthorityResult, VerifiedSignature } from './verdict.ts';
+import { describeIdentity, matchesAnyIdentity } from './identities.ts';
+import type { Authority, KeylessRef, Source } from './types.ts';
+import type { AuthorityResult, SignerIdentity, VerifiedSignature } from './verdict.ts';
 
 /**
  * Upstream turns every `source` entry into registry options applied in order,
@@ -27,57 +30,84 @@ export interface AuthorityEnv {
   imageDigest: string;
   /** The image's signatures in a source (the image's own repository when undefined). */
   signatures(source: Source | undefined): Promise<SignatureLookup>;
+  /** Trust material for keyless authorities that name no trustRootRef. */
+  defaultTrust(): TrustMaterial;
 }
+
+/** Authenticates one signature: whom it is from, or why it is not acceptable. */
+type SignatureCheck = (sig: CosignSignature) => { identity: SignerIdentity } | { failure: string };
 
 /**
  * One authority's verdict on one image. Any error is a `fail` with its reason:
  * a policy passes only on positive evidence.
  */
 export async function checkAuthority(authority: Authority, env: AuthorityEnv): Promise<AuthorityResult> {
-  const result = (verdict: 'pass' | 'fail', reason: string, signatures: VerifiedSignature[] = []): AuthorityResult => ({
-    name: authority.name,
-    verdict,
-    reason,
-    signatures,
-  });
+  const fail = (reason: string): AuthorityResult => ({ name: authority.name, verdict: 'fail', reason, signatures: [] });
   try {
     if (authority.static) {
       // Upstream's wording, so messages read the same as in a cluster.
-      if (authority.static.action === 'pass') return result('pass', 'allowed by static policy');
-      return result('fail', `disallowed by static policy: ${authority.static.message ?? ''}`);
+      if (authority.static.action === 'pass') return { name: authority.name, verdict: 'pass', reason: 'allowed by static policy', signatures: [] };
+      return fail(`disallowed by static policy: ${authority.static.message ?? ''}`);
     }
-    if (authority.attestations?.length) return result('fail', 'attestation authorities are not supported yet');
-    if (authority.keyless) return result('fail', 'keyless authorities are not supported yet');
-    if (authority.key) {
-      if (authority.key.data === undefined) return result('fail', 'key authorities with kms or secretRef are not supported yet');
-      // With ctlog or rfc3161timestamp upstream requires that evidence too; never skip it silently.
-      if (authority.ctlog || authority.rfc3161timestamp) {
-        return result('fail', 'transparency log and timestamp checks for key authorities are not supported yet');
-      }
-      return await checkKeyAuthority(authority, authority.key.data, env, result);
-    }
-    return result('fail', 'authority has no key, keyless or static');
+    if (authority.attestations?.length) return fail('attestation authorities are not supported yet');
+    const check = signatureCheck(authority, env);
+    if (typeof check === 'string') return fail(check);
+    return await checkSignatures(authority, env, check);
   } catch (err) {
-    return result('fail', reasonOf(err));
+    return fail(reasonOf(err));
   }
 }
 
-async function checkKeyAuthority(
-  authority: Authority,
-  pem: string,
-  env: AuthorityEnv,
-  result: (v: 'pass' | 'fail', reason: string, s?: VerifiedSignature[]) => AuthorityResult,
-): Promise<AuthorityResult> {
-  const keys = parsePublicKeys(pem, `authority ${authority.name} key.data`);
-  const hash = (authority.key?.hashAlgorithm ?? 'sha256') as HashAlgorithm;
-  const verified: VerifiedSignature[] = [];
+/** The check for a key or keyless authority, or why it cannot be checked (fail closed). */
+function signatureCheck(authority: Authority, env: AuthorityEnv): SignatureCheck | string {
+  if (authority.key) {
+    if (authority.key.data === undefined) return 'key authorities with kms or secretRef are not supported yet';
+    // With ctlog or rfc3161timestamp upstream requires that evidence too; never skip it silently.
+    if (authority.ctlog || authority.rfc3161timestamp) return 'transparency log and timestamp checks for key authorities are not supported yet';
+    const keys = parsePublicKeys(authority.key.data, `authority ${authority.name} key.data`);
+    const hash = (authority.key.hashAlgorithm ?? 'sha256') as HashAlgorithm;
+    return (sig) => {
+      const key = findSigningKey(sig, keys, hash);
+      return key ? { identity: { key: key.id } } : { failure: "signature does not verify with the authority's key" };
+    };
+  }
+  if (authority.keyless) return keylessCheck(authority.keyless, authority, env);
+  return 'authority has no key, keyless or static';
+}
+
+function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): SignatureCheck | string {
+  if (keyless.trustRootRef || authority.ctlog?.trustRootRef) return 'keyless authorities with trustRootRef are not supported yet';
+  if (keyless['ca-cert']) return 'keyless authorities with ca-cert are not supported yet';
+  if (authority.rfc3161timestamp) return 'rfc3161timestamp authorities are not supported yet';
+  const identities = keyless.identities ?? [];
+  if (identities.length === 0) return 'keyless authority lists no identities';
+  const trust = env.defaultTrust();
+  // Without a trustRootRef upstream always checks Rekor, offline, against the root's log keys.
+  const requirements = { requireTlog: true, requireSct: keyless.insecureIgnoreSCT !== true };
+  return (sig) => {
+    if (!sig.certificatePem) return { failure: 'not a keyless signature (no certificate)' };
+    let actual;
+    try {
+      actual = verifyKeylessSignature(sig, trust, requirements);
+    } catch (err) {
+      return { failure: reasonOf(err) };
+    }
+    if (!matchesAnyIdentity(identities, actual)) {
+      return { failure: `none of the expected identities matched what was in the certificate, got ${describeIdentity(actual)}` };
+    }
+    return { identity: { issuer: actual.issuer, subject: actual.sans[0] } };
+  };
+}
+
+async function checkSignatures(authority: Authority, env: AuthorityEnv, check: SignatureCheck): Promise<AuthorityResult> {
   const lookup = await env.signatures(effectiveSource(authority));
+  const verified: VerifiedSignature[] = [];
   const failures = [...lookup.problems];
   for (const sig of lookup.signatures) {
     // Authenticate the payload before believing anything it says.
-    const key = findSigningKey(sig, keys, hash);
-    if (!key) {
-      failures.push(`${sig.digest}: signature does not verify with the authority's key`);
+    const outcome = check(sig);
+    if ('failure' in outcome) {
+      failures.push(`${sig.digest}: ${outcome.failure}`);
       continue;
     }
     const signed = signedDigest(sig.payload);
@@ -89,9 +119,10 @@ async function checkKeyAuthority(
       failures.push(`${sig.digest}: signs ${signed.digest}, not this image`);
       continue;
     }
-    verified.push({ digest: sig.digest, identity: { key: key.id } });
+    verified.push({ digest: sig.digest, identity: outcome.identity });
   }
-  if (verified.length > 0) return result('pass', `${verified.length} valid signature(s)`, verified);
-  if (lookup.signatures.length === 0 && failures.length === 0) return result('fail', 'no signatures found');
-  return result('fail', `no valid signatures: ${failures.join('; ')}`);
+  const name = authority.name;
+  if (verified.length > 0) return { name, verdict: 'pass', reason: `${verified.length} valid signature(s)`, signatures: verified };
+  if (lookup.signatures.length === 0 && failures.length === 0) return { name, verdict: 'fail', reason: 'no signatures found', signatures: [] };
+  return { name, verdict: 'fail', reason: `no valid signatures: ${failures.join('; ')}`, signatures: [] };
 }

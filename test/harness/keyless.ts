@@ -80,16 +80,17 @@ const toBuffer = (view: ArrayBufferView) => Buffer.from(view.buffer, view.byteOf
  *
  * `clock` stamps certificates, log entries and timestamps, but the mock's
  * root certificates always start at the real current time, so a clock in the
- * past yields signatures that fail chain validation.
+ * past yields signatures that fail chain validation. `ctLog: false` is a
+ * private Fulcio without certificate transparency: no SCTs, no CT log in the root.
  */
-export async function createKeylessFixture(opts: { clock?: Date } = {}): Promise<KeylessFixture> {
+export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean } = {}): Promise<KeylessFixture> {
   const { clock } = opts;
   const caKeys = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
   const ctLog = await initializeCTLog(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
-  const ca = await initializeCA(caKeys, emailAwareCtLog(ctLog), clock);
+  const ca = await initializeCA(caKeys, opts.ctLog === false ? undefined : emailAwareCtLog(ctLog), clock);
   const tlog = await initializeTLog(REKOR_URL, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
   const tsa = await initializeTSA(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
-  const trustedRoot = TrustedRoot.toJSON(buildTrustedRoot(ca, ctLog, tlog, tsa, clock)) as TrustedRootJson;
+  const trustedRoot = TrustedRoot.toJSON(buildTrustedRoot(ca, opts.ctLog === false ? undefined : ctLog, tlog, tsa, clock)) as TrustedRootJson;
   const chainPem = new X509Certificate(toBuffer(ca.rootCertificate)).toString();
 
   async function issueCertificate(identity: Identity): Promise<{ certificate: Buffer; privateKey: KeyObject }> {
@@ -217,7 +218,7 @@ export async function createKeylessFixture(opts: { clock?: Date } = {}): Promise
   };
 }
 
-function buildTrustedRoot(ca: CA, ctLog: CTLog, tlog: TLog, tsa: TSA, clock: Date | undefined): TrustedRoot {
+function buildTrustedRoot(ca: CA, ctLog: CTLog | undefined, tlog: TLog, tsa: TSA, clock: Date | undefined): TrustedRoot {
   // A minute of slack: certificate times are truncated to whole seconds.
   const start = new Date(Math.min(Date.now(), clock?.getTime() ?? Infinity) - 60_000);
   const logInstance = (baseUrl: string, publicKey: Buffer): TransparencyLogInstance => ({
@@ -238,7 +239,7 @@ function buildTrustedRoot(ca: CA, ctLog: CTLog, tlog: TLog, tsa: TSA, clock: Dat
   return {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [logInstance(REKOR_URL, tlog.publicKey)],
-    ctlogs: [logInstance(CTLOG_URL, ctLog.publicKey)],
+    ctlogs: ctLog ? [logInstance(CTLOG_URL, ctLog.publicKey)] : [],
     certificateAuthorities: [authority(FULCIO_URL, 'sigstore', [ca.rootCertificate])],
     timestampAuthorities: [authority(TSA_URL, 'tsa', [tsa.intCertificate, tsa.rootCertificate])],
   };

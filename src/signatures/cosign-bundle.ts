@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
+import { pem } from '@sigstore/core';
+import { isObject } from '../registry/manifest.ts';
+import type { CosignSignature } from './types.ts';
+
+/**
+ * A cosign legacy signature (certificate, chain and Rekor bundle annotations)
+ * as the sigstore bundle it is equivalent to, so that `@sigstore/verify` does
+ * all the cryptography: certificate chain, SCTs, the Rekor signed entry
+ * timestamp and the entry's body against the signature.
+ */
+export function legacySignatureBundle(sig: CosignSignature): Bundle {
+  if (!sig.certificatePem) throw new Error('no certificate annotation (not a keyless signature)');
+  const certificates = [...pemBlocks(sig.certificatePem), ...(sig.chainPem ? pemBlocks(sig.chainPem) : [])];
+  const json = {
+    // v0.1 is the bundle version whose Rekor evidence is a signed entry timestamp alone.
+    mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
+    verificationMaterial: {
+      x509CertificateChain: { certificates: certificates.map((der) => ({ rawBytes: der.toString('base64') })) },
+      tlogEntries: sig.rekorBundle === undefined ? [] : [rekorEntry(sig.rekorBundle)],
+      timestampVerificationData: { rfc3161Timestamps: rfc3161(sig.rfc3161Timestamp) },
+    },
+    messageSignature: {
+      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(sig.payload).digest('base64') },
+      signature: sig.signature.toString('base64'),
+    },
+  };
+  return bundleFromJSON(json);
+}
+
+function pemBlocks(text: string): Buffer[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('certificate annotation holds no PEM certificate');
+  return blocks.map((b) => pem.toDER(b));
+}
+
+/** cosign's `{SignedEntryTimestamp, Payload: {body, integratedTime, logIndex, logID}}`. */
+function rekorEntry(bundle: unknown) {
+  const payload = isObject(bundle) ? bundle.Payload : undefined;
+  if (!isObject(bundle) || !isObject(payload) || typeof bundle.SignedEntryTimestamp !== 'string') {
+    throw new Error('Rekor bundle annotation lacks SignedEntryTimestamp or Payload');
+  }
+  const { body, integratedTime, logIndex, logID } = payload;
+  if (typeof body !== 'string' || typeof integratedTime !== 'number' || typeof logIndex !== 'number' || typeof logID !== 'string') {
+    throw new Error('Rekor bundle Payload needs body, integratedTime, logIndex and logID');
+  }
+  const entry = JSON.parse(Buffer.from(body, 'base64').toString('utf8')) as { kind?: unknown; apiVersion?: unknown };
+  if (typeof entry.kind !== 'string' || typeof entry.apiVersion !== 'string') throw new Error('Rekor entry body has no kind/apiVersion');
+  return {
+    logIndex: String(logIndex),
+    logId: { keyId: Buffer.from(logID, 'hex').toString('base64') },
+    kindVersion: { kind: entry.kind, version: entry.apiVersion },
+    integratedTime: String(integratedTime),
+    inclusionPromise: { signedEntryTimestamp: bundle.SignedEntryTimestamp },
+    canonicalizedBody: body,
+  };
+}
+
+function rfc3161(annotation: unknown): { signedTimestamp: string }[] {
+  if (annotation === undefined) return [];
+  if (!isObject(annotation) || typeof annotation.SignedRFC3161Timestamp !== 'string') {
+    throw new Error('RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp');
+  }
+  return [{ signedTimestamp: annotation.SignedRFC3161Timestamp }];
+}

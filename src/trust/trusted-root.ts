@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
+import seeds from '@sigstore/tuf/seeds.json' with { type: 'json' };
+import { SigwatchError } from '../errors.ts';
+
+/**
+ * Trust material for keyless verification: the sigstore public-good root that
+ * ships inside the `@sigstore/tuf` package (so verification works offline and
+ * air-gapped), or a `TrustedRoot` JSON the operator names.
+ */
+
+const PUBLIC_GOOD_MIRROR = 'https://tuf-repo-cdn.sigstore.dev';
+
+let publicGood: TrustMaterial | undefined;
+
+export function publicGoodTrustMaterial(): TrustMaterial {
+  if (!publicGood) {
+    const target = (seeds as Record<string, { targets: Record<string, string> }>)[PUBLIC_GOOD_MIRROR]?.targets['trusted_root.json'];
+    if (!target) throw new SigwatchError('INTERNAL', 'the shipped public-good trusted root is missing from @sigstore/tuf');
+    publicGood = trustMaterialFromJson(JSON.parse(Buffer.from(target, 'base64').toString('utf8')), 'the public-good trusted root');
+  }
+  return publicGood;
+}
+
+export function trustMaterialFromJson(json: unknown, where: string): TrustMaterial {
+  try {
+    const root = TrustedRoot.fromJSON(json);
+    if (root.certificateAuthorities.length === 0 && root.tlogs.length === 0) {
+      throw new Error('it lists no certificate authorities and no transparency logs');
+    }
+    return toTrustMaterial(root);
+  } catch (err) {
+    throw new SigwatchError('CONFIG', `${where} is not a usable sigstore TrustedRoot: ${(err as Error).message}`);
+  }
+}
+
+export async function loadTrustedRootFile(path: string): Promise<TrustMaterial> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new SigwatchError('CONFIG', `cannot read trusted root ${path}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new SigwatchError('CONFIG', `trusted root ${path} is not valid JSON`);
+  }
+  return trustMaterialFromJson(json, `trusted root ${path}`);
+}
