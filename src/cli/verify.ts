@@ -3,7 +3,7 @@ import { verifyImage } from '../pipeline/verify-image.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig } from '../registry/credentials.ts';
 import { parseImageTarget } from '../registry/target.ts';
-import { loadPolicyPath } from '../store/folder.ts';
+import { openPolicySource } from '../store/source.ts';
 import { policiesMatching } from '../store/policy-set.ts';
 import { formatProblem } from '../policy/problems.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
@@ -17,7 +17,8 @@ IMAGE is host[:port]/repo:tag, host/repo@sha256:HEX, a Docker Hub short name,
 oci:PATH:TAG or oci:PATH@sha256:HEX (an OCI image layout folder).
 
 options:
-  --policies PATH              ClusterImagePolicy YAML file or folder (required)
+  --policies PATH|s3://BUCKET/PREFIX
+                               ClusterImagePolicy YAML file, folder or S3 prefix (required)
   --format text|json           output format (default text)
   --registry-config FILE       Docker config.json with registry credentials
   --insecure-registry HOST:PORT  plain HTTP to this registry (repeatable; tests only)
@@ -55,12 +56,9 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
     throw new SigwatchError('USAGE', `--at must be an RFC 3339 time, got "${values.at}"`);
   }
   const trust = values['trusted-root'] === undefined ? undefined : await loadTrustedRootFile(values['trusted-root']);
-  if (values.policies.startsWith('s3://')) {
-    throw new SigwatchError('CONFIG', 'S3 policy stores are not supported yet by the CLI; use a folder');
-  }
 
   const target = parseTargetOrUsage(positionals[0]!, values.as);
-  const set = await loadPolicyPath(values.policies, { skipInvalid: values['skip-invalid'] });
+  const set = await openPolicySource(values.policies, { skipInvalid: values['skip-invalid'] }).load();
   for (const p of set.problems) io.stderr(formatProblem(p));
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;

@@ -11,7 +11,7 @@ import { policiesMatching } from '../store/policy-set.ts';
 import { verifyImage, type VerifyOptions } from './verify-image.ts';
 
 export interface OnPushDeps {
-  /** The current policy set (the caller caches it across invocations). */
+  /** The current policy set; called once per batch (stores cache across invocations). */
   policies(): Promise<PolicySet>;
   registry: (ref: ImageRef) => Repository;
   /** Hands a verdict to the notify step; a throw sends the record back for retry. */
@@ -27,6 +27,9 @@ export interface OnPushDeps {
  */
 export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps): Promise<{ failedMessageIds: string[] }> {
   const failed: string[] = [];
+  // One policy load per batch, shared by its records (and none for a batch of rejects).
+  let loaded: Promise<PolicySet> | undefined;
+  const policySet = () => (loaded ??= deps.policies());
   if (batch.batchError) deps.log({ level: 'error', message: 'unusable batch', reason: batch.batchError });
   await Promise.all(
     batch.records.map(async (record) => {
@@ -38,7 +41,7 @@ export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps): P
         return;
       }
       try {
-        const verdict = await verifyEvent(parsed.event, deps);
+        const verdict = await verifyEvent(parsed.event, policySet, deps);
         if (verdict) await deps.publish(verdict, parsed.event);
       } catch (err) {
         deps.log({ level: 'error', message: 'verdict not delivered', messageId: id, image: parsed.event.imageReference, reason: reasonOf(err) });
@@ -49,12 +52,12 @@ export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps): P
   return { failedMessageIds: failed };
 }
 
-async function verifyEvent(event: PushEvent, deps: OnPushDeps): Promise<Verdict | undefined> {
+async function verifyEvent(event: PushEvent, policySet: () => Promise<PolicySet>, deps: OnPushDeps): Promise<Verdict | undefined> {
   // A new or deleted signature changes its subject's verdict, not its own.
   const subject = signatureSubject(event);
   if (event.action === 'DELETE' && !subject) return undefined;
   const digest = subject?.digest ?? event.digest;
   const target = parseImageTarget(`${event.registry}/${event.repository}@${digest}`);
-  const set = await deps.policies();
+  const set = await policySet();
   return verifyImage(target, (name, literal) => policiesMatching(set, name, { literal }), { registry: deps.registry }, deps.options);
 }
