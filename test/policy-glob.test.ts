@@ -142,3 +142,12 @@ describe('globSyntaxError (upstream ValidateGlob)', () => {
     it(`${glob}: ${reason ?? 'valid'}`, () => assert.equal(globSyntaxError(glob), reason));
   }
 });
+
+describe('glob matching cost', () => {
+  it('is linear: a glob full of stars against a long name returns at once', () => {
+    const glob = `ghcr.io/${'*a'.repeat(12)}b`;
+    const started = performance.now();
+    assert.equal(globMatches(glob, `ghcr.io/${'a'.repeat(60)}`), false);
+    assert.ok(performance.now() - started < 1000, 'RE2 matching must not backtrack');
+  });
+});

@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parsePolicyDocuments } from '../src/policy/parse.ts';
 import type { PolicyProblem } from '../src/policy/problems.ts';
-import { identityRegExp, isPublicKeyPem } from '../src/policy/validate.ts';
+import { isPublicKeyPem } from '../src/policy/go-decode.ts';
+import { compileGoRegExp, type GoRegExp } from '../src/policy/regexp.ts';
 
 /**
  * One rule per fixture name, a failing document in invalid/ and its fixed
@@ -68,6 +69,26 @@ describe('public keys (key.data)', () => {
   });
 });
 
+describe('KMS references (key.kms)', () => {
+  const problems = (kms: string) =>
+    parsePolicyDocuments(
+      JSON.stringify({
+        apiVersion: 'policy.sigstore.dev/v1beta1',
+        kind: 'ClusterImagePolicy',
+        metadata: { name: 'p' },
+        spec: { images: [{ glob: '**' }], authorities: [{ key: { kms } }] },
+      }),
+      { file: 'f.json' },
+    ).problems.map((p) => p.message);
+
+  it('reads AWS key forms with Go regexps, whose `.` also matches \\r and U+2028', () => {
+    assert.deepEqual(problems('awskms:///arn:aws:kms:eu-west-1:123456789012:alias/release\u2028signing'), []);
+    assert.deepEqual(problems('awskms:///alias/release\rsigning'), [
+      'invalid value: awskms:///alias/release\rsigning: failed to parse either key or alias arn: arn: invalid prefix',
+    ]);
+  });
+});
+
 describe('identity regexps', () => {
   const subjectRegExp = (re: string) => `apiVersion: policy.sigstore.dev/v1alpha1
 kind: ClusterImagePolicy
@@ -88,35 +109,81 @@ spec:
     assert.deepEqual(findings('^(a$'), ['error: invalid value: ^(a$: regex is invalid: error parsing regexp: missing closing ): `^(a$`']);
     assert.deepEqual(findings('^a)$'), ['error: invalid value: ^a)$: regex is invalid: error parsing regexp: unexpected ): `^a)$`']);
     assert.deepEqual(findings('^[a$'), ['error: invalid value: ^[a$: regex is invalid: error parsing regexp: missing closing ]: `[a$`']);
+    assert.deepEqual(findings('^(?=a)b$'), ['error: invalid value: ^(?=a)b$: regex is invalid: error parsing regexp: invalid or unsupported Perl syntax: `(?=`']);
+    assert.deepEqual(findings('^(a)\\1$'), ['error: invalid value: ^(a)\\1$: regex is invalid: error parsing regexp: invalid escape sequence: `\\1`']);
+    assert.deepEqual(findings('^\\u0041$'), ['error: invalid value: ^\\u0041$: regex is invalid: error parsing regexp: invalid escape sequence: `\\u`']);
+    assert.deepEqual(findings('^[[:word2:]]$'), ['error: invalid value: ^[[:word2:]]$: regex is invalid: error parsing regexp: invalid character class range: `[:word2:]`']);
+    // Go prints the empty text too.
+    assert.deepEqual(findings('^a\\'), ['error: invalid value: ^a\\: regex is invalid: error parsing regexp: trailing backslash at end of expression: ``']);
   });
 
-  it('accepts what RE2 and JavaScript read alike, warning only when unanchored', () => {
-    assert.deepEqual(findings('^(?:a|b)+@example\\.com$'), []);
-    assert.deepEqual(findings('^(?<user>[a-z]+)@example\\.com$'), []);
-    assert.deepEqual(findings('.*@example\\.com.*'), []);
-    assert.deepEqual(findings('^a$|^b$'), []);
+  it('accepts RE2 syntax, warning only when unanchored', () => {
+    for (const re of [
+      '^(?:a|b)+@example\\.com$',
+      '^(?<user>[a-z]+)@example\\.com$',
+      '^(?P<user>[a-z]+)@example\\.com$',
+      '.*@example\\.com.*',
+      '^a$|^b$',
+      '(?i)^release@example\\.com$',
+      '(?i)(?s)^a.b$',
+      '\\Arelease@example\\.com\\z',
+      '^[[:alpha:]]+@example\\.com$',
+      '^[^[:space:]|]+$',
+      '^\\pL+$',
+      '^\\p{Greek}+$',
+      '^\\Qa.b|c\\E$',
+      '^a{,2}$',
+      '^\\x{1F600}$',
+    ]) {
+      assert.deepEqual(findings(re), [], re);
+    }
     assert.deepEqual(findings('a|b'), [
       'warning: sigwatch: "a|b" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^(?:a|b)$"',
     ]);
     assert.deepEqual(findings('^release@example\\.com'), [
       'warning: sigwatch: "^release@example\\.com" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^release@example\\.com$"',
     ]);
+    assert.deepEqual(findings('(?i)release@example\\.com\\$'), [
+      'warning: sigwatch: "(?i)release@example\\.com\\$" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^(?i)release@example\\.com\\$$"',
+    ]);
+    // In multi-line mode `^` and `$` match at every line.
+    assert.deepEqual(findings('(?m)^release$'), [
+      'warning: sigwatch: "(?m)^release$" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^(?:(?m)^release$)$"',
+    ]);
   });
 
-  it('refuses RE2-only syntax that JavaScript would read differently', () => {
-    for (const [re, construct] of [
-      ['\\Aabc\\z', '\\A'],
-      ['^(?P<n>a)$', '(?P<'],
-      ['^[[:alpha:]]+$', '[[:'],
-      ['^\\pL+$', '\\pL'],
-      ['^a{,2}$', '{'],
-    ] as const) {
-      const [finding] = findings(re);
-      assert.match(finding!, new RegExp(`sigwatch does not support the RE2 syntax \`${construct.replace(/[\\[{(?]/g, '\\$&')}\``), re);
-    }
+  it('matches with Go\'s meaning, not JavaScript\'s', () => {
+    const matcher = (re: string): GoRegExp => {
+      const compiled = compileGoRegExp(re);
+      assert.ok(compiled.ok, re);
+      return compiled.matcher;
+    };
+    assert.ok(matcher('(?i)^release@example\\.com$').test('Release@Example.com'));
+    assert.ok(matcher('\\Aabc\\z').test('abc'));
+    assert.ok(!matcher('\\Aabc\\z').test('abc\n'));
+    assert.ok(matcher('^[[:alpha:]]+$').test('abc'));
+    assert.ok(!matcher('^[[:alpha:]]+$').test('ab1'));
+    // A literal `{` in RE2, a syntax error in JavaScript's unicode mode.
+    assert.ok(matcher('^a{,2}$').test('a{,2}'));
+    // `\s` is ASCII white space and `.` stops only at `\n`.
+    assert.ok(!matcher('^\\s$').test('\u00a0'));
+    assert.ok(matcher('^a.b$').test('a\rb'));
+    assert.ok(!matcher('^a.b$').test('a\nb'));
+  });
+
+  it('matches in linear time, whatever the pattern', () => {
+    // Catastrophic for a backtracking engine: 2^50000 ways to split the run of a's.
+    const compiled = compileGoRegExp('(a+)+$');
+    assert.ok(compiled.ok);
+    const started = performance.now();
+    assert.equal(compiled.matcher.test(`${'a'.repeat(50000)}b`), false);
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1000, `took ${elapsed} ms`);
   });
 
   it('is evaluated unanchored, as upstream does', () => {
-    assert.ok(identityRegExp('github\\.com/example/').test('https://github.com/example/repo'));
+    const compiled = compileGoRegExp('github\\.com/example/');
+    assert.ok(compiled.ok);
+    assert.ok(compiled.matcher.test('https://github.com/example/repo'));
   });
 });

@@ -3,6 +3,9 @@ import { reasonOf } from '../errors.ts';
 import { signedDigest } from '../signatures/simple-signing.ts';
 import type { CosignSignature, SignatureLookup } from '../signatures/types.ts';
 import { findSigningKey, type HashAlgorithm } from '../signatures/verify-key.ts';
+import type { BundleLookup, ReferrerBundle } from '../signatures/bundles.ts';
+import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
+import { verifyImageBundle } from '../signatures/verify-bundle.ts';
 import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
 import { parsePublicKeys } from '../trust/keys.ts';
 import { describeIdentity, matchesAnyIdentity } from './identities.ts';
@@ -28,14 +31,27 @@ export function effectiveSource(authority: Authority): Source | undefined {
 /** What an authority check needs to know about the image, with I/O passed in. */
 export interface AuthorityEnv {
   imageDigest: string;
-  /** The image's signatures in a source (the image's own repository when undefined). */
+  /** The image's legacy `.sig` signatures in a source (the image's own repository when undefined). */
   signatures(source: Source | undefined): Promise<SignatureLookup>;
+  /** The sigstore bundles attached to the image as OCI referrers in a source. */
+  bundles(source: Source | undefined): Promise<BundleLookup>;
   /** Trust material for keyless authorities that name no trustRootRef. */
   defaultTrust(): TrustMaterial;
 }
 
-/** Authenticates one signature: whom it is from, or why it is not acceptable. */
-type SignatureCheck = (sig: CosignSignature) => { identity: SignerIdentity } | { failure: string };
+type Outcome = { identity: SignerIdentity } | { failure: string };
+
+/**
+ * Authenticates one piece of evidence: whom it is from, or why it is not
+ * acceptable. `legacy` checks the signature only (the payload's digest is
+ * compared after); `bundle`, when the authority reads bundles, checks all.
+ */
+interface SignatureCheck {
+  legacy: (sig: CosignSignature) => Outcome;
+  bundle?: (bundle: ReferrerBundle) => Outcome;
+  /** `signatureFormat: bundle` reads bundles only, as upstream. */
+  bundlesOnly?: boolean;
+}
 
 /**
  * One authority's verdict on one image. Any error is a `fail` with its reason:
@@ -66,9 +82,11 @@ function signatureCheck(authority: Authority, env: AuthorityEnv): SignatureCheck
     if (authority.ctlog || authority.rfc3161timestamp) return 'transparency log and timestamp checks for key authorities are not supported yet';
     const keys = parsePublicKeys(authority.key.data, `authority ${authority.name} key.data`);
     const hash = (authority.key.hashAlgorithm ?? 'sha256') as HashAlgorithm;
-    return (sig) => {
-      const key = findSigningKey(sig, keys, hash);
-      return key ? { identity: { key: key.id } } : { failure: "signature does not verify with the authority's key" };
+    return {
+      legacy: (sig) => {
+        const key = findSigningKey(sig, keys, hash);
+        return key ? { identity: { key: key.id } } : { failure: "signature does not verify with the authority's key" };
+      },
     };
   }
   if (authority.keyless) return keylessCheck(authority.keyless, authority, env);
@@ -84,28 +102,41 @@ function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityE
   const trust = env.defaultTrust();
   // Without a trustRootRef upstream always checks Rekor, offline, against the root's log keys.
   const requirements = { requireTlog: true, requireSct: keyless.insecureIgnoreSCT !== true };
-  return (sig) => {
-    if (!sig.certificatePem) return { failure: 'not a keyless signature (no certificate)' };
-    let actual;
-    try {
-      actual = verifyKeylessSignature(sig, trust, requirements);
-    } catch (err) {
-      return { failure: reasonOf(err) };
-    }
-    if (!matchesAnyIdentity(identities, actual)) {
-      return { failure: `none of the expected identities matched what was in the certificate, got ${describeIdentity(actual)}` };
-    }
-    return { identity: { issuer: actual.issuer, subject: actual.sans[0] } };
+  const matched = (actual: CertificateIdentity): Outcome =>
+    matchesAnyIdentity(identities, actual)
+      ? { identity: { issuer: actual.issuer, subject: actual.sans[0] } }
+      : { failure: `none of the expected identities matched what was in the certificate, got ${describeIdentity(actual)}` };
+  return {
+    legacy: (sig) => {
+      if (!sig.certificatePem) return { failure: 'not a keyless signature (no certificate)' };
+      try {
+        return matched(verifyKeylessSignature(sig, trust, requirements));
+      } catch (err) {
+        return { failure: reasonOf(err) };
+      }
+    },
+    bundle: (b) => {
+      try {
+        return matched(verifyImageBundle(b.json, env.imageDigest, trust, requirements));
+      } catch (err) {
+        return { failure: reasonOf(err) };
+      }
+    },
+    bundlesOnly: authority.signatureFormat === 'bundle',
   };
 }
 
 async function checkSignatures(authority: Authority, env: AuthorityEnv, check: SignatureCheck): Promise<AuthorityResult> {
-  const lookup = await env.signatures(effectiveSource(authority));
+  const source = effectiveSource(authority);
+  const [legacy, referrers] = await Promise.all([
+    check.bundlesOnly ? { signatures: [], problems: [] } : env.signatures(source),
+    check.bundle ? env.bundles(source) : { bundles: [], problems: [] },
+  ]);
   const verified: VerifiedSignature[] = [];
-  const failures = [...lookup.problems];
-  for (const sig of lookup.signatures) {
+  const failures = [...legacy.problems, ...referrers.problems];
+  for (const sig of legacy.signatures) {
     // Authenticate the payload before believing anything it says.
-    const outcome = check(sig);
+    const outcome = check.legacy(sig);
     if ('failure' in outcome) {
       failures.push(`${sig.digest}: ${outcome.failure}`);
       continue;
@@ -121,8 +152,14 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
     }
     verified.push({ digest: sig.digest, identity: outcome.identity });
   }
+  for (const b of check.bundle ? referrers.bundles : []) {
+    const outcome = check.bundle!(b);
+    if ('failure' in outcome) failures.push(`${b.digest}: ${outcome.failure}`);
+    else verified.push({ digest: b.digest, identity: outcome.identity });
+  }
   const name = authority.name;
+  const found = legacy.signatures.length + referrers.bundles.length;
   if (verified.length > 0) return { name, verdict: 'pass', reason: `${verified.length} valid signature(s)`, signatures: verified };
-  if (lookup.signatures.length === 0 && failures.length === 0) return { name, verdict: 'fail', reason: 'no signatures found', signatures: [] };
+  if (found === 0 && failures.length === 0) return { name, verdict: 'fail', reason: 'no signatures found', signatures: [] };
   return { name, verdict: 'fail', reason: `no valid signatures: ${failures.join('; ')}`, signatures: [] };
 }

@@ -1,7 +1,9 @@
 import { parseAllDocuments, type Tags } from 'yaml';
+import type { Draft } from './draft.ts';
 import { generic, toProblems, type FieldIssue, type PolicyProblem } from './problems.ts';
 import type { ApiVersion, ClusterImagePolicy, ClusterImagePolicySpec, DocumentOrigin, ObjectMeta, TrustRoot, TrustRootSpec } from './types.ts';
-import { validateClusterImagePolicy, validateTrustRoot, type Draft } from './validate.ts';
+import { validateClusterImagePolicy } from './validate-policy.ts';
+import { validateTrustRoot } from './validate-trustroot.ts';
 
 /**
  * YAML or JSON text → ClusterImagePolicy / TrustRoot documents, the way they
