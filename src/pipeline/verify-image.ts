@@ -8,6 +8,7 @@ import { parseReference, type ImageRef } from '../registry/reference.ts';
 import { openTarget, policyMatchName, type ImageTarget } from '../registry/target.ts';
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';
 import { fetchLegacySignatures } from '../signatures/legacy.ts';
+import { fetchReferrerBundles, type BundleLookup } from '../signatures/bundles.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
 import { publicGoodTrustMaterial } from '../trust/trusted-root.ts';
 
@@ -67,10 +68,20 @@ export async function verifyImage(
     }
     return lookup;
   };
+  const bundleLookups = new Map<string, Promise<BundleLookup>>();
+  const bundles = (source: Source | undefined): Promise<BundleLookup> => {
+    const repo = source?.oci ? deps.registry(parseReference(source.oci)) : repository;
+    let lookup = bundleLookups.get(repo.location);
+    if (!lookup) {
+      lookup = fetchReferrerBundles(repo, digest, { maxLayerBytes });
+      bundleLookups.set(repo.location, lookup);
+    }
+    return lookup;
+  };
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>
-      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, defaultTrust: deps.trust ?? publicGoodTrustMaterial }),
+      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial }),
     opts.noMatch ?? 'deny',
   );
   return { image, digest, ...evaluation };

@@ -51,9 +51,14 @@ export class TokenCache {
   }
 
   set(key: string, token: string, lifetimeSeconds: number): void {
-    // Renew a little early so a token never expires between check and use.
-    const ms = Math.max(0, lifetimeSeconds - 10) * 1000;
-    this.tokens.set(key, { token, expiresAt: this.now() + ms });
+    // Renew a little early so a token never expires between check and use:
+    // 10 s, or a quarter of a short lifetime, which would otherwise never be reused.
+    const margin = Math.min(10, lifetimeSeconds / 4);
+    this.tokens.set(key, { token, expiresAt: this.now() + Math.max(0, lifetimeSeconds - margin) * 1000 });
+  }
+
+  delete(key: string): void {
+    this.tokens.delete(key);
   }
 }
 
@@ -61,25 +66,38 @@ export function basicHeader(c: { username: string; password: string }): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
 }
 
+export interface TokenRequest {
+  challenge: { realm: string; service?: string };
+  /** `repository:<name>:pull` */
+  scope: string;
+  credential: Credential | undefined;
+  /** The repository the token is for (`host/name`), named in errors. */
+  where: string;
+  /** Hosts (`host:port`) named insecure: the only realms that may be plain HTTP. */
+  allowInsecure: (host: string) => boolean;
+}
+
 /** Trades a credential (or nothing, for anonymous pulls) for a bearer token at the realm. */
-export async function fetchBearerToken(
-  http: HttpClient,
-  challenge: { realm: string; service?: string },
-  scope: string,
-  credential: Credential | undefined,
-  allowInsecure: (host: string) => boolean,
-): Promise<{ token: string; expiresIn: number }> {
-  const realm = new URL(challenge.realm);
-  if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && allowInsecure(realm.host))) {
-    throw new SigwatchError('REGISTRY_AUTH', `token realm ${realm.host} is not https and not named insecure`);
+export async function fetchBearerToken(http: HttpClient, req: TokenRequest): Promise<{ token: string; expiresIn: number }> {
+  const { challenge, scope, credential, where } = req;
+  let realm: URL;
+  try {
+    realm = new URL(challenge.realm);
+  } catch {
+    throw new SigwatchError('REGISTRY_PROTOCOL', `${where}: the registry's token realm is not a URL`);
+  }
+  // The realm receives the credential itself: never over plain HTTP unless the operator said so.
+  if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && req.allowInsecure(realm.host))) {
+    throw new SigwatchError('REGISTRY_AUTH', `${where}: token realm ${realm.host} is not https and not named insecure`);
   }
   if (credential?.kind === 'registry-token') return { token: credential.token, expiresIn: 300 };
+  const service = `${where}: token service ${realm.host}`;
   let res;
   if (credential?.kind === 'identity-token') {
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.token, scope, client_id: 'sigwatch' });
     if (challenge.service) form.set('service', challenge.service);
     res = await http.send(
-      { method: 'POST', url: realm.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), maxBytes: 64 * 1024 },
+      { method: 'POST', url: realm.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), maxBytes: MAX_TOKEN_BYTES },
       'token',
     );
   } else {
@@ -87,21 +105,24 @@ export async function fetchBearerToken(
     realm.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
     if (credential?.kind === 'basic') headers.authorization = basicHeader(credential);
-    res = await http.send({ method: 'GET', url: realm.toString(), headers, maxBytes: 64 * 1024 }, 'token');
+    res = await http.send({ method: 'GET', url: realm.toString(), headers, maxBytes: MAX_TOKEN_BYTES }, 'token');
   }
   if (res.status === 401 || res.status === 403) {
-    throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} refused the credentials (HTTP ${res.status})`);
+    const who = credential ? 'the configured credentials' : 'anonymous access (no credentials configured for it)';
+    throw new SigwatchError('REGISTRY_AUTH', `${service} refused ${who} (HTTP ${res.status})`);
   }
-  if (res.status !== 200) throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} answered HTTP ${res.status}`);
+  if (res.status !== 200) throw new SigwatchError('REGISTRY_AUTH', `${service} answered HTTP ${res.status}`);
   let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
   try {
     body = JSON.parse(res.body.toString('utf8'));
   } catch {
-    throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} answered with invalid JSON`);
+    throw new SigwatchError('REGISTRY_AUTH', `${service} answered with invalid JSON`);
   }
   const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
-  if (!token) throw new SigwatchError('REGISTRY_AUTH', `token service ${realm.host} answered without a token`);
+  if (!token) throw new SigwatchError('REGISTRY_AUTH', `${service} answered without a token`);
   // The distribution spec's default lifetime when none is given.
   const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
   return { token, expiresIn };
 }
+
+const MAX_TOKEN_BYTES = 64 * 1024;

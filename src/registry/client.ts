@@ -2,8 +2,9 @@ import { SigwatchError } from '../errors.ts';
 import { basicHeader, fetchBearerToken, parseChallenge, TokenCache, type Challenge } from './auth.ts';
 import { anonymous, type Credential, type CredentialLookup } from './credentials.ts';
 import { assertDigest } from './digest.ts';
-import { describe, HttpClient, type HttpOptions, type HttpResponse } from './http.ts';
+import { describe, expectOk, HttpClient, type HttpOptions, type HttpResponse } from './http.ts';
 import { parseManifest } from './manifest.ts';
+import { registryReferrers } from './referrers.ts';
 import { isDigest, type ImageRef } from './reference.ts';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Descriptor, type Manifest, type Repository } from './types.ts';
 
@@ -13,17 +14,28 @@ export interface RegistryClientOptions extends HttpOptions {
   insecureHosts?: Iterable<string>;
 }
 
+/** One request below `/v2/<name>/`; `path` may carry a query. */
+export interface RegistryRequest {
+  method: 'GET' | 'HEAD';
+  path: string;
+  accept?: string;
+  maxBytes: number;
+}
+
 /**
  * An OCI distribution client shared by every verification in a process, so
- * that connections (fetch keeps them alive per origin), auth challenges and
- * tokens are reused across images.
+ * that connections (fetch keeps them alive per origin), auth challenges,
+ * tokens and what each registry supports are learned once and reused.
  */
 export class RegistryClient {
   readonly http: HttpClient;
   private readonly credentials: CredentialLookup;
   private readonly insecure: Set<string>;
-  private readonly challenges = new Map<string, Challenge | 'none'>();
+  private readonly challenges = new Map<string, Challenge>();
   private readonly tokens = new TokenCache();
+  /** Token fetches under way, so concurrent requests for one scope share one. */
+  private readonly pendingTokens = new Map<string, Promise<string>>();
+  private readonly withoutReferrersApi = new Set<string>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.http = new HttpClient(opts);
@@ -40,18 +52,19 @@ export class RegistryClient {
     return registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
   }
 
+  /** HTTPS unless the operator named the host insecure: never guessed, not even for localhost. */
   baseUrl(registry: string): string {
     return `${this.insecure.has(registry) ? 'http' : 'https'}://${this.apiHost(registry)}`;
   }
 
-  /** One authenticated request; on a 401 learns the challenge and tries once more. */
-  async request(
-    registry: string,
-    repository: string,
-    req: { method: 'GET' | 'HEAD'; path: string; accept?: string; maxBytes: number },
-    kind: string,
-  ): Promise<HttpResponse> {
+  /**
+   * One authenticated request. The first 401 from a registry teaches its
+   * challenge and the request is sent once more; after that, credentials or
+   * tokens go with the first request, so auth costs no extra round trip.
+   */
+  async request(registry: string, repository: string, req: RegistryRequest, kind: string): Promise<HttpResponse> {
     const url = `${this.baseUrl(registry)}/v2/${repository}/${req.path}`;
+    const where = `${registry}/${repository}`;
     const credential = await this.credentials(registry, repository);
     const send = async () => {
       const headers: Record<string, string> = {};
@@ -62,14 +75,15 @@ export class RegistryClient {
     };
     let res = await send();
     if (res.status === 401) {
-      const known = this.challenges.get(registry);
       const challenge = parseChallenge(res.headers.get('www-authenticate'));
       if (!challenge) throw authError(url, res.status, credential);
-      const changed = JSON.stringify(known) !== JSON.stringify(challenge);
+      const known = this.challenges.get(registry);
       this.challenges.set(registry, challenge);
-      // A token we hold may have been revoked: forget it and fetch a new one once.
-      if (!changed && challenge.scheme === 'bearer') this.tokens.set(tokenKey(registry, repository, credential), '', 0);
-      if (challenge.scheme === 'basic' && !credential) throw authError(url, res.status, credential);
+      // Same challenge as before: the token we sent was refused (expired, revoked); fetch a new one, once.
+      if (JSON.stringify(known) === JSON.stringify(challenge) && challenge.scheme === 'bearer') {
+        this.tokens.delete(tokenKey(where, credential));
+      }
+      if (challenge.scheme === 'basic' && credential?.kind !== 'basic') throw authError(url, res.status, credential);
       res = await send();
       if (res.status === 401) throw authError(url, res.status, credential);
     }
@@ -77,27 +91,49 @@ export class RegistryClient {
     return res;
   }
 
+  /** Whether the registry may have the referrers API: false once it answered like one without. */
+  mayHaveReferrersApi(registry: string): boolean {
+    return !this.withoutReferrersApi.has(registry);
+  }
+
+  markNoReferrersApi(registry: string): void {
+    this.withoutReferrersApi.add(registry);
+  }
+
   private async authorization(registry: string, repository: string, credential: Credential | undefined): Promise<string | undefined> {
     const challenge = this.challenges.get(registry);
-    if (!challenge || challenge === 'none') return undefined;
+    if (!challenge) return undefined;
     if (challenge.scheme === 'basic') {
       return credential?.kind === 'basic' ? basicHeader(credential) : undefined;
     }
-    const key = tokenKey(registry, repository, credential);
-    let token = this.tokens.get(key);
-    if (!token) {
-      const t = await fetchBearerToken(this.http, challenge, `repository:${repository}:pull`, credential, (h) => this.insecure.has(h));
-      this.tokens.set(key, t.token, t.expiresIn);
-      token = t.token;
+    const where = `${registry}/${repository}`;
+    const key = tokenKey(where, credential);
+    const cached = this.tokens.get(key);
+    if (cached) return `Bearer ${cached}`;
+    let pending = this.pendingTokens.get(key);
+    if (!pending) {
+      pending = fetchBearerToken(this.http, {
+        challenge,
+        scope: `repository:${repository}:pull`,
+        credential,
+        where,
+        allowInsecure: (host) => this.insecure.has(host),
+      })
+        .then((t) => {
+          this.tokens.set(key, t.token, t.expiresIn);
+          return t.token;
+        })
+        .finally(() => this.pendingTokens.delete(key));
+      this.pendingTokens.set(key, pending);
     }
-    return `Bearer ${token}`;
+    return `Bearer ${await pending}`;
   }
 }
 
-function tokenKey(registry: string, repository: string, credential: Credential | undefined): string {
-  // Keyed by who asks, too: two pull secrets for one repository get separate tokens.
+/** A token's scope is one repository, and who asked: two pull secrets for one repository get separate tokens. */
+function tokenKey(where: string, credential: Credential | undefined): string {
   const who = credential ? (credential.kind === 'basic' ? credential.username : credential.kind) : 'anonymous';
-  return `${registry}|${repository}|${who}`;
+  return `${where}|${who}`;
 }
 
 function authError(url: string, status: number, credential: Credential | undefined): SigwatchError {
@@ -180,10 +216,19 @@ class RegistryRepository implements Repository {
     assertDigest(res.body, descriptor.digest, where);
     return res.body;
   }
-}
 
-function expectOk(res: HttpResponse, where: string): void {
-  if (res.status === 200) return;
-  const code = res.status === 429 || res.status >= 500 ? 'REGISTRY_UNREACHABLE' : 'REGISTRY_PROTOCOL';
-  throw new SigwatchError(code, `${where}: registry answered HTTP ${res.status}`);
+  referrers(digest: string, artifactType?: string): Promise<Descriptor[]> {
+    const { client, registry, name } = this;
+    return registryReferrers(
+      {
+        location: this.location,
+        baseUrl: `${client.baseUrl(registry)}/v2/${name}/`,
+        get: (path, accept, maxBytes) => client.request(registry, name, { method: 'GET', path, accept, maxBytes }, 'referrers'),
+        getManifest: (reference) => this.getManifest(reference),
+      },
+      digest,
+      artifactType,
+      { mayHaveApi: () => client.mayHaveReferrersApi(registry), markNoApi: () => client.markNoReferrersApi(registry) },
+    );
+  }
 }

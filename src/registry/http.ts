@@ -86,7 +86,7 @@ export class HttpClient {
       }
     }
     if (lastError instanceof SigwatchError) throw lastError;
-    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError)}`, { cause: lastError });
+    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError, this.timeoutMs)}`, { cause: lastError });
   }
 
   private retryDelay(attempt: number, retryAfter: string | null): number | undefined {
@@ -162,6 +162,16 @@ async function readCapped(res: Response, maxBytes: number, url: string): Promise
   return Buffer.concat(chunks, size);
 }
 
+/**
+ * A registry answer other than 200 as the error it is: 429 and 5xx (already
+ * retried) mean the registry is unavailable, anything else breaks the protocol.
+ */
+export function expectOk(res: HttpResponse, where: string): void {
+  if (res.status === 200) return;
+  const code = res.status === 429 || res.status >= 500 ? 'REGISTRY_UNREACHABLE' : 'REGISTRY_PROTOCOL';
+  throw new SigwatchError(code, `${where}: registry answered HTTP ${res.status}`);
+}
+
 /** URL without query string: query strings of pre-signed URLs carry credentials. */
 export function describe(url: string): string {
   try {
@@ -172,11 +182,14 @@ export function describe(url: string): string {
   }
 }
 
-function networkReason(err: unknown): string {
+function networkReason(err: unknown, timeoutMs: number): string {
   if (err instanceof Error) {
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'request timed out';
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return `request timed out after ${timeoutMs} ms`;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+    // OpenSSL's own text is a stack of internals; the code says it all.
+    if (cause?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `TLS handshake failed (${cause.code}): the server may speak plain HTTP`;
+    if (cause?.code?.startsWith('ERR_SSL_')) return `TLS handshake failed (${cause.code})`;
+    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message.trim()})` : ''}`;
     return err.message;
   }
   return String(err);

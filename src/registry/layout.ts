@@ -4,7 +4,10 @@ import { SigwatchError } from '../errors.ts';
 import { assertDigest } from './digest.ts';
 import { isObject, parseManifest } from './manifest.ts';
 import { isDigest } from './reference.ts';
-import { MAX_MANIFEST_BYTES, type Descriptor, type ImageIndex, type Manifest, type Repository } from './types.ts';
+import { checkSubject, referrerDescriptor, referrersOf, referrersTag, withArtifactType } from './referrers.ts';
+import { MAX_MANIFEST_BYTES, MEDIA_TYPES, type Descriptor, type ImageIndex, type Manifest, type Repository } from './types.ts';
+
+const MANIFEST_TYPES = new Set<string>(Object.values(MEDIA_TYPES));
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -54,6 +57,28 @@ export class OciLayout implements Repository {
       throw new SigwatchError('DIGEST_MISMATCH', `${where}: blob is ${bytes.length} bytes, descriptor says ${descriptor.size}`);
     }
     return bytes;
+  }
+
+  /**
+   * Referrers as a registry would list them: the manifests in index.json whose
+   * `subject` is the digest (what `cosign save` and oras write), and those
+   * listed under the referrers tag (a layout copied from a registry without
+   * the API). Local reads are cheap, so every listed manifest is looked at.
+   */
+  async referrers(digest: string, artifactType?: string): Promise<Descriptor[]> {
+    checkSubject(digest, this.location);
+    const found = new Map<string, Descriptor>();
+    for (const entry of (await this.loadIndex()).manifests) {
+      if (!MANIFEST_TYPES.has(entry.mediaType) || found.has(entry.digest)) continue;
+      const m = await this.getManifest(entry.digest);
+      if (m?.json.subject?.digest === digest) found.set(m.digest, referrerDescriptor(m));
+    }
+    const tag = referrersTag(digest);
+    const tagged = await this.getManifest(tag);
+    if (tagged) {
+      for (const d of referrersOf(tagged, `${this.location}:${tag}`)) if (!found.has(d.digest)) found.set(d.digest, d);
+    }
+    return withArtifactType([...found.values()], artifactType);
   }
 
   /**

@@ -37,6 +37,7 @@ export interface ImageManifest {
 export interface ImageIndex {
   schemaVersion: number;
   mediaType?: string;
+  artifactType?: string;
   manifests: Descriptor[];
   subject?: Descriptor;
   annotations?: Record<string, string>;
@@ -69,6 +70,13 @@ export interface Repository {
   getManifest(reference: string): Promise<Manifest | undefined>;
   /** Blob by descriptor, digest- and size-checked. */
   getBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer>;
+  /**
+   * Descriptors of the manifests whose `subject` is `digest` (cosign v3
+   * bundles, attestations, SBOMs), only those of `artifactType` when given.
+   * The list is the store's word: whoever fetches a referrer must still check
+   * that its `subject` names the image.
+   */
+  referrers(digest: string, artifactType?: string): Promise<Descriptor[]>;
 }
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;

@@ -28,7 +28,7 @@ export function verifyKeylessSignature(sig: CosignSignature, trust: TrustMateria
   try {
     verifier.verify(toSignedEntity(bundle, sig.payload));
   } catch (err) {
-    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`);
+    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
     throw err;
   }
   const leaf = bundle.verificationMaterial.content;

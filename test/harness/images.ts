@@ -35,9 +35,12 @@ export interface Descriptor {
 export interface ManifestJson {
   schemaVersion: 2;
   mediaType: string;
+  artifactType?: string;
   config?: Descriptor;
   layers?: Descriptor[];
   manifests?: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
 }
 
 export interface BuiltManifest {
@@ -80,6 +83,10 @@ function finish(json: ManifestJson, blobs: Blob[]): BuiltManifest {
  */
 export function buildArtifactManifest(opts: {
   mediaType?: string;
+  /** OCI 1.1 artifacts: what the manifest is, and the manifest it refers to. */
+  artifactType?: string;
+  subject?: BuiltManifest;
+  annotations?: Record<string, string>;
   config: { mediaType: string; bytes: Buffer };
   layers: { mediaType: string; bytes: Buffer; annotations?: Record<string, string> }[];
 }): BuiltManifest {
@@ -88,8 +95,11 @@ export function buildArtifactManifest(opts: {
   const json: ManifestJson = {
     schemaVersion: 2,
     mediaType: opts.mediaType ?? MediaTypes.ociManifest,
+    ...(opts.artifactType ? { artifactType: opts.artifactType } : {}),
     config: descriptorOf(config),
     layers: layers.map((l) => descriptorOf(l.blob, l.annotations)),
+    ...(opts.subject ? { subject: { mediaType: opts.subject.mediaType, size: opts.subject.bytes.length, digest: opts.subject.digest } } : {}),
+    ...(opts.annotations ? { annotations: opts.annotations } : {}),
   };
   return finish(json, [config, ...layers.map((l) => l.blob)]);
 }

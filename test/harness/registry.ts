@@ -6,6 +6,7 @@ import { delimiter, join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { stringify } from 'yaml';
 import type { Blob, BuiltManifest } from './images.ts';
+import type { TokenAuth } from './token-server.ts';
 
 export interface RegistryAuth {
   username: string;
@@ -18,7 +19,16 @@ export interface TestRegistry {
   /** `http://127.0.0.1:PORT` */
   url: string;
   auth?: RegistryAuth;
+  /** Set when the registry trusts a token server; `auth` is then the pusher's account there. */
+  tokenAuth?: TokenAuth;
   stop(): Promise<void>;
+}
+
+export interface StartRegistryOptions {
+  /** htpasswd Basic auth, or with `tokenAuth` the account the harness pushes with. */
+  auth?: RegistryAuth;
+  /** Bearer token auth against a token server (see token-server.ts) instead of htpasswd. */
+  tokenAuth?: TokenAuth;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -50,9 +60,10 @@ export function registryBinaryPath(): string {
 
 /**
  * Starts a throwaway distribution registry on a free 127.0.0.1 port with
- * filesystem storage in a fresh temp folder, optionally behind htpasswd auth.
+ * filesystem storage in a fresh temp folder, optionally behind htpasswd or
+ * token auth.
  */
-export async function startRegistry(opts: { auth?: RegistryAuth } = {}): Promise<TestRegistry> {
+export async function startRegistry(opts: StartRegistryOptions = {}): Promise<TestRegistry> {
   const binary = registryBinaryPath();
   const dir = mkdtempSync(join(tmpdir(), 'sigwatch-registry-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
@@ -62,7 +73,7 @@ export async function startRegistry(opts: { auth?: RegistryAuth } = {}): Promise
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     let running: Running;
     try {
-      running = await launch(binary, dir, attempt, opts.auth);
+      running = await launch(binary, dir, attempt, opts);
     } catch (err) {
       failures.push((err as Error).message);
       continue;
@@ -81,6 +92,7 @@ export async function startRegistry(opts: { auth?: RegistryAuth } = {}): Promise
       },
     };
     if (opts.auth) registry.auth = opts.auth;
+    if (opts.tokenAuth) registry.tokenAuth = opts.tokenAuth;
     return registry;
   }
   removeDir();
@@ -94,17 +106,17 @@ interface Running {
   kill: () => void;
 }
 
-async function launch(binary: string, dir: string, attempt: number, auth: RegistryAuth | undefined): Promise<Running> {
+async function launch(binary: string, dir: string, attempt: number, opts: StartRegistryOptions): Promise<Running> {
   const port = await freePort();
   const logPath = join(dir, `registry-${attempt}.log`);
-  const child = spawnUnref(binary, writeConfig(dir, port, auth), logPath);
+  const child = spawnUnref(binary, writeConfig(dir, port, opts), logPath);
   let failure: string | undefined;
   child.once('error', (err) => (failure = err.message));
   child.once('exit', (code, signal) => (failure ??= `docker-registry exited early (${code ?? signal})`));
   const kill = () => child.kill('SIGKILL');
   liveCleanups.add(kill);
   try {
-    await waitUntilReady(`http://127.0.0.1:${port}`, auth ? 401 : 200, () => failure);
+    await waitUntilReady(`http://127.0.0.1:${port}`, opts.auth || opts.tokenAuth ? 401 : 200, () => failure);
     return { port, child, kill };
   } catch (err) {
     kill();
@@ -113,14 +125,18 @@ async function launch(binary: string, dir: string, attempt: number, auth: Regist
   }
 }
 
-function writeConfig(dir: string, port: number, auth: RegistryAuth | undefined): string {
+function writeConfig(dir: string, port: number, { auth, tokenAuth }: StartRegistryOptions): string {
   const config: Record<string, unknown> = {
     version: 0.1,
     log: { level: 'error', accesslog: { disabled: true } },
     storage: { filesystem: { rootdirectory: join(dir, 'storage') }, delete: { enabled: true } },
     http: { addr: `127.0.0.1:${port}` },
   };
-  if (auth) {
+  if (tokenAuth) {
+    const rootcertbundle = join(dir, 'token-root.pem');
+    writeFileSync(rootcertbundle, tokenAuth.certPem);
+    config.auth = { token: { realm: tokenAuth.realm, service: tokenAuth.service, issuer: tokenAuth.issuer, rootcertbundle } };
+  } else if (auth) {
     const htpasswd = join(dir, 'htpasswd');
     // Cost 4 (bcrypt's minimum): the registry checks the hash on every request.
     writeFileSync(htpasswd, `${auth.username}:${bcrypt.hashSync(auth.password, 4)}\n`);
@@ -213,14 +229,31 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 // ---- talking to the registry ------------------------------------------------
 
 function authHeaders(reg: TestRegistry): Record<string, string> {
-  if (!reg.auth) return {};
+  // A token registry ignores Basic: request() answers its challenge instead.
+  if (!reg.auth || reg.tokenAuth) return {};
   const token = Buffer.from(`${reg.auth.username}:${reg.auth.password}`).toString('base64');
   return { authorization: `Basic ${token}` };
 }
 
 async function request(reg: TestRegistry, path: string, init: RequestInit = {}): Promise<Response> {
   const headers = { ...authHeaders(reg), ...(init.headers as Record<string, string> | undefined) };
-  return fetch(new URL(path, reg.url), { ...init, headers });
+  const res = await fetch(new URL(path, reg.url), { ...init, headers });
+  if (res.status !== 401 || !reg.tokenAuth) return res;
+  await res.arrayBuffer();
+  // Token auth: trade the pusher's account for a token of the scope the challenge names, then retry.
+  const token = await tokenFor(reg, res.headers.get('www-authenticate') ?? '');
+  return fetch(new URL(path, reg.url), { ...init, headers: { ...headers, authorization: `Bearer ${token}` } });
+}
+
+async function tokenFor(reg: TestRegistry, challenge: string): Promise<string> {
+  const realm = new URL(reg.tokenAuth!.realm);
+  realm.searchParams.set('service', reg.tokenAuth!.service);
+  const scope = /scope="([^"]*)"/.exec(challenge)?.[1];
+  if (scope) realm.searchParams.set('scope', scope);
+  const basic = reg.auth ? { authorization: `Basic ${Buffer.from(`${reg.auth.username}:${reg.auth.password}`).toString('base64')}` } : undefined;
+  const res = await fetch(realm, { headers: basic });
+  if (res.status !== 200) throw new Error(`token server refused the harness (HTTP ${res.status}) for scope ${scope}`);
+  return ((await res.json()) as { token: string }).token;
 }
 
 async function expectStatus(res: Response, status: number, what: string): Promise<void> {

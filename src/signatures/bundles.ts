@@ -1,0 +1,66 @@
+import { SigwatchError } from '../errors.ts';
+import { isObject } from '../registry/manifest.ts';
+import type { Repository } from '../registry/types.ts';
+
+/**
+ * cosign v3 stores a signature as a sigstore bundle in an OCI artifact whose
+ * `subject` is the image, found through the referrers API (or its tag-schema
+ * fallback). Any bundle version is collected; which ones verify is decided later.
+ */
+export const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+
+export interface ReferrerBundle {
+  /** Digest of the referrer manifest: names the signature in verdicts. */
+  digest: string;
+  /** The bundle document, not yet validated. */
+  json: unknown;
+  source: string;
+}
+
+export interface BundleLookup {
+  bundles: ReferrerBundle[];
+  problems: string[];
+}
+
+export async function fetchReferrerBundles(repo: Repository, imageDigest: string, opts: { maxLayerBytes: number }): Promise<BundleLookup> {
+  const descriptors = (await repo.referrers(imageDigest)).filter((d) => d.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+  const bundles: ReferrerBundle[] = [];
+  const problems: string[] = [];
+  for (const d of descriptors) {
+    const source = `${repo.location}@${d.digest}`;
+    try {
+      const manifest = await repo.getManifest(d.digest);
+      if (!manifest || !('layers' in manifest.json)) {
+        problems.push(`${source}: referrer is not an artifact manifest`);
+        continue;
+      }
+      // The referrers list is the registry's word; the manifest's own subject is signed content.
+      if (manifest.json.subject?.digest !== imageDigest) {
+        problems.push(`${source}: subject is ${manifest.json.subject?.digest ?? 'missing'}, not this image`);
+        continue;
+      }
+      const layer = manifest.json.layers.find((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+      if (!layer) {
+        problems.push(`${source}: no sigstore bundle layer`);
+        continue;
+      }
+      const bytes = await repo.getBlob(layer, opts.maxLayerBytes);
+      let json: unknown;
+      try {
+        json = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        problems.push(`${source}: bundle is not valid JSON`);
+        continue;
+      }
+      if (!isObject(json)) {
+        problems.push(`${source}: bundle is not a JSON object`);
+        continue;
+      }
+      bundles.push({ digest: d.digest, json, source });
+    } catch (err) {
+      if (err instanceof SigwatchError && (err.code === 'REGISTRY_UNREACHABLE' || err.code === 'REGISTRY_AUTH')) throw err;
+      problems.push(`${source}: ${(err as Error).message}`);
+    }
+  }
+  return { bundles, problems };
+}
