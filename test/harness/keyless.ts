@@ -90,6 +90,10 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
   const ca = await initializeCA(caKeys, opts.ctLog === false ? undefined : emailAwareCtLog(ctLog), clock);
   const tlog = await initializeTLog(REKOR_URL, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
   const tsa = await initializeTSA(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), clock);
+  // asn1js writes GeneralizedTime milliseconds without trailing zeros (`.12Z`),
+  // which verifiers (rightly, for DER) refuse: about one timestamp in ten would
+  // be unparseable. Keep three significant digits so the fixture never flakes.
+  (tsa as unknown as { getCurrentTime: () => Date }).getCurrentTime = () => threeDigitMillis(clock ?? new Date());
   const trustedRoot = TrustedRoot.toJSON(buildTrustedRoot(ca, opts.ctLog === false ? undefined : ctLog, tlog, tsa, clock)) as TrustedRootJson;
   const chainPem = new X509Certificate(toBuffer(ca.rootCertificate)).toString();
 
@@ -216,6 +220,11 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
       await writeFile(path, `${JSON.stringify(trustedRoot, null, 2)}\n`);
     },
   };
+}
+
+function threeDigitMillis(date: Date): Date {
+  const ms = date.getUTCMilliseconds();
+  return ms % 10 === 0 ? new Date(date.getTime() + 1) : date;
 }
 
 function buildTrustedRoot(ca: CA, ctLog: CTLog | undefined, tlog: TLog, tsa: TSA, clock: Date | undefined): TrustedRoot {
