@@ -51,6 +51,17 @@ describe('policy evaluation', () => {
     assert.match(e.reasons[0]!, /spec\.policy \(cue\) evaluation is not supported yet/);
   });
 
+  it('records where each policy came from, and says that match is not applied', async () => {
+    const p = policy('matched', ['pass-1']);
+    p.origin = { file: 's3://bucket/policies/acme/matched.yaml', index: 0, version: 'v42' };
+    p.spec.match = [{ resource: 'pods', selector: { matchLabels: { tier: 'web' } } }];
+    const e = await evaluatePolicies([p, policy('plain', ['pass-1'])], byName, 'deny');
+    assert.equal(e.verdict, 'admit');
+    assert.deepEqual(e.policies[0]!.source, { file: 's3://bucket/policies/acme/matched.yaml', version: 'v42' });
+    assert.match(e.policies[0]!.notes![0]!, /sigwatch checks images, not pods/);
+    assert.equal(e.policies[1]!.notes, undefined);
+  });
+
   it('applies the no-match behaviour when no policy matches', async () => {
     const never = async (): Promise<AuthorityResult> => assert.fail('no authority may be checked');
     assert.equal((await evaluatePolicies([], never, 'deny')).verdict, 'deny');

@@ -5,6 +5,7 @@ export function formatVerdictText(v: Verdict): string {
   const lines = [`${v.verdict.toUpperCase()} ${v.image}${v.digest ? ` (${v.digest})` : ''}`];
   for (const p of v.policies) {
     lines.push(`  policy ${p.name} [${p.mode}]: ${p.verdict}${p.reason ? ` (${p.reason})` : ''}`);
+    for (const note of p.notes ?? []) lines.push(`    note: ${note}`);
     for (const a of p.authorities) {
       lines.push(`    authority ${a.name}: ${a.verdict}: ${a.reason}`);
       for (const s of a.signatures) {

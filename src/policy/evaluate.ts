@@ -1,6 +1,9 @@
 import type { ClusterImagePolicy } from './types.ts';
 import type { AuthorityResult, Decision, PolicyResult } from './verdict.ts';
 
+// In a cluster `match` narrows a policy to some workloads; an image has no workload.
+const MATCH_NOTE = 'spec.match not applied: sigwatch checks images, not pods, so the policy applies to every image its globs match';
+
 export type NoMatchBehaviour = 'deny' | 'allow' | 'warn';
 
 export interface Evaluation {
@@ -31,7 +34,13 @@ export async function evaluatePolicies(
     policies.map(async (policy): Promise<PolicyResult> => {
       const authorities = await Promise.all(policy.spec.authorities.map((_, i) => checkAuthority(policy, i)));
       const pass = authorities.some((a) => a.verdict === 'pass');
-      const base = { name: policy.metadata.name, mode: policy.spec.mode ?? 'enforce', authorities } as const;
+      const base = {
+        name: policy.metadata.name,
+        mode: policy.spec.mode ?? 'enforce',
+        authorities,
+        source: { file: policy.origin.file, ...(policy.origin.version ? { version: policy.origin.version } : {}) },
+        ...(policy.spec.match?.length ? { notes: [MATCH_NOTE] } : {}),
+      } as const;
       // A spec-level policy can only add conditions: until it can be evaluated it fails.
       if (pass && policy.spec.policy) {
         return { ...base, verdict: 'fail', reason: `spec.policy (${policy.spec.policy.type}) evaluation is not supported yet` };

@@ -32,6 +32,10 @@ export interface PolicyResult {
   authorities: AuthorityResult[];
   /** Why the policy failed, when no authority explains it (e.g. spec.policy). */
   reason?: string;
+  /** Where the policy was read from, and which version of that object: verdicts are reproducible. */
+  source?: { file: string; version?: string };
+  /** What a reader must know about how the policy was applied (e.g. `match` is not applied). */
+  notes?: string[];
 }
 
 export interface Verdict {
