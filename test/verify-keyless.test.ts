@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -77,6 +77,30 @@ ${ids}
 ${extra}`,
   );
   return file;
+}
+
+/** A TrustRoot resource (sigstoreKeys, base64 PEM as upstream stores it) for a harness trusted root. */
+function trustRootYaml(name: string, root: Record<string, unknown>): string {
+  const pemOf = (der: string, label: string) => `-----BEGIN ${label}-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const cas = root.certificateAuthorities as { uri: string; certChain: { certificates: { rawBytes: string }[] } }[];
+  const logs = (key: string) =>
+    (root[key] as { baseUrl: string; publicKey: { rawBytes: string } }[]).map(
+      (l) => `    - {baseURL: "${l.baseUrl}", hashAlgorithm: sha-256, publicKey: "${b64(pemOf(l.publicKey.rawBytes, 'PUBLIC KEY'))}"}`,
+    );
+  return `apiVersion: policy.sigstore.dev/v1alpha1
+kind: TrustRoot
+metadata: {name: ${name}}
+spec:
+  sigstoreKeys:
+    certificateAuthorities:
+${cas.map((c) => `    - {subject: {organization: test, commonName: fulcio}, uri: "${c.uri}", certChain: "${b64(c.certChain.certificates.map((x) => pemOf(x.rawBytes, 'CERTIFICATE')).join(''))}"}`).join('\n')}
+    tLogs:
+${logs('tlogs').join('\n')}
+    ctLogs:
+${logs('ctlogs').join('\n')}
+---
+`;
 }
 
 const verify = (tag: string, policy: string, ...extra: string[]) =>
@@ -162,10 +186,42 @@ describe('keyless (Fulcio certificate, CT log, Rekor) verification', () => {
     assert.equal(relaxed.code, 0, relaxed.stdout);
   });
 
+  it('verifies against a TrustRoot resource named by trustRootRef (a private sigstore)', async () => {
+    const ours = join(work, 'trustroot-ours.yaml');
+    const policyText = (ref: string) =>
+      `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: private}
+spec:
+  images: [{glob: "**"}]
+  authorities:
+    - keyless:
+        trustRootRef: ${ref}
+        identities: [{issuer: "${GITHUB}", subject: "${WORKFLOW}"}]
+      ctlog: {trustRootRef: ${ref}}
+`;
+    writeFileSync(ours, trustRootYaml('private-sigstore', fixture.trustedRoot) + policyText('private-sigstore'));
+    const admitted = await verify('signed', ours);
+    assert.equal(admitted.code, 0, admitted.stdout + admitted.stderr);
+    // The same policy trusting another private sigstore: the signature's CA is unknown there.
+    const other = await createKeylessFixture();
+    const theirs = join(work, 'trustroot-theirs.yaml');
+    writeFileSync(theirs, trustRootYaml('private-sigstore', other.trustedRoot) + policyText('private-sigstore'));
+    const denied = await verify('signed', theirs);
+    assert.equal(denied.code, 1);
+    assert.match(denied.json().reasons[0]!, /CERTIFICATE_ERROR/);
+    // A trustRootRef naming nothing is a configuration error, not a silent fallback.
+    const dangling = join(work, 'trustroot-dangling.yaml');
+    writeFileSync(dangling, policyText('nowhere'));
+    assert.equal((await verify('signed', dangling)).code, 2);
+  });
+
   it('fails closed on keyless options not supported yet', async () => {
-    const withRef = keylessPolicy([{ issuer: GITHUB, subject: WORKFLOW }], '        trustRootRef: my-root\n');
-    const r = await verify('signed', withRef, '--trusted-root', rootFile);
-    assert.notEqual(r.code, 0);
+    const file = join(work, 'tsa-policy.yaml');
+    writeFileSync(file, trustRootYaml('tsa', fixture.trustedRoot) + readFileSync(keylessPolicy([{ issuer: GITHUB, subject: WORKFLOW }], '      rfc3161timestamp: {trustRootRef: tsa}\n'), 'utf8'));
+    const r = await verify('signed', file, '--trusted-root', rootFile);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.json().reasons[0]!, /rfc3161timestamp authorities are not supported yet/);
   });
 
   it('exits 2 on an unusable --trusted-root', async () => {

@@ -66,7 +66,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const verdict = await verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
-    { registry: (ref) => client.repository(ref), trust: trust && (() => trust) },
+    { registry: (ref) => client.repository(ref), trust: trust && (() => trust), trustRoots: set.trustRoots },
     { noMatch },
   );
 

@@ -59,5 +59,5 @@ async function verifyEvent(event: PushEvent, policySet: () => Promise<PolicySet>
   const digest = subject?.digest ?? event.digest;
   const target = parseImageTarget(`${event.registry}/${event.repository}@${digest}`);
   const set = await policySet();
-  return verifyImage(target, (name, literal) => policiesMatching(set, name, { literal }), { registry: deps.registry }, deps.options);
+  return verifyImage(target, (name, literal) => policiesMatching(set, name, { literal }), { registry: deps.registry, trustRoots: set.trustRoots }, deps.options);
 }

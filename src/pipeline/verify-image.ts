@@ -1,8 +1,8 @@
 import type { TrustMaterial } from '@sigstore/verify';
-import { reasonOf } from '../errors.ts';
+import { reasonOf, SigwatchError } from '../errors.ts';
 import { checkAuthority } from '../policy/authority.ts';
 import { evaluatePolicies, noMatchEvaluation, type NoMatchBehaviour } from '../policy/evaluate.ts';
-import type { ClusterImagePolicy, Source } from '../policy/types.ts';
+import type { ClusterImagePolicy, Source, TrustRoot } from '../policy/types.ts';
 import type { Verdict } from '../policy/verdict.ts';
 import { parseReference, type ImageRef } from '../registry/reference.ts';
 import { openTarget, policyMatchName, type ImageTarget } from '../registry/target.ts';
@@ -10,6 +10,7 @@ import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/
 import { fetchLegacySignatures } from '../signatures/legacy.ts';
 import { fetchReferrerBundles, type BundleLookup } from '../signatures/bundles.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
+import { sigstoreKeysTrustMaterial } from '../trust/sigstore-keys.ts';
 import { publicGoodTrustMaterial } from '../trust/trusted-root.ts';
 
 export interface VerifyDeps {
@@ -17,6 +18,8 @@ export interface VerifyDeps {
   registry: (ref: ImageRef) => Repository;
   /** Trust material for keyless authorities without trustRootRef (default: sigstore public good). */
   trust?: () => TrustMaterial;
+  /** The `TrustRoot` resources of the policy set, for `trustRootRef`. */
+  trustRoots?: TrustRoot[];
 }
 
 /** The policies whose globs match a name (`literal`: match the string as written). */
@@ -78,10 +81,15 @@ export async function verifyImage(
     }
     return lookup;
   };
+  const trustRoot = (name: string): TrustMaterial => {
+    const root = deps.trustRoots?.find((r) => r.metadata.name === name);
+    if (!root) throw new SigwatchError('CONFIG', `trustRootRef ${name}: no TrustRoot of that name in the policy set`);
+    return sigstoreKeysTrustMaterial(root);
+  };
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>
-      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial }),
+      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot }),
     opts.noMatch ?? 'deny',
   );
   return { image, digest, ...evaluation };

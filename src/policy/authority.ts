@@ -37,6 +37,8 @@ export interface AuthorityEnv {
   bundles(source: Source | undefined): Promise<BundleLookup>;
   /** Trust material for keyless authorities that name no trustRootRef. */
   defaultTrust(): TrustMaterial;
+  /** Trust material of the `TrustRoot` resource of that name; throws when there is none. */
+  trustRoot(name: string): TrustMaterial;
 }
 
 type Outcome = { identity: SignerIdentity } | { failure: string };
@@ -94,14 +96,17 @@ function signatureCheck(authority: Authority, env: AuthorityEnv): SignatureCheck
 }
 
 function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): SignatureCheck | string {
-  if (keyless.trustRootRef || authority.ctlog?.trustRootRef) return 'keyless authorities with trustRootRef are not supported yet';
   if (keyless['ca-cert']) return 'keyless authorities with ca-cert are not supported yet';
   if (authority.rfc3161timestamp) return 'rfc3161timestamp authorities are not supported yet';
+  const ctlogRoot = authority.ctlog?.trustRootRef;
+  if (ctlogRoot && ctlogRoot !== keyless.trustRootRef) return 'a ctlog trustRootRef other than the keyless trustRootRef is not supported yet';
   const identities = keyless.identities ?? [];
   if (identities.length === 0) return 'keyless authority lists no identities';
-  const trust = env.defaultTrust();
-  // Without a trustRootRef upstream always checks Rekor, offline, against the root's log keys.
-  const requirements = { requireTlog: true, requireSct: keyless.insecureIgnoreSCT !== true };
+  const trust = keyless.trustRootRef ? env.trustRoot(keyless.trustRootRef) : env.defaultTrust();
+  // Upstream's rule: Rekor is required (offline, against the root's log keys) unless a
+  // trustRootRef is given without ctlog. Either way a log entry that is present must
+  // verify, and the certificate must be valid at a logged or timestamped time.
+  const requirements = { requireTlog: !keyless.trustRootRef || authority.ctlog !== undefined, requireSct: keyless.insecureIgnoreSCT !== true };
   const matched = (actual: CertificateIdentity): Outcome =>
     matchesAnyIdentity(identities, actual)
       ? { identity: { issuer: actual.issuer, subject: actual.sans[0] } }
