@@ -6,6 +6,8 @@ import { parseImageTarget } from '../registry/target.ts';
 import { openPolicySource } from '../store/source.ts';
 import { policiesMatching } from '../store/policy-set.ts';
 import { formatProblem } from '../policy/problems.ts';
+import type { PublicKey } from '../trust/keys.ts';
+import type { KmsKeyResolver } from '../trust/kms.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { oneOf, parseCommandArgs } from './args.ts';
 import { formatVerdictText } from './format.ts';
@@ -66,7 +68,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const verdict = await verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
-    { registry: (ref) => client.repository(ref), trust: trust && (() => trust), trustRoots: set.trustRoots },
+    { registry: (ref) => client.repository(ref), trust: trust && (() => trust), trustRoots: set.trustRoots, kmsKey: localKmsKeys() },
     { noMatch },
   );
 
@@ -80,4 +82,19 @@ function parseTargetOrUsage(input: string, as: string | undefined) {
   } catch (err) {
     throw new SigwatchError('USAGE', (err as Error).message);
   }
+}
+
+/**
+ * KMS keys with this machine's AWS credentials (the default chain), in the
+ * key's own region. The SDK is loaded only when a policy names a KMS key.
+ */
+function localKmsKeys(): (kms: string) => Promise<PublicKey> {
+  let resolver: Promise<KmsKeyResolver> | undefined;
+  return async (kms) => {
+    resolver ??= Promise.all([import('../trust/kms.ts'), import('@aws-sdk/client-kms')]).then(
+      ([{ KmsKeyResolver }, { KMSClient }]) =>
+        new KmsKeyResolver(async (key) => new KMSClient({ region: key.region, ...(key.endpoint ? { endpoint: `https://${key.endpoint}` } : {}) })),
+    );
+    return (await resolver).resolve(kms);
+  };
 }

@@ -10,6 +10,7 @@ import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/
 import { fetchLegacySignatures } from '../signatures/legacy.ts';
 import { fetchReferrerBundles, type BundleLookup } from '../signatures/bundles.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
+import type { PublicKey } from '../trust/keys.ts';
 import { sigstoreKeysTrustMaterial } from '../trust/sigstore-keys.ts';
 import { publicGoodTrustMaterial } from '../trust/trusted-root.ts';
 
@@ -20,6 +21,8 @@ export interface VerifyDeps {
   trust?: () => TrustMaterial;
   /** The `TrustRoot` resources of the policy set, for `trustRootRef`. */
   trustRoots?: TrustRoot[];
+  /** Public keys of `key.kms` references (AWS KMS through the right account). */
+  kmsKey?: (kms: string) => Promise<PublicKey>;
 }
 
 /** The policies whose globs match a name (`literal`: match the string as written). */
@@ -89,7 +92,7 @@ export async function verifyImage(
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>
-      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot }),
+      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey: deps.kmsKey }),
     opts.noMatch ?? 'deny',
   );
   return { image, digest, ...evaluation };

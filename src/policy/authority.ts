@@ -7,7 +7,7 @@ import type { BundleLookup, ReferrerBundle } from '../signatures/bundles.ts';
 import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
 import { verifyImageBundle } from '../signatures/verify-bundle.ts';
 import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
-import { parsePublicKeys } from '../trust/keys.ts';
+import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
 import { describeIdentity, matchesAnyIdentity } from './identities.ts';
 import type { Authority, KeylessRef, Source } from './types.ts';
 import type { AuthorityResult, SignerIdentity, VerifiedSignature } from './verdict.ts';
@@ -39,6 +39,8 @@ export interface AuthorityEnv {
   defaultTrust(): TrustMaterial;
   /** Trust material of the `TrustRoot` resource of that name; throws when there is none. */
   trustRoot(name: string): TrustMaterial;
+  /** The public key behind a `key.kms` reference; absent where no KMS access is configured. */
+  kmsKey?: (kms: string) => Promise<PublicKey>;
 }
 
 type Outcome = { identity: SignerIdentity } | { failure: string };
@@ -68,7 +70,7 @@ export async function checkAuthority(authority: Authority, env: AuthorityEnv): P
       return fail(`disallowed by static policy: ${authority.static.message ?? ''}`);
     }
     if (authority.attestations?.length) return fail('attestation authorities are not supported yet');
-    const check = signatureCheck(authority, env);
+    const check = await signatureCheck(authority, env);
     if (typeof check === 'string') return fail(check);
     return await checkSignatures(authority, env, check);
   } catch (err) {
@@ -77,12 +79,16 @@ export async function checkAuthority(authority: Authority, env: AuthorityEnv): P
 }
 
 /** The check for a key or keyless authority, or why it cannot be checked (fail closed). */
-function signatureCheck(authority: Authority, env: AuthorityEnv): SignatureCheck | string {
+async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<SignatureCheck | string> {
   if (authority.key) {
-    if (authority.key.data === undefined) return 'key authorities with kms or secretRef are not supported yet';
     // With ctlog or rfc3161timestamp upstream requires that evidence too; never skip it silently.
     if (authority.ctlog || authority.rfc3161timestamp) return 'transparency log and timestamp checks for key authorities are not supported yet';
-    const keys = parsePublicKeys(authority.key.data, `authority ${authority.name} key.data`);
+    let keys: PublicKey[];
+    if (authority.key.data !== undefined) keys = parsePublicKeys(authority.key.data, `authority ${authority.name} key.data`);
+    else if (authority.key.kms !== undefined) {
+      if (!env.kmsKey) return 'KMS keys need AWS access, which is not configured here';
+      keys = [await env.kmsKey(authority.key.kms)];
+    } else return 'key authorities with secretRef are not supported yet';
     const hash = (authority.key.hashAlgorithm ?? 'sha256') as HashAlgorithm;
     return {
       legacy: (sig) => {
