@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readJsonFile } from '../config-file.ts';
 import { SigwatchError } from '../errors.ts';
 import { isObject } from './manifest.ts';
 import { DEFAULT_REGISTRY } from './reference.ts';
@@ -36,19 +36,7 @@ export function dockerConfigLookup(config: unknown, source: string): CredentialL
 }
 
 export async function loadDockerConfig(path: string): Promise<CredentialLookup> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new SigwatchError('CONFIG', `cannot read registry config ${path}: ${(err as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new SigwatchError('CONFIG', `registry config ${path} is not valid JSON`);
-  }
-  return dockerConfigLookup(json, path);
+  return dockerConfigLookup(await readJsonFile(path, 'registry config'), path);
 }
 
 function parseAuths(config: unknown, source: string): { prefix: string; credential: Credential }[] {

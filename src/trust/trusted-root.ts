@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
 import seeds from '@sigstore/tuf/seeds.json' with { type: 'json' };
+import { readJsonFile } from '../config-file.ts';
 import { SigwatchError } from '../errors.ts';
 
 /**
@@ -36,17 +36,5 @@ export function trustMaterialFromJson(json: unknown, where: string): TrustMateri
 }
 
 export async function loadTrustedRootFile(path: string): Promise<TrustMaterial> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new SigwatchError('CONFIG', `cannot read trusted root ${path}: ${(err as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new SigwatchError('CONFIG', `trusted root ${path} is not valid JSON`);
-  }
-  return trustMaterialFromJson(json, `trusted root ${path}`);
+  return trustMaterialFromJson(await readJsonFile(path, 'trusted root'), `trusted root ${path}`);
 }
