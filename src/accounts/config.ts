@@ -1,0 +1,500 @@
+import { parseDocument } from 'yaml';
+import { SigwatchError } from '../errors.ts';
+import type { NoMatchBehaviour } from '../policy/evaluate.ts';
+import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GroupConfig, Operators, SigwatchConfig } from './types.ts';
+
+/**
+ * `sigwatch.yaml` text → SigwatchConfig, or every problem found, each with the
+ * path of the field to fix. Nothing is guessed: unknown fields, malformed ids
+ * and ARNs, and combinations that could never work (a role in another account
+ * or partition, an account associated twice) are problems, because a config
+ * that is quietly half-applied verifies images against the wrong policies or
+ * sends their verdicts to the wrong team.
+ *
+ * YAML is read with the failsafe schema: every scalar is a string. An account
+ * id like 012345678901 stays what was written, where YAML's core schema would
+ * read an unquoted one as the number 12345678901.
+ */
+
+/** Far more than any real configuration; a bigger object is not one. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** Aliases resolved; more only serves a "billion laughs" blow-up. */
+const MAX_ALIASES = 100;
+
+const ACCOUNT_RE = /^\d{12}$/;
+// The regions the events step accepts (commercial, GovCloud, China): an account
+// in any other could never send an event sigwatch reads.
+const REGION_RE = /^[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}$/;
+const PARTITION = '(aws|aws-cn|aws-us-gov)';
+const REGION = '([a-z]{2}(?:-gov)?-[a-z]+-\\d{1,2})';
+// IAM names: 64 characters of [\w+=,.@-]; paths of the same characters between slashes.
+const ROLE_NAME_RE = /^[\w+=,.@-]{1,64}$/;
+const ROLE_ARN_RE = new RegExp(`^arn:${PARTITION}:iam::(\\d{12}):role/(?:[\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$`);
+const TOPIC_ARN_RE = new RegExp(`^arn:${PARTITION}:sns:${REGION}:\\d{12}:[A-Za-z0-9_-]{1,256}(?:\\.fifo)?$`);
+const SECRET_ARN_RE = new RegExp(`^arn:${PARTITION}:secretsmanager:${REGION}:\\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$`);
+// Secrets Manager's name characters.
+const SECRETS_PREFIX_RE = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+// Segments that are safe as S3 key parts and never `.` or `..`.
+const GROUP_SEGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const POLICY_PREFIX_RE = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)+$/;
+const TEAM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+// STS's ExternalId: 2 to 1224 of these characters.
+const EXTERNAL_ID_RE = /^[\w+=,.@:/-]{2,1224}$/;
+// ECR's repositoryName (2–256 characters), and the same ending in `/` for a prefix.
+const REPOSITORY_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const REPOSITORY_PREFIX_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)+$/;
+
+const DEFAULT_SESSION_SECONDS = 900;
+// STS's floor; the ceiling is role chaining's: sigwatch calls AssumeRole with its
+// own role session's credentials, and STS refuses more than an hour for those
+// whatever the role's MaxSessionDuration says.
+const MIN_SESSION_SECONDS = 900;
+const MAX_SESSION_SECONDS = 3600;
+const NO_MATCH: readonly NoMatchBehaviour[] = ['deny', 'allow', 'warn'];
+
+const TOP_FIELDS = ['defaults', 'operators', 'groups', 'associations'] as const;
+const DEFAULTS_FIELDS = ['roleName', 'sessionDurationSeconds', 'noMatch'] as const;
+const OPERATORS_FIELDS = ['topicArn'] as const;
+const GROUP_FIELDS = ['team', 'topicArn', 'secretsPrefix', 'policyPrefix'] as const;
+const ASSOCIATION_FIELDS = ['group', 'accounts', 'externalId', 'repositories'] as const;
+const ACCOUNT_FIELDS = ['id', 'regions', 'roleArn'] as const;
+const EXTERNAL_ID_FIELDS = ['secretArn', 'inline'] as const;
+
+export interface ConfigParseOptions {
+  /**
+   * Accept `externalId: {inline: …}`. Only for local runs: in the config bucket
+   * a literal ExternalId is readable by everyone who can read the bucket.
+   */
+  allowInlineExternalId?: boolean;
+}
+
+export type ConfigResult = { ok: true; config: SigwatchConfig } | { ok: false; problems: ConfigProblem[] };
+
+/**
+ * Associations (and so their accounts) that this module produced. The STS step
+ * assumes a role only for an account found here: an object built from an
+ * event's claims, or a copy of a configured one with its id changed, is not.
+ */
+const configured = new WeakSet<Association>();
+
+/** Whether `account` is one of `association`'s, both as a parsed configuration holds them. */
+export function isConfiguredAccount(association: Association, account: AccountConfig): boolean {
+  return configured.has(association) && association.accounts.includes(account);
+}
+
+export function parseConfig(text: string, opts: ConfigParseOptions = {}): ConfigResult {
+  if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
+    return { ok: false, problems: [{ path: '', message: `larger than ${MAX_CONFIG_BYTES} bytes` }] };
+  }
+  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: true, prettyErrors: true });
+  // A warning (an unknown tag, say) means the document may not say what its author meant.
+  const yamlIssues = [...doc.errors, ...doc.warnings];
+  if (yamlIssues.length > 0) return { ok: false, problems: yamlIssues.map((e) => ({ path: '', message: `YAML: ${firstLine(e.message)}` })) };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
+    return { ok: false, problems: [{ path: '', message: `YAML: ${firstLine((err as Error).message)}` }] };
+  }
+  return new ConfigReader(opts).read(value);
+}
+
+/** `path: message`, or the message alone for the whole document. */
+export function formatConfigProblem(p: ConfigProblem): string {
+  return p.path === '' ? p.message : `${p.path}: ${p.message}`;
+}
+
+/** The CONFIG error a caller throws for a configuration that did not parse; `source` names where it was read. */
+export function configError(source: string, problems: readonly ConfigProblem[]): SigwatchError {
+  const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+  return new SigwatchError('CONFIG', `${source}: ${count}: ${problems.map(formatConfigProblem).join('; ')}`);
+}
+
+type Fields = Record<string, unknown>;
+
+/** One pass over a document, collecting problems; the result is built only when there are none. */
+class ConfigReader {
+  readonly #opts: ConfigParseOptions;
+  readonly #problems: ConfigProblem[] = [];
+  /** Partition of the operators' topic: where sigwatch runs, and so the only one it can reach. */
+  #partition: string | undefined;
+
+  constructor(opts: ConfigParseOptions) {
+    this.#opts = opts;
+  }
+
+  read(value: unknown): ConfigResult {
+    const root = this.#mapping(value, '', TOP_FIELDS);
+    if (!root) return { ok: false, problems: this.#problems };
+    const operators = this.#section(root, 'operators', (v) => this.#operators(v));
+    const defaults = this.#section(root, 'defaults', (v) => this.#defaults(v));
+    const groups = this.#section(root, 'groups', (v) => this.#groups(v));
+    const associations = this.#section(root, 'associations', (v) => this.#associations(v, groups, defaults));
+    if (this.#problems.length > 0 || !operators || !defaults || !groups || !associations) return { ok: false, problems: this.#problems };
+    for (const a of associations) configured.add(a);
+    return { ok: true, config: Object.freeze({ defaults, operators, groups, associations }) };
+  }
+
+  #section<T>(root: Fields, key: string, read: (value: unknown) => T | undefined): T | undefined {
+    if (root[key] === undefined) {
+      this.#problem(key, 'missing field');
+      return undefined;
+    }
+    return read(root[key]);
+  }
+
+  #operators(value: unknown): Operators | undefined {
+    const fields = this.#mapping(value, 'operators', OPERATORS_FIELDS);
+    if (!fields) return undefined;
+    const topicArn = this.#string(fields, 'topicArn', 'operators.topicArn', true);
+    if (topicArn === undefined || !this.#matches(topicArn, 'operators.topicArn', TOPIC_ARN_RE, 'expected an SNS topic ARN')) return undefined;
+    this.#partition = partitionOfArn(topicArn);
+    return Object.freeze({ topicArn });
+  }
+
+  #defaults(value: unknown): Defaults | undefined {
+    const fields = this.#mapping(value, 'defaults', DEFAULTS_FIELDS);
+    if (!fields) return undefined;
+    const roleName = this.#string(fields, 'roleName', 'defaults.roleName', true);
+    const roleOk = roleName !== undefined && this.#matches(roleName, 'defaults.roleName', ROLE_NAME_RE, 'an IAM role name is 1 to 64 letters, digits and +=,.@_-');
+
+    let sessionDurationSeconds = DEFAULT_SESSION_SECONDS;
+    const duration = this.#string(fields, 'sessionDurationSeconds', 'defaults.sessionDurationSeconds', false);
+    let durationOk = true;
+    if (duration !== undefined) {
+      const n = /^\d{1,6}$/.test(duration) ? Number(duration) : NaN;
+      durationOk = n >= MIN_SESSION_SECONDS && n <= MAX_SESSION_SECONDS;
+      if (durationOk) sessionDurationSeconds = n;
+      else {
+        this.#invalid(
+          'defaults.sessionDurationSeconds',
+          duration,
+          `expected whole seconds from ${MIN_SESSION_SECONDS} to ${MAX_SESSION_SECONDS} (STS allows at most an hour for a role assumed with another role's session, as sigwatch's are)`,
+        );
+      }
+    }
+
+    let noMatch: NoMatchBehaviour = 'deny';
+    const noMatchText = this.#string(fields, 'noMatch', 'defaults.noMatch', false);
+    let noMatchOk = true;
+    if (noMatchText !== undefined) {
+      noMatchOk = (NO_MATCH as readonly string[]).includes(noMatchText);
+      if (noMatchOk) noMatch = noMatchText as NoMatchBehaviour;
+      else this.#invalid('defaults.noMatch', noMatchText, `expected one of ${NO_MATCH.join(', ')}`);
+    }
+    if (!roleOk || !durationOk || !noMatchOk) return undefined;
+    return Object.freeze({ roleName: roleName!, sessionDurationSeconds, noMatch });
+  }
+
+  #groups(value: unknown): Map<string, GroupConfig> | undefined {
+    const fields = this.#mapping(value, 'groups', null);
+    if (!fields) return undefined;
+    const paths = Object.keys(fields);
+    if (paths.length === 0) {
+      this.#problem('groups', 'declares no group');
+      return undefined;
+    }
+    const declared = new Set(paths);
+    const prefixOwners = new Map<string, string>();
+    const groups: GroupConfig[] = [];
+    for (const path of paths) {
+      const where = `groups[${path}]`;
+      const segments = path.split('/');
+      const bad = segments.find((s) => !GROUP_SEGMENT_RE.test(s));
+      if (bad !== undefined) {
+        this.#problem(where, `invalid group path: ${bad === '' ? 'an empty segment' : `segment "${bad}"`} (segments are 1 to 64 letters, digits and ._-, starting with a letter or digit, joined by /)`);
+        continue;
+      }
+      const parent = segments.length > 1 ? segments.slice(0, -1).join('/') : undefined;
+      if (parent !== undefined && !declared.has(parent)) this.#problem(where, `its parent group ${parent} is not declared`);
+
+      const g = this.#mapping(fields[path], where, GROUP_FIELDS);
+      if (!g) continue;
+      const team = this.#string(g, 'team', `${where}.team`, false);
+      if (team !== undefined) this.#matches(team, `${where}.team`, TEAM_RE, 'a team is 1 to 64 letters, digits and ._-');
+      const topicArn = this.#string(g, 'topicArn', `${where}.topicArn`, false);
+      if (topicArn !== undefined) this.#arn(topicArn, `${where}.topicArn`, TOPIC_ARN_RE, 'expected an SNS topic ARN');
+      else if (parent === undefined) this.#problem(`${where}.topicArn`, 'missing field: a top-level group needs a topic (its subgroups inherit it)');
+      const secretsPrefix = this.#string(g, 'secretsPrefix', `${where}.secretsPrefix`, false);
+      if (secretsPrefix !== undefined) {
+        this.#matches(secretsPrefix, `${where}.secretsPrefix`, SECRETS_PREFIX_RE, 'expected a Secrets Manager name prefix: letters, digits and /_+=.@-');
+      }
+      const policyPrefix = this.#string(g, 'policyPrefix', `${where}.policyPrefix`, false) ?? `policies/${path}/`;
+      if (this.#matches(policyPrefix, `${where}.policyPrefix`, POLICY_PREFIX_RE, 'expected a key prefix ending in /, such as policies/acme/')) {
+        // Policies belong to the group whose prefix is the longest one their key starts with: two groups on one prefix would own the same policies.
+        const owner = prefixOwners.get(policyPrefix);
+        if (owner !== undefined) this.#problem(`${where}.policyPrefix`, `${policyPrefix} is already groups[${owner}]'s policy prefix`);
+        else prefixOwners.set(policyPrefix, path);
+      }
+      groups.push(
+        Object.freeze({
+          path,
+          ...(team !== undefined ? { team } : {}),
+          ...(topicArn !== undefined ? { topicArn } : {}),
+          ...(secretsPrefix !== undefined ? { secretsPrefix } : {}),
+          policyPrefix,
+        }),
+      );
+    }
+    // Parents first, so that inheritance can be resolved in one pass (the sort is stable).
+    groups.sort((a, b) => depth(a.path) - depth(b.path));
+    return new Map(groups.map((g) => [g.path, g]));
+  }
+
+  #associations(value: unknown, groups: Map<string, GroupConfig> | undefined, defaults: Defaults | undefined): Association[] | undefined {
+    const list = this.#list(value, 'associations');
+    if (!list) return undefined;
+    const seen = new Map<string, string>();
+    const out: Association[] = [];
+    list.forEach((item, i) => {
+      const where = `associations[${i}]`;
+      const fields = this.#mapping(item, where, ASSOCIATION_FIELDS);
+      if (!fields) return;
+      const group = this.#string(fields, 'group', `${where}.group`, true);
+      if (group !== undefined && groups && !groups.has(group)) {
+        this.#problem(`${where}.group`, `unknown group ${group} (declared: ${[...groups.keys()].join(', ')})`);
+      }
+      const accounts = this.#accounts(fields.accounts, `${where}.accounts`, defaults, seen);
+      const externalId = fields.externalId === undefined ? undefined : this.#externalId(fields.externalId, `${where}.externalId`);
+      const repositories = fields.repositories === undefined ? undefined : this.#repositories(fields.repositories, `${where}.repositories`);
+      if (group === undefined || !accounts) return;
+      out.push(
+        Object.freeze({
+          group,
+          accounts,
+          ...(externalId ? { externalId } : {}),
+          ...(repositories ? { repositories } : {}),
+        }),
+      );
+    });
+    return out;
+  }
+
+  #accounts(value: unknown, where: string, defaults: Defaults | undefined, seen: Map<string, string>): readonly AccountConfig[] | undefined {
+    if (value === undefined) {
+      this.#problem(where, 'missing field');
+      return undefined;
+    }
+    const list = this.#list(value, where);
+    if (!list) return undefined;
+    const out: AccountConfig[] = [];
+    list.forEach((item, i) => {
+      const at = `${where}[${i}]`;
+      const fields = this.#mapping(item, at, ACCOUNT_FIELDS);
+      if (!fields) return;
+      const id = this.#string(fields, 'id', `${at}.id`, true);
+      const idOk = id !== undefined && this.#matches(id, `${at}.id`, ACCOUNT_RE, 'an AWS account id is 12 digits (quote it if it starts with 0)');
+      if (idOk) {
+        const first = seen.get(id);
+        // One account, one group: two associations would make its verdicts' team and policies depend on which one is read first.
+        if (first !== undefined) this.#problem(`${at}.id`, `account ${id} is already associated (${first})`);
+        else seen.set(id, at);
+      }
+      const regions = this.#regions(fields.regions, `${at}.regions`);
+      const partition = regions && regionsPartition(regions);
+      if (regions && partition === undefined) {
+        this.#problem(`${at}.regions`, `an account lives in one partition; these regions span several (${regions.map((r) => `${r}: ${partitionOfRegion(r)}`).join(', ')})`);
+      }
+      if (partition !== undefined && this.#partition !== undefined && partition !== this.#partition) {
+        this.#problem(`${at}.regions`, `in partition ${partition}, but sigwatch runs in ${this.#partition} (operators.topicArn): STS cannot assume a role across partitions`);
+      }
+
+      const roleArnText = this.#string(fields, 'roleArn', `${at}.roleArn`, false);
+      let roleArn: string | undefined;
+      if (roleArnText !== undefined) {
+        if (this.#arn(roleArnText, `${at}.roleArn`, ROLE_ARN_RE, 'expected an IAM role ARN: arn:aws:iam::ACCOUNT:role/NAME')) {
+          const [, arnPartition, arnAccount] = ROLE_ARN_RE.exec(roleArnText)!;
+          if (idOk && arnAccount !== id) this.#problem(`${at}.roleArn`, `names account ${arnAccount}, not the associated account ${id}`);
+          if (partition !== undefined && arnPartition !== partition) this.#problem(`${at}.roleArn`, `is in partition ${arnPartition}, but the account's regions are in ${partition}`);
+          roleArn = roleArnText;
+        }
+      } else if (idOk && partition !== undefined && defaults) {
+        roleArn = `arn:${partition}:iam::${id}:role/${defaults.roleName}`;
+      }
+      if (idOk && regions && roleArn !== undefined) out.push(Object.freeze({ id, regions, roleArn }));
+    });
+    return Object.freeze(out);
+  }
+
+  #regions(value: unknown, where: string): readonly string[] | undefined {
+    if (value === undefined) {
+      this.#problem(where, 'missing field');
+      return undefined;
+    }
+    const list = this.#list(value, where);
+    if (!list) return undefined;
+    const regions: string[] = [];
+    let ok = true;
+    list.forEach((item, i) => {
+      const at = `${where}[${i}]`;
+      if (typeof item !== 'string') {
+        ok = this.#problem(at, `expected a region, got ${describe(item)}`);
+      } else if (!this.#matches(item, at, REGION_RE, 'expected an AWS region such as eu-west-1')) {
+        ok = false;
+      } else if (regions.includes(item)) {
+        ok = this.#problem(at, `${item} is listed twice`);
+      } else regions.push(item);
+    });
+    return ok ? Object.freeze(regions) : undefined;
+  }
+
+  #externalId(value: unknown, where: string): ExternalIdSource | undefined {
+    const fields = this.#mapping(value, where, EXTERNAL_ID_FIELDS);
+    if (!fields) return undefined;
+    const given = EXTERNAL_ID_FIELDS.filter((k) => fields[k] !== undefined);
+    if (given.length !== 1) {
+      this.#problem(where, given.length === 0 ? 'expected secretArn (or inline, for local runs)' : 'expected exactly one of secretArn and inline, got both');
+      return undefined;
+    }
+    if (given[0] === 'secretArn') {
+      const secretArn = this.#string(fields, 'secretArn', `${where}.secretArn`, true);
+      if (secretArn === undefined || !this.#arn(secretArn, `${where}.secretArn`, SECRET_ARN_RE, 'expected a Secrets Manager secret ARN')) return undefined;
+      return Object.freeze({ secretArn });
+    }
+    if (!this.#opts.allowInlineExternalId) {
+      this.#problem(`${where}.inline`, 'an inline ExternalId is for local runs only: keep it in Secrets Manager and give secretArn');
+      return undefined;
+    }
+    const inline = this.#string(fields, 'inline', `${where}.inline`, true);
+    if (inline === undefined) return undefined;
+    // The value is a secret even in a local file: the problem describes it without quoting it.
+    if (!EXTERNAL_ID_RE.test(inline)) {
+      this.#problem(`${where}.inline`, 'invalid value: an ExternalId is 2 to 1224 letters, digits and +=,.@:/_-');
+      return undefined;
+    }
+    return Object.freeze({ inline });
+  }
+
+  #repositories(value: unknown, where: string): readonly string[] | undefined {
+    const list = this.#list(value, where);
+    if (!list) return undefined;
+    const out: string[] = [];
+    let ok = true;
+    list.forEach((item, i) => {
+      const at = `${where}[${i}]`;
+      if (typeof item !== 'string') ok = this.#problem(at, `expected a repository name or prefix, got ${describe(item)}`);
+      else if (/[*?[\]{}]/.test(item)) ok = this.#invalid(at, item, 'patterns are not supported: give an exact repository name, or a prefix ending in /');
+      else if (!isRepositoryFilter(item)) ok = this.#invalid(at, item, 'expected an ECR repository name (team/app) or a prefix ending in / (team/)');
+      else if (out.includes(item)) ok = this.#problem(at, `${item} is listed twice`);
+      else out.push(item);
+    });
+    return ok ? Object.freeze(out) : undefined;
+  }
+
+  /** A mapping whose keys are all in `allowed` (any key when null). */
+  #mapping(value: unknown, where: string, allowed: readonly string[] | null): Fields | undefined {
+    if (!isMapping(value)) {
+      this.#problem(where, `expected a mapping, got ${describe(value)}`);
+      return undefined;
+    }
+    if (allowed) {
+      for (const key of Object.keys(value)) {
+        if (!allowed.includes(key)) this.#problem(join(where, key), `unknown field (expected ${allowed.join(', ')})`);
+      }
+    }
+    return value;
+  }
+
+  /** A non-empty list: an empty one would mean "nothing", which is never what was meant. */
+  #list(value: unknown, where: string): unknown[] | undefined {
+    if (!Array.isArray(value)) {
+      this.#problem(where, `expected a list, got ${describe(value)}`);
+      return undefined;
+    }
+    if (value.length === 0) {
+      this.#problem(where, 'empty list');
+      return undefined;
+    }
+    return value;
+  }
+
+  #string(fields: Fields, key: string, where: string, required: boolean): string | undefined {
+    const v = fields[key];
+    if (v === undefined) {
+      if (required) this.#problem(where, 'missing field');
+      return undefined;
+    }
+    if (typeof v !== 'string') {
+      this.#problem(where, `expected a string, got ${describe(v)}`);
+      return undefined;
+    }
+    if (v === '') {
+      this.#problem(where, 'empty value');
+      return undefined;
+    }
+    return v;
+  }
+
+  #matches(value: string, where: string, re: RegExp, expectation: string): boolean {
+    return re.test(value) || this.#invalid(where, value, expectation);
+  }
+
+  /** An ARN of the right form, in the partition sigwatch runs in. */
+  #arn(value: string, where: string, re: RegExp, expectation: string): boolean {
+    if (!this.#matches(value, where, re, expectation)) return false;
+    const partition = partitionOfArn(value);
+    if (this.#partition !== undefined && partition !== this.#partition) {
+      return this.#problem(where, `is in partition ${partition}, but sigwatch runs in ${this.#partition} (operators.topicArn)`);
+    }
+    return true;
+  }
+
+  #invalid(where: string, value: string, expectation: string): false {
+    return this.#problem(where, `invalid value: ${quote(value)}: ${expectation}`);
+  }
+
+  /** Records a problem; returns false so that checks can end with it. */
+  #problem(path: string, message: string): false {
+    this.#problems.push({ path, message });
+    return false;
+  }
+}
+
+function isRepositoryFilter(s: string): boolean {
+  if (s.endsWith('/')) return REPOSITORY_PREFIX_RE.test(s) && s.length <= 256;
+  return REPOSITORY_RE.test(s) && s.length >= 2 && s.length <= 256;
+}
+
+function isMapping(v: unknown): v is Fields {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return v === '' ? 'an empty value' : `${quote(String(v))}`;
+}
+
+/** `a.b` for a field, the key alone at the top. */
+function join(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+}
+
+function depth(path: string): number {
+  return path.split('/').length;
+}
+
+function firstLine(s: string): string {
+  return (s.split('\n')[0] ?? '').replace(/:$/, '');
+}
+
+function partitionOfArn(arn: string): string {
+  return arn.split(':')[1] ?? '';
+}
+
+function partitionOfRegion(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  return 'aws';
+}
+
+/** The one partition of all the regions, or undefined when they span several. */
+function regionsPartition(regions: readonly string[]): string | undefined {
+  const partitions = new Set(regions.map(partitionOfRegion));
+  return partitions.size === 1 ? [...partitions][0] : undefined;
+}

@@ -1,0 +1,77 @@
+import type { NoMatchBehaviour } from '../policy/evaluate.ts';
+
+/**
+ * The association step's configuration, as `sigwatch.yaml` in the config bucket
+ * declares it, validated and with its defaults applied (see config.ts and
+ * docs/accounts.md). Everything here is frozen: an object the parser did not
+ * produce, or one changed afterwards, is never taken for configuration.
+ */
+
+export interface SigwatchConfig {
+  defaults: Defaults;
+  operators: Operators;
+  /** By path (`acme`, `acme/payments`); parents come before their children. */
+  groups: ReadonlyMap<string, GroupConfig>;
+  associations: readonly Association[];
+}
+
+export interface Defaults {
+  /** Role name in every member account whose association gives no `roleArn`. */
+  roleName: string;
+  /** `DurationSeconds` of every AssumeRole (900 unless set). */
+  sessionDurationSeconds: number;
+  /** What an image no policy covers gets (policy-controller's `no-match-policy`; `deny` unless set). */
+  noMatch: NoMatchBehaviour;
+}
+
+export interface Operators {
+  /** SNS topic for what no team can act on: unknown accounts, configuration and access errors. */
+  topicArn: string;
+}
+
+/** One group as declared; inheritance is resolved by groups.ts. */
+export interface GroupConfig {
+  /** Slash-separated path; its parent is the path without its last segment. */
+  path: string;
+  /** Routing name teams filter SNS messages on. */
+  team?: string;
+  topicArn?: string;
+  /** Secrets Manager name prefix of the group's pull secrets. */
+  secretsPrefix?: string;
+  /** Key prefix of the group's policies in the config bucket (`policies/<path>/` unless set). */
+  policyPrefix: string;
+}
+
+/** AWS accounts attached to one group, and how sigwatch reaches them. */
+export interface Association {
+  group: string;
+  accounts: readonly AccountConfig[];
+  externalId?: ExternalIdSource;
+  /**
+   * Repositories verified: exact names, or prefixes ending in `/`. Absent means
+   * all of the accounts' repositories.
+   */
+  repositories?: readonly string[];
+}
+
+export interface AccountConfig {
+  /** 12 digits. */
+  id: string;
+  /** Regions whose events are accepted for this account; any other is unknown. */
+  regions: readonly string[];
+  /** The role sigwatch assumes (`arn:<partition>:iam::<id>:role/<defaults.roleName>` unless set). */
+  roleArn: string;
+}
+
+/**
+ * Where the ExternalId of an association's roles comes from: a Secrets Manager
+ * secret (read by the caller's resolver), or a literal accepted only when the
+ * parser is told it runs locally.
+ */
+export type ExternalIdSource = { secretArn: string } | { inline: string };
+
+/** One validation finding: `path` like `associations[0].accounts[1].id` (empty for the whole document). */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
