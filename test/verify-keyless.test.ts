@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -42,6 +42,12 @@ before(async () => {
     images.set(tag, { image, signature: legacySignatureManifest(await layers(image.digest, other)) });
   };
   await add('signed', async (d) => [await keylessLayer(d)]);
+  await add('timestamped', async (d) => {
+    // A private deployment with a TSA and no Rekor: the timestamp dates the certificate.
+    const payload = simpleSigningPayload('registry.example.com/acme/app', d);
+    const t = await fixture.signKeyless(payload, { issuer: GITHUB, subject: WORKFLOW }, { timestamp: true });
+    return [{ payload, signature: t.signature, certificatePem: t.certificatePem, chainPem: t.chainPem, rfc3161Timestamp: t.rfc3161Timestamp }];
+  });
   await add('email', async (d) => [await keylessLayer(d, { issuer: 'https://accounts.google.com', subject: 'release@acme.example' })]);
   await add('other-image', async (_d, other) => [await keylessLayer(other)]);
   await add('no-rekor', async (d) => [await keylessLayer(d, undefined, (l) => delete l.rekorBundle)]);
@@ -99,6 +105,8 @@ ${cas.map((c) => `    - {subject: {organization: test, commonName: fulcio}, uri:
 ${logs('tlogs').join('\n')}
     ctLogs:
 ${logs('ctlogs').join('\n')}
+    timestampAuthorities:
+${(root.timestampAuthorities as typeof cas).map((c) => `    - {subject: {organization: test, commonName: tsa}, uri: "${c.uri}", certChain: "${b64(c.certChain.certificates.map((x) => pemOf(x.rawBytes, 'CERTIFICATE')).join(''))}"}`).join('\n')}
 ---
 `;
 }
@@ -216,12 +224,30 @@ spec:
     assert.equal((await verify('signed', dangling)).code, 2);
   });
 
-  it('fails closed on keyless options not supported yet', async () => {
+  it('requires a signed timestamp from the TrustRoot TSA with rfc3161timestamp, and then no Rekor', async () => {
     const file = join(work, 'tsa-policy.yaml');
-    writeFileSync(file, trustRootYaml('tsa', fixture.trustedRoot) + readFileSync(keylessPolicy([{ issuer: GITHUB, subject: WORKFLOW }], '      rfc3161timestamp: {trustRootRef: tsa}\n'), 'utf8'));
-    const r = await verify('signed', file, '--trusted-root', rootFile);
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.json().reasons[0]!, /rfc3161timestamp authorities are not supported yet/);
+    writeFileSync(
+      file,
+      trustRootYaml('tsa-root', fixture.trustedRoot) +
+        `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: timestamped}
+spec:
+  images: [{glob: "**"}]
+  authorities:
+    - keyless:
+        trustRootRef: tsa-root
+        identities: [{issuer: "${GITHUB}", subject: "${WORKFLOW}"}]
+      rfc3161timestamp: {trustRootRef: tsa-root}
+`,
+    );
+    const timestamped = await verify('timestamped', file);
+    assert.equal(timestamped.code, 0, timestamped.stdout + timestamped.stderr);
+    const logged = await verify('signed', file);
+    assert.equal(logged.code, 1);
+    assert.match(logged.json().reasons[0]!, /no RFC 3161 timestamp annotation, and the authority requires one/);
+    // Without rfc3161timestamp the default rules want Rekor, which the timestamped signature lacks.
+    assert.equal((await verify('timestamped', exact(), '--trusted-root', rootFile)).code, 1);
   });
 
   it('exits 2 on an unusable --trusted-root', async () => {

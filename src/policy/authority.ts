@@ -103,16 +103,24 @@ async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<
 
 function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): SignatureCheck | string {
   if (keyless['ca-cert']) return 'keyless authorities with ca-cert are not supported yet';
-  if (authority.rfc3161timestamp) return 'rfc3161timestamp authorities are not supported yet';
   const ctlogRoot = authority.ctlog?.trustRootRef;
   if (ctlogRoot && ctlogRoot !== keyless.trustRootRef) return 'a ctlog trustRootRef other than the keyless trustRootRef is not supported yet';
+  const tsaRoot = authority.rfc3161timestamp?.trustRootRef;
+  if (authority.rfc3161timestamp && tsaRoot !== keyless.trustRootRef) {
+    return 'an rfc3161timestamp trustRootRef other than the keyless trustRootRef is not supported yet';
+  }
   const identities = keyless.identities ?? [];
   if (identities.length === 0) return 'keyless authority lists no identities';
   const trust = keyless.trustRootRef ? env.trustRoot(keyless.trustRootRef) : env.defaultTrust();
-  // Upstream's rule: Rekor is required (offline, against the root's log keys) unless a
-  // trustRootRef is given without ctlog. Either way a log entry that is present must
-  // verify, and the certificate must be valid at a logged or timestamped time.
-  const requirements = { requireTlog: !keyless.trustRootRef || authority.ctlog !== undefined, requireSct: keyless.insecureIgnoreSCT !== true };
+  // Upstream's rules: with rfc3161timestamp a signed timestamp from the root's TSA is
+  // required and Rekor is not; otherwise Rekor is required (offline, against the root's
+  // log keys) unless a trustRootRef is given without ctlog. Evidence that is present
+  // must verify either way, and the certificate must be valid at that time.
+  const requirements = {
+    requireTlog: !authority.rfc3161timestamp && (!keyless.trustRootRef || authority.ctlog !== undefined),
+    requireSct: keyless.insecureIgnoreSCT !== true,
+    requireTimestamp: authority.rfc3161timestamp !== undefined,
+  };
   const matched = (actual: CertificateIdentity): Outcome =>
     matchesAnyIdentity(identities, actual)
       ? { identity: { issuer: actual.issuer, subject: actual.sans[0] } }

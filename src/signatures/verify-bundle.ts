@@ -23,6 +23,9 @@ export function verifyImageBundle(json: unknown, imageDigest: string, trust: Tru
   }
   if (bundle.content.$case !== 'dsseEnvelope') throw new Error('message-signature bundles cannot name an image digest; expected a DSSE statement');
   const leaf = leafCertificate(bundle);
+  if (req.requireTimestamp && !bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length) {
+    throw new Error('no RFC 3161 timestamp in the bundle, and the authority requires one');
+  }
   const verifier = new Verifier(trust, { tlogThreshold: req.requireTlog ? 1 : 0, ctlogThreshold: req.requireSct ? 1 : 0, timestampThreshold: 1 });
   try {
     verifier.verify(toSignedEntity(bundle));

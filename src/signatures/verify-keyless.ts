@@ -9,6 +9,8 @@ export interface KeylessRequirements {
   requireTlog: boolean;
   /** The certificate must carry an SCT from a trusted CT log (off with `insecureIgnoreSCT`). */
   requireSct: boolean;
+  /** An RFC 3161 timestamp from the trust root's TSA must date the signature. */
+  requireTimestamp?: boolean;
 }
 
 /**
@@ -18,6 +20,7 @@ export interface KeylessRequirements {
  * certificate names; throws with the reason it does not verify.
  */
 export function verifyKeylessSignature(sig: CosignSignature, trust: TrustMaterial, req: KeylessRequirements): CertificateIdentity {
+  if (req.requireTimestamp && sig.rfc3161Timestamp === undefined) throw new Error('no RFC 3161 timestamp annotation, and the authority requires one');
   const bundle = legacySignatureBundle(sig);
   const verifier = new Verifier(trust, {
     tlogThreshold: req.requireTlog ? 1 : 0,
