@@ -25,7 +25,8 @@ options:
   --registry-config FILE       Docker config.json with registry credentials
   --insecure-registry HOST:PORT  plain HTTP to this registry (repeatable; tests only)
   --trusted-root FILE          sigstore TrustedRoot JSON for keyless authorities
-  --at RFC3339                 verify as of this time
+  --at RFC3339                 verify as of this time (only where "now" is used; certificates
+                               are checked at their Rekor or timestamp time, as cosign does)
   --no-match deny|allow|warn   verdict for an image no policy matches (default deny)
   --as REF                     the registry reference an oci: image stands for (policy globs
                                see it pinned to the digest, as policy-controller does)
