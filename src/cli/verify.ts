@@ -6,6 +6,9 @@ import { parseImageTarget } from '../registry/target.ts';
 import { openPolicySource } from '../store/source.ts';
 import { policiesMatching } from '../store/policy-set.ts';
 import { formatProblem } from '../policy/problems.ts';
+import type { CredentialLookup } from '../registry/credentials.ts';
+import { chainLookups } from '../registry/providers/chain.ts';
+import type { PullSecretStore } from '../registry/providers/pull-secrets.ts';
 import type { PublicKey } from '../trust/keys.ts';
 import type { KmsKeyResolver } from '../trust/kms.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
@@ -31,6 +34,8 @@ options:
   --as REF                     the registry reference an oci: image stands for (policy globs
                                see it pinned to the digest, as policy-controller does)
   --skip-invalid               load the valid policies and report the invalid ones
+  --pull-secrets-prefix PREFIX AWS Secrets Manager prefix holding the image pull secrets that
+                               policies name in signaturePullSecrets (PREFIX/NAME)
 
 exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error`;
 
@@ -45,6 +50,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
     'no-match': { type: 'string' },
     as: { type: 'string' },
     'skip-invalid': { type: 'boolean' },
+    'pull-secrets-prefix': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -66,10 +72,16 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [] });
+  const pullSecrets = pullSecretLookups(values['pull-secrets-prefix']);
   const verdict = await verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
-    { registry: (ref) => client.repository(ref), trust: trust && (() => trust), trustRoots: set.trustRoots, kmsKey: localKmsKeys() },
+    {
+      registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(pullSecrets(names), client.defaultCredentials) : undefined),
+      trust: trust && (() => trust),
+      trustRoots: set.trustRoots,
+      kmsKey: localKmsKeys(),
+    },
     { noMatch },
   );
 
@@ -97,5 +109,24 @@ function localKmsKeys(): (kms: string) => Promise<PublicKey> {
         new KmsKeyResolver(async (key) => new KMSClient({ region: key.region, ...(key.endpoint ? { endpoint: `https://${key.endpoint}` } : {}) })),
     );
     return (await resolver).resolve(kms);
+  };
+}
+
+/**
+ * Credentials of the pull secrets a policy names, read from Secrets Manager
+ * under the operator's prefix (the SDK loaded on first use). Naming pull
+ * secrets with no store configured fails the authority: never a silent
+ * anonymous fallback.
+ */
+function pullSecretLookups(prefix: string | undefined): (names: string[]) => CredentialLookup {
+  let store: Promise<PullSecretStore> | undefined;
+  return (names) => async (registry, repository) => {
+    if (prefix === undefined) {
+      throw new SigwatchError('CONFIG', `signaturePullSecrets ${names.join(', ')}: no pull-secret store configured (--pull-secrets-prefix)`);
+    }
+    store ??= Promise.all([import('../registry/providers/pull-secrets.ts'), import('@aws-sdk/client-secrets-manager')]).then(
+      ([{ PullSecretStore, secretIdUnder }, { SecretsManagerClient }]) => new PullSecretStore({ client: new SecretsManagerClient({}), secretId: secretIdUnder(prefix) }),
+    );
+    return (await store).lookupFor(names)(registry, repository);
   };
 }

@@ -13,7 +13,7 @@ import { verifyImage, type VerifyOptions } from './verify-image.ts';
 export interface OnPushDeps {
   /** The current policy set; called once per batch (stores cache across invocations). */
   policies(): Promise<PolicySet>;
-  registry: (ref: ImageRef) => Repository;
+  registry: (ref: ImageRef, pullSecrets?: string[]) => Repository;
   /** Hands a verdict to the notify step; a throw sends the record back for retry. */
   publish(verdict: Verdict, event: PushEvent): Promise<void>;
   log(entry: Record<string, unknown>): void;

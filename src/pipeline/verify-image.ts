@@ -15,8 +15,11 @@ import { sigstoreKeysTrustMaterial } from '../trust/sigstore-keys.ts';
 import { publicGoodTrustMaterial } from '../trust/trusted-root.ts';
 
 export interface VerifyDeps {
-  /** Opens a registry repository (with the process's shared client). */
-  registry: (ref: ImageRef) => Repository;
+  /**
+   * Opens a registry repository (with the process's shared client). `pullSecrets`:
+   * an authority's `signaturePullSecrets`, whose credentials come first for it.
+   */
+  registry: (ref: ImageRef, pullSecrets?: string[]) => Repository;
   /** Trust material for keyless authorities without trustRootRef (default: sigstore public good). */
   trust?: () => TrustMaterial;
   /** The `TrustRoot` resources of the policy set, for `trustRootRef`. */
@@ -63,10 +66,18 @@ export async function verifyImage(
   const policies = selectPolicies(name, literal);
   if (policies.length === 0) return { image, digest, ...noMatchEvaluation(opts.noMatch ?? 'deny') };
   const maxLayerBytes = opts.maxSignatureLayerBytes ?? DEFAULT_MAX_SIGNATURE_LAYER_BYTES;
+  // Where an authority's signatures live: `source.oci`, else the image's own
+  // repository, opened with the authority's pull secrets when it names any.
+  const signatureRepository = (source: Source | undefined): Repository => {
+    const names = pullSecretNames(source);
+    if (source?.oci) return deps.registry(parseReference(source.oci), names);
+    if (names.length > 0 && target.kind === 'registry') return deps.registry(target.ref, names);
+    return repository;
+  };
   const lookups = new Map<string, Promise<SignatureLookup>>();
   const signatures = (source: Source | undefined): Promise<SignatureLookup> => {
-    const repo = source?.oci ? deps.registry(parseReference(source.oci)) : repository;
-    const key = `${repo.location}|${source?.tagPrefix ?? ''}`;
+    const repo = signatureRepository(source);
+    const key = `${repo.location}|${source?.tagPrefix ?? ''}|${pullSecretNames(source).join(',')}`;
     let lookup = lookups.get(key);
     if (!lookup) {
       lookup = fetchLegacySignatures(repo, digest, { tagPrefix: source?.tagPrefix, maxLayerBytes });
@@ -76,11 +87,12 @@ export async function verifyImage(
   };
   const bundleLookups = new Map<string, Promise<BundleLookup>>();
   const bundles = (source: Source | undefined): Promise<BundleLookup> => {
-    const repo = source?.oci ? deps.registry(parseReference(source.oci)) : repository;
-    let lookup = bundleLookups.get(repo.location);
+    const repo = signatureRepository(source);
+    const key = `${repo.location}|${pullSecretNames(source).join(',')}`;
+    let lookup = bundleLookups.get(key);
     if (!lookup) {
       lookup = fetchReferrerBundles(repo, digest, { maxLayerBytes });
-      bundleLookups.set(repo.location, lookup);
+      bundleLookups.set(key, lookup);
     }
     return lookup;
   };
@@ -96,4 +108,8 @@ export async function verifyImage(
     opts.noMatch ?? 'deny',
   );
   return { image, digest, ...evaluation };
+}
+
+function pullSecretNames(source: Source | undefined): string[] {
+  return (source?.signaturePullSecrets ?? []).map((s) => s.name);
 }

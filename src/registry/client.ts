@@ -43,8 +43,17 @@ export class RegistryClient {
     this.insecure = new Set(opts.insecureHosts ?? []);
   }
 
-  repository(ref: Pick<ImageRef, 'registry' | 'repository'>): Repository {
-    return new RegistryRepository(this, ref.registry, ref.repository);
+  /**
+   * A repository of a registry. `credentials` replaces the client's lookup for
+   * it: an authority's `signaturePullSecrets` chained before the defaults.
+   */
+  repository(ref: Pick<ImageRef, 'registry' | 'repository'>, credentials?: CredentialLookup): Repository {
+    return new RegistryRepository(this, ref.registry, ref.repository, credentials ?? this.credentials);
+  }
+
+  /** The lookup this client uses when a repository is given none of its own. */
+  get defaultCredentials(): CredentialLookup {
+    return this.credentials;
   }
 
   /** The API host: Docker Hub's API is not served at its name. */
@@ -62,10 +71,16 @@ export class RegistryClient {
    * challenge and the request is sent once more; after that, credentials or
    * tokens go with the first request, so auth costs no extra round trip.
    */
-  async request(registry: string, repository: string, req: RegistryRequest, kind: string): Promise<HttpResponse> {
+  async request(
+    registry: string,
+    repository: string,
+    req: RegistryRequest,
+    kind: string,
+    credentials: CredentialLookup = this.credentials,
+  ): Promise<HttpResponse> {
     const url = `${this.baseUrl(registry)}/v2/${repository}/${req.path}`;
     const where = `${registry}/${repository}`;
-    const credential = await this.credentials(registry, repository);
+    const credential = await credentials(registry, repository);
     const send = async () => {
       const headers: Record<string, string> = {};
       if (req.accept) headers.accept = req.accept;
@@ -147,10 +162,13 @@ class RegistryRepository implements Repository {
   private readonly registry: string;
   private readonly name: string;
 
-  constructor(client: RegistryClient, registry: string, name: string) {
+  private readonly credentials: CredentialLookup;
+
+  constructor(client: RegistryClient, registry: string, name: string, credentials: CredentialLookup) {
     this.client = client;
     this.registry = registry;
     this.name = name;
+    this.credentials = credentials;
     this.location = `${registry}/${name}`;
   }
 
@@ -164,6 +182,7 @@ class RegistryRepository implements Repository {
       this.name,
       { method: 'HEAD', path: `manifests/${tag}`, accept: MANIFEST_ACCEPT, maxBytes: 0 },
       'manifest-head',
+      this.credentials,
     );
     if (res.status === 404) return undefined;
     expectOk(res, `${this.location}:${tag}`);
@@ -187,6 +206,7 @@ class RegistryRepository implements Repository {
       this.name,
       { method: 'GET', path: `manifests/${reference}`, accept: MANIFEST_ACCEPT, maxBytes: MAX_MANIFEST_BYTES },
       'manifest',
+      this.credentials,
     );
     if (res.status === 404) return undefined;
     expectOk(res, where);
@@ -207,6 +227,7 @@ class RegistryRepository implements Repository {
       this.name,
       { method: 'GET', path: `blobs/${descriptor.digest}`, maxBytes: descriptor.size },
       'blob',
+      this.credentials,
     );
     if (res.status === 404) throw new SigwatchError('REGISTRY_NOT_FOUND', `${where}: blob not found`);
     expectOk(res, where);
@@ -223,7 +244,7 @@ class RegistryRepository implements Repository {
       {
         location: this.location,
         baseUrl: `${client.baseUrl(registry)}/v2/${name}/`,
-        get: (path, accept, maxBytes) => client.request(registry, name, { method: 'GET', path, accept, maxBytes }, 'referrers'),
+        get: (path, accept, maxBytes) => client.request(registry, name, { method: 'GET', path, accept, maxBytes }, 'referrers', this.credentials),
         getManifest: (reference) => this.getManifest(reference),
       },
       digest,
