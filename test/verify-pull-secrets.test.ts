@@ -93,7 +93,7 @@ const verify = (image: string, policyFile: string, ...extra: string[]) =>
 describe('signaturePullSecrets from Secrets Manager (Enforce guide examples)', () => {
   it('registry-wide credentials (regcreds) read the signatures', async () => {
     secrets.on(GetSecretValueCommand).resolves(pullSecret({ [reg.host]: `ci:${users.ci.password}` }));
-    const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets-prefix', 'sigwatch/acme');
+    const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--secrets-prefix', 'sigwatch/acme');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input), [{ SecretId: 'sigwatch/acme/regcreds' }]);
     assert.ok(tokens.requests.some((t) => t.username === 'ci' && t.scopes.includes('repository:signatures/web:pull')));
@@ -103,7 +103,7 @@ describe('signaturePullSecrets from Secrets Manager (Enforce guide examples)', (
   it('namespace-scoped credentials (privatenamespace) go only to that namespace', async () => {
     secrets.on(GetSecretValueCommand).resolves(pullSecret({ [`${reg.host}/privatenamespace`]: `team:${users.team.password}` }));
     const before = tokens.requests.length;
-    const r = await verify('apps/api:v1', policy(`${reg.host}/privatenamespace/sigs`, 'privatecreds'), '--pull-secrets-prefix', 'sigwatch/acme');
+    const r = await verify('apps/api:v1', policy(`${reg.host}/privatenamespace/sigs`, 'privatecreds'), '--secrets-prefix', 'sigwatch/acme');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const seen = tokens.requests.slice(before);
     assert.ok(seen.some((t) => t.username === 'team' && t.scopes.includes('repository:privatenamespace/sigs:pull')));
@@ -112,17 +112,17 @@ describe('signaturePullSecrets from Secrets Manager (Enforce guide examples)', (
 
   it('denies when the secret is scoped to another namespace, or no store is configured', async () => {
     secrets.on(GetSecretValueCommand).resolves(pullSecret({ [`${reg.host}/othernamespace`]: `team:${users.team.password}` }));
-    const scoped = await verify('apps/api:v1', policy(`${reg.host}/privatenamespace/sigs`, 'privatecreds'), '--pull-secrets-prefix', 'sigwatch/acme');
+    const scoped = await verify('apps/api:v1', policy(`${reg.host}/privatenamespace/sigs`, 'privatecreds'), '--secrets-prefix', 'sigwatch/acme');
     assert.equal(scoped.code, 1);
     assert.match(scoped.json().reasons[0]!, /access denied/);
     const unconfigured = await verify('apps/api:v1', policy(`${reg.host}/privatenamespace/sigs`, 'privatecreds'));
     assert.equal(unconfigured.code, 1);
-    assert.match(unconfigured.json().reasons[0]!, /no pull-secret store configured/);
+    assert.match(unconfigured.json().reasons[0]!, /no secrets store configured/);
   });
 
   it('denies when Secrets Manager has no such secret, naming it', async () => {
     secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('not found'), { name: 'ResourceNotFoundException' }));
-    const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets-prefix', 'sigwatch/acme');
+    const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--secrets-prefix', 'sigwatch/acme');
     assert.equal(r.code, 1);
     assert.match(r.json().reasons[0]!, /regcreds/);
   });

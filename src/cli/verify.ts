@@ -11,6 +11,7 @@ import { chainLookups } from '../registry/providers/chain.ts';
 import type { PullSecretStore } from '../registry/providers/pull-secrets.ts';
 import type { PublicKey } from '../trust/keys.ts';
 import type { KmsKeyResolver } from '../trust/kms.ts';
+import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { oneOf, parseCommandArgs } from './args.ts';
 import { formatVerdictText } from './format.ts';
@@ -34,8 +35,8 @@ options:
   --as REF                     the registry reference an oci: image stands for (policy globs
                                see it pinned to the digest, as policy-controller does)
   --skip-invalid               load the valid policies and report the invalid ones
-  --pull-secrets-prefix PREFIX AWS Secrets Manager prefix holding the image pull secrets that
-                               policies name in signaturePullSecrets (PREFIX/NAME)
+  --secrets-prefix PREFIX      AWS Secrets Manager prefix of the secrets policies name:
+                               signaturePullSecrets and key.secretRef (PREFIX/NAME)
 
 exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error`;
 
@@ -50,7 +51,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
     'no-match': { type: 'string' },
     as: { type: 'string' },
     'skip-invalid': { type: 'boolean' },
-    'pull-secrets-prefix': { type: 'string' },
+    'secrets-prefix': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -72,15 +73,16 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [] });
-  const pullSecrets = pullSecretLookups(values['pull-secrets-prefix']);
+  const secrets = teamSecrets(values['secrets-prefix']);
   const verdict = await verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
     {
-      registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(pullSecrets(names), client.defaultCredentials) : undefined),
+      registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(secrets.pullSecrets(names), client.defaultCredentials) : undefined),
       trust: trust && (() => trust),
       trustRoots: set.trustRoots,
       kmsKey: localKmsKeys(),
+      secretKey: secrets.key,
     },
     { noMatch },
   );
@@ -113,20 +115,37 @@ function localKmsKeys(): (kms: string) => Promise<PublicKey> {
 }
 
 /**
- * Credentials of the pull secrets a policy names, read from Secrets Manager
- * under the operator's prefix (the SDK loaded on first use). Naming pull
- * secrets with no store configured fails the authority: never a silent
- * anonymous fallback.
+ * The secrets policies name (pull secrets, key secrets), read from Secrets
+ * Manager under the operator's prefix with the SDK loaded on first use. Naming
+ * a secret with no prefix configured fails the authority: never a silent
+ * anonymous fallback or a skipped key.
  */
-function pullSecretLookups(prefix: string | undefined): (names: string[]) => CredentialLookup {
-  let store: Promise<PullSecretStore> | undefined;
-  return (names) => async (registry, repository) => {
-    if (prefix === undefined) {
-      throw new SigwatchError('CONFIG', `signaturePullSecrets ${names.join(', ')}: no pull-secret store configured (--pull-secrets-prefix)`);
-    }
-    store ??= Promise.all([import('../registry/providers/pull-secrets.ts'), import('@aws-sdk/client-secrets-manager')]).then(
-      ([{ PullSecretStore, secretIdUnder }, { SecretsManagerClient }]) => new PullSecretStore({ client: new SecretsManagerClient({}), secretId: secretIdUnder(prefix) }),
-    );
-    return (await store).lookupFor(names)(registry, repository);
+function teamSecrets(prefix: string | undefined) {
+  const missing = (what: string) => new SigwatchError('CONFIG', `${what}: no secrets store configured (--secrets-prefix)`);
+  let stores: Promise<{ pull: PullSecretStore; keys: SecretKeyStore }> | undefined;
+  const open = () => {
+    if (prefix === undefined) return undefined;
+    stores ??= Promise.all([
+      import('../registry/providers/pull-secrets.ts'),
+      import('../trust/secret-keys.ts'),
+      import('@aws-sdk/client-secrets-manager'),
+    ]).then(([{ PullSecretStore, secretIdUnder }, { SecretKeyStore }, { SecretsManagerClient }]) => {
+      const client = new SecretsManagerClient({});
+      const secretId = secretIdUnder(prefix);
+      return { pull: new PullSecretStore({ client, secretId }), keys: new SecretKeyStore({ client, secretId }) };
+    });
+    return stores;
+  };
+  return {
+    pullSecrets: (names: string[]): CredentialLookup => async (registry, repository) => {
+      const s = await open();
+      if (!s) throw missing(`signaturePullSecrets ${names.join(', ')}`);
+      return s.pull.lookupFor(names)(registry, repository);
+    },
+    key: async (name: string): Promise<PublicKey[]> => {
+      const s = await open();
+      if (!s) throw missing(`key.secretRef ${name}`);
+      return s.keys.resolve(name);
+    },
   };
 }

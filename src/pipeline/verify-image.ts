@@ -26,6 +26,8 @@ export interface VerifyDeps {
   trustRoots?: TrustRoot[];
   /** Public keys of `key.kms` references (AWS KMS through the right account). */
   kmsKey?: (kms: string) => Promise<PublicKey>;
+  /** Public keys of `key.secretRef` secrets (the team's secrets). */
+  secretKey?: (name: string) => Promise<PublicKey[]>;
 }
 
 /** The policies whose globs match a name (`literal`: match the string as written). */
@@ -104,7 +106,7 @@ export async function verifyImage(
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>
-      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey: deps.kmsKey }),
+      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey: deps.kmsKey, secretKey: deps.secretKey }),
     opts.noMatch ?? 'deny',
   );
   return { image, digest, ...evaluation };

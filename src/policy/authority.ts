@@ -41,6 +41,8 @@ export interface AuthorityEnv {
   trustRoot(name: string): TrustMaterial;
   /** The public key behind a `key.kms` reference; absent where no KMS access is configured. */
   kmsKey?: (kms: string) => Promise<PublicKey>;
+  /** The public key of a `key.secretRef`, from the team's secrets; absent where none are configured. */
+  secretKey?: (name: string) => Promise<PublicKey[]>;
 }
 
 type Outcome = { identity: SignerIdentity } | { failure: string };
@@ -88,7 +90,10 @@ async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<
     else if (authority.key.kms !== undefined) {
       if (!env.kmsKey) return 'KMS keys need AWS access, which is not configured here';
       keys = [await env.kmsKey(authority.key.kms)];
-    } else return 'key authorities with secretRef are not supported yet';
+    } else if (authority.key.secretRef?.name) {
+      if (!env.secretKey) return 'key.secretRef needs a secrets store, which is not configured here';
+      keys = await env.secretKey(authority.key.secretRef.name);
+    } else return 'key authority names no key';
     const hash = (authority.key.hashAlgorithm ?? 'sha256') as HashAlgorithm;
     return {
       legacy: (sig) => {
