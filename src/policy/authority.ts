@@ -2,7 +2,7 @@ import type { TrustMaterial } from '@sigstore/verify';
 import { reasonOf } from '../errors.ts';
 import { signedDigest } from '../signatures/simple-signing.ts';
 import type { CosignSignature, SignatureLookup } from '../signatures/types.ts';
-import { findSigningKey, type HashAlgorithm } from '../signatures/verify-key.ts';
+import { findSigningKey, verifyKeySignatureInLog, type HashAlgorithm } from '../signatures/verify-key.ts';
 import type { BundleLookup, ReferrerBundle } from '../signatures/bundles.ts';
 import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
 import { verifyImageBundle } from '../signatures/verify-bundle.ts';
@@ -83,8 +83,8 @@ export async function checkAuthority(authority: Authority, env: AuthorityEnv): P
 /** The check for a key or keyless authority, or why it cannot be checked (fail closed). */
 async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<SignatureCheck | string> {
   if (authority.key) {
-    // With ctlog or rfc3161timestamp upstream requires that evidence too; never skip it silently.
-    if (authority.ctlog || authority.rfc3161timestamp) return 'transparency log and timestamp checks for key authorities are not supported yet';
+    // With rfc3161timestamp upstream requires that evidence too; never skip it silently.
+    if (authority.rfc3161timestamp) return 'rfc3161timestamp on key authorities is not supported yet';
     let keys: PublicKey[];
     if (authority.key.data !== undefined) keys = parsePublicKeys(authority.key.data, `authority ${authority.name} key.data`);
     else if (authority.key.kms !== undefined) {
@@ -95,10 +95,20 @@ async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<
       keys = await env.secretKey(authority.key.secretRef.name);
     } else return 'key authority names no key';
     const hash = (authority.key.hashAlgorithm ?? 'sha256') as HashAlgorithm;
+    // Upstream skips Rekor for keys unless the authority names a ctlog; then it is required.
+    const logTrust = authority.ctlog ? (authority.ctlog.trustRootRef ? env.trustRoot(authority.ctlog.trustRootRef) : env.defaultTrust()) : undefined;
     return {
       legacy: (sig) => {
         const key = findSigningKey(sig, keys, hash);
-        return key ? { identity: { key: key.id } } : { failure: "signature does not verify with the authority's key" };
+        if (!key) return { failure: "signature does not verify with the authority's key" };
+        if (logTrust) {
+          try {
+            verifyKeySignatureInLog(sig, key, hash, logTrust);
+          } catch (err) {
+            return { failure: reasonOf(err) };
+          }
+        }
+        return { identity: { key: key.id } };
       },
     };
   }

@@ -10,23 +10,31 @@ import type { CosignSignature } from './types.ts';
  * all the cryptography: certificate chain, SCTs, the Rekor signed entry
  * timestamp and the entry's body against the signature.
  */
-export function legacySignatureBundle(sig: CosignSignature): Bundle {
-  if (!sig.certificatePem) throw new Error('no certificate annotation (not a keyless signature)');
-  const certificates = [...pemBlocks(sig.certificatePem), ...(sig.chainPem ? pemBlocks(sig.chainPem) : [])];
+export function legacySignatureBundle(sig: CosignSignature, key?: { hint: string; hash: 'sha256' | 'sha384' | 'sha512' }): Bundle {
   const json = {
     // v0.1 is the bundle version whose Rekor evidence is a signed entry timestamp alone.
     mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
     verificationMaterial: {
-      x509CertificateChain: { certificates: certificates.map((der) => ({ rawBytes: der.toString('base64') })) },
+      // A key-made signature names its key by hint; a keyless one carries its certificates.
+      ...(key ? { publicKey: { hint: key.hint } } : { x509CertificateChain: certificateChain(sig) }),
       tlogEntries: sig.rekorBundle === undefined ? [] : [rekorEntry(sig.rekorBundle)],
       timestampVerificationData: { rfc3161Timestamps: rfc3161(sig.rfc3161Timestamp) },
     },
     messageSignature: {
-      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(sig.payload).digest('base64') },
+      messageDigest: {
+        algorithm: `SHA2_${(key?.hash ?? 'sha256').slice(3)}`,
+        digest: createHash(key?.hash ?? 'sha256').update(sig.payload).digest('base64'),
+      },
       signature: sig.signature.toString('base64'),
     },
   };
   return bundleFromJSON(json);
+}
+
+function certificateChain(sig: CosignSignature) {
+  if (!sig.certificatePem) throw new Error('no certificate annotation (not a keyless signature)');
+  const certificates = [...pemBlocks(sig.certificatePem), ...(sig.chainPem ? pemBlocks(sig.chainPem) : [])];
+  return { certificates: certificates.map((der) => ({ rawBytes: der.toString('base64') })) };
 }
 
 function pemBlocks(text: string): Buffer[] {

@@ -1,5 +1,7 @@
 import { verify } from 'node:crypto';
+import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from '@sigstore/verify';
 import type { PublicKey } from '../trust/keys.ts';
+import { legacySignatureBundle } from './cosign-bundle.ts';
 import type { CosignSignature } from './types.ts';
 
 export type HashAlgorithm = 'sha224' | 'sha256' | 'sha384' | 'sha512';
@@ -19,4 +21,22 @@ export function findSigningKey(sig: CosignSignature, keys: PublicKey[], hash: Ha
       return false;
     }
   });
+}
+
+/**
+ * A key-made signature whose Rekor entry the authority requires (`ctlog` on a
+ * key authority): the signed entry timestamp against the root's log keys, and
+ * the entry's body against this signature and payload, by `@sigstore/verify`.
+ */
+export function verifyKeySignatureInLog(sig: CosignSignature, key: PublicKey, hash: HashAlgorithm, trust: TrustMaterial): void {
+  if (sig.rekorBundle === undefined) throw new Error('no Rekor bundle annotation, and the authority requires the transparency log');
+  if (hash === 'sha224') throw new Error('sha224 signatures cannot be checked against the transparency log');
+  const bundle = legacySignatureBundle(sig, { hint: key.id, hash });
+  const withKey: TrustMaterial = { ...trust, publicKey: () => ({ publicKey: key.key, validFor: () => true }) };
+  try {
+    new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, sig.payload));
+  } catch (err) {
+    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }

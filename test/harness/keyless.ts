@@ -57,6 +57,8 @@ export interface KeylessFixture {
   /** Signs like `cosign attest --new-bundle-format`: a DSSE bundle with a `dsse` Rekor entry. */
   signDsseKeyless(payloadType: string, payload: Buffer, identity: Identity): Promise<SerializedBundle>;
   writeTrustedRoot(path: string): Promise<void>;
+  /** Logs a key-made signature in the test Rekor, as `cosign sign --key` does: cosign's bundle annotation. */
+  logKeySignature(payload: Buffer, signature: string, publicKeyPem: string): Promise<CosignRekorBundle>;
 }
 
 /** The shape the mock Rekor returns, keyed by entry UUID. */
@@ -186,6 +188,24 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
       };
       if (rfc3161) result.rfc3161Timestamp = { SignedRFC3161Timestamp: rfc3161.toString('base64') };
       return result;
+    },
+
+    async logKeySignature(payload, signature, publicKeyPem) {
+      const { entry } = await logEntry(
+        {
+          apiVersion: '0.0.1',
+          kind: 'hashedrekord',
+          spec: {
+            data: { hash: { algorithm: 'sha256', value: sha256(payload).toString('hex') } },
+            signature: { content: signature, publicKey: { content: Buffer.from(publicKeyPem).toString('base64') } },
+          },
+        },
+        'hashedrekord',
+      );
+      return {
+        SignedEntryTimestamp: entry.verification.signedEntryTimestamp,
+        Payload: { body: entry.body, integratedTime: entry.integratedTime, logIndex: entry.logIndex, logID: entry.logID },
+      };
     },
 
     async signDsseKeyless(payloadType, payload, identity) {
