@@ -117,7 +117,8 @@ async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<
 }
 
 function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): SignatureCheck | string {
-  if (keyless['ca-cert']) return 'keyless authorities with ca-cert are not supported yet';
+  // policy-controller never verifies against ca-cert either (see docs/verification.md).
+  if (keyless['ca-cert']) return 'keyless ca-cert is not supported (policy-controller does not verify against it either); use a TrustRoot and trustRootRef';
   const ctlogRoot = authority.ctlog?.trustRootRef;
   if (ctlogRoot && ctlogRoot !== keyless.trustRootRef) return 'a ctlog trustRootRef other than the keyless trustRootRef is not supported yet';
   const tsaRoot = authority.rfc3161timestamp?.trustRootRef;
