@@ -13,6 +13,7 @@ import {
   simpleSigningPayload,
   writeOciLayout,
   type KeylessFixture,
+  yamlBlock,
 } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
 
@@ -38,7 +39,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 function policy(ctlog: boolean): string {
   const file = join(work, `policy-${ctlog}.yaml`);
-  const pem = key.publicKeyPem.trim().split('\n').map((l) => `          ${l}`).join('\n');
+  const pem = yamlBlock(key.publicKeyPem);
   writeFileSync(
     file,
     `apiVersion: policy.sigstore.dev/v1beta1

@@ -12,6 +12,7 @@ import {
   simpleSigningPayload,
   writeOciLayout,
   type KeyAlgorithm,
+  yamlBlock,
 } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
 
@@ -28,7 +29,7 @@ async function signedWith(alg: KeyAlgorithm, hash: string, policyHash?: string, 
     { tag: 'v1', manifest: image },
     { tag: signatureTag(image.digest), manifest: legacySignatureManifest([{ payload, signature: signPayload(payload, key.privateKey, hash) }]) },
   ]);
-  const pem = [...extraKeys, key.publicKeyPem].join('').trim().split('\n').map((l) => `          ${l}`).join('\n');
+  const pem = yamlBlock([...extraKeys, key.publicKeyPem].join(''));
   const policy = join(dir, 'policy.yaml');
   writeFileSync(
     policy,

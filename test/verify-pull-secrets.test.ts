@@ -17,6 +17,7 @@ import {
   startTokenServer,
   type TestRegistry,
   type TokenServer,
+  yamlBlock,
 } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
 
@@ -67,7 +68,7 @@ after(async () => {
 
 function policy(oci: string, secret: string): string {
   const file = join(work, `${secret}.yaml`);
-  const pem = key.publicKeyPem.trim().split('\n').map((l) => `          ${l}`).join('\n');
+  const pem = yamlBlock(key.publicKeyPem);
   writeFileSync(
     file,
     `apiVersion: policy.sigstore.dev/v1beta1

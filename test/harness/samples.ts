@@ -71,7 +71,7 @@ export async function writeSamplesLayout(dir: string, samples: Sample[]): Promis
 
 /** A ClusterImagePolicy requiring a signature by `publicKeyPem` for images matching `glob`. */
 export function keyPolicyYaml(name: string, glob: string, publicKeyPem: string): string {
-  const pem = publicKeyPem.trim().split('\n').map((l) => `          ${l}`).join('\n');
+  const pem = yamlBlock(publicKeyPem);
   return `apiVersion: policy.sigstore.dev/v1beta1
 kind: ClusterImagePolicy
 metadata:
@@ -85,4 +85,9 @@ spec:
         data: |
 ${pem}
 `;
+}
+
+/** PEM text indented to sit under `data: |` of an authority's key in the policies tests write. */
+export function yamlBlock(text: string, indent = 10): string {
+  return text.trim().split('\n').map((l) => `${' '.repeat(indent)}${l}`).join('\n');
 }
