@@ -42,8 +42,7 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         return EXIT_USAGE;
       }
       case 'invoke':
-        io.stderr('sigwatch invoke: not implemented yet (arrives with the on-push pipeline)');
-        return EXIT_USAGE;
+        return await (await import('./invoke.ts')).invokeCommand(rest, io);
       case undefined:
       case '-h':
       case '--help':
