@@ -7,27 +7,16 @@ import type { Notification } from '../src/notify/notification.ts';
 import { parseLocalConfig, mirrorFor } from '../src/pipeline/local-config.ts';
 import { buildSamples, generateKeyPair, keyPolicyYaml, pushSamples, startRegistry, type TestRegistry } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
+import { ecrImageAction, TEST_ACCOUNT } from './helpers/events.ts';
 
-const ACCOUNT = '111122223333';
+const ACCOUNT = TEST_ACCOUNT;
 const ECR_HOST = `${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com`;
 const FIXTURES = new URL('./fixtures/invoke/', import.meta.url).pathname;
 const key = generateKeyPair();
 const samples = buildSamples({ dockerReference: 'x/team/app', key: key.privateKey, otherKey: generateKeyPair().privateKey });
 const digestOf = (tag: string) => samples.find((s) => s.tag === tag)!.image.digest;
 
-function ecrEvent(id: string, digest: string, tag = '') {
-  return {
-    version: '0',
-    id: `evt-${id}`,
-    'detail-type': 'ECR Image Action',
-    source: 'aws.ecr',
-    account: ACCOUNT,
-    time: '2026-11-23T10:00:00Z',
-    region: 'eu-west-1',
-    resources: [],
-    detail: { result: 'SUCCESS', 'repository-name': 'team/app', 'action-type': 'PUSH', 'image-digest': digest, 'image-tag': tag },
-  };
-}
+const ecrEvent = (id: string, digest: string, tag = '') => ecrImageAction(id, { 'image-digest': digest, 'image-tag': tag });
 
 /** Pretty-printed notifications, one JSON document after another. */
 function notifications(stdout: string): Notification[] {

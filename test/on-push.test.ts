@@ -7,26 +7,13 @@ import type { Verdict } from '../src/policy/verdict.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { buildPolicySet } from '../src/store/policy-set.ts';
 import { buildSamples, generateKeyPair, keyPolicyYaml, pushSamples, signatureTag, startRegistry, type TestRegistry } from './harness/index.ts';
+import { ecrImageAction, sqsRecord } from './helpers/events.ts';
 
-const ACCOUNT = '111122223333';
 const key = generateKeyPair();
 const samples = buildSamples({ dockerReference: 'x/team/app', key: key.privateKey, otherKey: generateKeyPair().privateKey });
 const digestOf = (tag: string) => samples.find((s) => s.tag === tag)!.image.digest;
 
-function record(id: string, detail: Record<string, string>) {
-  const event = {
-    version: '0',
-    id: `evt-${id}`,
-    'detail-type': 'ECR Image Action',
-    source: 'aws.ecr',
-    account: ACCOUNT,
-    time: '2026-11-23T10:00:00Z',
-    region: 'eu-west-1',
-    resources: [],
-    detail: { result: 'SUCCESS', 'repository-name': 'team/app', 'action-type': 'PUSH', 'image-tag': '', ...detail },
-  };
-  return { messageId: id, body: JSON.stringify(event), attributes: { ApproximateReceiveCount: '1' }, eventSource: 'aws:sqs' };
-}
+const record = (id: string, detail: Record<string, string>) => sqsRecord(id, ecrImageAction(id, detail));
 
 describe('on-push pipeline', () => {
   let reg: TestRegistry;

@@ -13,11 +13,11 @@ import {
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SigwatchError } from '../src/errors.ts';
 import { MAX_FILE_BYTES } from '../src/policy/parse.ts';
 import { S3PolicyStore } from '../src/store/s3.ts';
 import { openPolicySource, parsePolicyLocation } from '../src/store/source.ts';
 import { startS3, testS3Client, type TestS3 } from './helpers/s3.ts';
+import { rejectsWith } from './helpers/assert.ts';
 
 const BUCKET = 'sigwatch-policies';
 
@@ -47,18 +47,6 @@ async function requestsDuring<T>(store: S3PolicyStore, fn: () => Promise<T>): Pr
   return { list: after.list - before.list, get: after.get - before.get, result };
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: string, message: string | RegExp): Promise<SigwatchError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(caught instanceof SigwatchError, `expected a SigwatchError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  if (typeof message === 'string') assert.equal(caught.message, message);
-  else assert.match(caught.message, message);
-  return caught;
-}
 
 describe('S3PolicyStore against s3rver', () => {
   let s3: TestS3;

@@ -20,6 +20,7 @@ import {
 import { PullSecretStore, secretIdUnder } from '../src/registry/providers/pull-secrets.ts';
 import { buildImage, pushManifest, startRegistry, type TestRegistry } from './harness/index.ts';
 import { startHttpServer } from './helpers/http-server.ts';
+import { rejectsWith } from './helpers/assert.ts';
 
 // Explicit fake credentials and region: the SDK never walks its default chain (env, files, IMDS).
 const fakeAws = { region: 'us-east-1', credentials: { accessKeyId: 'AKIAEXAMPLEKEYID', secretAccessKey: 'example-secret-never-printed' } };
@@ -27,18 +28,6 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const HOUR = 3_600_000;
 
-async function rejectsWith(promise: Promise<unknown>, code: string, message: string | RegExp): Promise<SigwatchError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(caught instanceof SigwatchError, `expected a SigwatchError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  if (typeof message === 'string') assert.equal(caught.message, message);
-  else assert.match(caught.message, message);
-  return caught;
-}
 
 function throwsWith(fn: () => unknown, code: string, message: string | RegExp): SigwatchError {
   let caught: unknown;

@@ -1,0 +1,21 @@
+/** An EventBridge "ECR Image Action" as ECR sends it, for account 111122223333 in eu-west-1. */
+export const TEST_ACCOUNT = '111122223333';
+
+export function ecrImageAction(id: string, detail: Record<string, string>) {
+  return {
+    version: '0',
+    id: `evt-${id}`,
+    'detail-type': 'ECR Image Action',
+    source: 'aws.ecr',
+    account: TEST_ACCOUNT,
+    time: '2026-11-23T10:00:00Z',
+    region: 'eu-west-1',
+    resources: [],
+    detail: { result: 'SUCCESS', 'repository-name': 'team/app', 'action-type': 'PUSH', 'image-tag': '', ...detail },
+  };
+}
+
+/** The same event as an SQS record of the Lambda event source mapping. */
+export function sqsRecord(id: string, event: object) {
+  return { messageId: id, body: JSON.stringify(event), attributes: { ApproximateReceiveCount: '1' }, eventSource: 'aws:sqs' };
+}
