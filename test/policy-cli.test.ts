@@ -11,6 +11,7 @@ import { SigwatchError } from '../src/errors.ts';
 import { parsePolicyDocuments } from '../src/policy/parse.ts';
 import { loadPolicyPath } from '../src/store/folder.ts';
 import { buildPolicySet, policiesMatching } from '../src/store/policy-set.ts';
+import { staticPolicyYaml } from './harness/samples.ts';
 
 const fixture = (path: string) => fileURLToPath(new URL(`./fixtures/policies/${path}`, import.meta.url));
 const SET = fixture('set');
@@ -34,13 +35,7 @@ function folder(files: Record<string, string>): string {
   return dir;
 }
 
-const policy = (name: string, glob = '**') => `apiVersion: policy.sigstore.dev/v1beta1
-kind: ClusterImagePolicy
-metadata: {name: ${name}}
-spec:
-  images: [{glob: "${glob}"}]
-  authorities: [{static: {action: pass}}]
-`;
+const policy = staticPolicyYaml;
 
 describe('sigwatch policy validate', () => {
   it('exits 0 and summarises a valid folder (read recursively, dot-names and other files skipped)', async () => {

@@ -18,16 +18,11 @@ import { S3PolicyStore } from '../src/store/s3.ts';
 import { openPolicySource, parsePolicyLocation } from '../src/store/source.ts';
 import { startS3, testS3Client, type TestS3 } from './helpers/s3.ts';
 import { rejectsWith } from './helpers/assert.ts';
+import { staticPolicyYaml } from './harness/samples.ts';
 
 const BUCKET = 'sigwatch-policies';
 
-const policy = (name: string, glob = '**') => `apiVersion: policy.sigstore.dev/v1beta1
-kind: ClusterImagePolicy
-metadata: {name: ${name}}
-spec:
-  images: [{glob: "${glob}"}]
-  authorities: [{static: {action: pass}}]
-`;
+const policy = staticPolicyYaml;
 const jsonPolicy = (name: string) =>
   JSON.stringify({
     apiVersion: 'policy.sigstore.dev/v1beta1',

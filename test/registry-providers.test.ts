@@ -20,27 +20,13 @@ import {
 import { PullSecretStore, secretIdUnder } from '../src/registry/providers/pull-secrets.ts';
 import { buildImage, pushManifest, startRegistry, type TestRegistry } from './harness/index.ts';
 import { startHttpServer } from './helpers/http-server.ts';
-import { rejectsWith } from './helpers/assert.ts';
+import { rejectsWith, throwsWith } from './helpers/assert.ts';
 
 // Explicit fake credentials and region: the SDK never walks its default chain (env, files, IMDS).
 const fakeAws = { region: 'us-east-1', credentials: { accessKeyId: 'AKIAEXAMPLEKEYID', secretAccessKey: 'example-secret-never-printed' } };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const HOUR = 3_600_000;
-
-
-function throwsWith(fn: () => unknown, code: string, message: string | RegExp): SigwatchError {
-  let caught: unknown;
-  assert.throws(fn, (err) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(caught instanceof SigwatchError, `expected a SigwatchError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  if (typeof message === 'string') assert.equal(caught.message, message);
-  else assert.match(caught.message, message);
-  return caught;
-}
 
 // ---- ECR ---------------------------------------------------------------------
 

@@ -91,3 +91,14 @@ ${pem}
 export function yamlBlock(text: string, indent = 10): string {
   return text.trim().split('\n').map((l) => `${' '.repeat(indent)}${l}`).join('\n');
 }
+
+/** A ClusterImagePolicy that admits whatever its glob matches: for tests about loading and matching, not signatures. */
+export function staticPolicyYaml(name: string, glob = '**'): string {
+  return `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: ${name}}
+spec:
+  images: [{glob: "${glob}"}]
+  authorities: [{static: {action: pass}}]
+`;
+}
