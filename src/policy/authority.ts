@@ -8,7 +8,7 @@ import type { CertificateIdentity } from '../signatures/certificate-identity.ts'
 import { verifyImageBundle } from '../signatures/verify-bundle.ts';
 import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
-import { describeIdentity, matchesAnyIdentity } from './identities.ts';
+import { describeIdentity, matchedSubject } from './identities.ts';
 import type { Authority, KeylessRef, Source } from './types.ts';
 import type { AuthorityResult, SignerIdentity, VerifiedSignature } from './verdict.ts';
 
@@ -137,10 +137,11 @@ function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityE
     requireSct: keyless.insecureIgnoreSCT !== true,
     requireTimestamp: authority.rfc3161timestamp !== undefined,
   };
-  const matched = (actual: CertificateIdentity): Outcome =>
-    matchesAnyIdentity(identities, actual)
-      ? { identity: { issuer: actual.issuer, subject: actual.sans[0] } }
-      : { failure: `none of the expected identities matched what was in the certificate, got ${describeIdentity(actual)}` };
+  const matched = (actual: CertificateIdentity): Outcome => {
+    const subject = matchedSubject(identities, actual);
+    if (subject === undefined) return { failure: `none of the expected identities matched what was in the certificate, got ${describeIdentity(actual)}` };
+    return { identity: { issuer: actual.issuer, subject } };
+  };
   return {
     legacy: (sig) => {
       if (!sig.certificatePem) return { failure: 'not a keyless signature (no certificate)' };

@@ -7,15 +7,23 @@ import type { Identity } from './types.ts';
  * identity matches both its issuer and one of its SANs. A regexp wins over an
  * exact value when both are given, matching is unanchored (Go's MatchString),
  * and an empty constraint matches anything.
+ *
+ * Returns the SAN that satisfied an identity (the first SAN when the identity
+ * constrains no subject), or undefined when none matches, so a verdict names
+ * the identity the policy accepted, not whatever SAN comes first.
  */
-export function matchesAnyIdentity(identities: Identity[], actual: CertificateIdentity): boolean {
-  return identities.some((id) => {
+export function matchedSubject(identities: Identity[], actual: CertificateIdentity): string | undefined {
+  for (const id of identities) {
     const issuerOk = id.issuerRegExp ? test(id.issuerRegExp, actual.issuer) : id.issuer ? id.issuer === actual.issuer : true;
-    if (!issuerOk) return false;
-    if (id.subjectRegExp) return actual.sans.some((san) => test(id.subjectRegExp!, san));
-    if (id.subject) return actual.sans.includes(id.subject);
-    return true;
-  });
+    if (!issuerOk) continue;
+    const subject = id.subjectRegExp
+      ? actual.sans.find((san) => test(id.subjectRegExp!, san))
+      : id.subject
+        ? actual.sans.find((san) => san === id.subject)
+        : (actual.sans[0] ?? '');
+    if (subject !== undefined) return subject;
+  }
+  return undefined;
 }
 
 export function describeIdentity(actual: CertificateIdentity): string {
