@@ -1,5 +1,5 @@
 import type { TrustMaterial } from '@sigstore/verify';
-import { reasonOf, SigwatchError } from '../errors.ts';
+import { reasonOf } from '../errors.ts';
 import { checkAuthority } from '../policy/authority.ts';
 import { evaluatePolicies, noMatchEvaluation, type NoMatchBehaviour } from '../policy/evaluate.ts';
 import type { ClusterImagePolicy, Source, TrustRoot } from '../policy/types.ts';
@@ -11,7 +11,7 @@ import { fetchLegacySignatures } from '../signatures/legacy.ts';
 import { fetchReferrerBundles, type BundleLookup } from '../signatures/bundles.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
 import type { PublicKey } from '../trust/keys.ts';
-import { sigstoreKeysTrustMaterial } from '../trust/sigstore-keys.ts';
+import { trustRootMaterial } from '../trust/trust-roots.ts';
 import { publicGoodTrustMaterial } from '../trust/trusted-root.ts';
 
 export interface VerifyDeps {
@@ -98,11 +98,8 @@ export async function verifyImage(
     }
     return lookup;
   };
-  const trustRoot = (name: string): TrustMaterial => {
-    const root = deps.trustRoots?.find((r) => r.metadata.name === name);
-    if (!root) throw new SigwatchError('CONFIG', `trustRootRef ${name}: no TrustRoot of that name in the policy set`);
-    return sigstoreKeysTrustMaterial(root);
-  };
+  // sigstoreKeys as given; remote and repository through TUF, cached for the process until expiry.
+  const trustRoot = (name: string): Promise<TrustMaterial> => trustRootMaterial(deps.trustRoots, name);
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>

@@ -37,8 +37,8 @@ export interface AuthorityEnv {
   bundles(source: Source | undefined): Promise<BundleLookup>;
   /** Trust material for keyless authorities that name no trustRootRef. */
   defaultTrust(): TrustMaterial;
-  /** Trust material of the `TrustRoot` resource of that name; throws when there is none. */
-  trustRoot(name: string): TrustMaterial;
+  /** Trust material of the `TrustRoot` resource of that name (TUF roots are fetched); rejects when there is none or it does not verify. */
+  trustRoot(name: string): Promise<TrustMaterial>;
   /** The public key behind a `key.kms` reference; absent where no KMS access is configured. */
   kmsKey?: (kms: string) => Promise<PublicKey>;
   /** The public key of a `key.secretRef`, from the team's secrets; absent where none are configured. */
@@ -96,7 +96,7 @@ async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<
     } else return 'key authority names no key';
     const hash = (authority.key.hashAlgorithm ?? 'sha256') as HashAlgorithm;
     // Upstream skips Rekor for keys unless the authority names a ctlog; then it is required.
-    const logTrust = authority.ctlog ? (authority.ctlog.trustRootRef ? env.trustRoot(authority.ctlog.trustRootRef) : env.defaultTrust()) : undefined;
+    const logTrust = authority.ctlog ? (authority.ctlog.trustRootRef ? await env.trustRoot(authority.ctlog.trustRootRef) : env.defaultTrust()) : undefined;
     return {
       legacy: (sig) => {
         const key = findSigningKey(sig, keys, hash);
@@ -116,7 +116,7 @@ async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<
   return 'authority has no key, keyless or static';
 }
 
-function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): SignatureCheck | string {
+async function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): Promise<SignatureCheck | string> {
   // policy-controller never verifies against ca-cert either (see docs/verification.md).
   if (keyless['ca-cert']) return 'keyless ca-cert is not supported (policy-controller does not verify against it either); use a TrustRoot and trustRootRef';
   const ctlogRoot = authority.ctlog?.trustRootRef;
@@ -127,7 +127,7 @@ function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityE
   }
   const identities = keyless.identities ?? [];
   if (identities.length === 0) return 'keyless authority lists no identities';
-  const trust = keyless.trustRootRef ? env.trustRoot(keyless.trustRootRef) : env.defaultTrust();
+  const trust = keyless.trustRootRef ? await env.trustRoot(keyless.trustRootRef) : env.defaultTrust();
   // Upstream's rules: with rfc3161timestamp a signed timestamp from the root's TSA is
   // required and Rekor is not; otherwise Rekor is required (offline, against the root's
   // log keys) unless a trustRootRef is given without ctlog. Evidence that is present

@@ -26,8 +26,8 @@ function convert(root: TrustRoot): TrustMaterial {
   const keys = root.spec.sigstoreKeys;
   const where = `TrustRoot ${root.metadata.name}`;
   if (!keys) {
-    // remote/repository need a TUF client; never fall back to another root silently.
-    throw new SigwatchError('CONFIG', `${where}: only sigstoreKeys trust roots are supported yet (remote and repository need TUF)`);
+    // remote and repository go through TUF (trust-roots.ts); never fall back to another root silently.
+    throw new SigwatchError('INTERNAL', `${where}: has no sigstoreKeys`);
   }
   try {
     return toTrustMaterial(toTrustedRoot(keys));
@@ -47,16 +47,28 @@ function toTrustedRoot(keys: SigstoreKeys): TrustedRoot {
 }
 
 function authority(ca: CertificateAuthority) {
-  const chain = Buffer.from(ca.certChain, 'base64').toString('utf8');
-  const certificates = (chain.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((c) => ({ rawBytes: pem.toDER(c) }));
-  if (certificates.length === 0) throw new Error(`certificate authority ${ca.uri}: certChain holds no PEM certificate`);
-  return { subject: ca.subject, uri: ca.uri, certChain: { certificates }, validFor: undefined, operator: '' };
+  return certificateAuthority(ca.uri, Buffer.from(ca.certChain, 'base64').toString('utf8'), ca.subject);
 }
 
 function log(instance: TransparencyLogInstance) {
-  const der = createPublicKey(Buffer.from(instance.publicKey, 'base64').toString('utf8')).export({ type: 'spki', format: 'der' });
+  return transparencyLog(instance.baseURL, Buffer.from(instance.publicKey, 'base64').toString('utf8'));
+}
+
+type TrustedRootAuthority = TrustedRoot['certificateAuthorities'][number];
+type TrustedRootLog = TrustedRoot['tlogs'][number];
+
+/** A CA (Fulcio or TSA) of a trusted root from its PEM chain, leaf first; valid at any time, as upstream sets it. */
+export function certificateAuthority(uri: string, chainPem: string, subject = { organization: '', commonName: '' }): TrustedRootAuthority {
+  const certificates = (chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((c) => ({ rawBytes: pem.toDER(c) }));
+  if (certificates.length === 0) throw new Error(`certificate authority ${uri}: certChain holds no PEM certificate`);
+  return { subject, uri, certChain: { certificates }, validFor: undefined, operator: '' };
+}
+
+/** A Rekor or CT log of a trusted root from its PEM public key; its log id is the SHA-256 of the DER key. */
+export function transparencyLog(baseUrl: string, publicKeyPem: string): TrustedRootLog {
+  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
   return {
-    baseUrl: instance.baseURL,
+    baseUrl,
     hashAlgorithm: HashAlgorithm.SHA2_256,
     publicKey: { rawBytes: der, keyDetails: PublicKeyDetails.PUBLIC_KEY_DETAILS_UNSPECIFIED, validFor: undefined },
     logId: { keyId: createHash('sha256').update(der).digest() },
