@@ -6,3 +6,4 @@ export * from './layout.ts';
 export * from './samples.ts';
 export * from './bundles.ts';
 export * from './token-server.ts';
+export * from './tuf.ts';
