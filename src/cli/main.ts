@@ -15,6 +15,7 @@ commands:
   policy validate PATH...
   policy match IMAGE... --policies PATH [--format json]
   invoke EVENT.json [--config FILE]
+  trust refresh --out FILE [--mirror URL --root FILE]
 
 run 'sigwatch <command> --help' for a command's options.`;
 
@@ -43,6 +44,8 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
       }
       case 'invoke':
         return await (await import('./invoke.ts')).invokeCommand(rest, io);
+      case 'trust':
+        return await (await import('./trust.ts')).trustCommand(rest, io);
       case undefined:
       case '-h':
       case '--help':

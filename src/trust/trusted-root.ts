@@ -10,13 +10,22 @@ import { SigwatchError } from '../errors.ts';
  * air-gapped), or a `TrustedRoot` JSON the operator names.
  */
 
-const PUBLIC_GOOD_MIRROR = 'https://tuf-repo-cdn.sigstore.dev';
+export const PUBLIC_GOOD_MIRROR = 'https://tuf-repo-cdn.sigstore.dev';
+
+type Seeds = Record<string, { 'root.json': string; targets: Record<string, string> }>;
+
+/** The TUF root.json of the public-good repository shipped with `@sigstore/tuf`: where a refresh starts. */
+export function publicGoodTufRoot(): Buffer {
+  const root = (seeds as Seeds)[PUBLIC_GOOD_MIRROR]?.['root.json'];
+  if (!root) throw new SigwatchError('INTERNAL', 'the shipped public-good TUF root is missing from @sigstore/tuf');
+  return Buffer.from(root, 'base64');
+}
 
 let publicGood: TrustMaterial | undefined;
 
 export function publicGoodTrustMaterial(): TrustMaterial {
   if (!publicGood) {
-    const target = (seeds as Record<string, { targets: Record<string, string> }>)[PUBLIC_GOOD_MIRROR]?.targets['trusted_root.json'];
+    const target = (seeds as Seeds)[PUBLIC_GOOD_MIRROR]?.targets['trusted_root.json'];
     if (!target) throw new SigwatchError('INTERNAL', 'the shipped public-good trusted root is missing from @sigstore/tuf');
     publicGood = trustMaterialFromJson(JSON.parse(Buffer.from(target, 'base64').toString('utf8')), 'the public-good trusted root');
   }
