@@ -3,6 +3,7 @@ import { assertDigest, sha256Digest } from './digest.ts';
 import { MEDIA_TYPES, type Descriptor, type ImageIndex, type ImageManifest, type Manifest } from './types.ts';
 
 const MANIFEST_TYPES = new Set<string>(Object.values(MEDIA_TYPES));
+const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifestList]);
 
 /**
  * Parses manifest bytes, checking them against the digest that named them (or
@@ -20,12 +21,21 @@ export function parseManifest(bytes: Buffer, opts: { digest?: string; mediaType?
   if (!isObject(json)) throw new SigwatchError('REGISTRY_PROTOCOL', `${opts.where}: manifest is not a JSON object`);
   // The body's own mediaType wins: a registry's Content-Type is advisory.
   const mediaType = typeof json.mediaType === 'string' ? json.mediaType : (opts.mediaType ?? '');
+  // A body that names its own media type must have that shape: an "index"
+  // with layers (or a manifest with children) would be read as the other kind.
+  const own = typeof json.mediaType === 'string' ? json.mediaType : undefined;
   if (Array.isArray(json.manifests)) {
+    if (own !== undefined && !INDEX_TYPES.has(own)) {
+      throw new SigwatchError('REGISTRY_PROTOCOL', `${opts.where}: an index (it has manifests) with media type "${own}"`);
+    }
     json.manifests.forEach((d, i) => checkDescriptor(d, `${opts.where}: manifests[${i}]`));
     return { digest, mediaType: mediaType || MEDIA_TYPES.ociIndex, bytes, json: json as unknown as ImageIndex };
   }
   if (!Array.isArray(json.layers) || !isObject(json.config)) {
     throw new SigwatchError('REGISTRY_PROTOCOL', `${opts.where}: manifest has neither layers and config nor manifests`);
+  }
+  if (own !== undefined && INDEX_TYPES.has(own)) {
+    throw new SigwatchError('REGISTRY_PROTOCOL', `${opts.where}: an image manifest (it has layers and config) with media type "${own}"`);
   }
   checkDescriptor(json.config, `${opts.where}: config`);
   json.layers.forEach((d, i) => checkDescriptor(d, `${opts.where}: layers[${i}]`));
