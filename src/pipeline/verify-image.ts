@@ -9,6 +9,9 @@ import { openTarget, policyMatchName, type ImageTarget } from '../registry/targe
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';
 import { fetchLegacySignatures } from '../signatures/legacy.ts';
 import { fetchReferrerBundles, type BundleLookup } from '../signatures/bundles.ts';
+import { fetchLegacyAttestations, type AttestationLookup } from '../signatures/attestations.ts';
+import { defaultPolicyEvaluator, type PolicyEvaluator } from '../attest/evaluate-policy.ts';
+import { specPolicyEvaluator } from '../attest/spec-policy.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
 import type { PublicKey } from '../trust/keys.ts';
 import { trustRootMaterial } from '../trust/trust-roots.ts';
@@ -28,6 +31,8 @@ export interface VerifyDeps {
   kmsKey?: (kms: string) => Promise<PublicKey>;
   /** Public keys of `key.secretRef` secrets (the team's secrets). */
   secretKey?: (name: string) => Promise<PublicKey[]>;
+  /** Evaluates attestation and spec-level policies (default: CUE loaded on first use, remote policies over HTTPS). */
+  policyEvaluator?: PolicyEvaluator;
 }
 
 /** The policies whose globs match a name (`literal`: match the string as written). */
@@ -98,13 +103,26 @@ export async function verifyImage(
     }
     return lookup;
   };
+  const attestationLookups = new Map<string, Promise<AttestationLookup>>();
+  const attestations = (source: Source | undefined): Promise<AttestationLookup> => {
+    const repo = signatureRepository(source);
+    const key = `${repo.location}|${source?.tagPrefix ?? ''}|${pullSecretNames(source).join(',')}`;
+    let lookup = attestationLookups.get(key);
+    if (!lookup) {
+      lookup = fetchLegacyAttestations(repo, digest, { tagPrefix: source?.tagPrefix, maxLayerBytes });
+      attestationLookups.set(key, lookup);
+    }
+    return lookup;
+  };
+  const policyEvaluator = deps.policyEvaluator ?? defaultPolicyEvaluator();
   // sigstoreKeys as given; remote and repository through TUF, cached for the process until expiry.
   const trustRoot = (name: string): Promise<TrustMaterial> => trustRootMaterial(deps.trustRoots, name);
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>
-      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey: deps.kmsKey, secretKey: deps.secretKey }),
+      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey: deps.kmsKey, secretKey: deps.secretKey, attestations, policy: policyEvaluator }),
     opts.noMatch ?? 'deny',
+    specPolicyEvaluator(policyEvaluator),
   );
   return { image, digest, ...evaluation };
 }

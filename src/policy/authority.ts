@@ -1,10 +1,16 @@
 import type { TrustMaterial } from '@sigstore/verify';
+import { checkAttestations, type AttestationAuthorityResult, type VerifiedAttestation } from '../attest/check-attestations.ts';
+import { defaultPolicyEvaluator, type PolicyEvaluator } from '../attest/evaluate-policy.ts';
+import { namesDigest, parseStatement, subjectDigests } from '../attest/statement.ts';
+import { verifyAttestationBundle, verifyLegacyAttestationKeyless, verifyLegacyAttestationWithKeys } from '../attest/verify-envelope.ts';
 import { reasonOf } from '../errors.ts';
+import type { AttestationLookup, DsseEnvelope, LegacyAttestation } from '../signatures/attestations.ts';
 import { signedDigest } from '../signatures/simple-signing.ts';
 import type { CosignSignature, SignatureLookup } from '../signatures/types.ts';
 import { findSigningKey, verifyKeySignatureInLog, type HashAlgorithm } from '../signatures/verify-key.ts';
 import type { BundleLookup, ReferrerBundle } from '../signatures/bundles.ts';
 import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
+import type { KeylessRequirements } from '../signatures/verify-keyless.ts';
 import { verifyImageBundle } from '../signatures/verify-bundle.ts';
 import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
@@ -43,6 +49,10 @@ export interface AuthorityEnv {
   kmsKey?: (kms: string) => Promise<PublicKey>;
   /** The public key of a `key.secretRef`, from the team's secrets; absent where none are configured. */
   secretKey?: (name: string) => Promise<PublicKey[]>;
+  /** The image's legacy `.att` attestations in a source; absent where attestations are not read (authorities with attestations then fail). */
+  attestations?: (source: Source | undefined) => Promise<AttestationLookup>;
+  /** Evaluates attestation policies (default: CUE loaded on first use, remote policies over HTTPS). */
+  policy?: PolicyEvaluator;
 }
 
 type Outcome = { identity: SignerIdentity } | { failure: string };
@@ -59,6 +69,14 @@ interface SignatureCheck {
   bundlesOnly?: boolean;
 }
 
+/** The same for attestations: a verified envelope's payload, or why not. */
+type EnvelopeOutcome = { identity: SignerIdentity; envelope: DsseEnvelope } | { failure: string };
+interface AttestationCheck {
+  legacy: (att: LegacyAttestation) => EnvelopeOutcome;
+  bundle: (bundle: ReferrerBundle) => EnvelopeOutcome;
+  bundlesOnly: boolean;
+}
+
 /**
  * One authority's verdict on one image. Any error is a `fail` with its reason:
  * a policy passes only on positive evidence.
@@ -71,17 +89,26 @@ export async function checkAuthority(authority: Authority, env: AuthorityEnv): P
       if (authority.static.action === 'pass') return { name: authority.name, verdict: 'pass', reason: 'allowed by static policy', signatures: [] };
       return fail(`disallowed by static policy: ${authority.static.message ?? ''}`);
     }
-    if (authority.attestations?.length) return fail('attestation authorities are not supported yet');
-    const check = await signatureCheck(authority, env);
-    if (typeof check === 'string') return fail(check);
-    return await checkSignatures(authority, env, check);
+    const verifier = await authorityVerifier(authority, env);
+    if (typeof verifier === 'string') return fail(verifier);
+    if (authority.attestations?.length) {
+      const check = attestationCheck(verifier, authority, env);
+      if (typeof check === 'string') return fail(check);
+      return await checkAuthorityAttestations(authority, env, check);
+    }
+    return await checkSignatures(authority, env, signatureCheck(verifier, authority, env));
   } catch (err) {
     return fail(reasonOf(err));
   }
 }
 
-/** The check for a key or keyless authority, or why it cannot be checked (fail closed). */
-async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<SignatureCheck | string> {
+/** What an authority trusts: keys (and whether their log entry is required) or a keyless root and identities. */
+type AuthorityVerifier =
+  | { kind: 'key'; keys: PublicKey[]; hash: HashAlgorithm; logTrust?: TrustMaterial }
+  | { kind: 'keyless'; trust: TrustMaterial; requirements: KeylessRequirements; identities: KeylessRef['identities'] };
+
+/** The trust of a key or keyless authority, or why it cannot be checked (fail closed). */
+async function authorityVerifier(authority: Authority, env: AuthorityEnv): Promise<AuthorityVerifier | string> {
   if (authority.key) {
     // With rfc3161timestamp upstream requires that evidence too; never skip it silently.
     if (authority.rfc3161timestamp) return 'rfc3161timestamp on key authorities is not supported yet';
@@ -97,26 +124,13 @@ async function signatureCheck(authority: Authority, env: AuthorityEnv): Promise<
     const hash = (authority.key.hashAlgorithm ?? 'sha256') as HashAlgorithm;
     // Upstream skips Rekor for keys unless the authority names a ctlog; then it is required.
     const logTrust = authority.ctlog ? (authority.ctlog.trustRootRef ? await env.trustRoot(authority.ctlog.trustRootRef) : env.defaultTrust()) : undefined;
-    return {
-      legacy: (sig) => {
-        const key = findSigningKey(sig, keys, hash);
-        if (!key) return { failure: "signature does not verify with the authority's key" };
-        if (logTrust) {
-          try {
-            verifyKeySignatureInLog(sig, key, hash, logTrust);
-          } catch (err) {
-            return { failure: reasonOf(err) };
-          }
-        }
-        return { identity: { key: key.id } };
-      },
-    };
+    return { kind: 'key', keys, hash, ...(logTrust ? { logTrust } : {}) };
   }
-  if (authority.keyless) return keylessCheck(authority.keyless, authority, env);
+  if (authority.keyless) return keylessVerifier(authority.keyless, authority, env);
   return 'authority has no key, keyless or static';
 }
 
-async function keylessCheck(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): Promise<SignatureCheck | string> {
+async function keylessVerifier(keyless: KeylessRef, authority: Authority, env: AuthorityEnv): Promise<AuthorityVerifier | string> {
   // policy-controller never verifies against ca-cert either (see docs/verification.md).
   if (keyless['ca-cert']) return 'keyless ca-cert is not supported (policy-controller does not verify against it either); use a TrustRoot and trustRootRef';
   const ctlogRoot = authority.ctlog?.trustRootRef;
@@ -137,29 +151,149 @@ async function keylessCheck(keyless: KeylessRef, authority: Authority, env: Auth
     requireSct: keyless.insecureIgnoreSCT !== true,
     requireTimestamp: authority.rfc3161timestamp !== undefined,
   };
-  const matched = (actual: CertificateIdentity): Outcome => {
-    const subject = matchedSubject(identities, actual);
-    if (subject === undefined) return { failure: `none of the expected identities matched what was in the certificate, got ${describeIdentity(actual)}` };
-    return { identity: { issuer: actual.issuer, subject } };
-  };
+  return { kind: 'keyless', trust, requirements, identities };
+}
+
+function matchedIdentity(identities: KeylessRef['identities'], actual: CertificateIdentity): Outcome {
+  const subject = matchedSubject(identities, actual);
+  if (subject === undefined) return { failure: `none of the expected identities matched what was in the certificate, got ${describeIdentity(actual)}` };
+  return { identity: { issuer: actual.issuer, subject } };
+}
+
+function signatureCheck(v: AuthorityVerifier, authority: Authority, env: AuthorityEnv): SignatureCheck {
+  if (v.kind === 'key') {
+    return {
+      legacy: (sig) => {
+        const key = findSigningKey(sig, v.keys, v.hash);
+        if (!key) return { failure: "signature does not verify with the authority's key" };
+        if (v.logTrust) {
+          try {
+            verifyKeySignatureInLog(sig, key, v.hash, v.logTrust);
+          } catch (err) {
+            return { failure: reasonOf(err) };
+          }
+        }
+        return { identity: { key: key.id } };
+      },
+    };
+  }
   return {
     legacy: (sig) => {
       if (!sig.certificatePem) return { failure: 'not a keyless signature (no certificate)' };
       try {
-        return matched(verifyKeylessSignature(sig, trust, requirements));
+        return matchedIdentity(v.identities, verifyKeylessSignature(sig, v.trust, v.requirements));
       } catch (err) {
         return { failure: reasonOf(err) };
       }
     },
     bundle: (b) => {
       try {
-        return matched(verifyImageBundle(b.json, env.imageDigest, trust, requirements));
+        return matchedIdentity(v.identities, verifyImageBundle(b.json, env.imageDigest, v.trust, v.requirements));
       } catch (err) {
         return { failure: reasonOf(err) };
       }
     },
     bundlesOnly: authority.signatureFormat === 'bundle',
   };
+}
+
+function attestationCheck(v: AuthorityVerifier, authority: Authority, _env: AuthorityEnv): AttestationCheck | string {
+  const bundlesOnly = authority.signatureFormat === 'bundle';
+  const guard = (fn: () => EnvelopeOutcome): EnvelopeOutcome => {
+    try {
+      return fn();
+    } catch (err) {
+      return { failure: reasonOf(err) };
+    }
+  };
+  if (v.kind === 'key') {
+    // DSSE signatures are verified over SHA-256 (Ed25519 over the message), as cosign attests by default.
+    if (v.hash !== 'sha256' && v.keys.some((k) => k.key.asymmetricKeyType !== 'ed25519')) {
+      return `hashAlgorithm ${v.hash} is not supported for attestations (DSSE envelopes are checked with sha256)`;
+    }
+    return {
+      legacy: (att) =>
+        guard(() => {
+          const key = verifyLegacyAttestationWithKeys(att, v.keys, v.logTrust);
+          return { identity: { key: key.id }, envelope: att.envelope };
+        }),
+      bundle: (b) =>
+        guard(() => {
+          const r = verifyAttestationBundle(b.json, { keys: v.keys, ...(v.logTrust ? { logTrust: v.logTrust } : {}) });
+          return { identity: { key: 'key' in r.signer ? r.signer.key.id : '' }, envelope: r.envelope };
+        }),
+      bundlesOnly,
+    };
+  }
+  const withIdentity = (actual: CertificateIdentity, envelope: DsseEnvelope): EnvelopeOutcome => {
+    const m = matchedIdentity(v.identities, actual);
+    return 'failure' in m ? m : { identity: m.identity, envelope };
+  };
+  return {
+    legacy: (att) => guard(() => withIdentity(verifyLegacyAttestationKeyless(att, v.trust, v.requirements), att.envelope)),
+    bundle: (b) =>
+      guard(() => {
+        const r = verifyAttestationBundle(b.json, { trust: v.trust, req: v.requirements });
+        if (!('identity' in r.signer)) return { failure: 'bundle is not keyless' };
+        return withIdentity(r.signer.identity, r.envelope);
+      }),
+    bundlesOnly,
+  };
+}
+
+/**
+ * An authority with attestations passes only when every attestation it
+ * lists is satisfied by at least one envelope that verifies for the
+ * authority, names this image among its subjects, has the wanted predicate
+ * type and passes the attestation's policy.
+ */
+async function checkAuthorityAttestations(authority: Authority, env: AuthorityEnv, check: AttestationCheck): Promise<AttestationAuthorityResult | AuthorityResult> {
+  const name = authority.name;
+  if (!env.attestations) return { name, verdict: 'fail', reason: 'attestations are not read here (no attestation lookup configured)', signatures: [] };
+  const source = effectiveSource(authority);
+  const [legacy, referrers] = await Promise.all([
+    check.bundlesOnly ? { attestations: [], problems: [] } : env.attestations(source),
+    env.bundles(source),
+  ]);
+  const failures = [...legacy.problems, ...referrers.problems];
+  const verified: VerifiedAttestation[] = [];
+  const accept = (digest: string, outcome: EnvelopeOutcome) => {
+    if ('failure' in outcome) {
+      failures.push(`${digest}: ${outcome.failure}`);
+      return;
+    }
+    const statement = parseStatement(outcome.envelope.payload);
+    if ('error' in statement) {
+      failures.push(`${digest}: ${statement.error}`);
+      return;
+    }
+    if (!namesDigest(statement, env.imageDigest)) {
+      failures.push(`${digest}: statement is for ${subjectDigests(statement).join(', ') || 'no digest'}, not this image (${env.imageDigest})`);
+      return;
+    }
+    verified.push({ digest, identity: outcome.identity, statement });
+  };
+  for (const att of legacy.attestations) accept(att.digest, check.legacy(att));
+  for (const b of referrers.bundles) accept(b.digest, check.bundle(b));
+  if (verified.length === 0) {
+    const found = legacy.attestations.length + referrers.bundles.length;
+    const reason = found === 0 && failures.length === 0 ? `no matching attestations for authority ${name}` : `no valid attestations: ${failures.join('; ')}`;
+    return { name, verdict: 'fail', reason, signatures: [], attestations: [] };
+  }
+  const results = await checkAttestations(authority.attestations ?? [], verified, env.policy ?? defaultPolicyEvaluator());
+  const failed = results.filter((r) => r.verdict === 'fail');
+  const signatures = uniqueByDigest(results.flatMap((r) => r.matches.map((m) => ({ digest: m.digest, identity: m.identity }))));
+  if (failed.length === 0) {
+    return { name, verdict: 'pass', reason: `attestations passed: ${results.map((r) => r.name).join(', ')}`, signatures, attestations: results };
+  }
+  const reason = failed.map((r) => `attestation ${r.name}: ${r.reason}`).join('; ');
+  const ignored = failures.length > 0 ? `; other attestations not used: ${failures.join('; ')}` : '';
+  return { name, verdict: 'fail', reason: `${reason}${ignored}`, signatures: [], attestations: results };
+}
+
+function uniqueByDigest(list: VerifiedSignature[]): VerifiedSignature[] {
+  const seen = new Set<string>();
+  return list.filter((s) => !seen.has(s.digest) && seen.add(s.digest));
 }
 
 async function checkSignatures(authority: Authority, env: AuthorityEnv, check: SignatureCheck): Promise<AuthorityResult> {

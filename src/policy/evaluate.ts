@@ -1,3 +1,4 @@
+import type { SpecPolicyEvaluator } from '../attest/spec-policy.ts';
 import type { ClusterImagePolicy } from './types.ts';
 import type { AuthorityResult, Decision, PolicyResult } from './verdict.ts';
 
@@ -28,6 +29,8 @@ export async function evaluatePolicies(
   policies: ClusterImagePolicy[],
   checkAuthority: (policy: ClusterImagePolicy, index: number) => Promise<AuthorityResult>,
   noMatch: NoMatchBehaviour,
+  /** Evaluates `spec.policy` (CUE); without it a policy that has one fails, as it cannot be checked. */
+  specPolicy?: SpecPolicyEvaluator,
 ): Promise<Evaluation> {
   if (policies.length === 0) return noMatchEvaluation(noMatch);
   const results = await Promise.all(
@@ -41,9 +44,17 @@ export async function evaluatePolicies(
         source: { file: policy.origin.file, ...(policy.origin.version ? { version: policy.origin.version } : {}) },
         ...(policy.spec.match?.length ? { notes: [MATCH_NOTE] } : {}),
       } as const;
-      // A spec-level policy can only add conditions: until it can be evaluated it fails.
+      // A spec-level policy can only add conditions, and is evaluated, as upstream,
+      // only once an authority passed; where it cannot be evaluated it fails.
       if (pass && policy.spec.policy) {
-        return { ...base, verdict: 'fail', reason: `spec.policy (${policy.spec.policy.type}) evaluation is not supported yet` };
+        if (!specPolicy) return { ...base, verdict: 'fail', reason: `spec.policy (${policy.spec.policy.type}) evaluation is not supported yet` };
+        let failure: string | undefined;
+        try {
+          failure = await specPolicy(policy, authorities);
+        } catch (err) {
+          failure = `spec.policy: ${(err as Error).message}`;
+        }
+        if (failure !== undefined) return { ...base, verdict: 'fail', reason: failure };
       }
       return { ...base, verdict: pass ? 'pass' : 'fail' };
     }),

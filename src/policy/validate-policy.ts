@@ -1,3 +1,5 @@
+import { CONFIG_MAP_UNSUPPORTED } from '../attest/evaluate-policy.ts';
+import { REGO_UNSUPPORTED } from '../attest/rego.ts';
 import { parseGoUrl, parseRegistry, parseRepository } from '../registry/reference.ts';
 import type { Draft } from './draft.ts';
 import { isPublicKeyPem, urlDecodeIssues } from './go-decode.ts';
@@ -274,6 +276,14 @@ function validatePolicy(p: Draft<PolicyCheck>, inSpec: boolean): FieldIssue[] {
     if (!p.configMapRef.name) ref.push(missingField('name'));
     if (!p.configMapRef.key) ref.push(missingField('key'));
     issues.push(...via('configMapRef', ref));
+    // Valid upstream, but there is no cluster to read it from: refuse rather than deny every image later.
+    issues.push(generic(`sigwatch: ${CONFIG_MAP_UNSUPPORTED}`, 'configMapRef'));
+  }
+  if (p.type === 'rego') issues.push(invalidValue('rego', 'type', `sigwatch: ${REGO_UNSUPPORTED}`));
+  if (p.remote?.sha256sum && !/^[0-9a-f]{64}$/.test(p.remote.sha256sum)) {
+    issues.push(
+      ...asWarnings([generic('sigwatch: sha256sum is not 64 lower-case hex digits, so no policy body can match it (the policy will always fail)', 'remote.sha256sum')]),
+    );
   }
   // What a CIP-level policy may see of the image and the resource; attestation policies see their predicate only.
   if (!inSpec) {

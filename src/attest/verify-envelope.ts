@@ -1,0 +1,176 @@
+import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
+import { X509Certificate } from '@sigstore/core';
+import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from '@sigstore/verify';
+import { certificateIdentity, type CertificateIdentity } from '../signatures/certificate-identity.ts';
+import { legacySignatureBundle } from '../signatures/cosign-bundle.ts';
+import type { DsseEnvelope, LegacyAttestation } from '../signatures/attestations.ts';
+import type { KeylessRequirements } from '../signatures/verify-keyless.ts';
+import type { PublicKey } from '../trust/keys.ts';
+import { IN_TOTO_PAYLOAD_TYPE } from './statement.ts';
+
+/**
+ * DSSE envelopes (cosign `.att` layers and sigstore bundles) verified by
+ * `@sigstore/verify`: a legacy attestation becomes the sigstore bundle it is
+ * equivalent to (its annotations give the certificate chain and Rekor entry),
+ * so the signature over the DSSE pre-authentication encoding, the chain, the
+ * SCT and the log entry are all checked by the same code as signatures.
+ */
+
+const NO_TRUST: TrustMaterial = {
+  certificateAuthorities: [],
+  timestampAuthorities: [],
+  tlogs: [],
+  ctlogs: [],
+  publicKey: () => {
+    throw new Error('no public key');
+  },
+};
+
+/** The bundle for one signature of a legacy attestation (DSSE verifies any one signature, like cosign's envelope verifier). */
+function legacyBundle(att: LegacyAttestation, signature: { keyid: string; sig: Buffer }, opts: { key?: PublicKey; withLog: boolean }): Bundle {
+  const base = legacySignatureBundle(
+    {
+      digest: att.digest,
+      payload: att.envelope.payload,
+      signature: signature.sig,
+      certificatePem: opts.key ? undefined : att.certificatePem,
+      chainPem: opts.key ? undefined : att.chainPem,
+      rekorBundle: opts.withLog ? att.rekorBundle : undefined,
+      rfc3161Timestamp: att.rfc3161Timestamp,
+      source: att.source,
+    },
+    opts.key ? { hint: opts.key.id, hash: 'sha256' } : undefined,
+  );
+  return {
+    ...base,
+    content: {
+      $case: 'dsseEnvelope',
+      dsseEnvelope: { payload: att.envelope.payload, payloadType: att.envelope.payloadType, signatures: [{ sig: signature.sig, keyid: signature.keyid }] },
+    },
+  };
+}
+
+function runVerifier(trust: TrustMaterial, bundle: Bundle, thresholds: { tlog: number; ctlog: number; timestamp: number }): void {
+  const verifier = new Verifier(trust, { tlogThreshold: thresholds.tlog, ctlogThreshold: thresholds.ctlog, timestampThreshold: thresholds.timestamp });
+  try {
+    verifier.verify(toSignedEntity(bundle));
+  } catch (err) {
+    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+function requireInToto(envelope: { payloadType: string }): void {
+  // cosign's verifyOCIAttestation refuses any other payload type.
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+    throw new Error(`invalid payloadType ${envelope.payloadType} on envelope. Expected ${IN_TOTO_PAYLOAD_TYPE}`);
+  }
+}
+
+function withKey(trust: TrustMaterial | undefined, key: PublicKey): TrustMaterial {
+  return { ...(trust ?? NO_TRUST), publicKey: () => ({ publicKey: key.key, validFor: () => true }) };
+}
+
+/**
+ * A legacy attestation signed with one of `keys` (ECDSA/RSA over SHA-256, or
+ * Ed25519). `logTrust`: the authority names a ctlog, so the attestation's
+ * Rekor entry is required and checked; without it the log is not consulted,
+ * as upstream. Returns the key that verified; throws with the reason.
+ */
+export function verifyLegacyAttestationWithKeys(att: LegacyAttestation, keys: PublicKey[], logTrust?: TrustMaterial): PublicKey {
+  requireInToto(att.envelope);
+  if (logTrust && att.rekorBundle === undefined) throw new Error('no Rekor bundle annotation, and the authority requires the transparency log');
+  let lastError: Error | undefined;
+  for (const key of keys) {
+    for (const signature of att.envelope.signatures) {
+      try {
+        const bundle = legacyBundle(att, signature, { key, withLog: logTrust !== undefined });
+        runVerifier(withKey(logTrust, key), bundle, { tlog: logTrust ? 1 : 0, ctlog: 0, timestamp: logTrust ? 1 : 0 });
+        return key;
+      } catch (err) {
+        lastError = err as Error;
+      }
+    }
+  }
+  // A signature by another key is the common case: say so rather than echo a crypto error.
+  if (lastError && /signature verification failed/i.test(lastError.message)) throw new Error("envelope signature does not verify with the authority's key");
+  throw lastError ?? new Error('envelope has no signatures');
+}
+
+/** A keyless legacy attestation: Fulcio chain, SCT, Rekor entry as `req` asks. Returns whom the certificate names. */
+export function verifyLegacyAttestationKeyless(att: LegacyAttestation, trust: TrustMaterial, req: KeylessRequirements): CertificateIdentity {
+  requireInToto(att.envelope);
+  if (!att.certificatePem) throw new Error('not a keyless attestation (no certificate)');
+  if (req.requireTimestamp && att.rfc3161Timestamp === undefined) throw new Error('no RFC 3161 timestamp annotation, and the authority requires one');
+  let lastError: Error | undefined;
+  for (const signature of att.envelope.signatures) {
+    try {
+      const bundle = legacyBundle(att, signature, { withLog: true });
+      runVerifier(trust, bundle, { tlog: req.requireTlog ? 1 : 0, ctlog: req.requireSct ? 1 : 0, timestamp: 1 });
+      return certificateIdentity(leafCertificate(bundle));
+    } catch (err) {
+      lastError = err as Error;
+    }
+  }
+  throw lastError ?? new Error('envelope has no signatures');
+}
+
+export interface VerifiedBundle {
+  envelope: DsseEnvelope;
+  /** Whom the certificate names (keyless), or the key that verified. */
+  signer: { identity: CertificateIdentity } | { key: PublicKey };
+}
+
+/**
+ * A sigstore bundle holding a DSSE envelope, verified with keys (a
+ * `publicKey` bundle) or keyless (a certificate bundle) as the authority says.
+ */
+export function verifyAttestationBundle(
+  json: unknown,
+  how: { keys: PublicKey[]; logTrust?: TrustMaterial } | { trust: TrustMaterial; req: KeylessRequirements },
+): VerifiedBundle {
+  let bundle: Bundle;
+  try {
+    bundle = bundleFromJSON(json);
+  } catch (err) {
+    throw new Error(`not a valid sigstore bundle: ${(err as Error).message}`, { cause: err });
+  }
+  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('not an attestation (the bundle holds a message signature, not a DSSE envelope)');
+  const dsse = bundle.content.dsseEnvelope;
+  const envelope: DsseEnvelope = {
+    payloadType: dsse.payloadType,
+    payload: Buffer.from(dsse.payload),
+    signatures: dsse.signatures.map((s) => ({ keyid: s.keyid, sig: Buffer.from(s.sig) })),
+  };
+  if ('keys' in how) {
+    if (bundle.verificationMaterial.content.$case !== 'publicKey') throw new Error('bundle is not signed with a key (it carries a certificate)');
+    // Without a ctlog the authority does not consult the log, as upstream.
+    const checked: Bundle = how.logTrust ? bundle : { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [] } };
+    let lastError: Error | undefined;
+    for (const key of how.keys) {
+      try {
+        runVerifier(withKey(how.logTrust, key), checked, { tlog: how.logTrust ? 1 : 0, ctlog: 0, timestamp: how.logTrust ? 1 : 0 });
+        requireInToto(envelope);
+        return { envelope, signer: { key } };
+      } catch (err) {
+        lastError = err as Error;
+      }
+    }
+    if (lastError && /signature verification failed/i.test(lastError.message)) throw new Error("envelope signature does not verify with the authority's key");
+    throw lastError ?? new Error('authority has no keys');
+  }
+  if (how.req.requireTimestamp && !bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length) {
+    throw new Error('no RFC 3161 timestamp in the bundle, and the authority requires one');
+  }
+  const leaf = leafCertificate(bundle);
+  runVerifier(how.trust, bundle, { tlog: how.req.requireTlog ? 1 : 0, ctlog: how.req.requireSct ? 1 : 0, timestamp: 1 });
+  requireInToto(envelope);
+  return { envelope, signer: { identity: certificateIdentity(leaf) } };
+}
+
+function leafCertificate(bundle: Bundle): X509Certificate {
+  const m = bundle.verificationMaterial.content;
+  const raw = m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
+  if (!raw) throw new Error('bundle has no certificate (not a keyless signature)');
+  return X509Certificate.parse(Buffer.from(raw));
+}
