@@ -1,7 +1,7 @@
 import { parseDocument } from 'yaml';
 import { SigwatchError } from '../errors.ts';
 import type { NoMatchBehaviour } from '../policy/evaluate.ts';
-import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GroupConfig, Operators, SigwatchConfig } from './types.ts';
+import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GroupConfig, Operators, ReverifyConfig, SigwatchConfig } from './types.ts';
 
 /**
  * `sigwatch.yaml` text → SigwatchConfig, or every problem found, each with the
@@ -53,6 +53,10 @@ const MAX_SESSION_SECONDS = 3600;
 const NO_MATCH: readonly NoMatchBehaviour[] = ['deny', 'allow', 'warn'];
 
 const TOP_FIELDS = ['defaults', 'operators', 'groups', 'associations'] as const;
+const REVERIFY_FIELDS = ['include', 'exclude', 'excludeTags', 'untagged', 'maxAgeDays'] as const;
+/** Longer than any repository name (256) or tag (128) a pattern could be meant for. */
+const MAX_PATTERN_CHARS = 512;
+const MAX_AGE_DAYS = 36_500;
 const DEFAULTS_FIELDS = ['roleName', 'sessionDurationSeconds', 'noMatch'] as const;
 const OPERATORS_FIELDS = ['topicArn'] as const;
 const GROUP_FIELDS = ['team', 'topicArn', 'secretsPrefix', 'policyPrefix'] as const;
@@ -124,15 +128,62 @@ class ConfigReader {
   }
 
   read(value: unknown): ConfigResult {
-    const root = this.#mapping(value, '', TOP_FIELDS);
+    // `reverify` is optional and read apart, so that the unknown-field message lists the sections every file has.
+    const { reverify: reverifyValue, ...rest } = isMapping(value) ? value : { reverify: undefined };
+    const root = this.#mapping(isMapping(value) ? rest : value, '', TOP_FIELDS);
     if (!root) return { ok: false, problems: this.#problems };
     const operators = this.#section(root, 'operators', (v) => this.#operators(v));
     const defaults = this.#section(root, 'defaults', (v) => this.#defaults(v));
     const groups = this.#section(root, 'groups', (v) => this.#groups(v));
     const associations = this.#section(root, 'associations', (v) => this.#associations(v, groups, defaults));
+    // Optional: without it, scheduled re-verification covers every image of every associated repository.
+    const reverify = reverifyValue === undefined ? undefined : this.#reverify(reverifyValue);
     if (this.#problems.length > 0 || !operators || !defaults || !groups || !associations) return { ok: false, problems: this.#problems };
     for (const a of associations) configured.add(a);
-    return { ok: true, config: Object.freeze({ defaults, operators, groups, associations }) };
+    return { ok: true, config: Object.freeze({ defaults, operators, groups, associations, ...(reverify ? { reverify } : {}) }) };
+  }
+
+  /** The operator's scope for scheduled re-verification (docs/reverify.md). */
+  #reverify(value: unknown): ReverifyConfig | undefined {
+    const fields = this.#mapping(value, 'reverify', REVERIFY_FIELDS);
+    if (!fields) return undefined;
+    const patterns = (key: 'include' | 'exclude' | 'excludeTags'): readonly string[] | undefined => {
+      if (fields[key] === undefined) return undefined;
+      const where = `reverify.${key}`;
+      const list = this.#list(fields[key], where);
+      if (!list) return undefined;
+      const out: string[] = [];
+      list.forEach((item, i) => {
+        if (typeof item !== 'string' || item === '') this.#problem(`${where}[${i}]`, `expected a pattern, got ${describe(item)}`);
+        else if (item.length > MAX_PATTERN_CHARS) this.#problem(`${where}[${i}]`, `a pattern is at most ${MAX_PATTERN_CHARS} characters`);
+        else if (out.includes(item)) this.#problem(`${where}[${i}]`, `${item} is listed twice`);
+        else out.push(item);
+      });
+      return Object.freeze(out);
+    };
+    const include = patterns('include');
+    const exclude = patterns('exclude');
+    const excludeTags = patterns('excludeTags');
+    let untagged: 'include' | 'skip' = 'skip';
+    const untaggedText = this.#string(fields, 'untagged', 'reverify.untagged', false);
+    if (untaggedText !== undefined) {
+      if (untaggedText === 'include' || untaggedText === 'skip') untagged = untaggedText;
+      else this.#invalid('reverify.untagged', untaggedText, 'expected include or skip');
+    }
+    let maxAgeDays: number | undefined;
+    const age = this.#string(fields, 'maxAgeDays', 'reverify.maxAgeDays', false);
+    if (age !== undefined) {
+      const n = /^\d{1,5}$/.test(age) ? Number(age) : NaN;
+      if (n >= 1 && n <= MAX_AGE_DAYS) maxAgeDays = n;
+      else this.#invalid('reverify.maxAgeDays', age, `expected whole days from 1 to ${MAX_AGE_DAYS}`);
+    }
+    return Object.freeze({
+      ...(include ? { include } : {}),
+      ...(exclude ? { exclude } : {}),
+      ...(excludeTags ? { excludeTags } : {}),
+      untagged,
+      ...(maxAgeDays !== undefined ? { maxAgeDays } : {}),
+    });
   }
 
   #section<T>(root: Fields, key: string, read: (value: unknown) => T | undefined): T | undefined {

@@ -6,6 +6,7 @@ export type {
   ExternalIdSource,
   GroupConfig,
   Operators,
+  ReverifyConfig,
   SigwatchConfig,
 } from './types.ts';
 export { configError, formatConfigProblem, MAX_CONFIG_BYTES, parseConfig, type ConfigParseOptions, type ConfigResult } from './config.ts';

@@ -13,6 +13,29 @@ export interface SigwatchConfig {
   /** By path (`acme`, `acme/payments`); parents come before their children. */
   groups: ReadonlyMap<string, GroupConfig>;
   associations: readonly Association[];
+  /** Scope of scheduled re-verification; absent means every image of every associated repository. */
+  reverify?: ReverifyConfig;
+}
+
+/**
+ * What the daily re-verification skips (docs/reverify.md). Patterns are
+ * minimatch globs over repository names (`payments/**`) or tags (`pr-*`).
+ */
+export interface ReverifyConfig {
+  /** Repositories re-verified: those matching any of these (all when absent). */
+  include?: readonly string[];
+  /** Repositories never re-verified, even when included. */
+  exclude?: readonly string[];
+  /** Tags that do not count: an image all of whose tags match is skipped (as if untagged, when `untagged: skip`). */
+  excludeTags?: readonly string[];
+  /**
+   * Untagged images: skipped (the default: they are the children of multi-arch
+   * indexes, signatures and attestations stored as referrers, and builds a newer
+   * push took the tag from) or re-verified (`include`).
+   */
+  untagged: 'include' | 'skip';
+  /** Images pushed longer ago than this are skipped. */
+  maxAgeDays?: number;
 }
 
 export interface Defaults {

@@ -1,0 +1,47 @@
+import { reasonOf } from '../errors.ts';
+import { parseReverifyMessage } from './messages.ts';
+import type { Log } from './metrics.ts';
+import { continuePlan, type PlannerDeps } from './planner.ts';
+import { verifyBatch, type WorkerDeps } from './worker.ts';
+
+/**
+ * The reverify queue's records: `images` go to the worker, `plan` (a listing
+ * continued from another invocation) to the planner. A malformed record is
+ * logged and failed alone (it reaches the DLQ after its receives); a record
+ * whose work threw is failed alone and retried.
+ */
+
+export interface QueueRecord {
+  messageId: string;
+  body: string;
+}
+
+export interface DispatchDeps {
+  worker: WorkerDeps;
+  /** Built only when a `plan` record arrives: it needs the listing's clients. */
+  planner: () => Promise<PlannerDeps>;
+  log: Log;
+}
+
+export async function processReverifyRecords(records: readonly QueueRecord[], deps: DispatchDeps): Promise<{ failedMessageIds: string[] }> {
+  const failed: string[] = [];
+  // One record after another: each already verifies its images concurrently, and a
+  // batch of messages for one repository should not multiply the load on its registry.
+  for (const record of records) {
+    const parsed = parseReverifyMessage(record.body);
+    if (!parsed.ok) {
+      deps.log({ level: 'error', message: 'reverify message rejected', messageId: record.messageId, reason: parsed.reason });
+      failed.push(record.messageId);
+      continue;
+    }
+    const m = parsed.message;
+    try {
+      if (m.kind === 'images') await verifyBatch(m, deps.worker);
+      else await continuePlan(await deps.planner(), m);
+    } catch (err) {
+      deps.log({ level: 'error', message: 'reverify message failed', messageId: record.messageId, runId: m.runId, kind: m.kind, account: m.account, region: m.region, reason: reasonOf(err) });
+      failed.push(record.messageId);
+    }
+  }
+  return { failedMessageIds: failed };
+}

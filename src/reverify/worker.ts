@@ -1,0 +1,134 @@
+import { buildNotification } from '../notify/notification.ts';
+import type { Verdict } from '../policy/verdict.ts';
+import { imageId, type VerdictRecord, type VerdictStore } from '../store/verdicts.ts';
+import { changeOf, judgementOf, type Change } from './changes.ts';
+import { mapLimit } from './limit.ts';
+import type { ImagesMessage, RunTrigger } from './messages.ts';
+import { emf, type Log } from './metrics.ts';
+import type { ChangedImage, RunLedger, RunState, TeamProgress } from './run-ledger.ts';
+import { ecrHost } from './selection.ts';
+import type { Topics } from './topics.ts';
+
+/**
+ * The worker: verifies each image of an `images` message through the same
+ * path as a push (the injected `verify`), compares the verdict with the one
+ * stored, publishes only changes (changes.ts), stores the new verdict, and
+ * adds the batch to its run's counters. A verification that throws fails the
+ * whole message: SQS delivers it again (then to the DLQ), and the images
+ * already handled find their verdict stored and publish nothing twice.
+ */
+
+/** The image a verification is for, as the listing named it. */
+export interface OwnedImage {
+  account: string;
+  region: string;
+  repository: string;
+  digest: string;
+  tags: string[];
+}
+
+/**
+ * What the on-push composition returns for an image (src/pipeline/central.ts):
+ * the verdict, or why none could be reached, and where it goes.
+ */
+export interface VerifyOutcome {
+  verdict: Verdict | { error: string };
+  team?: string;
+  topicArn: string;
+  policySetVersion: string;
+}
+
+export type VerifyOwnedImage = (image: OwnedImage, trigger: RunTrigger) => Promise<VerifyOutcome>;
+
+export interface WorkerDeps {
+  verify: VerifyOwnedImage;
+  verdicts: Pick<VerdictStore, 'getMany' | 'put'>;
+  topics: Topics;
+  ledger: RunLedger;
+  /** Called by whoever's update completes the run: publishes its summaries. */
+  complete(state: RunState): Promise<void>;
+  log: Log;
+  now?: () => number;
+  /** Images of one message verified at once (default 4): one repository, so one registry, at a polite rate. */
+  concurrency?: number;
+}
+
+export interface BatchStats {
+  images: number;
+  published: number;
+  byVerdict: Record<string, number>;
+}
+
+export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Promise<BatchStats> {
+  const now = deps.now ?? Date.now;
+  const { account, region, repository, runId, trigger } = message;
+  const registry = ecrHost(account, region);
+  const previous = await deps.verdicts.getMany(message.images.map((i) => ({ account, region, repository, digest: i.digest })));
+  const teams = new Map<string, TeamProgress>();
+  const stats: BatchStats = { images: 0, published: 0, byVerdict: {} };
+
+  await mapLimit(message.images, deps.concurrency ?? 4, async (entry) => {
+    const key = { account, region, repository, digest: entry.digest };
+    const outcome = await deps.verify({ ...key, tags: entry.tags }, trigger);
+    const judgement = judgementOf(outcome.verdict);
+    const before = previous.get(imageId(key));
+    const change = changeOf(before, judgement);
+    const time = new Date(now());
+    if (change) {
+      const n = buildNotification({ verdict: outcome.verdict, image: { registry, repository, digest: entry.digest, tags: entry.tags, account, region }, ...(outcome.team !== undefined ? { team: outcome.team } : {}), trigger, time });
+      // Published before it is stored: if publishing fails, the retry still sees the old verdict and publishes.
+      await deps.topics.publishVerdict(n, outcome.topicArn);
+      stats.published++;
+      deps.log({ level: 'info', message: 'verdict changed', runId, image: n.image, change, from: before?.verdict ?? null, to: judgement.verdict });
+    }
+    await deps.verdicts.put(recordOf(key, outcome, judgement.warnings, trigger, time));
+    stats.images++;
+    stats.byVerdict[judgement.verdict] = (stats.byVerdict[judgement.verdict] ?? 0) + 1;
+    tally(teams, outcome, judgement.verdict, change, before, { image: `${registry}/${repository}@${entry.digest}`, tags: entry.tags });
+  });
+
+  const state = await deps.ledger.batchDone(runId, message.batchId, [...teams.values()]);
+  deps.log(emf('reverify-worker', { imagesVerified: stats.images, verdictsPublished: stats.published }, { level: 'info', message: 'reverify batch', runId, account, region, repository, run: { planned: state.planned, done: state.done } }, now()));
+  if (state.complete) await deps.complete(state);
+  return stats;
+}
+
+function recordOf(key: { account: string; region: string; repository: string; digest: string }, outcome: VerifyOutcome, warnings: string[], trigger: RunTrigger, time: Date): VerdictRecord {
+  const v = outcome.verdict;
+  const policyVersions: Record<string, string> = {};
+  if (!('error' in v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
+  return {
+    ...key,
+    verdict: 'error' in v ? 'error' : v.verdict,
+    reasons: 'error' in v ? [v.error] : v.reasons,
+    warnings,
+    time: time.toISOString(),
+    policyVersions,
+    policySetVersion: outcome.policySetVersion,
+    trigger,
+  };
+}
+
+function tally(
+  teams: Map<string, TeamProgress>,
+  outcome: VerifyOutcome,
+  verdict: 'admit' | 'deny' | 'warn' | 'error',
+  change: Change | undefined,
+  before: VerdictRecord | undefined,
+  image: { image: string; tags: string[] },
+): void {
+  // A group without a team is reported under its topic, so that two such groups never share a summary.
+  const team = outcome.team ?? `-${outcome.topicArn.split(':').pop() ?? ''}`;
+  let t = teams.get(team);
+  if (!t) {
+    t = { team, topicArn: outcome.topicArn, counts: { admit: 0, deny: 0, warn: 0, error: 0, changed: 0 }, changes: [], changesOmitted: 0 };
+    teams.set(team, t);
+  }
+  t.counts[verdict]++;
+  if (change) {
+    t.counts.changed++;
+    const reason = 'error' in outcome.verdict ? outcome.verdict.error : outcome.verdict.reasons[0];
+    const c: ChangedImage = { ...image, from: before?.verdict ?? 'none', to: verdict, ...(reason ? { reason } : {}) };
+    t.changes.push(c);
+  }
+}

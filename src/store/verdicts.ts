@@ -1,0 +1,188 @@
+import { BatchGetItemCommand, type BatchGetItemCommandOutput, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SigwatchError } from '../errors.ts';
+
+/**
+ * The verdict store: the last verdict sigwatch reached for each image, so that
+ * re-verification publishes only what changed. One item per image in the
+ * shared table (docs/runtime.md): `pk` `verdict#<account>#<region>#<repository>`,
+ * `sk` the digest, and a TTL, refreshed by every verification, so that the
+ * verdicts of images deleted from ECR (no longer listed, no longer verified)
+ * expire on their own.
+ */
+
+export type StoredVerdict = 'admit' | 'deny' | 'warn' | 'error';
+
+export interface ImageKey {
+  account: string;
+  region: string;
+  repository: string;
+  digest: string;
+}
+
+export interface VerdictRecord extends ImageKey {
+  verdict: StoredVerdict;
+  /** Why, as the notification said it (shortened to keep the item small; see MAX_REASONS). */
+  reasons: string[];
+  /** Names of the `mode: warn` policies that failed: a new one is news even when the verdict stays `warn`. */
+  warnings: string[];
+  /** ISO 8601 time of the verification. */
+  time: string;
+  /** Policy object (file) → version, of the policies that judged the image. */
+  policyVersions: Record<string, string>;
+  /** Version of the whole policy set the image was judged against. */
+  policySetVersion: string;
+  /** What caused the verification: `push`, `reverify`, `policy-change`. */
+  trigger: string;
+}
+
+export interface VerdictStoreOptions {
+  /** Days a verdict is kept after its last verification (default 30). */
+  ttlDays?: number;
+  now?: () => number;
+}
+
+/** Reasons kept per verdict, and characters per reason: the item stays far below DynamoDB's 400 KB. */
+export const MAX_REASONS = 20;
+export const MAX_REASON_CHARS = 1000;
+const DEFAULT_TTL_DAYS = 30;
+/** BatchGetItem's limit per request. */
+const BATCH_GET_MAX = 100;
+/** Rounds of UnprocessedKeys retried before giving up (DynamoDB returns them under throttling). */
+const MAX_UNPROCESSED_ROUNDS = 8;
+
+export function verdictKey(image: ImageKey): { pk: string; sk: string } {
+  return { pk: `verdict#${image.account}#${image.region}#${image.repository}`, sk: image.digest };
+}
+
+export class VerdictStore {
+  readonly #client: DynamoDBClient;
+  readonly #table: string;
+  readonly #ttlSeconds: number;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(client: DynamoDBClient, table: string, opts: VerdictStoreOptions & { sleep?: (ms: number) => Promise<void> } = {}) {
+    if (table === '') throw new SigwatchError('CONFIG', 'verdict store: no table name (SIGWATCH_TABLE)');
+    this.#client = client;
+    this.#table = table;
+    this.#ttlSeconds = Math.round((opts.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400);
+    this.#now = opts.now ?? Date.now;
+    this.#sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  async get(image: ImageKey): Promise<VerdictRecord | undefined> {
+    const out = await this.#send('read', image, () => this.#client.send(new GetItemCommand({ TableName: this.#table, Key: keyOf(image), ConsistentRead: true })));
+    return out.Item ? fromItem(out.Item, image) : undefined;
+  }
+
+  /** The stored verdicts of many images (BatchGetItem, 100 keys a request), by `imageId`. */
+  async getMany(images: readonly ImageKey[]): Promise<Map<string, VerdictRecord>> {
+    const found = new Map<string, VerdictRecord>();
+    const byKey = new Map(images.map((i) => [itemId(verdictKey(i)), i]));
+    const keys = [...byKey.keys()];
+    for (let start = 0; start < keys.length; start += BATCH_GET_MAX) {
+      let pending: Record<string, AttributeValue>[] | undefined = keys.slice(start, start + BATCH_GET_MAX).map((id) => keyOf(byKey.get(id)!));
+      for (let round = 0; pending && pending.length > 0; round++) {
+        if (round >= MAX_UNPROCESSED_ROUNDS) throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} keys unprocessed after ${round} rounds`);
+        if (round > 0) await this.#sleep(Math.min(1000, 50 * 2 ** round));
+        const request: Record<string, AttributeValue>[] = pending;
+        const out: BatchGetItemCommandOutput = await this.#send('read', byKey.get(itemId(plain(request[0]!)))!, () =>
+          this.#client.send(new BatchGetItemCommand({ RequestItems: { [this.#table]: { Keys: request, ConsistentRead: true } } })),
+        );
+        for (const item of out.Responses?.[this.#table] ?? []) {
+          const image = byKey.get(itemId(plain(item)));
+          if (image) found.set(itemId(verdictKey(image)), fromItem(item, image));
+        }
+        pending = out.UnprocessedKeys?.[this.#table]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  async put(record: VerdictRecord): Promise<void> {
+    await this.#send('write', record, () => this.#client.send(new PutItemCommand({ TableName: this.#table, Item: this.#toItem(record) })));
+  }
+
+  #toItem(r: VerdictRecord): Record<string, AttributeValue> {
+    const reasons = r.reasons.slice(0, MAX_REASONS).map((s) => (s.length > MAX_REASON_CHARS ? `${s.slice(0, MAX_REASON_CHARS)}…` : s));
+    return {
+      ...keyOf(r),
+      account: { S: r.account },
+      region: { S: r.region },
+      repository: { S: r.repository },
+      verdict: { S: r.verdict },
+      reasons: { L: reasons.map((s) => ({ S: s })) },
+      warnings: { L: r.warnings.map((s) => ({ S: s })) },
+      time: { S: r.time },
+      policyVersions: { M: Object.fromEntries(Object.entries(r.policyVersions).map(([k, v]) => [k, { S: v }])) },
+      policySetVersion: { S: r.policySetVersion },
+      trigger: { S: r.trigger },
+      expiresAt: { N: String(Math.floor(this.#now() / 1000) + this.#ttlSeconds) },
+    };
+  }
+
+  async #send<T>(what: 'read' | 'write', image: ImageKey, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      // The error's name and status only: DynamoDB messages can quote key values, and callers log errors.
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode;
+      throw new SigwatchError(
+        'INTERNAL',
+        `verdict store: cannot ${what} the verdict of ${image.account}/${image.region}/${image.repository}@${image.digest} in table ${this.#table}: ${e.name ?? 'Error'}${status !== undefined ? ` (HTTP ${status})` : ''}`,
+      );
+    }
+  }
+}
+
+function keyOf(image: ImageKey): Record<string, AttributeValue> {
+  const { pk, sk } = verdictKey(image);
+  return { pk: { S: pk }, sk: { S: sk } };
+}
+
+function itemId(k: { pk: string; sk: string }): string {
+  return `${k.pk}\n${k.sk}`;
+}
+
+/** The key of an image in the map getMany returns. */
+export function imageId(image: ImageKey): string {
+  return itemId(verdictKey(image));
+}
+
+function plain(item: Record<string, AttributeValue>): { pk: string; sk: string } {
+  return { pk: item.pk?.S ?? '', sk: item.sk?.S ?? '' };
+}
+
+const VERDICTS: readonly StoredVerdict[] = ['admit', 'deny', 'warn', 'error'];
+
+/**
+ * An item back into a record. An item that is not one (written by another
+ * version, or by hand) is reported rather than guessed at: a wrong "previous
+ * verdict" would hide a change.
+ */
+function fromItem(item: Record<string, AttributeValue>, image: ImageKey): VerdictRecord {
+  const text = (name: string) => item[name]?.S;
+  const list = (name: string) => (item[name]?.L ?? []).map((v) => v.S).filter((s): s is string => s !== undefined);
+  const verdict = text('verdict');
+  if (!verdict || !(VERDICTS as readonly string[]).includes(verdict)) {
+    throw new SigwatchError('INTERNAL', `verdict store: the item of ${image.repository}@${image.digest} has no valid verdict (${JSON.stringify(verdict ?? null)})`);
+  }
+  return {
+    account: image.account,
+    region: image.region,
+    repository: image.repository,
+    digest: image.digest,
+    verdict: verdict as StoredVerdict,
+    reasons: list('reasons'),
+    warnings: list('warnings'),
+    time: text('time') ?? '',
+    policyVersions: Object.fromEntries(
+      Object.entries(item.policyVersions?.M ?? {})
+        .filter(([, v]) => v.S !== undefined)
+        .map(([k, v]) => [k, v.S!]),
+    ),
+    policySetVersion: text('policySetVersion') ?? '',
+    trigger: text('trigger') ?? '',
+  };
+}
