@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { pem } from '@sigstore/core';
+import { pem, X509Certificate } from '@sigstore/core';
 import { isObject } from '../registry/manifest.ts';
 import type { CosignSignature } from './types.ts';
 
@@ -31,9 +31,23 @@ export function legacySignatureBundle(sig: CosignSignature, key?: { hint: string
   return bundleFromJSON(json);
 }
 
+/** Fulcio's chain is two certificates; ten leaves room for private CAs and bounds the work of a hostile annotation. */
+export const MAX_CHAIN_CERTIFICATES = 10;
+
 function certificateChain(sig: CosignSignature) {
   if (!sig.certificatePem) throw new Error('no certificate annotation (not a keyless signature)');
   const certificates = [...pemBlocks(sig.certificatePem), ...(sig.chainPem ? pemBlocks(sig.chainPem) : [])];
+  if (certificates.length > MAX_CHAIN_CERTIFICATES + 1) {
+    throw new Error(`certificate chain of ${certificates.length - 1} certificates is longer than the ${MAX_CHAIN_CERTIFICATES} sigwatch accepts`);
+  }
+  // The verifier reads only the leaf; cosign refuses an unparseable chain, and so do we.
+  certificates.forEach((der, i) => {
+    try {
+      X509Certificate.parse(der);
+    } catch {
+      throw new Error(i === 0 ? 'certificate annotation holds an invalid X.509 certificate' : `chain annotation: certificate ${i} is not a valid X.509 certificate`);
+    }
+  });
   return { certificates: certificates.map((der) => ({ rawBytes: der.toString('base64') })) };
 }
 
