@@ -92,6 +92,11 @@ export class AccountDirectory {
     return { known: true, association, account, group: this.group(association.group) };
   }
 
+  /** The association and entry of an account, whatever the region or repository; undefined when none. */
+  accountById(id: string): { association: Association; account: AccountConfig } | undefined {
+    return this.#byAccount.get(id);
+  }
+
   /** The group at `path` with its inheritance resolved; throws for a path the configuration does not declare. */
   group(path: string): EffectiveGroup {
     const g = this.#groups.get(path);

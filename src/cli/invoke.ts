@@ -1,13 +1,13 @@
 import { SigwatchError } from '../errors.ts';
-import { signatureSubject } from '../events/ecr.ts';
 import { MAX_INPUT_BYTES, parseIncoming } from '../events/envelope.ts';
-import type { PushEvent } from '../events/types.ts';
-import { buildNotification } from '../notify/notification.ts';
 import { StdoutNotifier } from '../notify/stdout.ts';
+import { jsonLogger } from '../observability/log.ts';
+import { noMetrics } from '../observability/metrics.ts';
+import { LocalVerifier } from '../pipeline/local-verifier.ts';
 import { handlePushBatch } from '../pipeline/on-push.ts';
+import { MemoryIdempotencyStore } from '../store/idempotency.ts';
 import { loadLocalConfig, mirrorFor, readCapped } from '../pipeline/local-config.ts';
 import { formatProblem } from '../policy/problems.ts';
-import type { Verdict } from '../policy/verdict.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig, type CredentialLookup } from '../registry/credentials.ts';
 import type { PolicySet } from '../policy/types.ts';
@@ -82,32 +82,25 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
     throw new SigwatchError('CONFIG', 'signaturePullSecrets: no secrets store in a local run; put the credentials in registries.config');
   };
   const notifier = new StdoutNotifier({ write: (t: string) => io.stdout(t.replace(/\n$/, '')) }, format);
-  const verdicts: Verdict[] = [];
-
-  const { failedMessageIds } = await handlePushBatch(batch, {
-    policies: async () => set ?? Promise.reject(new SigwatchError('INTERNAL', 'policies were not loaded')),
-    registry: (ref, pullSecrets) =>
-      client.repository({ registry: mirrorFor(config, ref.registry), repository: ref.repository }, pullSecrets?.length ? noSecretStore : undefined),
-    publish: async (verdict: Verdict, event: PushEvent) => {
-      verdicts.push(verdict);
-      // A signature push is judged as its subject: the event's tag is the signature's, not the image's.
-      const tags = event.tag !== undefined && !signatureSubject(event) ? [event.tag] : [];
-      const n = buildNotification({
-        verdict,
-        image: { registry: event.registry, repository: event.repository, digest: verdict.digest, tags, account: event.account, region: event.region },
-        trigger: 'push',
-        time: new Date(),
-        eventId: event.eventId,
-      });
-      await notifier.publish(n);
-    },
-    log: (entry) => io.stderr(JSON.stringify(entry)),
-    options: { noMatch: config.noMatch },
+  const { failedMessageIds, published } = await handlePushBatch(batch, {
+    verifier: new LocalVerifier({
+      policies: async () => set ?? Promise.reject(new SigwatchError('INTERNAL', 'policies were not loaded')),
+      registry: (ref, pullSecrets) =>
+        client.repository({ registry: mirrorFor(config, ref.registry), repository: ref.repository }, pullSecrets?.length ? noSecretStore : undefined),
+      noMatch: config.noMatch,
+    }),
+    publisher: { publishTo: (n) => notifier.publish(n) },
+    idempotency: new MemoryIdempotencyStore(),
+    graceMs: 0,
+    now: Date.now,
+    log: jsonLogger({ write: (line) => io.stderr(line) }),
+    metrics: noMetrics,
   });
+  const verdicts = published.filter((n) => n.verdict !== 'error');
 
   const ignored = batch.records.filter((r) => !r.parsed.ok && r.parsed.ignored).length;
   const counts = { admit: 0, warn: 0, deny: 0 };
-  for (const v of verdicts) counts[v.verdict]++;
+  for (const v of verdicts) if (v.verdict !== 'error') counts[v.verdict]++;
   const parts = [`${verdicts.length} verdict${verdicts.length === 1 ? '' : 's'} (${counts.admit} admit, ${counts.warn} warn, ${counts.deny} deny)`];
   if (failedMessageIds.length > 0) parts.push(`${failedMessageIds.length} record${failedMessageIds.length === 1 ? '' : 's'} failed`);
   if (ignored > 0) parts.push(`${ignored} ignored`);

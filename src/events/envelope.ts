@@ -1,6 +1,6 @@
 import { reasonOf } from '../errors.ts';
 import { describeValue, isObject, own, parseEcrEvent } from './ecr.ts';
-import { rejected, type ParsedEvent } from './types.ts';
+import { rejected, type ParsedEvent, type Recheck } from './types.ts';
 
 /**
  * Unwraps what the Lambda is invoked with (an SQS batch whose bodies are
@@ -78,7 +78,7 @@ export function parseIncoming(input: unknown): IncomingBatch {
   }
   if (Object.hasOwn(value, 'Records')) return { source: 'sqs', ...parseSqsBatch(value) };
   // Anything else is read as an EventBridge event, whose rejection then names the missing field.
-  return { source: 'eventbridge', records: [{ parsed: parseEcrEvent(value) }] };
+  return { source: 'eventbridge', records: [{ parsed: withRaw(parseEcrEvent(value), value) }] };
 }
 
 function parseSqsRecord(record: unknown, where: string): SqsRecordResult {
@@ -108,7 +108,44 @@ function parseRecordBody(record: Record<string, unknown>, where: string): Parsed
   if (body === undefined) return rejected(`${where}.body: missing`);
   if (typeof body !== 'string') return rejected(`${where}.body: expected a string, got ${describeValue(body)}`);
   const json = parseJsonText(body, MAX_BODY_BYTES, `${where}.body`);
-  return json.ok ? parseEcrEvent(json.value) : rejected(json.reason);
+  if (!json.ok) return rejected(json.reason);
+  if (isObject(json.value) && Object.hasOwn(json.value, RECHECK_MARKER)) return parseRecheck(json.value, `${where}.body`);
+  return withRaw(parseEcrEvent(json.value), json.value);
+}
+
+function withRaw(parsed: ParsedEvent, raw: unknown): ParsedEvent {
+  return parsed.ok ? { ...parsed, raw } : parsed;
+}
+
+/** The marker field of sigwatch's own re-check messages (docs/runtime.md). */
+export const RECHECK_MARKER = 'sigwatch';
+export const RECHECK_VERSION = 1;
+/** Far more re-checks than any grace period needs: a message past this is a loop, not a re-check. */
+const MAX_RECHECK_ATTEMPTS = 100;
+const ISO_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+
+/** The body of a re-check message for `event` (the EventBridge event as first received). */
+export function recheckBody(event: unknown, recheck: Recheck): string {
+  return JSON.stringify({ [RECHECK_MARKER]: 'recheck', version: RECHECK_VERSION, firstSeen: recheck.firstSeen, attempt: recheck.attempt, event });
+}
+
+function parseRecheck(body: Record<string, unknown>, where: string): ParsedEvent {
+  const kind = own(body, RECHECK_MARKER);
+  if (kind !== 'recheck') return rejected(`${where}.${RECHECK_MARKER}: expected "recheck", got ${describeValue(kind)}`);
+  const version = own(body, 'version');
+  if (version !== RECHECK_VERSION) return rejected(`${where}.version: expected ${RECHECK_VERSION}, got ${describeValue(version)}`);
+  const firstSeen = own(body, 'firstSeen');
+  if (typeof firstSeen !== 'string' || !ISO_TIME_RE.test(firstSeen) || Number.isNaN(Date.parse(firstSeen))) {
+    return rejected(`${where}.firstSeen: expected an RFC 3339 UTC time, got ${describeValue(firstSeen)}`);
+  }
+  const attempt = own(body, 'attempt');
+  if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1 || attempt > MAX_RECHECK_ATTEMPTS) {
+    return rejected(`${where}.attempt: expected an integer from 1 to ${MAX_RECHECK_ATTEMPTS}, got ${describeValue(attempt)}`);
+  }
+  const raw = own(body, 'event');
+  const parsed = parseEcrEvent(raw);
+  if (!parsed.ok) return parsed.ignored ? parsed : rejected(`${where}.event: ${parsed.reason}`);
+  return { ...parsed, recheck: { firstSeen, attempt }, raw };
 }
 
 function approximateReceiveCount(record: Record<string, unknown>): number | undefined {

@@ -1,4 +1,4 @@
-export type { AcceptedEvent, IgnoredEvent, ParsedEvent, PushAction, PushEvent, PushEventKind, RejectedEvent } from './types.ts';
+export type { AcceptedEvent, IgnoredEvent, ParsedEvent, PushAction, PushEvent, PushEventKind, Recheck, RejectedEvent } from './types.ts';
 export { parseEcrEvent, registryHost, signatureSubject, type SignatureArtifactKind } from './ecr.ts';
 export {
   MAX_BATCH_RECORDS,
@@ -7,6 +7,8 @@ export {
   MAX_JSON_DEPTH,
   parseIncoming,
   parseSqsBatch,
+  recheckBody,
+  RECHECK_MARKER,
   type IncomingBatch,
   type IncomingRecord,
   type SqsBatchResult,

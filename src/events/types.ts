@@ -40,6 +40,21 @@ export type ParsedEvent = AcceptedEvent | IgnoredEvent | RejectedEvent;
 export interface AcceptedEvent {
   ok: true;
   event: PushEvent;
+  /** Set when this is sigwatch's own delayed re-check of an event it has seen before. */
+  recheck?: Recheck;
+  /** The EventBridge event as received (what a re-check message carries again). */
+  raw?: unknown;
+}
+
+/**
+ * A re-check sigwatch scheduled for itself: an image found unsigned is looked
+ * at again after a delay, because cosign pushes the signature after the image.
+ */
+export interface Recheck {
+  /** When the image was first seen (the original event's time): the grace period runs from here. */
+  firstSeen: string;
+  /** 1 for the first re-check. */
+  attempt: number;
 }
 
 export interface IgnoredEvent {

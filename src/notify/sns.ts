@@ -44,7 +44,12 @@ export class SnsNotifier implements Notifier {
   }
 
   async publish(n: Notification): Promise<void> {
-    const input = publishInput(n, this.#route(n));
+    return this.publishTo(n, this.#route(n));
+  }
+
+  /** Publishes to a topic chosen by the caller (the owning group's, or the operators'). */
+  async publishTo(n: Notification, topicArn: string): Promise<void> {
+    const input = publishInput(n, topicArn);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#client.send(new PublishCommand(input));

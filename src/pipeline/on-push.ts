@@ -1,63 +1,196 @@
 import { reasonOf } from '../errors.ts';
 import { signatureSubject } from '../events/ecr.ts';
-import type { IncomingBatch } from '../events/envelope.ts';
-import type { PushEvent } from '../events/types.ts';
-import type { PolicySet } from '../policy/types.ts';
-import type { Verdict } from '../policy/verdict.ts';
-import type { ImageRef } from '../registry/reference.ts';
-import { parseImageTarget } from '../registry/target.ts';
-import type { Repository } from '../registry/types.ts';
-import { policiesMatching } from '../store/policy-set.ts';
-import { verifyImage, type VerifyOptions } from './verify-image.ts';
-
-export interface OnPushDeps {
-  /** The current policy set; called once per batch (stores cache across invocations). */
-  policies(): Promise<PolicySet>;
-  registry: (ref: ImageRef, pullSecrets?: string[]) => Repository;
-  /** Hands a verdict to the notify step; a throw sends the record back for retry. */
-  publish(verdict: Verdict, event: PushEvent): Promise<void>;
-  log(entry: Record<string, unknown>): void;
-  options?: VerifyOptions;
-}
+import type { IncomingBatch, IncomingRecord } from '../events/envelope.ts';
+import type { PushEvent, Recheck } from '../events/types.ts';
+import { buildNotification, type Notification } from '../notify/notification.ts';
+import type { Logger } from '../observability/log.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { IdempotencyStore } from '../store/idempotency.ts';
+import type { BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
 
 /**
- * Verifies the image behind each event of a batch. A record fails (and is
- * retried, then dead-lettered) only when it is malformed or its verdict could
- * not be delivered; a verification error is itself a deny verdict.
+ * The on-push step: each event of a batch becomes at most one message per
+ * verdict, to the owning team's topic (errors also to the operators'), and
+ * nothing is lost: a record fails (SQS redelivers it, then dead-letters it)
+ * when it is malformed, when a transient failure stopped its verification,
+ * or when its message could not be delivered.
  */
-export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps): Promise<{ failedMessageIds: string[] }> {
-  const failed: string[] = [];
-  // One policy load per batch, shared by its records (and none for a batch of rejects).
-  let loaded: Promise<PolicySet> | undefined;
-  const policySet = () => (loaded ??= deps.policies());
-  if (batch.batchError) deps.log({ level: 'error', message: 'unusable batch', reason: batch.batchError });
+
+export interface TopicPublisher {
+  publishTo(n: Notification, topicArn: string): Promise<void>;
+}
+
+/** Sends a delayed re-check of an event (the SQS push queue with DelaySeconds). */
+export type RecheckScheduler = (raw: unknown, recheck: Recheck, delaySeconds: number) => Promise<void>;
+
+export interface OnPushDeps {
+  verifier: ImageVerifier;
+  publisher: TopicPublisher;
+  idempotency: IdempotencyStore;
+  /** Absent: no grace period, a deny is published at once (local runs). */
+  recheck?: RecheckScheduler;
+  /** How long an image may wait for its signature before its deny is published. */
+  graceMs: number;
+  now: () => number;
+  log: Logger;
+  metrics: Metrics;
+}
+
+export interface PushOutcome {
+  failedMessageIds: string[];
+  /** What was published, for the CLI and tests. */
+  published: Notification[];
+}
+
+/** SQS's ceiling for DelaySeconds. */
+export const MAX_DELAY_SECONDS = 900;
+
+const IMAGE_MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+
+export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps): Promise<PushOutcome> {
+  const outcome: PushOutcome = { failedMessageIds: [], published: [] };
+  if (batch.batchError) deps.log.error('unusable batch', { reason: batch.batchError });
+  const accepted = batch.records.filter((r) => r.parsed.ok);
+  for (const r of batch.records) {
+    if (r.parsed.ok) continue;
+    const id = r.messageId ?? '';
+    if (r.parsed.ignored) {
+      deps.log.info('event ignored', { messageId: id, reason: r.parsed.reason });
+      continue;
+    }
+    // Failed, so that SQS moves it to the dead-letter queue after its last receive, where it can be read.
+    deps.log.error('event rejected', { messageId: id, reason: r.parsed.reason });
+    deps.metrics.add('RejectedRecords', 1, 'Count');
+    outcome.failedMessageIds.push(id);
+  }
+  if (accepted.length === 0) return outcome;
+
+  let verifier: BatchVerifier;
+  try {
+    verifier = await deps.verifier.beginBatch();
+  } catch (err) {
+    // No configuration, no verdicts: every record goes back to the queue, and the error alarm fires.
+    deps.log.error('configuration unavailable', { reason: reasonOf(err) });
+    for (const r of accepted) outcome.failedMessageIds.push(r.messageId ?? '');
+    return outcome;
+  }
   await Promise.all(
-    batch.records.map(async (record) => {
-      const id = record.messageId ?? '';
-      const parsed = record.parsed;
-      if (!parsed.ok) {
-        deps.log({ level: parsed.ignored ? 'info' : 'error', message: parsed.ignored ? 'event ignored' : 'event rejected', messageId: id, reason: parsed.reason });
-        if (!parsed.ignored) failed.push(id);
-        return;
-      }
+    accepted.map(async (record) => {
       try {
-        const verdict = await verifyEvent(parsed.event, policySet, deps);
-        if (verdict) await deps.publish(verdict, parsed.event);
+        await handleRecord(record, verifier, deps, outcome);
       } catch (err) {
-        deps.log({ level: 'error', message: 'verdict not delivered', messageId: id, image: parsed.event.imageReference, reason: reasonOf(err) });
-        failed.push(id);
+        const event = record.parsed.ok ? record.parsed.event : undefined;
+        deps.log.error('record failed, will be retried', { messageId: record.messageId, correlationId: event?.eventId, image: event?.imageReference, reason: reasonOf(err) });
+        deps.metrics.add('FailedRecords', 1, 'Count');
+        outcome.failedMessageIds.push(record.messageId ?? '');
       }
     }),
   );
-  return { failedMessageIds: failed };
+  return outcome;
 }
 
-async function verifyEvent(event: PushEvent, policySet: () => Promise<PolicySet>, deps: OnPushDeps): Promise<Verdict | undefined> {
-  // A new or deleted signature changes its subject's verdict, not its own.
-  const subject = signatureSubject(event);
-  if (event.action === 'DELETE' && !subject) return undefined;
-  const digest = subject?.digest ?? event.digest;
-  const target = parseImageTarget(`${event.registry}/${event.repository}@${digest}`);
-  const set = await policySet();
-  return verifyImage(target, (name, literal) => policiesMatching(set, name, { literal }), { registry: deps.registry, trustRoots: set.trustRoots }, deps.options);
+async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, deps: OnPushDeps, outcome: PushOutcome): Promise<void> {
+  if (!record.parsed.ok) return;
+  const { event, recheck, raw } = record.parsed;
+  const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference });
+  const started = performance.now();
+
+  const target = await subjectOf(event, verifier);
+  if ('skip' in target) {
+    log.info('no verdict needed', { reason: target.skip });
+    return;
+  }
+  const image: OwnedImage = {
+    account: event.account,
+    region: event.region,
+    registry: event.registry,
+    repository: event.repository,
+    digest: target.digest,
+    tags: target.digest === event.digest && event.tag !== undefined ? [event.tag] : [],
+  };
+  const check = await verifier.check(image);
+  const publish = (n: Notification, topicArn: string, key: string) => publishOnce(n, topicArn, key, deps, outcome, log);
+  const notification = (verdict: Parameters<typeof buildNotification>[0]['verdict'], team?: string) =>
+    buildNotification({ verdict, image, team, trigger: 'push', time: new Date(deps.now()), eventId: event.eventId });
+  const key = (what: string, version = '-') => `idem#${image.account}#${image.region}#${image.repository}@${image.digest}#${version}#push#${what}`;
+
+  if (check.kind === 'unowned') {
+    log.warn('image of no association', { reason: check.reason });
+    deps.metrics.add('Verdicts', 1, 'Count', { verdict: 'error' });
+    await publish(notification({ error: check.reason }), verifier.operatorsTopicArn, key('unowned'));
+    return;
+  }
+  if (check.kind === 'error') {
+    log.error('no verdict reached', { reason: check.reason, group: check.audience.group });
+    deps.metrics.add('Verdicts', 1, 'Count', { verdict: 'error' });
+    const n = notification({ error: check.reason }, check.audience.team);
+    await publish(n, check.audience.topicArn, key('error'));
+    if (verifier.operatorsTopicArn !== check.audience.topicArn) await publish(n, verifier.operatorsTopicArn, key('error-operators'));
+    return;
+  }
+
+  const { verdict, audience } = check;
+  if (event.action === 'DELETE' && verdict.digest === '') {
+    log.info('subject image is gone too: no verdict', { reason: verdict.reasons[0] });
+    return;
+  }
+  if (verdict.verdict === 'deny' && deps.recheck) {
+    // cosign pushes the signature after the image: a deny is final only after the grace period.
+    const firstSeen = recheck?.firstSeen ?? event.time;
+    const remainingMs = Date.parse(firstSeen) + deps.graceMs - deps.now();
+    if (remainingMs > 0) {
+      const delaySeconds = Math.min(MAX_DELAY_SECONDS, Math.max(1, Math.ceil(remainingMs / 1000)));
+      await deps.recheck(raw, { firstSeen, attempt: (recheck?.attempt ?? 0) + 1 }, delaySeconds);
+      log.info('deny deferred until the grace period ends', { delaySeconds, reasons: verdict.reasons });
+      deps.metrics.add('DeferredDenies', 1, 'Count');
+      return;
+    }
+  }
+  deps.metrics.add('Verdicts', 1, 'Count', { verdict: verdict.verdict });
+  deps.metrics.add('VerificationLatency', performance.now() - started, 'Milliseconds');
+  log.info('verdict', { verdict: verdict.verdict, group: audience.group, reasons: verdict.reasons });
+  await publish(notification(verdict, audience.team), audience.topicArn, key(verdict.verdict, check.policySetVersion));
+}
+
+/**
+ * Which digest an event is about: a cosign `.sig`/`.att` tag or a referrer
+ * artifact stands for its subject; an untagged platform manifest is part of
+ * a multi-arch push, judged through its index (cosign signs the index), so
+ * N+1 events give one verdict.
+ */
+async function subjectOf(event: PushEvent, verifier: BatchVerifier): Promise<{ digest: string } | { skip: string }> {
+  const tagged = signatureSubject(event);
+  if (tagged) return { digest: tagged.digest };
+  const owned = { account: event.account, region: event.region, registry: event.registry, repository: event.repository, digest: event.digest, tags: [] };
+  if (event.kind === 'referrer') {
+    if (event.action === 'DELETE') return { skip: 'a deleted referrer is gone: its subject is re-verified by the schedule' };
+    // ECR names either the referrer or its subject; a manifest without `subject` is the subject itself.
+    return { digest: (await verifier.referrerSubject(owned)) ?? event.digest };
+  }
+  if (event.action === 'DELETE') return { skip: 'the image was deleted' };
+  if (event.tag === undefined && (event.manifestMediaType === undefined || IMAGE_MANIFEST_TYPES.has(event.manifestMediaType))) {
+    // An untagged manifest is a referrer (a cosign v3 bundle: judge its subject) or a platform manifest of a multi-arch push.
+    const subject = await verifier.referrerSubject(owned);
+    if (subject) return { digest: subject };
+    return { skip: 'an untagged platform manifest (part of a multi-arch push): judged through its index, and by re-verification' };
+  }
+  return { digest: event.digest };
+}
+
+async function publishOnce(n: Notification, topicArn: string, key: string, deps: OnPushDeps, outcome: PushOutcome, log: Logger): Promise<void> {
+  const claim = await deps.idempotency.claim(key);
+  if (claim === 'done') {
+    log.info('already published', { verdict: n.verdict });
+    deps.metrics.add('DuplicateVerdicts', 1, 'Count');
+    return;
+  }
+  if (claim === 'in-progress') throw new Error('another invocation is publishing this verdict; retrying after its claim expires');
+  try {
+    await deps.publisher.publishTo(n, topicArn);
+  } catch (err) {
+    await deps.idempotency.release(key).catch((e: unknown) => log.error('idempotency release failed', { reason: reasonOf(e) }));
+    throw err;
+  }
+  outcome.published.push(n);
+  await deps.idempotency.complete(key);
 }

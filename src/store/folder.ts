@@ -1,5 +1,5 @@
 import { open, readdir, realpath, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { extname, join, relative, sep } from 'node:path';
 import { SigwatchError } from '../errors.ts';
 import { MAX_FILE_BYTES } from '../policy/parse.ts';
 import { buildPolicySet, type LoadOptions, type LoadedPolicySet, type PolicyFile } from './policy-set.ts';
@@ -71,4 +71,21 @@ async function readBounded(file: string): Promise<string> {
   } catch (err) {
     throw new SigwatchError('CONFIG', `cannot read policies at ${file}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * A reader of policy files by key prefix under a local folder, the way the
+ * config bucket is laid out (`policies/acme/…`): for local runs and the demo.
+ * A prefix with no folder holds no policies.
+ */
+export function folderPrefixReader(root: string): (prefix: string) => Promise<{ key: string; file: PolicyFile }[]> {
+  return async (prefix) => {
+    const dir = join(root, prefix);
+    try {
+      if (!(await stat(dir)).isDirectory()) return [];
+    } catch {
+      return [];
+    }
+    return (await readPolicyFiles([dir])).map((file) => ({ key: relative(root, file.file).split(sep).join('/'), file }));
+  };
 }

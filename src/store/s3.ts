@@ -61,6 +61,7 @@ export class S3PolicyStore {
   readonly #cache = new Map<string, CachedObject>();
   readonly #requests: S3RequestCounts = { list: 0, get: 0 };
   #lastLoad: S3LoadStats | undefined;
+  #lastIgnored = 0;
 
   constructor(client: S3Client, bucket: string, prefix: string, opts: S3StoreOptions = {}) {
     this.#client = client;
@@ -86,25 +87,34 @@ export class S3PolicyStore {
    * Invalid documents throw POLICY_INVALID as for a folder (see buildPolicySet).
    */
   async load(): Promise<LoadedPolicySet> {
+    const files = await this.files();
+    if (files.length === 0) {
+      const ignored = this.#lastIgnored;
+      const others = ignored > 0 ? ` (${ignored} other object${ignored === 1 ? '' : 's'} ignored)` : '';
+      throw new SigwatchError('CONFIG', `${this.#location()}: no policy files (.yaml, .yml, .json) under this prefix${others}`);
+    }
+    return buildPolicySet(files, { skipInvalid: this.#opts.skipInvalid });
+  }
+
+  /**
+   * The policy files under the prefix, sorted by key, each fetched only when
+   * its ETag changed since the last call; none when the prefix holds none
+   * (a group without policies of its own is normal). Keys are in `file` as
+   * `s3://bucket/key`.
+   */
+  async files(): Promise<PolicyFile[]> {
     const now = this.#opts.now ?? (() => performance.now());
     const started = now();
     const before = this.requests;
 
     const { objects, ignored } = await this.#list();
-    if (objects.length === 0) {
-      const others = ignored > 0 ? ` (${ignored} other object${ignored === 1 ? '' : 's'} ignored)` : '';
-      throw new SigwatchError('CONFIG', `${this.#location()}: no policy files (.yaml, .yml, .json) under this prefix${others}`);
-    }
+    this.#lastIgnored = ignored;
     const listedKeys = new Set(objects.map((o) => o.key));
     for (const key of this.#cache.keys()) if (!listedKeys.has(key)) this.#cache.delete(key);
 
     // An object listed without an ETag (some S3-compatible stores) cannot be compared: always fetched.
     const stale = objects.filter((o) => o.etag === undefined || this.#cache.get(o.key)?.etag !== o.etag);
     await forEachLimit(stale, MAX_PARALLEL_GETS, (o) => this.#fetch(o));
-    const set = buildPolicySet(
-      objects.map((o) => this.#cache.get(o.key)!.file),
-      { skipInvalid: this.#opts.skipInvalid },
-    );
 
     this.#lastLoad = {
       list: this.#requests.list - before.list,
@@ -113,7 +123,7 @@ export class S3PolicyStore {
       cached: objects.length - stale.length,
       ms: now() - started,
     };
-    return set;
+    return objects.map((o) => this.#cache.get(o.key)!.file);
   }
 
   /**
@@ -236,4 +246,18 @@ async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promi
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * A reader of policy files by key prefix in one bucket (for group policy sets),
+ * keeping one store, and so one ETag cache, per prefix.
+ */
+export function s3PrefixReader(client: S3Client, bucket: string, opts: S3StoreOptions = {}): (prefix: string) => Promise<{ key: string; file: PolicyFile }[]> {
+  const stores = new Map<string, S3PolicyStore>();
+  const base = `s3://${bucket}/`;
+  return async (prefix) => {
+    let store = stores.get(prefix);
+    if (!store) stores.set(prefix, (store = new S3PolicyStore(client, bucket, prefix, opts)));
+    return (await store.files()).map((file) => ({ key: file.file.slice(base.length), file }));
+  };
 }

@@ -1,0 +1,136 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { STSClient } from '@aws-sdk/client-sts';
+import { AwsSessions, type AwsCredentials, type ExternalIdResolver } from '../accounts/sts.ts';
+import type { SigwatchConfig } from '../accounts/types.ts';
+import { SigwatchError } from '../errors.ts';
+import { recheckBody } from '../events/envelope.ts';
+import { SnsNotifier } from '../notify/sns.ts';
+import { jsonLogger, type Logger } from '../observability/log.ts';
+import { EmfMetrics, type Metrics } from '../observability/metrics.ts';
+import { RegistryClient } from '../registry/client.ts';
+import { S3ConfigSource } from '../store/config-object.ts';
+import { GroupPolicies } from '../store/group-policies.ts';
+import { DynamoIdempotencyStore } from '../store/idempotency.ts';
+import { s3PrefixReader } from '../store/s3.ts';
+import { CentralVerifier } from './central.ts';
+import type { Environment } from './environment.ts';
+import type { OnPushDeps, RecheckScheduler } from './on-push.ts';
+
+/**
+ * Builds the on-push pipeline of a deployed function from its environment and
+ * AWS clients. Tests build it with clients pointed at local protocol servers
+ * (s3rver, fauxqs, dynalite) and mocked STS/ECR, and a registry endpoint
+ * override; the deployed handler with the SDK's defaults.
+ */
+
+export interface AwsClients {
+  s3: S3Client;
+  sns: SNSClient;
+  sqs: SQSClient;
+  dynamo: DynamoDBClient;
+  sts: STSClient;
+  secrets: SecretsManagerClient;
+  ecr: (region: string, credentials: AwsCredentials, options: { fips: boolean }) => ECRClient;
+  kms: (region: string, credentials: AwsCredentials | undefined) => KMSClient;
+}
+
+/** The SDK's defaults: the function's role and region. Member-account clients are cached per region and credentials. */
+export function defaultClients(): AwsClients {
+  const perCredentials = <C>(make: (region: string, credentials: AwsCredentials | undefined, fips: boolean) => C) => {
+    const cache = new Map<string, { credentials: AwsCredentials | undefined; client: C }>();
+    return (region: string, credentials: AwsCredentials | undefined, fips = false): C => {
+      const key = `${region}|${fips}|${credentials?.accessKeyId ?? 'self'}`;
+      const hit = cache.get(key);
+      if (hit && hit.credentials === credentials) return hit.client;
+      const client = make(region, credentials, fips);
+      // Old sessions' clients are dropped; a few dozen accounts is the working set.
+      if (cache.size > 200) cache.clear();
+      cache.set(key, { credentials, client });
+      return client;
+    };
+  };
+  const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips }));
+  const kms = perCredentials((region, credentials) => new KMSClient({ region, credentials }));
+  return {
+    s3: new S3Client({ followRegionRedirects: true }),
+    sns: new SNSClient({}),
+    sqs: new SQSClient({}),
+    dynamo: new DynamoDBClient({}),
+    sts: new STSClient({}),
+    secrets: new SecretsManagerClient({}),
+    ecr: (region, credentials, { fips }) => ecr(region, credentials, fips),
+    kms: (region, credentials) => kms(region, credentials),
+  };
+}
+
+export interface AssembleOptions {
+  /** Registry host → host to connect to (tests point ECR hosts at a local registry). */
+  endpoint?: (host: string) => string;
+  registry?: RegistryClient;
+  write?: (line: string) => void;
+  now?: () => number;
+  functionName?: string;
+}
+
+export function assembleOnPush(env: Environment, clients: AwsClients, opts: AssembleOptions = {}): OnPushDeps & { metrics: Metrics; log: Logger } {
+  if (!env.table) throw new SigwatchError('CONFIG', 'environment: SIGWATCH_TABLE: missing (a DynamoDB table name)');
+  const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const now = opts.now ?? Date.now;
+  const functionName = opts.functionName ?? 'on-push';
+  const log = jsonLogger({ write, level: env.logLevel, fields: { function: functionName } });
+  const metrics = new EmfMetrics({ write, dimensions: { function: functionName } });
+  // One session cache per configured duration: the configuration sets it, and can change it.
+  const externalId = externalIdFromSecrets(clients.secrets);
+  let sessions: { durationSeconds: number; sessions: AwsSessions } | undefined;
+  const sessionsFor = (config: SigwatchConfig) => {
+    const durationSeconds = config.defaults.sessionDurationSeconds;
+    if (sessions?.durationSeconds !== durationSeconds) {
+      sessions = { durationSeconds, sessions: new AwsSessions({ sts: clients.sts, sourceIdentity: env.sourceIdentity, externalId, durationSeconds, now }) };
+    }
+    return sessions.sessions;
+  };
+  const verifier = new CentralVerifier({
+    config: new S3ConfigSource(clients.s3, env.configBucket, env.configKey),
+    policies: new GroupPolicies(s3PrefixReader(clients.s3, env.configBucket)),
+    sessions: sessionsFor,
+    ecrClient: clients.ecr,
+    kmsClient: clients.kms,
+    secrets: clients.secrets,
+    registry: opts.registry ?? new RegistryClient(),
+    endpoint: opts.endpoint,
+  });
+  const queueUrl = env.pushQueueUrl;
+  const recheck: RecheckScheduler | undefined = queueUrl
+    ? async (raw, next, delaySeconds) => {
+        await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: recheckBody(raw, next), DelaySeconds: delaySeconds }));
+      }
+    : undefined;
+  return {
+    verifier,
+    publisher: new SnsNotifier(clients.sns, () => {
+      throw new SigwatchError('INTERNAL', 'on-push publishes to an explicit topic');
+    }),
+    idempotency: new DynamoIdempotencyStore({ client: clients.dynamo, table: env.table, now }),
+    ...(recheck ? { recheck } : {}),
+    graceMs: env.graceSeconds * 1000,
+    now,
+    log,
+    metrics,
+  };
+}
+
+/**
+ * ExternalIds kept in Secrets Manager: the secret's string, trimmed. Only the
+ * error's name is reported: Secrets Manager messages may quote the ARN, never
+ * the value, but nothing about a secret needs more than its name in a log.
+ */
+export function externalIdFromSecrets(client: SecretsManagerClient): ExternalIdResolver {
+  // SDK errors go through as they are: AwsSessions tells throttling (retry) from denial (report) by them.
+  return async (secretArn) => (await client.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString ?? '';
+}

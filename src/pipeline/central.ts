@@ -1,0 +1,201 @@
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { TrustMaterial } from '@sigstore/verify';
+import type { AccountDirectory, KnownAccount } from '../accounts/groups.ts';
+import { AssumeRoleError, type AwsCredentials, type SessionPurpose } from '../accounts/sts.ts';
+import type { AccountConfig, Association, SigwatchConfig } from '../accounts/types.ts';
+import { reasonOf, SigwatchError } from '../errors.ts';
+import type { ImageRef } from '../registry/reference.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import type { CredentialLookup } from '../registry/credentials.ts';
+import { chainLookups } from '../registry/providers/chain.ts';
+import { EcrCredentialProvider } from '../registry/providers/ecr.ts';
+import { PullSecretStore, secretIdUnder } from '../registry/providers/pull-secrets.ts';
+import { parseImageTarget } from '../registry/target.ts';
+import type { Repository } from '../registry/types.ts';
+import type { LoadedConfig, ConfigSource } from '../store/config-object.ts';
+import type { GroupPolicies, GroupPolicySet } from '../store/group-policies.ts';
+import { policiesMatching } from '../store/policy-set.ts';
+import { KmsKeyResolver, type AwsKmsKey } from '../trust/kms.ts';
+import type { PublicKey } from '../trust/keys.ts';
+import { SecretKeyStore } from '../trust/secret-keys.ts';
+import type { Audience, BatchVerifier, ImageCheck, ImageVerifier, OwnedImage } from './image-check.ts';
+import { manifestSubject } from './subject.ts';
+import { verifyImage } from './verify-image.ts';
+
+/**
+ * The verifier of the central account: whose image it is (the associations),
+ * how to read it (the account's role, assumed with its ExternalId; ECR pull
+ * tokens and KMS keys through that role; the group's pull secrets), and which
+ * policies judge it (the group's and its ancestors'). Everything that talks to
+ * AWS is passed in, so tests and local runs assemble it with other adapters.
+ */
+
+/** The part of AwsSessions this step uses. */
+export interface RoleSessions {
+  credentialsFor(association: Association, account: AccountConfig, purpose?: SessionPurpose): Promise<AwsCredentials>;
+}
+
+export interface CentralVerifierDeps {
+  config: ConfigSource;
+  policies: GroupPolicies;
+  /** Member-account credentials for a configuration; absent in a local run, where registries are reached as configured instead. */
+  sessions?: (config: SigwatchConfig) => RoleSessions;
+  /** An ECR API client for a region with the given credentials. */
+  ecrClient?: (region: string, credentials: AwsCredentials, options: { fips: boolean }) => ECRClient;
+  /** A KMS client for a region; credentials undefined means sigwatch's own (a key in the central account). */
+  kmsClient?: (region: string, credentials: AwsCredentials | undefined) => KMSClient;
+  /** Secrets Manager in the central account (pull secrets and secretRef keys). */
+  secrets?: SecretsManagerClient;
+  /** The process's registry client (connection reuse, token cache). */
+  registry: RegistryClient;
+  /** Where to connect for a registry host (tests and local runs point ECR hosts at a local registry). */
+  endpoint?: (host: string) => string;
+  /** Keyless trust material for authorities without trustRootRef (the shipped public-good root by default). */
+  trust?: () => TrustMaterial;
+  /** Credentials for registries other than ECR (a local run's Docker config). */
+  otherCredentials?: CredentialLookup;
+  /** Repositories served from somewhere other than a registry (the demo's OCI layout); undefined for a real one. */
+  localRepository?: (host: string, repository: string) => Repository | undefined;
+}
+
+export class CentralVerifier implements ImageVerifier {
+  readonly #deps: CentralVerifierDeps;
+  /** The directory of the last configuration read, for the process-wide token and key caches. */
+  #directory: AccountDirectory | undefined;
+  #sessions: RoleSessions | undefined;
+  readonly #ecr: EcrCredentialProvider;
+  readonly #kms: KmsKeyResolver;
+  readonly #pullSecrets = new Map<string, PullSecretStore>();
+  readonly #keySecrets = new Map<string, SecretKeyStore>();
+
+  constructor(deps: CentralVerifierDeps) {
+    this.#deps = deps;
+    this.#ecr = new EcrCredentialProvider({
+      clientFor: async (account, region, { fips }) => {
+        const { ecrClient } = this.#deps;
+        if (!this.#sessions || !ecrClient) throw new SigwatchError('CONFIG', `no ECR access configured for account ${account}`);
+        return ecrClient(region, await this.#credentials(account), { fips });
+      },
+    });
+    this.#kms = new KmsKeyResolver(async (key: AwsKmsKey) => {
+      if (!this.#deps.kmsClient) throw new SigwatchError('CONFIG', `KMS key ${key.arn}: no KMS access configured`);
+      // A key in a member account is read through that account's role; any other with sigwatch's own.
+      const known = this.#directory?.accountById(key.account);
+      return this.#deps.kmsClient(key.region, known ? await this.#credentials(key.account) : undefined);
+    });
+  }
+
+  async beginBatch(): Promise<BatchVerifier> {
+    const loaded = await this.#deps.config.load();
+    this.#directory = loaded.directory;
+    this.#sessions = this.#deps.sessions?.(loaded.config);
+    const policySets = this.#deps.policies.scope(loaded.directory);
+    return {
+      operatorsTopicArn: loaded.config.operators.topicArn,
+      check: (image) => this.#check(loaded, policySets, image),
+      referrerSubject: (image) => this.#referrerSubject(loaded, image),
+    };
+  }
+
+  async #check(loaded: LoadedConfig, policySets: (group: string) => Promise<GroupPolicySet>, image: OwnedImage): Promise<ImageCheck> {
+    const owner = loaded.directory.resolve(image);
+    if (!owner.known) return { kind: 'unowned', reason: owner.reason };
+    const audience = audienceOf(owner);
+    let policies: GroupPolicySet;
+    try {
+      policies = await policySets(owner.group.path);
+    } catch (err) {
+      // An invalid policy is a fact to report; S3 failing is a reason to try again.
+      if (err instanceof SigwatchError && err.code === 'POLICY_INVALID') {
+        return { kind: 'error', audience, reason: `the policies of group ${owner.group.path} are invalid: ${reasonOf(err)}` };
+      }
+      throw err;
+    }
+    try {
+      // Assumed before verifying, so that a role refusing sigwatch is reported as such, not as a deny.
+      if (this.#sessions) await this.#sessions.credentialsFor(owner.association, owner.account, { image: reference(image) });
+    } catch (err) {
+      if (err instanceof AssumeRoleError && !err.retryable) return { kind: 'error', audience, reason: err.message };
+      throw err;
+    }
+    const target = parseImageTarget(reference(image));
+    const verdict = await verifyImage(
+      target,
+      (name, literal) => policiesMatching(policies.set, name, { literal }),
+      {
+        registry: (ref, pullSecrets) => this.#repository(owner, ref, pullSecrets),
+        trust: this.#deps.trust,
+        trustRoots: policies.set.trustRoots,
+        kmsKey: (kms) => this.#kms.resolve(kms),
+        secretKey: (name) => this.#secretKey(owner, name),
+      },
+      { noMatch: loaded.config.defaults.noMatch },
+    );
+    return { kind: 'verdict', verdict, audience, policySetVersion: policies.version };
+  }
+
+  async #referrerSubject(loaded: LoadedConfig, image: OwnedImage): Promise<string | undefined> {
+    const owner = loaded.directory.resolve(image);
+    if (!owner.known) return undefined;
+    return manifestSubject(this.#repository(owner, image), image.digest);
+  }
+
+  /** A repository reached at its endpoint, with credentials looked up by its real host. */
+  #repository(owner: KnownAccount, ref: Pick<ImageRef, 'registry' | 'repository'>, pullSecrets: string[] = []): Repository {
+    const local = this.#deps.localRepository?.(ref.registry, ref.repository);
+    if (local) return local;
+    const lookups: CredentialLookup[] = [];
+    if (pullSecrets.length > 0) lookups.push(this.#pullSecretStore(owner).lookupFor(pullSecrets));
+    // ECR tokens come through the account's role; a local run without sessions reaches registries as configured.
+    if (this.#sessions) lookups.push(this.#ecr.lookup);
+    if (this.#deps.otherCredentials) lookups.push(this.#deps.otherCredentials);
+    const lookup = chainLookups(...lookups);
+    const host = ref.registry;
+    const endpoint = this.#deps.endpoint?.(host) ?? host;
+    return this.#deps.registry.repository({ registry: endpoint, repository: ref.repository }, (_endpoint, repository) => lookup(host, repository));
+  }
+
+  #pullSecretStore(owner: KnownAccount): PullSecretStore {
+    const prefix = this.#secretsPrefix(owner, 'signaturePullSecrets');
+    let store = this.#pullSecrets.get(prefix);
+    if (!store) this.#pullSecrets.set(prefix, (store = new PullSecretStore({ client: this.#secrets(), secretId: secretIdUnder(prefix) })));
+    return store;
+  }
+
+  #secretKey(owner: KnownAccount, name: string): Promise<PublicKey[]> {
+    const prefix = this.#secretsPrefix(owner, 'key.secretRef');
+    let store = this.#keySecrets.get(prefix);
+    if (!store) this.#keySecrets.set(prefix, (store = new SecretKeyStore({ client: this.#secrets(), secretId: secretIdUnder(prefix) })));
+    return store.resolve(name);
+  }
+
+  /** A team reads only its own secrets: the group's prefix, never a name from the policy alone. */
+  #secretsPrefix(owner: KnownAccount, what: string): string {
+    const prefix = owner.group.secretsPrefix;
+    if (!prefix) throw new SigwatchError('CONFIG', `${what}: group ${owner.group.path} has no secretsPrefix in the sigwatch configuration`);
+    return prefix;
+  }
+
+  #secrets(): SecretsManagerClient {
+    if (!this.#deps.secrets) throw new SigwatchError('CONFIG', 'no Secrets Manager access configured');
+    return this.#deps.secrets;
+  }
+
+  /** Credentials of an associated account; an account the configuration does not associate gets none. */
+  async #credentials(account: string): Promise<AwsCredentials> {
+    const found = this.#directory?.accountById(account);
+    if (!found) throw new SigwatchError('CONFIG', `account ${account} is not associated with any group: sigwatch assumes no role there`);
+    if (!this.#sessions) throw new SigwatchError('CONFIG', `no AWS sessions configured for account ${account}`);
+    return this.#sessions.credentialsFor(found.association, found.account);
+  }
+}
+
+function audienceOf(owner: KnownAccount): Audience {
+  return { group: owner.group.path, ...(owner.group.team !== undefined ? { team: owner.group.team } : {}), topicArn: owner.group.topicArn };
+}
+
+function reference(image: OwnedImage): string {
+  return `${image.registry}/${image.repository}@${image.digest}`;
+}

@@ -1,0 +1,51 @@
+import type { PolicySet } from '../policy/types.ts';
+import type { ImageRef } from '../registry/reference.ts';
+import { parseImageTarget } from '../registry/target.ts';
+import type { Repository } from '../registry/types.ts';
+import { policiesMatching } from '../store/policy-set.ts';
+import type { NoMatchBehaviour } from '../policy/evaluate.ts';
+import type { Audience, BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
+import { manifestSubject } from './subject.ts';
+import { verifyImage } from './verify-image.ts';
+
+/**
+ * The verifier of a local run without associations (`sigwatch invoke` with a
+ * policies path): one policy set for every image, registries reached as the
+ * local config says, verdicts printed rather than routed.
+ */
+
+export const LOCAL_TOPIC = 'stdout';
+const AUDIENCE: Audience = { group: 'local', topicArn: LOCAL_TOPIC };
+
+export interface LocalVerifierDeps {
+  /** Loaded once per batch. */
+  policies: () => Promise<PolicySet & { version?: string }>;
+  registry: (ref: Pick<ImageRef, 'registry' | 'repository'>, pullSecrets?: string[]) => Repository;
+  noMatch: NoMatchBehaviour;
+}
+
+export class LocalVerifier implements ImageVerifier {
+  readonly #deps: LocalVerifierDeps;
+
+  constructor(deps: LocalVerifierDeps) {
+    this.#deps = deps;
+  }
+
+  async beginBatch(): Promise<BatchVerifier> {
+    const set = await this.#deps.policies();
+    const version = Object.entries(set.versions).sort().map(([f, v]) => `${f}@${v}`).join(',');
+    return {
+      operatorsTopicArn: LOCAL_TOPIC,
+      check: async (image: OwnedImage) => {
+        const verdict = await verifyImage(
+          parseImageTarget(`${image.registry}/${image.repository}@${image.digest}`),
+          (name, literal) => policiesMatching(set, name, { literal }),
+          { registry: this.#deps.registry, trustRoots: set.trustRoots },
+          { noMatch: this.#deps.noMatch },
+        );
+        return { kind: 'verdict', verdict, audience: AUDIENCE, policySetVersion: version };
+      },
+      referrerSubject: (image: OwnedImage) => manifestSubject(this.#deps.registry(image), image.digest),
+    };
+  }
+}
