@@ -15,6 +15,7 @@ commands:
   policy validate PATH...
   policy match IMAGE... --policies PATH [--format json]
   invoke EVENT.json [--config FILE]
+  associations check [GROUP] [--account ID] [--config FILE|s3://BUCKET/KEY] [--format json]
   trust refresh --out FILE [--mirror URL --root FILE]
 
 run 'sigwatch <command> --help' for a command's options.`;
@@ -44,6 +45,8 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
       }
       case 'invoke':
         return await (await import('./invoke.ts')).invokeCommand(rest, io);
+      case 'associations':
+        return await (await import('./associations.ts')).associationsCommand(rest, io);
       case 'trust':
         return await (await import('./trust.ts')).trustCommand(rest, io);
       case undefined:

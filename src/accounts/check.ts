@@ -1,0 +1,151 @@
+import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
+import { DescribeRepositoriesCommand, GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
+import { SigwatchError } from '../errors.ts';
+import { AssumeRoleError, type AwsCredentials, type AwsSessions } from './sts.ts';
+import type { AccountConfig, Association, SigwatchConfig } from './types.ts';
+
+/**
+ * Does each association work? For every account (and each of its regions)
+ * at or below a group: assume its role as the functions do (ExternalId,
+ * SourceIdentity), ask STS who the session is, and make the read-only ECR calls
+ * a verification starts with. Chainguard's `chainctl iam groups check-aws`
+ * answers the same question for Enforce. Nothing here prints: the caller
+ * renders the results.
+ */
+
+export type CheckName = 'assume-role' | 'caller-identity' | 'ecr-describe-repositories' | 'ecr-authorization-token';
+
+/** In the order they run: a failed step skips the ones after it that need its result. */
+export const CHECKS: readonly CheckName[] = ['assume-role', 'caller-identity', 'ecr-describe-repositories', 'ecr-authorization-token'];
+
+export interface CheckStep {
+  check: CheckName;
+  status: 'ok' | 'failed' | 'skipped';
+  /** What was found (ok) or what is missing (failed); never a credential or a service's own message. */
+  detail: string;
+}
+
+export interface AccountRegionCheck {
+  group: string;
+  account: string;
+  region: string;
+  roleArn: string;
+  ok: boolean;
+  steps: CheckStep[];
+}
+
+export interface CheckTarget {
+  association: Association;
+  account: AccountConfig;
+}
+
+export interface CheckClients {
+  /** Opens member-account sessions as the functions do. */
+  sessions: AwsSessions;
+  /** STS in `region`, with the member account's session. */
+  sts: (region: string, credentials: AwsCredentials) => STSClient;
+  /** ECR in `region`, with the member account's session. */
+  ecr: (region: string, credentials: AwsCredentials) => ECRClient;
+}
+
+/**
+ * The accounts of every association whose group is `group` or below it
+ * (`acme` covers `acme/payments/api`, not `acme-labs`), optionally one account
+ * only. A group or account the configuration does not have is a CONFIG error:
+ * checking nothing must not look like success.
+ */
+export function checkTargets(config: SigwatchConfig, group?: string, accountId?: string): CheckTarget[] {
+  if (group !== undefined && !config.groups.has(group)) {
+    throw new SigwatchError('CONFIG', `group ${group} is not in the sigwatch configuration (groups: ${[...config.groups.keys()].join(', ')})`);
+  }
+  const under = (g: string) => group === undefined || g === group || g.startsWith(`${group}/`);
+  const targets: CheckTarget[] = [];
+  for (const association of config.associations) {
+    if (!under(association.group)) continue;
+    for (const account of association.accounts) if (accountId === undefined || account.id === accountId) targets.push({ association, account });
+  }
+  if (targets.length === 0) {
+    const scope = group === undefined ? 'the sigwatch configuration' : `group ${group} or below it`;
+    throw new SigwatchError('CONFIG', accountId === undefined ? `no account is associated with ${scope}` : `account ${accountId} is not associated with ${scope}`);
+  }
+  return targets;
+}
+
+/** Checks every target in each of its regions; one account's failure never stops the others. */
+export async function checkAssociations(targets: readonly CheckTarget[], clients: CheckClients): Promise<AccountRegionCheck[]> {
+  const perAccount = await Promise.all(targets.map((t) => checkAccount(t, clients)));
+  return perAccount.flat();
+}
+
+async function checkAccount({ association, account }: CheckTarget, clients: CheckClients): Promise<AccountRegionCheck[]> {
+  let credentials: AwsCredentials | undefined;
+  let assume: CheckStep;
+  try {
+    credentials = await clients.sessions.credentialsFor(association, account);
+    assume = { check: 'assume-role', status: 'ok', detail: `assumed ${account.roleArn}` };
+  } catch (err) {
+    // AssumeRoleError messages name the account and role, never the ExternalId.
+    const detail = err instanceof AssumeRoleError ? err.message : `cannot assume ${account.roleArn}: ${awsErrorLabel(err)}`;
+    assume = { check: 'assume-role', status: 'failed', detail };
+  }
+  return Promise.all(
+    account.regions.map(async (region) => {
+      const steps: CheckStep[] = [assume];
+      if (!credentials) {
+        for (const check of CHECKS.slice(1)) steps.push({ check, status: 'skipped', detail: 'needs the role' });
+      } else {
+        steps.push(await callerIdentity(clients.sts(region, credentials), account));
+        steps.push(await step('ecr-describe-repositories', 'ecr:DescribeRepositories', () => clients.ecr(region, credentials).send(new DescribeRepositoriesCommand({ maxResults: 1 })), (out) => `${out.repositories?.length ? 'repositories readable' : 'allowed (no repository yet)'}`));
+        // The token is a credential: only whether one came back is kept.
+        steps.push(await step('ecr-authorization-token', 'ecr:GetAuthorizationToken', () => clients.ecr(region, credentials).send(new GetAuthorizationTokenCommand({})), (out) => (out.authorizationData?.length ? 'registry login token issued' : 'no token in the answer')));
+        const token = steps.at(-1)!;
+        if (token.status === 'ok' && token.detail === 'no token in the answer') token.status = 'failed';
+      }
+      return { group: association.group, account: account.id, region, roleArn: account.roleArn, ok: steps.every((s) => s.status === 'ok'), steps };
+    }),
+  );
+}
+
+/** The session must be the member role in the member account: anything else is a misconfigured roleArn. */
+async function callerIdentity(sts: STSClient, account: AccountConfig): Promise<CheckStep> {
+  const role = account.roleArn.slice(account.roleArn.lastIndexOf('/') + 1);
+  let out;
+  try {
+    out = await sts.send(new GetCallerIdentityCommand({}));
+  } catch (err) {
+    return { check: 'caller-identity', status: 'failed', detail: `sts:GetCallerIdentity failed (${awsErrorLabel(err)})` };
+  }
+  const arn = out.Arn ?? '';
+  if (out.Account !== account.id || !arn.includes(`:assumed-role/${role}/`)) {
+    return { check: 'caller-identity', status: 'failed', detail: `the session is ${arn || 'unknown'} in account ${out.Account ?? 'unknown'}, not role ${role} in ${account.id}` };
+  }
+  return { check: 'caller-identity', status: 'ok', detail: arn };
+}
+
+async function step<T>(check: CheckName, action: string, call: () => Promise<T>, describe: (out: T) => string): Promise<CheckStep> {
+  try {
+    return { check, status: 'ok', detail: describe(await call()) };
+  } catch (err) {
+    const label = awsErrorLabel(err);
+    const missing = /AccessDenied/.test(label) ? `the role lacks ${action}` : `${action} failed`;
+    return { check, status: 'failed', detail: `${missing} (${label})` };
+  }
+}
+
+/** `AccessDeniedException, HTTP 400, request …`: enough to find the call in CloudTrail, never the service's message. */
+function awsErrorLabel(err: unknown): string {
+  const e = (err ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+  const name = typeof e.name === 'string' && /^[A-Za-z][\w.]{0,80}$/.test(e.name) ? e.name : 'Error';
+  const parts = [name];
+  if (e.$metadata?.httpStatusCode !== undefined) parts.push(`HTTP ${e.$metadata.httpStatusCode}`);
+  if (e.$metadata?.requestId) parts.push(`request ${e.$metadata.requestId}`);
+  return parts.join(', ');
+}
+
+/** The one-line answer, as `chainctl iam groups check-aws` gives it. */
+export function checkVerdict(results: readonly AccountRegionCheck[]): string {
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length === 0) return 'AWS role impersonation was successful!';
+  const where = failed.map((r) => `${r.account} (${r.region})`).join(', ');
+  return `AWS role impersonation failed for ${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'}: ${where}`;
+}

@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { DescribeRepositoriesCommand, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { checkTargets } from '../src/accounts/check.ts';
+import { parseConfig } from '../src/accounts/config.ts';
+import { associationsCommand } from '../src/cli/associations.ts';
+import { run } from '../src/cli/main.ts';
+import { throwsWith } from './helpers/assert.ts';
+import { AWS_EXAMPLE_SECRET_KEY, ECR_TOKEN_A, EXTERNAL_ID, STS_SESSION_TOKEN_PREFIX } from './helpers/secrets.ts';
+
+const ACME = new URL('./fixtures/accounts/acme.yaml', import.meta.url).pathname;
+const PAYMENTS_SECRET = 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id/payments-AbCdEf';
+
+// acme.yaml (role sigwatch-reader, 1800-second sessions): acme/payments has 111122223333 (eu-west-1, eu-central-1) and
+// 012345678901 (us-east-1, its own roleArn); acme/payments/api has 222233334444.
+const OK_ACCOUNT = '111122223333';
+const DENIED_ACCOUNT = '012345678901';
+const NO_ECR_ACCOUNT = '222233334444';
+const ROLES: Record<string, string> = {
+  [OK_ACCOUNT]: `arn:aws:iam::${OK_ACCOUNT}:role/sigwatch-reader`,
+  [DENIED_ACCOUNT]: `arn:aws:iam::${DENIED_ACCOUNT}:role/platform/sigwatch-payments`,
+  [NO_ECR_ACCOUNT]: `arn:aws:iam::${NO_ECR_ACCOUNT}:role/sigwatch-reader`,
+};
+
+/** The session STS hands out for an account: recognisable, and its secret parts on the leak guard's list. */
+const sessionFor = (account: string) => ({
+  AccessKeyId: `ASIA${account}`,
+  SecretAccessKey: AWS_EXAMPLE_SECRET_KEY,
+  SessionToken: `${STS_SESSION_TOKEN_PREFIX}:iam::${account}:role`,
+  Expiration: new Date(Date.now() + 900_000),
+});
+const accountOfKey = (accessKeyId: string) => accessKeyId.replace(/^ASIA/, '');
+
+function awsError(name: string, status: number, message: string) {
+  // Services quote what they refuse: the message must never reach the output.
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: status, requestId: `req-${name}` } });
+}
+
+const sts = mockClient(STSClient);
+const ecr = mockClient(ECRClient);
+const secrets = mockClient(SecretsManagerClient);
+
+interface ClientLike {
+  config: { credentials: () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>; region: () => Promise<string> };
+}
+const credentialsOf = async (client: unknown) => (client as ClientLike).config.credentials();
+const regionOf = async (client: unknown) => (client as ClientLike).config.region();
+
+beforeEach(() => {
+  secrets.on(GetSecretValueCommand, { SecretId: PAYMENTS_SECRET }).resolves({ SecretString: EXTERNAL_ID });
+  sts.on(AssumeRoleCommand).callsFake((input: { RoleArn: string }) => {
+    const account = input.RoleArn.split(':')[4]!;
+    if (account === DENIED_ACCOUNT) throw awsError('AccessDenied', 403, `User is not authorized to perform sts:AssumeRole with ExternalId ${EXTERNAL_ID}`);
+    return { Credentials: sessionFor(account), AssumedRoleUser: { Arn: `arn:aws:sts::${account}:assumed-role/x/sigwatch-verify`, AssumedRoleId: 'AROA:x' } };
+  });
+  sts.on(GetCallerIdentityCommand).callsFake(async (_input: unknown, getClient: () => unknown) => {
+    const account = accountOfKey((await credentialsOf(getClient())).accessKeyId);
+    const role = ROLES[account]!.split('/').at(-1);
+    return { Account: account, Arn: `arn:aws:sts::${account}:assumed-role/${role}/sigwatch-verify`, UserId: 'AROA:sigwatch-verify' };
+  });
+  ecr.on(DescribeRepositoriesCommand).callsFake(async (_input: unknown, getClient: () => unknown) => {
+    const account = accountOfKey((await credentialsOf(getClient())).accessKeyId);
+    if (account === NO_ECR_ACCOUNT) throw awsError('AccessDeniedException', 400, `User arn:aws:sts::${account}:assumed-role/sigwatch-reader/sigwatch-verify is not authorized to perform: ecr:DescribeRepositories`);
+    return { repositories: [{ repositoryName: 'payments/ledger' }] };
+  });
+  ecr.on(GetAuthorizationTokenCommand).resolves({ authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_TOKEN_A}`).toString('base64'), proxyEndpoint: 'https://x' }] });
+});
+
+afterEach(() => {
+  sts.reset();
+  ecr.reset();
+  secrets.reset();
+});
+
+async function check(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(['associations', 'check', ...args], { stdout: (s) => (stdout += `${s}\n`), stderr: (s) => (stderr += `${s}\n`) });
+  return { code, stdout, stderr };
+}
+
+/** Every ECR and GetCallerIdentity call: the command, its input, and the region and access key of the client that sent it. */
+async function memberCalls() {
+  const out: { command: string; input: unknown; region: string; accessKeyId: string; sessionToken: string | undefined }[] = [];
+  for (const [mock, commands] of [
+    [sts, [GetCallerIdentityCommand]],
+    [ecr, [DescribeRepositoriesCommand, GetAuthorizationTokenCommand]],
+  ] as const) {
+    for (const command of commands) {
+      for (const call of (mock as typeof ecr).commandCalls(command as typeof DescribeRepositoriesCommand)) {
+        const c = await credentialsOf(call.thisValue);
+        out.push({ command: command.name, input: call.args[0].input, region: await regionOf(call.thisValue), accessKeyId: c.accessKeyId, sessionToken: c.sessionToken });
+      }
+    }
+  }
+  return out.sort((a, b) => `${a.accessKeyId}${a.region}${a.command}`.localeCompare(`${b.accessKeyId}${b.region}${b.command}`));
+}
+
+function assertNoSecrets(text: string) {
+  for (const secret of [EXTERNAL_ID, AWS_EXAMPLE_SECRET_KEY, STS_SESSION_TOKEN_PREFIX, ECR_TOKEN_A, Buffer.from(`AWS:${ECR_TOKEN_A}`).toString('base64')]) {
+    assert.ok(!text.includes(secret), 'a secret in the output');
+  }
+  assert.ok(!text.includes('is not authorized'), "the service's own message is not repeated");
+}
+
+describe('sigwatch associations check', () => {
+  it('an account that works: AssumeRole with the ExternalId and SourceIdentity, then GetCallerIdentity and ECR with the assumed session', async () => {
+    const r = await check('acme/payments', '--account', OK_ACCOUNT, '--config', ACME);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input),
+      [{ RoleArn: ROLES[OK_ACCOUNT], RoleSessionName: 'sigwatch-verify', DurationSeconds: 1800, SourceIdentity: 'sigwatch', ExternalId: EXTERNAL_ID }],
+    );
+    assert.deepEqual(
+      secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input),
+      [{ SecretId: PAYMENTS_SECRET }],
+    );
+    // AssumeRole went through the central account's client, not a member session.
+    const central = sts.commandCalls(AssumeRoleCommand)[0]!;
+    assert.equal(await regionOf(central.thisValue), 'eu-west-1');
+    const key = `ASIA${OK_ACCOUNT}`;
+    const token = sessionFor(OK_ACCOUNT).SessionToken;
+    assert.deepEqual(await memberCalls(), [
+      { command: 'DescribeRepositoriesCommand', input: { maxResults: 1 }, region: 'eu-central-1', accessKeyId: key, sessionToken: token },
+      { command: 'GetAuthorizationTokenCommand', input: {}, region: 'eu-central-1', accessKeyId: key, sessionToken: token },
+      { command: 'GetCallerIdentityCommand', input: {}, region: 'eu-central-1', accessKeyId: key, sessionToken: token },
+      { command: 'DescribeRepositoriesCommand', input: { maxResults: 1 }, region: 'eu-west-1', accessKeyId: key, sessionToken: token },
+      { command: 'GetAuthorizationTokenCommand', input: {}, region: 'eu-west-1', accessKeyId: key, sessionToken: token },
+      { command: 'GetCallerIdentityCommand', input: {}, region: 'eu-west-1', accessKeyId: key, sessionToken: token },
+    ]);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^GROUP\s+ACCOUNT\s+REGION\s+ASSUME ROLE\s+IDENTITY\s+ECR LIST\s+ECR LOGIN$/);
+    assert.match(lines[1]!, new RegExp(`^acme/payments\\s+${OK_ACCOUNT}\\s+eu-west-1\\s+ok\\s+ok\\s+ok\\s+ok$`));
+    assert.match(lines[2]!, new RegExp(`^acme/payments\\s+${OK_ACCOUNT}\\s+eu-central-1\\s+ok\\s+ok\\s+ok\\s+ok$`));
+    assert.equal(lines.at(-1), 'AWS role impersonation was successful!');
+    assert.equal(lines.length, 4);
+    assertNoSecrets(r.stdout + r.stderr);
+  });
+
+  it('a role that cannot be assumed, and a role without ecr:DescribeRepositories: exit 1, each named with what is missing', async () => {
+    const r = await check('acme/payments', '--config', ACME);
+    assert.equal(r.code, 1, r.stderr);
+    // One AssumeRole per account (the session serves all its regions), each with the exact parameters.
+    const assumed = sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input);
+    assert.deepEqual(
+      assumed.sort((a, b) => String(a.RoleArn).localeCompare(String(b.RoleArn))),
+      [DENIED_ACCOUNT, OK_ACCOUNT, NO_ECR_ACCOUNT].map((a) => ({ RoleArn: ROLES[a], RoleSessionName: 'sigwatch-verify', DurationSeconds: 1800, SourceIdentity: 'sigwatch', ExternalId: EXTERNAL_ID })),
+    );
+    // The secret is shared by both associations: read once, and once more after the
+    // AccessDenied (sessions re-read a cached ExternalId once in case it was rotated).
+    assert.deepEqual(
+      secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input),
+      [{ SecretId: PAYMENTS_SECRET }, { SecretId: PAYMENTS_SECRET }],
+    );
+    const calls = await memberCalls();
+    // Nothing was called for the account whose role could not be assumed, and every
+    // other call used the session of the account it checks.
+    assert.ok(!calls.some((c) => c.accessKeyId.includes(DENIED_ACCOUNT)));
+    const noEcr = calls.filter((c) => c.accessKeyId === `ASIA${NO_ECR_ACCOUNT}`);
+    assert.deepEqual(
+      noEcr.map((c) => [c.command, c.region]),
+      [
+        ['DescribeRepositoriesCommand', 'eu-west-1'],
+        ['GetAuthorizationTokenCommand', 'eu-west-1'],
+        ['GetCallerIdentityCommand', 'eu-west-1'],
+      ],
+    );
+    assert.equal(calls.length, 3 * 3, 'three calls in each of the three regions of the two assumable accounts');
+
+    const rows = r.stdout.split('\n');
+    const row = (account: string, region: string) => rows.find((l) => l.includes(account) && l.includes(region)) ?? '';
+    assert.match(row(OK_ACCOUNT, 'eu-west-1'), /ok\s+ok\s+ok\s+ok$/);
+    assert.match(row(DENIED_ACCOUNT, 'us-east-1'), /^acme\/payments\s+012345678901\s+us-east-1\s+failed\s+skipped\s+skipped\s+skipped$/);
+    assert.match(row(NO_ECR_ACCOUNT, 'eu-west-1'), /^acme\/payments\/api\s+222233334444\s+eu-west-1\s+ok\s+ok\s+failed\s+ok$/);
+    assert.ok(
+      r.stdout.includes(`  ${DENIED_ACCOUNT} us-east-1 assume-role: account ${DENIED_ACCOUNT}: cannot assume ${ROLES[DENIED_ACCOUNT]}: access denied: the role's trust policy must allow this function sts:AssumeRole and sts:SetSourceIdentity, with the association's ExternalId (AccessDenied, HTTP 403, request req-AccessDenied)`),
+      r.stdout,
+    );
+    assert.ok(r.stdout.includes(`  ${NO_ECR_ACCOUNT} eu-west-1 ecr-describe-repositories: the role lacks ecr:DescribeRepositories (AccessDeniedException, HTTP 400, request req-AccessDeniedException)`), r.stdout);
+    assert.equal(r.stdout.trimEnd().split('\n').at(-1), `AWS role impersonation failed for 2 of 4 account regions: ${DENIED_ACCOUNT} (us-east-1), ${NO_ECR_ACCOUNT} (eu-west-1)`);
+    assertNoSecrets(r.stdout + r.stderr);
+  });
+
+  it('--format json: one object with every step of every account region', async () => {
+    const r = await check('acme/payments/api', '--config', ACME, '--format', 'json');
+    assert.equal(r.code, 1);
+    const out = JSON.parse(r.stdout) as { ok: boolean; verdict: string; results: { account: string; region: string; ok: boolean; steps: { check: string; status: string }[] }[] };
+    assert.equal(out.ok, false);
+    assert.equal(out.verdict, `AWS role impersonation failed for 1 of 1 account region: ${NO_ECR_ACCOUNT} (eu-west-1)`);
+    assert.deepEqual(
+      out.results.map((x) => [x.account, x.region, x.ok, x.steps.map((s) => `${s.check}:${s.status}`)]),
+      [[NO_ECR_ACCOUNT, 'eu-west-1', false, ['assume-role:ok', 'caller-identity:ok', 'ecr-describe-repositories:failed', 'ecr-authorization-token:ok']]],
+    );
+    assertNoSecrets(r.stdout + r.stderr);
+  });
+
+  it('a session that is not the member role in the member account fails the identity check', async () => {
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '999999999999', Arn: 'arn:aws:sts::999999999999:assumed-role/other/x' });
+    const r = await check('acme', '--account', OK_ACCOUNT, '--config', ACME);
+    assert.equal(r.code, 1);
+    assert.ok(r.stdout.includes(`${OK_ACCOUNT} eu-west-1 caller-identity: the session is arn:aws:sts::999999999999:assumed-role/other/x in account 999999999999, not role sigwatch-reader in ${OK_ACCOUNT}`), r.stdout);
+  });
+
+  it('an unreadable ExternalId secret fails the account, naming the secret and not its value', async () => {
+    secrets.reset();
+    secrets.on(GetSecretValueCommand).rejects(awsError('AccessDeniedException', 400, 'not authorized'));
+    const r = await check('acme/payments', '--account', OK_ACCOUNT, '--config', ACME);
+    assert.equal(r.code, 1);
+    assert.equal(sts.commandCalls(AssumeRoleCommand).length, 0, 'no AssumeRole without the ExternalId');
+    assert.ok(r.stdout.includes(`cannot read its ExternalId from ${PAYMENTS_SECRET}: access to the secret denied`), r.stdout);
+  });
+
+  describe('configuration and usage errors exit 2 and call nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigwatch-assoc-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    for (const [label, args, message] of [
+      ['an unknown group', ['acme/nope', '--config', ACME], /group acme\/nope is not in the sigwatch configuration/],
+      ['an account not below the group', ['acme/retail', '--account', OK_ACCOUNT, '--config', ACME], /account 111122223333 is not associated with group acme\/retail or below it/],
+      ['a malformed account id', ['--account', '1234', '--config', ACME], /--account: an AWS account id is 12 digits/],
+      ['a missing configuration file', ['--config', join(dir, 'absent.yaml')], /cannot read the sigwatch configuration/],
+      ['no configuration at all', [], /give --config FILE\|s3:\/\/BUCKET\/KEY, or set SIGWATCH_CONFIG_BUCKET/],
+      ['two groups', ['acme', 'acme/retail', '--config', ACME], /at most one GROUP/],
+      ['an unknown format', ['--format', 'yaml', '--config', ACME], /--format must be one of table, json/],
+    ] as const) {
+      it(label, async () => {
+        const saved = process.env.SIGWATCH_CONFIG_BUCKET;
+        delete process.env.SIGWATCH_CONFIG_BUCKET;
+        try {
+          const r = await check(...args);
+          assert.equal(r.code, 2, r.stdout + r.stderr);
+          assert.match(r.stderr, message);
+        } finally {
+          if (saved !== undefined) process.env.SIGWATCH_CONFIG_BUCKET = saved;
+        }
+        assert.equal(sts.commandCalls(AssumeRoleCommand).length, 0);
+      });
+    }
+
+    it('an invalid configuration, every problem with its path', async () => {
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, 'defaults:\n  roleName: sigwatch-member\noperators:\n  topicArn: arn:aws:sns:eu-west-1:999999999999:ops\ngroups:\n  acme:\n    topicArn: arn:aws:sns:eu-west-1:999999999999:acme\nassociations:\n  - group: acme\n    accounts:\n      - id: "1111"\n        regions: [eu-west-1]\n');
+      const r = await check('--config', bad);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /associations\[0\]\.accounts\[0\]\.id/);
+    });
+  });
+
+  it('is in the CLI help, and has its own', async () => {
+    let out = '';
+    assert.equal(await run(['--help'], { stdout: (s) => (out += s), stderr: () => {} }), 0);
+    assert.match(out, /associations check \[GROUP\] \[--account ID\]/);
+    let help = '';
+    assert.equal(await associationsCommand(['check', '--help'], { stdout: (s) => (help += s), stderr: () => {} }), 0);
+    assert.match(help, /AWS account associated with GROUP or a group below it/);
+  });
+});
+
+describe('checkTargets', () => {
+  const parsed = parseConfig(
+    [
+      'defaults: { roleName: r }',
+      'operators: { topicArn: "arn:aws:sns:eu-west-1:999999999999:ops" }',
+      'groups:',
+      '  acme: { topicArn: "arn:aws:sns:eu-west-1:999999999999:a" }',
+      '  acme/x: {}',
+      '  acme-labs: { topicArn: "arn:aws:sns:eu-west-1:999999999999:b" }',
+      'associations:',
+      '  - { group: acme, accounts: [{ id: "111111111111", regions: [eu-west-1] }] }',
+      '  - { group: acme/x, accounts: [{ id: "222222222222", regions: [eu-west-1] }] }',
+      '  - { group: acme-labs, accounts: [{ id: "333333333333", regions: [eu-west-1] }] }',
+    ].join('\n'),
+  );
+  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.problems));
+  const ids = (group?: string, account?: string) => checkTargets(parsed.config, group, account).map((t) => t.account.id);
+
+  it('a group covers itself and the groups below it, not a group that merely shares its prefix', () => {
+    assert.deepEqual(ids('acme'), ['111111111111', '222222222222']);
+    assert.deepEqual(ids('acme/x'), ['222222222222']);
+    assert.deepEqual(ids(), ['111111111111', '222222222222', '333333333333']);
+    assert.deepEqual(ids(undefined, '333333333333'), ['333333333333']);
+  });
+
+  it('an empty selection is an error, not a success', () => {
+    throwsWith(() => ids('acme/x', '111111111111'), 'CONFIG', 'account 111111111111 is not associated with group acme/x or below it');
+  });
+});
