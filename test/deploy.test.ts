@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { isObject, materialize, referenceProblems, type Json, type JsonObject, type Template } from './helpers/cloudformation.ts';
+import { isObject, loadTemplate, materialize, parameterValues, referenceProblems, type Json, type JsonObject, type Template } from './helpers/cloudformation.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ORG_ID = 'o-abcdefghij';
@@ -22,6 +22,7 @@ const SECRET_ARNS = [
   'arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id/payments-AbCdEf',
   'arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id/retail-GhIjKl',
 ];
+const OPERATOR_ROLE = 'arn:aws:iam::999999999999:role/platform-operators';
 const TEAM_TOPICS = ['arn:aws:sns:eu-west-1:999999999999:sigwatch-payments', 'arn:aws:sns:eu-west-1:999999999999:sigwatch-retail'];
 
 /**
@@ -85,6 +86,7 @@ before(() => {
     `externalIdSecretArns=${SECRET_ARNS.join(',')}`,
     `extraTopicArns=${TEAM_TOPICS.join(',')}`,
     'graceSeconds=300',
+    `operatorPrincipalArn=${OPERATOR_ROLE}`,
   ]);
 });
 
@@ -562,11 +564,43 @@ describe('osls package (serverless.yml)', () => {
       }
     });
 
+    it('the functions role is assumed by Lambda and, only when a principal is given, by the operators (associations check)', () => {
+      const trust = (t: Template) => asList((props(t, 'IamRoleLambdaExecution').AssumeRolePolicyDocument as JsonObject).Statement) as JsonObject[];
+      const lambda = { Sid: 'Lambda', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' };
+      assert.deepEqual(trust(base.stack), [lambda]);
+      assert.deepEqual(trust(existing.stack), [lambda, { Sid: 'OperatorsCheckAssociations', Effect: 'Allow', Principal: { AWS: OPERATOR_ROLE }, Action: 'sts:AssumeRole' }]);
+    });
+
     it('logs: only the stack\'s own log groups', () => {
       for (const { statement } of identityStatements(base.stack).filter((s) => actions(s.statement).some((a) => a.startsWith('logs:')))) {
         for (const r of asList(statement.Resource)) assert.match(String((r as JsonObject)['Fn::Sub']), new RegExp(`:log-group:/aws/lambda/sigwatch-${STAGE}`));
       }
     });
+  });
+});
+
+describe('central stack and member-account StackSet agree', () => {
+  const member = loadTemplate(join(ROOT, 'infra/member-account.yaml'));
+  const defaults = parameterValues(member, { CentralAccountId: '999999999999', CentralRoleName: ROLE_NAME, OrganizationId: ORG_ID, ExternalId: 'x'.repeat(40), CentralEventBusArn: 'arn:aws:events:eu-west-1:999999999999:event-bus/sigwatch-ci' });
+
+  it('the member rule forwards exactly what the central rule routes', () => {
+    const forward = Object.values(member.Resources).find((r) => r.Type === 'AWS::Events::Rule')!;
+    const forwarded = ((forward.Properties as JsonObject).EventPattern as JsonObject)['detail-type'];
+    assert.deepEqual((props(base.template, 'EcrPushRule').EventPattern as JsonObject)['detail-type'], forwarded);
+  });
+
+  it('the functions may assume the member role by its default name, with the SourceIdentity it requires', () => {
+    const sts = identityStatements(base.stack).find((s) => actions(s.statement).includes('sts:AssumeRole'))!;
+    assert.deepEqual(sts.statement.Resource, { 'Fn::Sub': `arn:\${AWS::Partition}:iam::*:role/${String(defaults.RoleName)}` });
+    for (const { props: p } of functions(base.stack).values()) {
+      assert.equal(((p.Environment as JsonObject).Variables as JsonObject).SIGWATCH_SOURCE_IDENTITY, defaults.SourceIdentity);
+    }
+  });
+
+  it('the functions role has no path, so its name is the StackSet\'s CentralRoleName', () => {
+    const role = props(base.template, 'IamRoleLambdaExecution');
+    assert.equal(role.Path, '/');
+    assert.equal(role.RoleName, ROLE_NAME);
   });
 });
 
