@@ -7,3 +7,4 @@ export * from './samples.ts';
 export * from './bundles.ts';
 export * from './token-server.ts';
 export * from './tuf.ts';
+export * from './attestations.ts';
