@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   intrinsic,
@@ -397,6 +398,44 @@ describe('infra/member-account.yaml', () => {
       assert.deepEqual(actionsOf(listed[0]!.statement), ['kms:GetPublicKey']);
       assert.deepEqual(listed[0]!.statement.Resource, { Ref: 'KmsKeyArns' });
     });
+
+    it('every ECR API sigwatch calls in member accounts is allowed (ListImageReferrers through ecr:BatchGetImage)', () => {
+      // The ECR commands the code sends, found in the sources rather than listed
+      // here, so that a new call fails this test until the member role allows it.
+      const used = new Set<string>();
+      for (const file of sourceFiles(new URL('../src/', import.meta.url).pathname)) {
+        const text = readFileSync(file, 'utf8');
+        for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-ecr'/g)) {
+          for (const name of m[1]!.split(',').map((n) => n.trim().replace(/^type\s+/, ''))) {
+            const command = /^(\w+)Command$/.exec(name);
+            if (command) used.add(command[1]!);
+          }
+        }
+      }
+      assert.ok(used.has('GetAuthorizationToken'), `found ${[...used].join(', ')}`);
+      // The OCI registry API (manifests, blobs, referrers) is authorized as these actions.
+      const registryApi = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'];
+      // ListImageReferrers has no IAM action of its own: AWS authorizes it as ecr:BatchGetImage.
+      const authorizedAs: Record<string, string> = { ListImageReferrers: 'ecr:BatchGetImage' };
+      const allowed = new Set(perms.flatMap((s) => actionsOf(s.statement)));
+      for (const action of [...[...used].map((c) => authorizedAs[c] ?? `ecr:${c}`), ...registryApi]) assert.ok(allowed.has(action), `${action} is not allowed`);
+    });
+  });
+
+  describe('deployable as a service-managed StackSet', () => {
+    it('no transform, nested stack or custom resource: nothing that needs more than CloudFormation in each account', () => {
+      assert.equal((template as JsonObject).Transform, undefined);
+      for (const [name, r] of Object.entries(template.Resources)) {
+        assert.ok(!/^(Custom::|AWS::CloudFormation::(Stack|CustomResource|Macro)$|AWS::Lambda::|AWS::Serverless::)/.test(r.Type), `${name}: ${r.Type}`);
+      }
+    });
+
+    it('no literal partition, account or region: the same template works in every account and region of the OU', () => {
+      const text = JSON.stringify({ Resources: template.Resources, Outputs: template.Outputs });
+      assert.doesNotMatch(text, /arn:aws[:-]/, 'ARNs use ${AWS::Partition}');
+      assert.doesNotMatch(text, /\b\d{12}\b/, 'account ids come from parameters');
+      assert.doesNotMatch(text, /\b[a-z]{2}-(north|south|east|west|central|northeast|southeast)-\d\b/, 'regions come from parameters');
+    });
   });
 
   describe('regions', () => {
@@ -505,4 +544,11 @@ describe('infra/member-account.yaml', () => {
 
 function readLines(): string[] {
   return readFileSync(TEMPLATE_URL, 'utf8').split('\n');
+}
+
+/** Every .ts file under `dir`. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => join(dir, f));
 }
