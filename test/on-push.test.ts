@@ -13,7 +13,8 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { createPublicKey } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { onPushHandler } from '../functions/on-push/handler.ts';
@@ -52,6 +53,8 @@ const ECR_PASSWORD = 'ecr-password-7d41be';
 const EVENT_TIME = Date.parse('2026-11-23T10:00:00Z');
 const GRACE_SECONDS = 600;
 const key = generateKeyPair();
+const kmsKey = generateKeyPair();
+const KMS_KEY_ARN = `arn:aws:kms:eu-west-1:${PAYMENTS}:key/0b6a4d0e-2c8f-4c11-9d3e-7a1b2c3d4e5f`;
 
 const ecrHost = (account: string) => `${account}.dkr.ecr.${REGION}.amazonaws.com`;
 
@@ -191,6 +194,20 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     // acme's policy applies to both teams; payments' own policy only to payments.
     await s3.put(BUCKET, 'policies/acme/require-release-key.yaml', keyPolicyYaml('require-release-key', '**', key.publicKeyPem));
     // Globs cover the digest too: `*` runs over `@sha256:…`.
+    // A KMS key of the payments account, for one repository: read through that account's role.
+    await s3.put(
+      BUCKET,
+      'policies/acme/payments/kms-signed.yaml',
+      `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: kms-signed}
+spec:
+  images: [{glob: "**/team/kms*"}]
+  authorities:
+  - name: kms-key
+    key: {kms: "awskms:///${KMS_KEY_ARN}"}
+`,
+    );
     await s3.put(BUCKET, 'policies/acme/payments/no-blocked.yaml', staticPolicyYaml('no-blocked', '**/team/blocked*').replace('action: pass', 'action: fail'));
 
     images.signed = buildImage({ seed: 'on-push-signed' });
@@ -198,10 +215,13 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     images.late = buildImage({ seed: 'on-push-late' });
     images.revoked = buildImage({ seed: 'on-push-revoked' });
     images.blocked = buildImage({ seed: 'on-push-blocked' });
+    images.kms = buildImage({ seed: 'on-push-kms' });
     const amd = buildImage({ seed: 'on-push-multi', platform: { os: 'linux', architecture: 'amd64' } });
     const arm = buildImage({ seed: 'on-push-multi', platform: { os: 'linux', architecture: 'arm64' } });
     images.index = buildIndex([amd, arm]);
-    for (const [tag, image] of Object.entries(images)) await pushManifest(reg, tag === 'blocked' ? 'team/blocked' : 'team/app', tag, image);
+    const repositoryOf = (tag: string) => (tag === 'blocked' ? 'team/blocked' : tag === 'kms' ? 'team/kms' : 'team/app');
+    for (const [tag, image] of Object.entries(images)) await pushManifest(reg, repositoryOf(tag), tag, image);
+    await signImageWithKey(reg, 'team/kms', images.kms!, kmsKey.privateKey);
     for (const name of ['signed', 'revoked', 'index'] as const) await signImageWithKey(reg, 'team/app', images[name]!, key.privateKey);
     await signImageWithKey(reg, 'team/blocked', images.blocked!, key.privateKey);
   });
@@ -354,6 +374,29 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     );
     assert.deepEqual(res.batchItemFailures, []);
     assert.deepEqual((await received('payments')).map((n) => [n.digest, n.verdict]), [[index.digest, 'admit']]);
+  });
+
+  it("reads a KMS key of the member account through that account's role", async () => {
+    const kms = mockClient(KMSClient);
+    try {
+      const der = createPublicKey(kmsKey.publicKeyPem).export({ type: 'spki', format: 'der' });
+      kms.on(GetPublicKeyCommand).resolves({ KeyId: KMS_KEY_ARN, PublicKey: new Uint8Array(der), KeySpec: 'ECC_NIST_P256' });
+      const res = await handler()(batch({ id: 'k', body: event('kms', PAYMENTS, { 'repository-name': 'team/kms', 'image-digest': images.kms!.digest, 'image-tag': 'v1' }) }));
+      assert.deepEqual(res.batchItemFailures, []);
+      const [n] = await received('payments');
+      // acme's release key does not sign this image, so the verdict is deny; the KMS authority itself passed.
+      const kmsPolicy = n!.policies.find((p) => p.name === 'kms-signed');
+      assert.equal(kmsPolicy?.verdict, 'pass', JSON.stringify(n));
+      const calls = kms.commandCalls(GetPublicKeyCommand);
+      assert.equal(calls.length, 1);
+      assert.deepEqual(calls[0]!.args[0].input, { KeyId: KMS_KEY_ARN });
+      const client = calls[0]!.thisValue as KMSClient;
+      assert.equal(await client.config.region(), 'eu-west-1');
+      const creds = await client.config.credentials();
+      assert.equal(creds.accessKeyId, `ASIA${PAYMENTS}`);
+    } finally {
+      kms.restore();
+    }
   });
 
   it('publishes a duplicated event once', async () => {
