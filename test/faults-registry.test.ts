@@ -15,6 +15,7 @@ import { buildImage, buildSamples, generateKeyPair, keyPolicyYaml, signatureTag,
 import { loadPolicy, verdictText } from './corpus/verify-fixture.ts';
 import { recordFault } from './helpers/faults.ts';
 import { startHttpServer } from './helpers/http-server.ts';
+import { FAULT_MATRIX_BEARER_TOKEN } from './helpers/secrets.ts';
 
 /**
  * The registry fault matrix: a registry on 127.0.0.1 that misbehaves one way
@@ -274,7 +275,7 @@ describe('registry fault matrix', () => {
   });
 
   it('never sends the bearer token to another host, not even when that host redirects back', async () => {
-    const TOKEN = 'fault-matrix-bearer-token';
+    const TOKEN = FAULT_MATRIX_BEARER_TOKEN;
     let registry: Server | undefined;
     const cdn = await startHttpServer((req, res) => {
       // The CDN bounces the first blob request back to the registry's own origin.

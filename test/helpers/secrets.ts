@@ -10,7 +10,7 @@
  */
 
 export interface TestSecret {
-  /** Printed when the secret leaks; never the value. */
+  /** Printed when the secret leaks: says whose it is, never contains the value. */
   label: string;
   value: string;
 }
@@ -36,40 +36,51 @@ export const AWS_EXAMPLE_ACCESS_KEY_ID = 'AKIAEXAMPLEKEYID';
 export const AWS_EXAMPLE_SECRET_KEY = 'example-secret-never-printed';
 export const AWS_CENTRAL_ACCESS_KEY_ID = 'AKIDCENTRALFAKE';
 export const AWS_CENTRAL_SECRET_KEY = 'central-fake';
+export const AWS_CENTRAL_REVERIFY_ACCESS_KEY_ID = 'AKIDCENTRAL';
+export const AWS_CENTRAL_REVERIFY_SECRET_KEY = 'central-secret';
+export const AWS_NOTIFY_ACCESS_KEY_ID = 'AKIDTEST';
 export const AWS_NOTIFY_SECRET_KEY = 'secret-test';
 export const STS_SESSION_TOKEN_PREFIX = 'token-1-arn:aws';
+export const STS_MEMBER_SESSION_TOKEN = 'member-session-token';
 export const GCP_SESSION_TOKEN = 'session-hunter2';
 // ExternalIds of member-account associations.
 export const EXTERNAL_ID = 'local-external-id-0001';
 export const EXTERNAL_ID_ROTATED = 'ext-rotated-0002';
+// Bearer token of the registry fault matrix.
+export const FAULT_MATRIX_BEARER_TOKEN = 'fault-matrix-bearer-token';
 // The secret the leak guard's own test prints on purpose.
 export const LEAK_GUARD_CANARY = 'canary-7f3a9c-never-print';
 
 /** [label, value, Basic-auth usernames it is used with]. */
 const LIST: [string, string, string[]][] = [
-  ['registry password admin-pw', ADMIN_PASSWORD, ['admin']],
-  ['registry password ci-secret-pw', CI_SECRET_PASSWORD, ['ci']],
-  ['registry password team-secret-pw', TEAM_SECRET_PASSWORD, ['team']],
-  ['registry password ci-s3cret', CI_S3CRET_PASSWORD, ['ci']],
-  ['registry password basic-s3cret', BASIC_S3CRET_PASSWORD, ['ci']],
-  ['registry password wrong-s3cret', WRONG_S3CRET_PASSWORD, ['ci']],
-  ['registry password s3cret-pw', S3CRET_PW_PASSWORD, ['ci']],
-  ['registry password alice-pw', ALICE_PASSWORD, ['alice']],
-  ['registry password basic-pw', BASIC_PASSWORD, []],
-  ['pull-secret password hunter2', HUNTER2, ['u']],
+  ['registry password of admin (registry-auth, pull secrets)', ADMIN_PASSWORD, ['admin']],
+  ['registry password of ci (pull secrets)', CI_SECRET_PASSWORD, ['ci']],
+  ['registry password of team (pull secrets)', TEAM_SECRET_PASSWORD, ['team']],
+  ['registry password of ci (registry-auth)', CI_S3CRET_PASSWORD, ['ci']],
+  ['registry password of ci (registry-safety)', BASIC_S3CRET_PASSWORD, ['ci']],
+  ['wrong registry password of ci (registry-safety)', WRONG_S3CRET_PASSWORD, ['ci']],
+  ['registry password of ci (verify)', S3CRET_PW_PASSWORD, ['ci']],
+  ['registry password of alice (registry-auth)', ALICE_PASSWORD, ['alice']],
+  ['registry password (registry-auth, Basic realm)', BASIC_PASSWORD, []],
+  ['pull-secret password (registry-providers)', HUNTER2, ['u']],
   ['ECR token A', ECR_TOKEN_A, ['AWS']],
   ['ECR token B', ECR_TOKEN_B, ['AWS']],
   ['ECR token (refreshed)', ECR_TOKEN_REFRESHED, ['AWS']],
   ['ECR token (errors test)', ECR_TOKEN_NOT_IN_ERRORS, ['AWS']],
   ['AWS access key id (example)', AWS_EXAMPLE_ACCESS_KEY_ID, []],
   ['AWS secret key (example)', AWS_EXAMPLE_SECRET_KEY, []],
-  ['AWS access key id (central)', AWS_CENTRAL_ACCESS_KEY_ID, []],
-  ['AWS secret key (central)', AWS_CENTRAL_SECRET_KEY, []],
+  ['AWS access key id (central, accounts)', AWS_CENTRAL_ACCESS_KEY_ID, []],
+  ['AWS secret key (central, accounts)', AWS_CENTRAL_SECRET_KEY, []],
+  ['AWS access key id (central, reverify)', AWS_CENTRAL_REVERIFY_ACCESS_KEY_ID, []],
+  ['AWS secret key (central, reverify)', AWS_CENTRAL_REVERIFY_SECRET_KEY, []],
+  ['AWS access key id (notify)', AWS_NOTIFY_ACCESS_KEY_ID, []],
   ['AWS secret key (notify)', AWS_NOTIFY_SECRET_KEY, []],
-  ['STS session token', STS_SESSION_TOKEN_PREFIX, []],
+  ['STS session token (accounts)', STS_SESSION_TOKEN_PREFIX, []],
+  ['STS session token (on-push)', STS_MEMBER_SESSION_TOKEN, []],
   ['GCP session token', GCP_SESSION_TOKEN, []],
   ['ExternalId', EXTERNAL_ID, []],
   ['ExternalId (rotated)', EXTERNAL_ID_ROTATED, []],
+  ['fault-matrix bearer token', FAULT_MATRIX_BEARER_TOKEN, []],
   ['leak-guard canary', LEAK_GUARD_CANARY, []],
 ];
 
