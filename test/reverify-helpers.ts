@@ -318,7 +318,7 @@ export async function pump(world: World, w: Wiring): Promise<{ handled: Message[
     if (Messages.length === 0) return { handled };
     const { failedMessageIds } = await processReverifyRecords(
       Messages.map((m) => ({ messageId: m.MessageId!, body: m.Body! })),
-      { worker: w.worker, planner: async () => w.planner, log: (e) => w.logs.push(e) },
+      { worker: async () => w.worker, planner: async () => w.planner, log: (e) => w.logs.push(e) },
     );
     assert.deepEqual(failedMessageIds, [], `failed records: ${JSON.stringify(w.logs.filter((l) => l.level === 'error'))}`);
     await world.fx.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: world.reverifyQueueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));

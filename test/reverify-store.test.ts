@@ -84,9 +84,11 @@ describe('RunLedger (dynalite)', () => {
     let s = await ledger.targetFinished('run-a', '111122223333/eu-west-1');
     assert.deepEqual([s.targetsDone, s.planned, s.complete], [1, 5, false]);
     s = await ledger.targetFinished('run-a', '444455556666/eu-west-1', 'access denied');
+    assert.equal(s.targetsFailed, 1);
     s = await ledger.targetFinished('run-a', '444455556666/eu-west-1', 'access denied');
     assert.deepEqual([s.targetsDone, s.targetsFailed, s.failures], [1, 1, [{ target: '444455556666/eu-west-1', reason: 'access denied' }]]);
     s = await ledger.batchDone('run-a', 'b1', [team(1, { admit: 2, deny: 1, warn: 0, error: 0, changed: 1 })]);
+    assert.equal(s.done, 3);
     s = await ledger.batchDone('run-a', 'b1', [team(1, { admit: 2, deny: 1, warn: 0, error: 0, changed: 1 })]);
     assert.deepEqual([s.done, s.complete], [3, false]);
     s = await ledger.batchDone('run-a', 'b2', [team(0, { admit: 2, deny: 0, warn: 0, error: 0, changed: 0 })]);

@@ -17,7 +17,8 @@ export interface QueueRecord {
 }
 
 export interface DispatchDeps {
-  worker: WorkerDeps;
+  /** Built once per invocation that has `images` records: the configuration and policies are read once per batch. */
+  worker: () => Promise<WorkerDeps>;
   /** Built only when a `plan` record arrives: it needs the listing's clients. */
   planner: () => Promise<PlannerDeps>;
   log: Log;
@@ -25,6 +26,7 @@ export interface DispatchDeps {
 
 export async function processReverifyRecords(records: readonly QueueRecord[], deps: DispatchDeps): Promise<{ failedMessageIds: string[] }> {
   const failed: string[] = [];
+  let worker: Promise<WorkerDeps> | undefined;
   // One record after another: each already verifies its images concurrently, and a
   // batch of messages for one repository should not multiply the load on its registry.
   for (const record of records) {
@@ -36,7 +38,7 @@ export async function processReverifyRecords(records: readonly QueueRecord[], de
     }
     const m = parsed.message;
     try {
-      if (m.kind === 'images') await verifyBatch(m, deps.worker);
+      if (m.kind === 'images') await verifyBatch(m, await (worker ??= deps.worker()));
       else await continuePlan(await deps.planner(), m);
     } catch (err) {
       deps.log({ level: 'error', message: 'reverify message failed', messageId: record.messageId, runId: m.runId, kind: m.kind, account: m.account, region: m.region, reason: reasonOf(err) });
