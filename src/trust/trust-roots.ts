@@ -101,10 +101,20 @@ function tufSource(root: TrustRoot): TufSource {
   throw new Error('has none of sigstoreKeys, remote and repository');
 }
 
-/** Same name and same TUF spec, same material; any change to the spec is a new entry. */
+const keys = new WeakMap<TrustRoot, string>();
+
+/**
+ * Same name and same TUF spec, same material; any change to the spec is a new
+ * entry. Remembered per loaded document: a mirrorFS can be megabytes to hash.
+ */
 function cacheKey(root: TrustRoot): string {
-  const { remote, repository } = root.spec;
-  return `${root.metadata.name}\0${createHash('sha256').update(JSON.stringify({ remote, repository })).digest('hex')}`;
+  let key = keys.get(root);
+  if (key === undefined) {
+    const { remote, repository } = root.spec;
+    key = `${root.metadata.name}\0${createHash('sha256').update(JSON.stringify({ remote, repository })).digest('hex')}`;
+    keys.set(root, key);
+  }
+  return key;
 }
 
 /** The process's resolver: the CLI and the Lambda handlers share one per process, so TUF is fetched once per expiry. */
