@@ -44,12 +44,13 @@ import { VerdictStore } from '../src/store/verdicts.ts';
 import { buildImage, keyPolicyYaml, pushManifest, signImageWithKey, startRegistry, type BuiltManifest, type TestRegistry } from './harness/index.ts';
 import { startDynamo, type TestDynamo } from './helpers/dynamodb.ts';
 import { startTestFauxqs, type TestFauxqs } from './helpers/fauxqs.ts';
+import { assertNoSecrets, ECR_TOKEN_A, EXTERNAL_ID } from './helpers/secrets.ts';
 
 export const A = '111122223333';
 export const B = '444455556666';
 export const REGION = 'eu-west-1';
-export const EXTERNAL_ID = 'reverify-test-external-id';
-export const ECR_PASSWORD = 'ecr-token-password-7f3a';
+export { EXTERNAL_ID };
+export const ECR_PASSWORD = ECR_TOKEN_A;
 
 export interface Subscriber {
   topicArn: string;
@@ -78,7 +79,7 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export function configYaml(topics: World['topics'], extra = ''): string {
+export function configYaml(topics: World['topics'], extra = '', externalId = `{inline: ${EXTERNAL_ID}}`): string {
   return `defaults:
   roleName: sigwatch-reader
 operators:
@@ -95,12 +96,12 @@ groups:
     topicArn: ${topics.retail.topicArn}
 associations:
   - group: acme/payments
-    externalId: {inline: ${EXTERNAL_ID}}
+    externalId: ${externalId}
     accounts:
       - id: "${A}"
         regions: [${REGION}]
   - group: acme/retail
-    externalId: {inline: ${EXTERNAL_ID}}
+    externalId: ${externalId}
     accounts:
       - id: "${B}"
         regions: [${REGION}]
@@ -333,6 +334,8 @@ export async function drain(world: World, s: Subscriber): Promise<{ body: Record
     const { Messages = [] } = await world.fx.sqs.send(new ReceiveMessageCommand({ QueueUrl: s.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }));
     if (Messages.length === 0) return all;
     for (const m of Messages) {
+      // Whatever sigwatch publishes, no credential, token or ExternalId is in it.
+      assertNoSecrets(m.Body!, `a message on ${s.topicArn}`);
       const type = m.MessageAttributes?.type?.StringValue;
       all.push({ body: JSON.parse(m.Body!) as Record<string, unknown>, ...(type ? { type } : {}) });
     }
