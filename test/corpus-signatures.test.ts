@@ -74,7 +74,7 @@ function payloadBytes(value: unknown, vars: Record<string, string>): Buffer {
 /** The `.sig` manifest and its blobs; `$SIGNATURE` is a real signature over each layer's payload. */
 async function signatureManifest(layers: Layer[], keyless: { identity: string } | undefined): Promise<{ bytes: Buffer; blobs: Buffer[] }> {
   const config = Buffer.from(JSON.stringify({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] }, config: {} }));
-  const blobs = [config];
+  const blobs: Buffer[] = [config];
   const descriptors = [];
   for (const layer of layers) {
     const bytes = payloadBytes(layer.payload, baseVars);

@@ -277,23 +277,25 @@ describe('registry fault matrix', () => {
 
   it('never sends the bearer token to another host, not even when that host redirects back', async () => {
     const TOKEN = FAULT_MATRIX_BEARER_TOKEN;
-    let registry: Server | undefined;
+    // The registry's origin, known once it listens; the CDN bounces requests back to it.
+    const back = { origin: '' };
     const cdn = await startHttpServer((req, res) => {
       // The CDN bounces the first blob request back to the registry's own origin.
-      if (!req.url?.includes('bounced')) return res.writeHead(307, { location: `${registry!.url}/v2/team/app/blobs/${payload.digest}?bounced=1` }).end();
+      if (!req.url?.includes('bounced')) return res.writeHead(307, { location: `${back.origin}/v2/team/app/blobs/${payload.digest}?bounced=1` }).end();
       res.end(payload.bytes);
     });
     servers.push(cdn);
-    registry = await fakeRegistry(
+    const registry = await fakeRegistry(
       (req, res) => {
         if (!req.url?.includes('bounced=1')) return false;
         // Back at the registry: without the token it must refuse, as a real one would.
         if (req.headers.authorization) return !!res.end(payload.bytes);
-        res.writeHead(401, { 'www-authenticate': `Bearer realm="${registry!.url}/token"` }).end();
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${back.origin}/token"` }).end();
         return true;
       },
       { blobsAt: cdn.url, bearer: TOKEN },
     );
+    back.origin = registry.url;
     const verdict = await verify(registry.host);
     assert.ok(cdn.requests.length >= 1);
     assert.deepEqual(

@@ -68,7 +68,7 @@ describe('manifest parser (property)', () => {
         const bytes = Buffer.from(JSON.stringify(json));
         const digest = sha256Digest(bytes);
         const changed = Buffer.from(bytes);
-        changed[at % changed.length] ^= flip;
+        changed.writeUInt8(changed.readUInt8(at % changed.length) ^ flip, at % changed.length);
         const err = only(() => parseManifest(changed, { digest, where: 'p' }));
         assert.equal(err?.code, 'DIGEST_MISMATCH');
       }),

@@ -43,7 +43,7 @@ function certificateChain(sig: CosignSignature) {
   // The verifier reads only the leaf; cosign refuses an unparseable chain, and so do we.
   certificates.forEach((der, i) => {
     try {
-      X509Certificate.parse(der);
+      X509Certificate.parse(Buffer.from(der));
     } catch {
       throw new Error(i === 0 ? 'certificate annotation holds an invalid X.509 certificate' : `chain annotation: certificate ${i} is not a valid X.509 certificate`);
     }
