@@ -1,0 +1,310 @@
+/**
+ * `npm run bench`: the figures of issue #11, side by side with their floors.
+ *
+ * - round trips per verified image, by case, against the floor (tag→digest,
+ *   signature manifest, signature blob);
+ * - warm latency p50/p99 of `verifyImage` against a floor made of the same
+ *   number of raw HTTP requests to the same registry plus a raw
+ *   `crypto.verify` of the same signature;
+ * - throughput of a batch of signed images (keyed and keyless) with the
+ *   concurrency the code chooses, and peak RSS;
+ * - cold start of each Lambda bundle (import + init) against bare node;
+ * - the obvious alternative: `sigstore`'s high-level `verify` per image after
+ *   fetching the bundle, on the same images in the same run.
+ *
+ * Everything runs against a docker-registry on 127.0.0.1; nothing else is
+ * contacted. Writes bench/results.json. BENCH_IMAGES sets the batch size
+ * (1000 by default).
+ */
+import { spawnSync } from 'node:child_process';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTrustedRootFile } from '../src/trust/trusted-root.ts';
+import { buildPolicySet } from '../src/store/policy-set.ts';
+import { policiesMatching } from '../src/store/policy-set.ts';
+import { RegistryClient } from '../src/registry/client.ts';
+import { parseImageTarget } from '../src/registry/target.ts';
+import { verifyImage } from '../src/pipeline/verify-image.ts';
+import { DEFAULT_CONCURRENCY, verifyImages } from '../src/pipeline/verify-batch.ts';
+import type { PolicySet } from '../src/policy/types.ts';
+import {
+  buildImage,
+  bundleReferrer,
+  cosignSignStatement,
+  createKeylessFixture,
+  createTufRepository,
+  serveTufRepository,
+  generateKeyPair,
+  keyPolicyYaml,
+  legacySignatureManifest,
+  pushManifest,
+  referrersIndex,
+  signatureTag,
+  signPayload,
+  simpleSigningPayload,
+  startRegistry,
+  type BuiltManifest,
+} from '../test/harness/index.ts';
+
+const N = Number(process.env.BENCH_IMAGES ?? 1000);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
+const GITHUB = 'https://token.actions.githubusercontent.com';
+const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+const root = new URL('..', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'sigwatch-bench-'));
+const results: Record<string, unknown> = { images: N, machine: `${process.platform}/${process.arch}, node ${process.version}` };
+const line = (label: string, value: string) => console.log(`  ${label.padEnd(44)} ${value}`);
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+const reg = await startRegistry();
+try {
+  // --- Images: keyed legacy, keyless legacy, keyless cosign v3 bundles -------
+  const key = generateKeyPair();
+  const fixture = await createKeylessFixture();
+  const rootFile = join(work, 'trusted_root.json');
+  await fixture.writeTrustedRoot(rootFile);
+  const trust = await loadTrustedRootFile(rootFile);
+  const keyed: BuiltManifest[] = [];
+  const keyless: BuiltManifest[] = [];
+  const bundled: { image: BuiltManifest; bundle: unknown }[] = [];
+  const t = performance.now();
+  for (let i = 0; i < N; i++) {
+    const image = buildImage({ seed: `bench-keyed-${i}` });
+    const payload = simpleSigningPayload(`${reg.host}/bench/keyed`, image.digest);
+    await pushManifest(reg, 'bench/keyed', `v${i}`, image);
+    await pushManifest(reg, 'bench/keyed', signatureTag(image.digest), legacySignatureManifest([{ payload, signature: signPayload(payload, key.privateKey) }]));
+    keyed.push(image);
+  }
+  for (let i = 0; i < N; i++) {
+    const image = buildImage({ seed: `bench-keyless-${i}` });
+    const payload = simpleSigningPayload(`${reg.host}/bench/keyless`, image.digest);
+    const s = await fixture.signKeyless(payload, { issuer: GITHUB, subject: WORKFLOW });
+    await pushManifest(reg, 'bench/keyless', `v${i}`, image);
+    await pushManifest(
+      reg,
+      'bench/keyless',
+      signatureTag(image.digest),
+      legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]),
+    );
+    keyless.push(image);
+  }
+  const BUNDLED = Math.min(N, 200);
+  for (let i = 0; i < BUNDLED; i++) {
+    const image = buildImage({ seed: `bench-bundle-${i}` });
+    const bundle = await fixture.signDsseKeyless('application/vnd.in-toto+json', cosignSignStatement(`${reg.host}/bench/bundles`, image.digest), { issuer: GITHUB, subject: WORKFLOW });
+    const referrer = bundleReferrer(image, bundle);
+    await pushManifest(reg, 'bench/bundles', `v${i}`, image);
+    await pushManifest(reg, 'bench/bundles', referrer.digest, referrer);
+    // docker-registry 2.8 has no referrers API: the OCI fallback tag is what cosign writes there.
+    await pushManifest(reg, 'bench/bundles', image.digest.replace(':', '-'), referrersIndex([referrer]));
+    bundled.push({ image, bundle });
+  }
+  console.log(`setup: ${N} keyed, ${N} keyless, ${BUNDLED} bundled images pushed in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+
+  const keylessPolicy = `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: keyless}
+spec:
+  images: [{glob: "**/bench/keyless*"}, {glob: "**/bench/bundles*"}]
+  authorities:
+    - name: release
+      keyless:
+        url: https://fulcio.sigstore.dev
+        identities: [{issuer: "${GITHUB}", subject: "${WORKFLOW}"}]
+`;
+  const set: PolicySet = buildPolicySet([
+    { text: keyPolicyYaml('keyed', '**/bench/keyed*', key.publicKeyPem), file: 'keyed.yaml' },
+    { text: keylessPolicy, file: 'keyless.yaml' },
+  ]);
+  const select = (name: string, literal: boolean) => policiesMatching(set, name, { literal });
+  const newClient = () => new RegistryClient({ insecureHosts: [reg.host] });
+  const depsFor = (client: RegistryClient) => ({ registry: (ref: { registry: string; repository: string }) => client.repository(ref), trust: () => trust, trustRoots: set.trustRoots });
+  const verifyOne = async (client: RegistryClient, ref: string) => {
+    const v = await verifyImage(parseImageTarget(ref), select, depsFor(client));
+    if (v.verdict !== 'admit') throw new Error(`${ref}: ${v.verdict}: ${v.reasons.join('; ')}`);
+    return v;
+  };
+
+  // --- Round trips -------------------------------------------------------------
+  console.log('round trips per verified image (warm client; floor: tag→digest + signature manifest + signature blob)');
+  const trips: Record<string, { cold: number; warm: number; floor: number }> = {};
+  const cases: [string, (i: number) => string, number][] = [
+    ['legacy .sig, key, by tag', (i) => `${reg.host}/bench/keyed:v${i}`, 3],
+    ['legacy .sig, key, by digest', (i) => `${reg.host}/bench/keyed@${keyed[i]!.digest}`, 2],
+    ['legacy .sig, keyless, by digest', (i) => `${reg.host}/bench/keyless@${keyless[i]!.digest}`, 2],
+    ['referrer bundle, keyless, by digest', (i) => `${reg.host}/bench/bundles@${bundled[i]!.image.digest}`, 2],
+  ];
+  for (const [name, ref, floor] of cases) {
+    const client = newClient();
+    await verifyOne(client, ref(0));
+    const cold = client.http.counter.total;
+    client.http.counter.reset();
+    for (let i = 1; i <= 10; i++) await verifyOne(client, ref(i % BUNDLED));
+    trips[name] = { cold, warm: client.http.counter.total / 10, floor };
+    line(name, `${trips[name].warm} warm (${cold} cold), floor ${floor}`);
+  }
+  results.roundTrips = trips;
+
+  // --- Latency against the floor ------------------------------------------------
+  console.log('\nwarm latency per image, by digest, keyed legacy signature');
+  {
+    const client = newClient();
+    await verifyOne(client, `${reg.host}/bench/keyed@${keyed[0]!.digest}`);
+    const ours: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const s = performance.now();
+      await verifyOne(client, `${reg.host}/bench/keyed@${keyed[i % N]!.digest}`);
+      ours.push(performance.now() - s);
+    }
+    // The floor: the same two requests with fetch (keep-alive), and one crypto.verify.
+    const publicKey = createPublicKey(key.publicKeyPem);
+    const floor: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const image = keyed[i % N]!;
+      const s = performance.now();
+      const m = await fetch(`http://${reg.host}/v2/bench/keyed/manifests/${signatureTag(image.digest)}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      const manifest = (await m.json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
+      const layer = manifest.layers[0]!;
+      const blob = Buffer.from(await (await fetch(`http://${reg.host}/v2/bench/keyed/blobs/${layer.digest}`)).arrayBuffer());
+      if (!cryptoVerify('sha256', blob, publicKey, Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64'))) throw new Error('floor: bad signature');
+      floor.push(performance.now() - s);
+    }
+    const r = { p50: pct(ours, 50), p99: pct(ours, 99), floorP50: pct(floor, 50), floorP99: pct(floor, 99) };
+    line('sigwatch verifyImage p50 / p99', `${ms(r.p50)} / ${ms(r.p99)}`);
+    line('floor (2 raw requests + crypto.verify) p50 / p99', `${ms(r.floorP50)} / ${ms(r.floorP99)}`);
+    line('ratio p50 / p99 (target ≤ 2×)', `${(r.p50 / r.floorP50).toFixed(2)}× / ${(r.p99 / r.floorP99).toFixed(2)}×`);
+    results.latency = { ...r, ratioP50: r.p50 / r.floorP50, ratioP99: r.p99 / r.floorP99 };
+  }
+
+  // --- Throughput and memory ------------------------------------------------------
+  console.log(`\nthroughput, ${N} images per batch, concurrency ${DEFAULT_CONCURRENCY} (chosen by verifyImages)`);
+  const throughput: Record<string, unknown> = {};
+  for (const [name, repo, images] of [
+    ['keyed', 'bench/keyed', keyed],
+    ['keyless', 'bench/keyless', keyless],
+  ] as const) {
+    const client = newClient();
+    const targets = images.map((im) => parseImageTarget(`${reg.host}/${repo}@${im.digest}`));
+    const cpu = process.cpuUsage();
+    const s = performance.now();
+    const verdicts = await verifyImages(targets, select, depsFor(client));
+    const seconds = (performance.now() - s) / 1000;
+    const used = process.cpuUsage(cpu);
+    const denied = verdicts.filter((v) => v.verdict !== 'admit').length;
+    if (denied > 0) throw new Error(`${name}: ${denied} images not admitted: ${verdicts.find((v) => v.verdict !== 'admit')!.reasons[0]}`);
+    throughput[name] = { imagesPerSecond: N / seconds, cpuMsPerImage: (used.user + used.system) / 1000 / N };
+    line(`${name}: images/s (target keyed ≥ 200)`, `${(N / seconds).toFixed(0)}  (${((used.user + used.system) / 1000 / N).toFixed(2)} ms CPU per image)`);
+  }
+  results.throughput = throughput;
+  results.peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  line('peak RSS of this process (all of the above)', `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  const one = spawnSync(process.execPath, ['-e', oneVerificationScript(reg.host, keyed[0]!.digest, key.publicKeyPem)], { cwd: root, encoding: 'utf8' });
+  if (one.status !== 0) throw new Error(`one-verification child failed: ${one.stderr}`);
+  const oneRss = JSON.parse(one.stdout.trim().split('\n').pop()!) as { maxRssMiB: number; bareMiB: number };
+  line('peak RSS, one verification in a fresh process', `${oneRss.maxRssMiB.toFixed(0)} MiB (bare node ${oneRss.bareMiB.toFixed(0)} MiB)`);
+  results.oneVerificationRssMiB = oneRss;
+
+  // --- The obvious alternative: sigstore.verify per image --------------------------
+  console.log('\nthe alternative: fetch each bundle, then `sigstore` verify() on it (same images, same run)');
+  {
+    const { verify: sigstoreVerify } = await import('sigstore');
+    // sigstore.verify reads its trust root through TUF: a TUF repository served on 127.0.0.1 carries
+    // the fixture's trusted root, so that nothing leaves the machine. Each call reads the TUF cache.
+    const tuf = createTufRepository({ targets: { 'trusted_root.json': readFileSync(rootFile) } });
+    const mirror = await serveTufRepository(tuf);
+    const tufRootPath = join(work, 'tuf-root.json');
+    writeFileSync(tufRootPath, tuf.root);
+    const tufOptions = { tufMirrorURL: mirror.url, tufRootPath, tufCachePath: join(work, 'tuf-cache') };
+    const client = newClient();
+    const images = bundled.map((b) => b.image);
+    const s1 = performance.now();
+    let okOurs = 0;
+    for (const im of images) if ((await verifyOne(client, `${reg.host}/bench/bundles@${im.digest}`)).verdict === 'admit') okOurs++;
+    const oursMs = (performance.now() - s1) / images.length;
+    const s2 = performance.now();
+    let okTheirs = 0;
+    let failure = '';
+    for (const { image } of bundled) {
+      // What a user writes: fetch the referrer, read its bundle, call verify().
+      const repo = client.repository({ registry: reg.host, repository: 'bench/bundles' });
+      const refs = await repo.referrers(image.digest);
+      const manifest = await repo.getManifest(refs[0]!.digest);
+      const layer = (manifest!.json as { layers: { digest: string; size: number; mediaType: string }[] }).layers[0]!;
+      const bundleJson = JSON.parse((await repo.getBlob(layer, 1 << 20)).toString('utf8')) as Parameters<typeof sigstoreVerify>[0];
+      try {
+        await sigstoreVerify(bundleJson, { certificateIssuer: GITHUB, certificateIdentityURI: WORKFLOW, ...tufOptions });
+        okTheirs++;
+      } catch (err) {
+        failure ||= (err as Error).message;
+      }
+    }
+    const theirsMs = (performance.now() - s2) / bundled.length;
+    line('sigwatch verifyImage, per image', `${ms(oursMs)} (${okOurs}/${images.length} admitted)`);
+    line('fetch + sigstore.verify, per image', `${ms(theirsMs)} (${okTheirs}/${bundled.length} verified${failure ? `; first failure: ${failure.slice(0, 80)}` : ''})`);
+    await mirror.close();
+    results.alternative = { sigwatchMsPerImage: oursMs, sigstoreVerifyMsPerImage: theirsMs, sigstoreVerified: okTheirs, note: failure || undefined };
+  }
+
+  // --- Cold start per Lambda bundle --------------------------------------------------
+  console.log('\ncold start per Lambda bundle (import + init; median of 7, vs bare `node -e ""`)');
+  const functionsDir = join(root, 'dist/functions');
+  if (!existsSync(functionsDir)) throw new Error('dist/functions missing: run `npm run build` first');
+  const env = {
+    ...process.env,
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    SIGWATCH_CONFIG_BUCKET: 'bench-config',
+    SIGWATCH_TABLE: 'bench-table',
+    SIGWATCH_PUSH_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/push',
+    SIGWATCH_REVERIFY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/reverify',
+  };
+  const timeRun = (args: string[]) => {
+    const runs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const s = performance.now();
+      const r = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
+      runs.push(performance.now() - s);
+      if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr.slice(0, 400)}`);
+    }
+    return pct(runs, 50);
+  };
+  const bare = timeRun(['-e', '']);
+  const cold: Record<string, unknown> = { bareNodeMs: bare };
+  line('bare node', ms(bare));
+  for (const name of readdirSync(functionsDir).sort()) {
+    const file = join(functionsDir, name, 'index.mjs');
+    if (!existsSync(file)) continue;
+    const size = statSync(file).size;
+    const median = timeRun(['--input-type=module', '-e', `const m = await import(${JSON.stringify(file)}); if (typeof m.handler !== 'function') process.exit(3);`]);
+    cold[name] = { bundleKiB: size / 1024, initMs: median, overBareMs: median - bare, ratio: median / bare };
+    line(`${name} (${(size / 1024).toFixed(0)} KiB)`, `${ms(median)}  = bare + ${ms(median - bare)} (${(median / bare).toFixed(2)}×)`);
+  }
+  results.coldStart = cold;
+
+  writeFileSync(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log('\nwritten: bench/results.json');
+} finally {
+  await reg.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** A child process that verifies one image and prints its peak RSS. */
+function oneVerificationScript(host: string, digest: string, pem: string): string {
+  return `
+const bare = process.resourceUsage().maxRSS / 1024;
+const { RegistryClient } = await import('./src/registry/client.ts');
+const { parseImageTarget } = await import('./src/registry/target.ts');
+const { verifyImage } = await import('./src/pipeline/verify-image.ts');
+const { buildPolicySet, policiesMatching } = await import('./src/store/policy-set.ts');
+const { keyPolicyYaml } = await import('./test/harness/samples.ts');
+const set = buildPolicySet([{ text: keyPolicyYaml('k', '**', ${JSON.stringify(pem)}), file: 'k.yaml' }]);
+const client = new RegistryClient({ insecureHosts: [${JSON.stringify(host)}] });
+const v = await verifyImage(parseImageTarget(${JSON.stringify(`${host}/bench/keyed@${digest}`)}), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r) });
+if (v.verdict !== 'admit') { console.error(v.reasons); process.exit(1); }
+console.log(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024, bareMiB: bare }));
+`.replace(/^\n/, '').replace(/import\(/g, 'import(').replace(/^/, "(async () => {\n") + '\n})();';
+}
