@@ -333,18 +333,21 @@ describe('osls package (serverless.yml)', () => {
       });
     }
 
-    it('only the ECR rule may send to the push queue through EventBridge, and only over TLS', () => {
-      const policies = ofType(base.template, 'AWS::SQS::QueuePolicy').filter(([, p]) => JSON.stringify(p.Queues) === JSON.stringify([ref('PushQueue')]));
-      assert.equal(policies.length, 1);
-      const statements = asList((policies[0]![1].PolicyDocument as JsonObject).Statement) as JsonObject[];
-      const allow = statements.filter((s) => s.Effect === 'Allow');
-      assert.equal(allow.length, 1);
-      assert.deepEqual(allow[0]!.Principal, { Service: 'events.amazonaws.com' });
-      assert.deepEqual(asList(allow[0]!.Action), ['sqs:SendMessage']);
-      assert.deepEqual(allow[0]!.Condition, { ArnEquals: { 'aws:SourceArn': getAtt('EcrPushRule', 'Arn') } });
-      const deny = statements.filter((s) => s.Effect === 'Deny');
-      assert.deepEqual(deny.map((s) => s.Condition), [{ Bool: { 'aws:SecureTransport': 'false' } }]);
-    });
+    for (const queue of ['PushQueue', 'PushDeadLetterQueue']) {
+      it(`only the ECR rule may send to ${queue} through EventBridge, and only over TLS`, () => {
+        const policies = ofType(base.template, 'AWS::SQS::QueuePolicy').filter(([, p]) => JSON.stringify(p.Queues) === JSON.stringify([ref(queue)]));
+        assert.equal(policies.length, 1);
+        const statements = asList((policies[0]![1].PolicyDocument as JsonObject).Statement) as JsonObject[];
+        const allow = statements.filter((s) => s.Effect === 'Allow');
+        assert.equal(allow.length, 1);
+        assert.deepEqual(allow[0]!.Principal, { Service: 'events.amazonaws.com' });
+        assert.deepEqual(asList(allow[0]!.Action), ['sqs:SendMessage']);
+        assert.deepEqual(allow[0]!.Resource, getAtt(queue, 'Arn'));
+        assert.deepEqual(allow[0]!.Condition, { ArnEquals: { 'aws:SourceArn': getAtt('EcrPushRule', 'Arn') } });
+        const deny = statements.filter((s) => s.Effect === 'Deny');
+        assert.deepEqual(deny.map((s) => s.Condition), [{ Bool: { 'aws:SecureTransport': 'false' } }]);
+      });
+    }
   });
 
   describe('the central event bus', () => {
@@ -373,6 +376,9 @@ describe('osls package (serverless.yml)', () => {
         asList(rule.Targets).map((t) => (t as JsonObject).Arn),
         [getAtt('PushQueue', 'Arn')],
       );
+      // Undeliverable events are kept where the DLQ alarm sees them, not dropped.
+      const target = asList(rule.Targets)[0] as JsonObject;
+      assert.deepEqual(target.DeadLetterConfig, { Arn: getAtt('PushDeadLetterQueue', 'Arn') });
     });
 
     it('outputs what the member-account StackSet needs: the functions role name and the bus ARN', () => {
