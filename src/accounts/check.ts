@@ -71,9 +71,20 @@ export function checkTargets(config: SigwatchConfig, group?: string, accountId?:
   return targets;
 }
 
-/** Checks every target in each of its regions; one account's failure never stops the others. */
+/** Accounts checked at once: enough to be quick, few enough to stay under STS's request rate in a large organisation. */
+const CONCURRENCY = 8;
+
+/** Checks every target in each of its regions, in the targets' order; one account's failure never stops the others. */
 export async function checkAssociations(targets: readonly CheckTarget[], clients: CheckClients): Promise<AccountRegionCheck[]> {
-  const perAccount = await Promise.all(targets.map((t) => checkAccount(t, clients)));
+  const perAccount: AccountRegionCheck[][] = new Array(targets.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < targets.length) {
+      const i = next++;
+      perAccount[i] = await checkAccount(targets[i]!, clients);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, targets.length) }, worker));
   return perAccount.flat();
 }
 
