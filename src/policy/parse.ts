@@ -18,6 +18,10 @@ import { validateTrustRoot } from './validate-trustroot.ts';
 export const MAX_FILE_BYTES = 3 * 1024 * 1024;
 /** etcd's default object limit: a larger document could never be stored. */
 export const MAX_DOCUMENT_BYTES = 1536 * 1024;
+// Hostile nesting (`[[[[…` thousands deep) exhausts the parser's stack; the
+// yaml library reports that as an error, which we word for people.
+const STACK_EXHAUSTED = 'Maximum call stack size exceeded';
+const NESTED_TOO_DEEPLY = 'nested too deeply to be a Kubernetes object';
 /** Aliases resolved per document; more only serves a "billion laughs" blow-up. */
 const MAX_ALIASES = 100;
 
@@ -43,13 +47,20 @@ export function parsePolicyDocuments(text: string, origin: { file: string; versi
     fileProblem(`file is larger than ${MAX_FILE_BYTES} bytes, more than Kubernetes accepts in one request`);
     return out;
   }
-  const docs = parseAllDocuments(text, { version: '1.1', customTags: kubernetesTags, prettyErrors: true, uniqueKeys: true });
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(text, { version: '1.1', customTags: kubernetesTags, prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    // The parser recurses per nesting level; some shapes (`- - - …` on one line) overflow outside its own error handling.
+    fileProblem(`YAML: ${err instanceof RangeError ? NESTED_TOO_DEEPLY : firstLine(String((err as Error).message))}`);
+    return out;
+  }
   docs.forEach((doc, index) => {
     const label = `document ${index + 1}`;
     const report = (message: string, severity: 'error' | 'warning' = 'error') =>
       out.problems.push({ file: origin.file, document: label, path: '', message, severity });
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) report(`YAML: ${firstLine(e.message)}`);
+      for (const e of doc.errors) report(`YAML: ${firstLine(e.message).replace(STACK_EXHAUSTED, NESTED_TOO_DEEPLY)}`);
       return;
     }
     for (const w of doc.warnings) report(`YAML: ${firstLine(w.message)}`, 'warning');
@@ -62,7 +73,8 @@ export function parsePolicyDocuments(text: string, origin: { file: string; versi
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIASES });
     } catch (err) {
-      report(`YAML: ${firstLine((err as Error).message)} (more than ${MAX_ALIASES} aliases)`);
+      if (err instanceof RangeError) report(`YAML: ${NESTED_TOO_DEEPLY}`);
+      else report(`YAML: ${firstLine((err as Error).message)} (more than ${MAX_ALIASES} aliases)`);
       return;
     }
     // Empty documents (a trailing `---`, comments only) are not objects to apply.

@@ -67,7 +67,13 @@ function rekorEntry(bundle: unknown) {
   if (typeof body !== 'string' || typeof integratedTime !== 'number' || typeof logIndex !== 'number' || typeof logID !== 'string') {
     throw new Error('Rekor bundle Payload needs body, integratedTime, logIndex and logID');
   }
-  const entry = JSON.parse(Buffer.from(body, 'base64').toString('utf8')) as { kind?: unknown; apiVersion?: unknown };
+  let entry: { kind?: unknown; apiVersion?: unknown } | null;
+  try {
+    entry = JSON.parse(Buffer.from(body, 'base64').toString('utf8')) as typeof entry;
+  } catch {
+    throw new Error('Rekor bundle Payload.body is not base64 of a JSON entry');
+  }
+  if (!isObject(entry)) throw new Error('Rekor entry body has no kind/apiVersion');
   if (typeof entry.kind !== 'string' || typeof entry.apiVersion !== 'string') throw new Error('Rekor entry body has no kind/apiVersion');
   return {
     logIndex: String(logIndex),

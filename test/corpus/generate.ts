@@ -30,6 +30,7 @@ const slug = (s: string) =>
     .replace(/^-|-$/g, '');
 /** Expanded by the loader: keeps multi-megabyte inputs out of the repository. */
 const rep = (times: number, content: string) => `$REPEAT(${times})${content}$END`;
+// `$LADDER(n)$END` (expanded by the loader too) is n lines of block mappings, each one space deeper.
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 // ---------------------------------------------------------------------------
@@ -231,9 +232,11 @@ function policyBounded(name: string, why: string, yaml: string, check: Record<st
 policyError('file-over-3mib', 'a file larger than Kubernetes accepts', policy(`  images:\n  - glob: "**"\n${keyAuthority}`), 'file is larger than 3145728 bytes', { padTo: 3 * 1024 * 1024 + 1 });
 policyError('document-over-1536kib', 'one document larger than etcd stores', policy(`  images:\n  - glob: "**"\n${keyAuthority}`), 'document is larger than 1572864 bytes', { padTo: 1536 * 1024 + 10 });
 policyError('many-images-wrong', '20 000 images entries, each with an invalid glob', policy(`  images:\n${rep(20_000, '  - glob: "a b"\n')}${keyAuthority}`), 'spec\\.images\\[19999\\]\\.glob');
-policyError('deep-flow-sequence', 'a flow sequence nested 5 000 deep', policy(`  images: ${rep(5000, '[')}${rep(5000, ']')}\n${keyAuthority}`), '.');
-policyError('deep-flow-mapping', 'a flow mapping nested 3 000 deep', policy(`  images:\n  - glob: ${rep(3000, '{a: ')}1${rep(3000, '}')}\n${keyAuthority}`), '.');
-policyError('deep-block-mapping', 'block mappings nested 200 deep', policy(`  images:\n  - glob: "**"\n${keyAuthority}  match:\n${Array.from({ length: 200 }, (_, i) => `${'  '.repeat(i + 2)}k${i}:`).join('\n')} x\n`), '.');
+policyError('deep-flow-sequence', 'a flow sequence nested 5 000 deep', policy(`  images: ${rep(5000, '[')}${rep(5000, ']')}\n${keyAuthority}`), 'YAML: nested too deeply to be a Kubernetes object at line 6');
+policyError('deep-flow-mapping', 'a flow mapping nested 3 000 deep', policy(`  images:\n  - glob: ${rep(3000, '{a: ')}1${rep(3000, '}')}\n${keyAuthority}`), 'YAML: nested too deeply to be a Kubernetes object at line 7');
+policyError('deep-compact-sequence', 'block sequences nested 5 000 deep on one line', policy(`  images:\n  ${rep(5000, '- ')}x\n${keyAuthority}`), 'YAML: nested too deeply|spec\\.images');
+policyError('deep-block-mapping', 'block mappings nested 200 deep', policy(`  images:\n  - glob: "**"\n${keyAuthority}  match:\n${Array.from({ length: 200 }, (_, i) => `${'  '.repeat(i + 2)}k${i}:`).join('\n')} x\n`), 'spec\\.match: must be of type array');
+policyError('deep-block-mapping-1000', 'block mappings nested 1 000 deep, one space per level', '$LADDER(1000)$END x\n', 'YAML: nested too deeply to be a Kubernetes object');
 policyError(
   'billion-laughs',
   'the YAML "billion laughs": nine levels of aliases to aliases',
@@ -495,19 +498,19 @@ signature('many-bad-layers', '200 layers, each with a bad signature', Array.from
 signature('layer-size-mismatch', 'a layer descriptor whose size is not the blob size', [{ ...signed(), sizeDelta: 1 }], 'blob is \\d+ bytes, descriptor says \\d+');
 signature('bundle-annotation-truncated', 'a truncated Rekor bundle annotation on a keyless signature', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: '{"SignedEntryTimestamp":"MEUC' }, '$PAYLOAD')], 'bundle annotation is not valid JSON', { policy: 'keyless', sign: 'keyless' });
 signature('bundle-annotation-wrong-types', 'a Rekor bundle whose Payload fields have the wrong types', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: JSON.stringify({ SignedEntryTimestamp: 'x', Payload: { body: 1, integratedTime: 'now', logIndex: '1', logID: 2 } }) })], 'Rekor bundle Payload needs body, integratedTime, logIndex and logID', { policy: 'keyless', sign: 'keyless' });
-signature('bundle-annotation-body-not-base64', 'a Rekor bundle whose body is not base64 JSON', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: JSON.stringify({ SignedEntryTimestamp: 'x', Payload: { body: '%%%', integratedTime: 1, logIndex: 1, logID: 'ab' } }) })], '.', { policy: 'keyless', sign: 'keyless' });
+signature('bundle-annotation-body-not-base64', 'a Rekor bundle whose body is not base64 JSON', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: JSON.stringify({ SignedEntryTimestamp: 'x', Payload: { body: '%%%', integratedTime: 1, logIndex: 1, logID: 'ab' } }) })], 'Rekor bundle Payload\\.body is not base64 of a JSON entry', { policy: 'keyless', sign: 'keyless' });
 signature('bundle-annotation-array', 'a Rekor bundle annotation that is an array', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: '[]' })], 'Rekor bundle annotation lacks SignedEntryTimestamp or Payload', { policy: 'keyless', sign: 'keyless' });
 signature('timestamp-annotation-garbage', 'an RFC 3161 annotation without a timestamp', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: '$FIXTURE_REKOR', [TSA]: '{"x":1}' })], 'RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp', { policy: 'keyless', sign: 'keyless' });
 signature('certificate-not-pem', 'a certificate annotation that is not PEM', [signed({ [CERT]: 'not a certificate', [CHAIN]: '', [BUNDLE]: '$FIXTURE_REKOR' })], 'certificate annotation holds no PEM certificate', { policy: 'keyless', sign: 'keyless' });
-signature('certificate-bad-base64', 'a PEM block whose body is not base64', [signed({ [CERT]: '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----', [CHAIN]: '', [BUNDLE]: '$FIXTURE_REKOR' })], '.', { policy: 'keyless', sign: 'keyless' });
-signature('certificate-garbage-der', 'a PEM block of bytes that are not DER', [signed({ [CERT]: `-----BEGIN CERTIFICATE-----\n${Buffer.from('garbage certificate bytes').toString('base64')}\n-----END CERTIFICATE-----`, [CHAIN]: '', [BUNDLE]: '$FIXTURE_REKOR' })], '.', { policy: 'keyless', sign: 'keyless' });
+signature('certificate-bad-base64', 'a PEM block whose body is not base64', [signed({ [CERT]: '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----', [CHAIN]: '', [BUNDLE]: '$FIXTURE_REKOR' })], 'certificate annotation holds an invalid X\\.509 certificate', { policy: 'keyless', sign: 'keyless' });
+signature('certificate-garbage-der', 'a PEM block of bytes that are not DER', [signed({ [CERT]: `-----BEGIN CERTIFICATE-----\n${Buffer.from('garbage certificate bytes').toString('base64')}\n-----END CERTIFICATE-----`, [CHAIN]: '', [BUNDLE]: '$FIXTURE_REKOR' })], 'certificate annotation holds an invalid X\\.509 certificate', { policy: 'keyless', sign: 'keyless' });
 signature('certificate-chain-too-long', 'the CA chain repeated 40 times after the leaf', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN_X40', [BUNDLE]: '$FIXTURE_REKOR' })], 'certificate chain of 40 certificates is longer than the 10 sigwatch accepts', { policy: 'keyless', sign: 'keyless' });
 signature('certificate-chain-garbage', 'a valid leaf followed by a chain block that is no certificate', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: `-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`, [BUNDLE]: '$FIXTURE_REKOR' })], 'chain annotation: certificate 1 is not a valid X\\.509 certificate', { policy: 'keyless', sign: 'keyless' });
 signature('certificate-many-blocks', '500 PEM blocks of garbage in the chain annotation', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: `-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`.repeat(500), [BUNDLE]: '$FIXTURE_REKOR' })], 'certificate chain of 500 certificates is longer than the 10', { policy: 'keyless', sign: 'keyless' });
 signature('keyless-no-certificate', 'a keyless policy given a key-made signature', [signed()], 'not a keyless signature \\(no certificate\\)', { policy: 'keyless' });
 signature('keyless-other-identity', 'a valid keyless signature by another workflow', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: '$FIXTURE_REKOR' })], 'none of the expected identities matched', { policy: 'keyless', sign: 'keyless', identity: 'https://github.com/evil/app/.github/workflows/x.yml@refs/heads/main' });
-signature('keyless-no-rekor', 'a keyless signature without its Rekor bundle', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN' })], '.', { policy: 'keyless', sign: 'keyless' });
-signature('keyless-rekor-of-other', "a keyless signature carrying another signature's Rekor entry", [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: '$FIXTURE_REKOR_OTHER' })], '.', { policy: 'keyless', sign: 'keyless' });
+signature('keyless-no-rekor', 'a keyless signature without its Rekor bundle', [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN' })], 'TIMESTAMP_ERROR', { policy: 'keyless', sign: 'keyless' });
+signature('keyless-rekor-of-other', "a keyless signature carrying another signature's Rekor entry", [signed({ [CERT]: '$FIXTURE_CERT', [CHAIN]: '$FIXTURE_CHAIN', [BUNDLE]: '$FIXTURE_REKOR_OTHER' })], 'CERTIFICATE_ERROR|TLOG_', { policy: 'keyless', sign: 'keyless' });
 
 // ---------------------------------------------------------------------------
 // bundles: sigstore bundles served as cosign v3 referrers (keyless policy)
@@ -529,20 +532,20 @@ bundle('raw-null', 'the JSON value null', { raw: 'null' }, 'bundle is not a JSON
 bundle('raw-empty-object', 'an empty object', { raw: '{}' }, 'not a valid sigstore bundle');
 bundle('raw-deep', 'a bundle nested 100 000 deep', { raw: `{"x":${rep(100_000, '[')}${rep(100_000, ']')}}` }, 'not a valid sigstore bundle');
 bundle('media-type-unknown', 'a bundle with an unknown mediaType', { sign: {}, mutate: [{ path: 'mediaType', set: 'application/vnd.dev.sigstore.bundle.v9+json' }] }, 'not a valid sigstore bundle');
-bundle('media-type-number', 'mediaType given as a number', { sign: {}, mutate: [{ path: 'mediaType', set: 3 }] }, '.');
+bundle('media-type-number', 'mediaType given as a number', { sign: {}, mutate: [{ path: 'mediaType', set: 3 }] }, 'not a valid sigstore bundle');
 bundle('no-verification-material', 'verificationMaterial removed', { sign: {}, mutate: [{ path: 'verificationMaterial', delete: true }] }, 'not a valid sigstore bundle');
-bundle('no-certificate', 'the certificate removed', { sign: {}, mutate: [{ path: 'verificationMaterial.certificate', delete: true }] }, '.');
+bundle('no-certificate', 'the certificate removed', { sign: {}, mutate: [{ path: 'verificationMaterial.certificate', delete: true }] }, 'not a valid sigstore bundle');
 bundle('certificate-garbage', 'the certificate bytes replaced by garbage', { sign: {}, mutate: [{ path: 'verificationMaterial.certificate.rawBytes', set: Buffer.from('garbage').toString('base64') }] }, '.');
 bundle('certificate-bad-base64', 'the certificate bytes not base64', { sign: {}, mutate: [{ path: 'verificationMaterial.certificate.rawBytes', set: '%%%not base64%%%' }] }, '.');
-bundle('chain-too-long', 'an x509CertificateChain of 40 certificates', { sign: {}, mutate: [{ path: 'verificationMaterial.certificate', delete: true }, { path: 'verificationMaterial.x509CertificateChain', set: '$CHAIN_X40' }] }, '.');
-bundle('no-tlog-entries', 'Rekor entries removed', { sign: {}, mutate: [{ path: 'verificationMaterial.tlogEntries', set: [] }] }, '.');
-bundle('tlog-entry-garbage', 'a Rekor entry with wrong types', { sign: {}, mutate: [{ path: 'verificationMaterial.tlogEntries', set: [{ logIndex: {}, logId: 5 }] }] }, '.');
-bundle('dsse-no-signatures', 'a DSSE envelope with no signatures', { sign: {}, mutate: [{ path: 'dsseEnvelope.signatures', set: [] }] }, '.');
-bundle('dsse-two-signatures', 'a DSSE envelope with a second, garbage signature', { sign: {}, mutate: [{ path: 'dsseEnvelope.signatures.1', set: { sig: 'AAAA', keyid: '' } }] }, '.');
-bundle('dsse-signature-bad-base64', 'a DSSE signature that is not base64', { sign: {}, mutate: [{ path: 'dsseEnvelope.signatures.0.sig', set: '!!!' }] }, '.');
-bundle('dsse-payload-bad-base64', 'a DSSE payload that is not base64', { sign: {}, mutate: [{ path: 'dsseEnvelope.payload', set: '***' }] }, '.');
-bundle('dsse-payload-swapped', 'the payload replaced by a statement for this image that was never signed', { sign: {}, mutate: [{ path: 'dsseEnvelope.payload', set: '$UNSIGNED_STATEMENT_B64' }] }, '.');
-bundle('dsse-payload-type-changed', 'payloadType changed after signing', { sign: {}, mutate: [{ path: 'dsseEnvelope.payloadType', set: 'text/plain' }] }, '.');
+bundle('chain-too-long', 'an x509CertificateChain of 40 certificates', { sign: {}, mutate: [{ path: 'verificationMaterial.certificate', delete: true }, { path: 'verificationMaterial.x509CertificateChain', set: '$CHAIN_X40' }] }, 'not a valid sigstore bundle');
+bundle('no-tlog-entries', 'Rekor entries removed', { sign: {}, mutate: [{ path: 'verificationMaterial.tlogEntries', set: [] }] }, 'TIMESTAMP_ERROR');
+bundle('tlog-entry-garbage', 'a Rekor entry with wrong types', { sign: {}, mutate: [{ path: 'verificationMaterial.tlogEntries', set: [{ logIndex: {}, logId: 5 }] }] }, 'not a valid sigstore bundle');
+bundle('dsse-no-signatures', 'a DSSE envelope with no signatures', { sign: {}, mutate: [{ path: 'dsseEnvelope.signatures', set: [] }] }, 'not a valid sigstore bundle');
+bundle('dsse-two-signatures', 'a DSSE envelope with a second, garbage signature', { sign: {}, mutate: [{ path: 'dsseEnvelope.signatures.1', set: { sig: 'AAAA', keyid: '' } }] }, 'not a valid sigstore bundle');
+bundle('dsse-signature-bad-base64', 'a DSSE signature that is not base64', { sign: {}, mutate: [{ path: 'dsseEnvelope.signatures.0.sig', set: '!!!' }] }, 'not a valid sigstore bundle');
+bundle('dsse-payload-bad-base64', 'a DSSE payload that is not base64', { sign: {}, mutate: [{ path: 'dsseEnvelope.payload', set: '***' }] }, 'not a valid sigstore bundle');
+bundle('dsse-payload-swapped', 'the payload replaced by a statement for this image that was never signed', { sign: {}, mutate: [{ path: 'dsseEnvelope.payload', set: '$UNSIGNED_STATEMENT_B64' }] }, 'TLOG_BODY_ERROR: DSSE payload hash mismatch|SIGNATURE_ERROR');
+bundle('dsse-payload-type-changed', 'payloadType changed after signing', { sign: {}, mutate: [{ path: 'dsseEnvelope.payloadType', set: 'text/plain' }] }, 'SIGNATURE_ERROR: signature verification failed');
 bundle('signed-payload-type-text', 'a validly signed DSSE of payloadType text/plain', { sign: { payloadType: 'text/plain' } }, 'DSSE payload type text/plain is not an in-toto statement');
 bundle('signed-predicate-other', 'a validly signed statement with another predicate', { sign: { statement: statement({ predicateType: 'https://slsa.dev/provenance/v1' }) } }, 'predicate type https://slsa.dev/provenance/v1 is not a cosign signature');
 bundle('signed-subject-other', 'a validly signed statement for another digest', { sign: { statement: statement({ subject: [{ name: 'x', digest: { sha256: '$OTHER_HEX' } }] }) } }, 'statement subjects do not include this image digest');

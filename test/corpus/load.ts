@@ -17,9 +17,15 @@ export interface CorpusCase<T = Record<string, unknown>> {
 
 const root = dirname(fileURLToPath(import.meta.url));
 const REPEAT = /\$REPEAT\((\d+)\)([\s\S]*?)\$END/g;
+/** `$LADDER(n)$END`: n block-mapping lines, each indented one space more than the last. */
+const LADDER = /\$LADDER\((\d+)\)\$END/g;
 
 export function expand(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(REPEAT, (_, n: string, content: string) => content.repeat(Number(n)));
+  if (typeof value === 'string') {
+    return value
+      .replace(REPEAT, (_, n: string, content: string) => content.repeat(Number(n)))
+      .replace(LADDER, (_, n: string) => Array.from({ length: Number(n) }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n'));
+  }
   if (Array.isArray(value)) return value.map(expand);
   if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expand(v)]));
   return value;
