@@ -53,7 +53,11 @@ export async function evaluateCue(policy: string, document: string): Promise<str
     const { code, stdout, stderr } = await result;
     if (code === 0) return undefined;
     // Name the files as the policy author knows them, not by their temporary paths.
-    const message = `${stderr}${stdout}`.replace(/\S*sigwatch-cue-[^/\s]+\/(policy\.cue|input\.json)/g, '$1').trim();
+    // One line, as every verdict reason is; CUE prints positions on lines of their own.
+    const message = `${stderr}${stdout}`
+      .replace(/\S*sigwatch-cue-[^/\s]+\/(policy\.cue|input\.json)/g, '$1')
+      .trim()
+      .replace(/:?\s*\n\s*/g, (m) => (m.startsWith(':') ? ': ' : ' '));
     return message || `cue vet exited with code ${code}`;
   } finally {
     await rm(dir, { recursive: true, force: true });
