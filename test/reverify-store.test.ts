@@ -47,7 +47,7 @@ describe('VerdictStore (dynalite)', () => {
   it('reads many verdicts at once (more than one BatchGetItem) and keeps reasons bounded', async () => {
     const store = new VerdictStore(dynamo.client, table, { now: () => T0 });
     const many = Array.from({ length: 130 }, (_, i) => record(1000 + i, { verdict: i % 2 ? 'deny' : 'admit', reasons: Array.from({ length: 30 }, (_, j) => `reason ${j}`) }));
-    for (const r of many) await store.put(r);
+    await store.putMany(many);
     const found = await store.getMany([...many, record(5000)]);
     assert.equal(found.size, 130);
     const got = found.get(imageId(many[7]!))!;

@@ -42,7 +42,7 @@ export type VerifyOwnedImage = (image: OwnedImage, trigger: RunTrigger) => Promi
 
 export interface WorkerDeps {
   verify: VerifyOwnedImage;
-  verdicts: Pick<VerdictStore, 'getMany' | 'put'>;
+  verdicts: Pick<VerdictStore, 'getMany' | 'putMany'>;
   topics: Topics;
   ledger: RunLedger;
   /** Called by whoever's update completes the run: publishes its summaries. */
@@ -66,8 +66,9 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Pro
   const previous = await deps.verdicts.getMany(message.images.map((i) => ({ account, region, repository, digest: i.digest })));
   const teams = new Map<string, TeamProgress>();
   const stats: BatchStats = { images: 0, published: 0, byVerdict: {} };
+  const records: VerdictRecord[] = [];
 
-  await mapLimit(message.images, deps.concurrency ?? 4, async (entry) => {
+  const verifying = mapLimit(message.images, deps.concurrency ?? 4, async (entry) => {
     const key = { account, region, repository, digest: entry.digest };
     const outcome = await deps.verify({ ...key, tags: entry.tags }, trigger);
     const judgement = judgementOf(outcome.verdict);
@@ -76,17 +77,23 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Pro
     const time = new Date(now());
     if (change) {
       const n = buildNotification({ verdict: outcome.verdict, image: { registry, repository, digest: entry.digest, tags: entry.tags, account, region }, ...(outcome.team !== undefined ? { team: outcome.team } : {}), trigger, time });
-      // Published before it is stored: if publishing fails, the retry still sees the old verdict and publishes.
+      // Published before it is stored (below, for the whole message): if publishing fails, the retry still sees the old verdict.
       await deps.topics.publishVerdict(n, outcome.topicArn);
       stats.published++;
       deps.log({ level: 'info', message: 'verdict changed', runId, image: n.image, change, from: before?.verdict ?? null, to: judgement.verdict });
     }
-    await deps.verdicts.put(recordOf(key, outcome, judgement.warnings, trigger, time));
+    records.push(recordOf(key, outcome, judgement.warnings, trigger, time));
     stats.images++;
     stats.byVerdict[judgement.verdict] = (stats.byVerdict[judgement.verdict] ?? 0) + 1;
     tally(teams, outcome, judgement.verdict, change, before, { image: `${registry}/${repository}@${entry.digest}`, tags: entry.tags });
   });
-
+  try {
+    await verifying;
+  } finally {
+    // Whatever was verified (and, if it changed, published) is stored, even when another image of the
+    // message failed: the retried message then republishes nothing for it.
+    await deps.verdicts.putMany(records);
+  }
   const state = await deps.ledger.batchDone(runId, message.batchId, [...teams.values()]);
   deps.log(emf('reverify-worker', { imagesVerified: stats.images, verdictsPublished: stats.published }, { level: 'info', message: 'reverify batch', runId, account, region, repository, run: { planned: state.planned, done: state.done } }, now()));
   if (state.complete) await deps.complete(state);

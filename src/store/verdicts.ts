@@ -1,4 +1,4 @@
-import { BatchGetItemCommand, type BatchGetItemCommandOutput, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, BatchWriteItemCommand, type BatchGetItemCommandOutput, type BatchWriteItemCommandOutput, type WriteRequest, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SigwatchError } from '../errors.ts';
 
 /**
@@ -45,8 +45,9 @@ export interface VerdictStoreOptions {
 export const MAX_REASONS = 20;
 export const MAX_REASON_CHARS = 1000;
 const DEFAULT_TTL_DAYS = 30;
-/** BatchGetItem's limit per request. */
+/** BatchGetItem's and BatchWriteItem's limits per request. */
 const BATCH_GET_MAX = 100;
+const BATCH_WRITE_MAX = 25;
 /** Rounds of UnprocessedKeys retried before giving up (DynamoDB returns them under throttling). */
 const MAX_UNPROCESSED_ROUNDS = 8;
 
@@ -101,6 +102,21 @@ export class VerdictStore {
 
   async put(record: VerdictRecord): Promise<void> {
     await this.#send('write', record, () => this.#client.send(new PutItemCommand({ TableName: this.#table, Item: this.#toItem(record) })));
+  }
+
+  /** Stores many verdicts with BatchWriteItem (25 a request), retrying what DynamoDB leaves unprocessed. */
+  async putMany(records: readonly VerdictRecord[]): Promise<void> {
+    for (let start = 0; start < records.length; start += BATCH_WRITE_MAX) {
+      const chunk = records.slice(start, start + BATCH_WRITE_MAX);
+      let pending: WriteRequest[] | undefined = chunk.map((r) => ({ PutRequest: { Item: this.#toItem(r) } }));
+      for (let round = 0; pending && pending.length > 0; round++) {
+        if (round >= MAX_UNPROCESSED_ROUNDS) throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} writes unprocessed after ${round} rounds`);
+        if (round > 0) await this.#sleep(Math.min(1000, 50 * 2 ** round));
+        const request: WriteRequest[] = pending;
+        const out: BatchWriteItemCommandOutput = await this.#send('write', chunk[0]!, () => this.#client.send(new BatchWriteItemCommand({ RequestItems: { [this.#table]: request } })));
+        pending = out.UnprocessedItems?.[this.#table];
+      }
+    }
   }
 
   #toItem(r: VerdictRecord): Record<string, AttributeValue> {
