@@ -118,6 +118,13 @@ before(async () => {
   }));
   await addImage('other-key', async (image) => ({ att: [keyAttestationLayer(statement(image, PredicateUris.slsa02, Predicates.slsa02()), otherKey.privateKey)] }));
   await addImage('unattested', async () => ({}));
+  await addImage('keyless-no-rekor', async (image) => {
+    const { rekorBundle: _, ...layer } = await keylessAttestationLayer(fixture, statement(image, PredicateUris.slsa1, Predicates.slsa1()), keylessIdentity);
+    return { att: [layer] };
+  });
+  await addImage('not-an-envelope', async (image) => ({
+    att: [{ envelope: Buffer.from('{"payload": 1}') }, keyAttestationLayer(statement(image, PredicateUris.slsa02, Predicates.slsa02()), otherKey.privateKey)],
+  }));
 });
 after(async () => {
   await reg?.stop();
@@ -248,6 +255,19 @@ describe('attestations: what is refused', () => {
     const r = await verify('unattested', [keyAuthority([{ name: 'provenance', predicateType: 'slsaprovenance' }])]);
     assert.equal(r.verdict.verdict, 'deny');
     assert.equal(r.authority!.reason, 'no matching attestations for authority release-key');
+  });
+
+  it('a keyless attestation without its Rekor entry is refused (the log is required, as for signatures)', async () => {
+    const r = await verify('keyless-no-rekor', [keylessAuthority([{ name: 'provenance', predicateType: 'slsaprovenance1' }])]);
+    assert.equal(r.verdict.verdict, 'deny');
+    assert.match(r.authority!.reason, /^no valid attestations: sha256:[0-9a-f]{64}: no Rekor bundle annotation, and the authority requires the transparency log$/);
+  });
+
+  it('a layer that is not a DSSE envelope is reported, and can never admit', async () => {
+    const r = await verify('not-an-envelope', [keyAuthority([{ name: 'provenance', predicateType: 'slsaprovenance' }])]);
+    assert.equal(r.verdict.verdict, 'deny');
+    assert.match(r.authority!.reason, /sha256-[0-9a-f]{64}\.att layer 0: not a DSSE envelope \(payloadType, payload, signatures\)/);
+    assert.match(r.authority!.reason, /envelope signature does not verify with the authority's key/);
   });
 
   it('a keyless authority does not take a key-signed attestation, nor a key authority a keyless one', async () => {

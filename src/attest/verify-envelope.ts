@@ -102,6 +102,7 @@ export function verifyLegacyAttestationKeyless(att: LegacyAttestation, trust: Tr
   requireInToto(att.envelope);
   if (!att.certificatePem) throw new Error('not a keyless attestation (no certificate)');
   if (req.requireTimestamp && att.rfc3161Timestamp === undefined) throw new Error('no RFC 3161 timestamp annotation, and the authority requires one');
+  if (req.requireTlog && att.rekorBundle === undefined) throw new Error('no Rekor bundle annotation, and the authority requires the transparency log');
   let lastError: Error | undefined;
   for (const signature of att.envelope.signatures) {
     try {
