@@ -12,6 +12,8 @@ import { parsePolicyChangeEvent, planPolicyChange } from './policy-change.ts';
 
 type LambdaContext = Pick<Context, 'getRemainingTimeInMillis'>;
 
+const WORKER_RECORDS_RESERVE_MS = 20_000;
+
 /**
  * The schedule's event → a run over every associated account. The run id
  * comes from the event's time, so that a retried delivery of the same
@@ -31,7 +33,8 @@ export function workerHandler(rt: ReverifyRuntime): (event: SQSEvent, context: L
   return async (event, context) => {
     const { failedMessageIds } = await processReverifyRecords(
       event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
-      { worker: () => rt.worker(), planner: () => rt.planner(() => context.getRemainingTimeInMillis()), log: rt.log },
+      // A continued listing leaves time for the batch's other records (the worker's timeout is short).
+      { worker: () => rt.worker(), planner: () => rt.planner(() => context.getRemainingTimeInMillis() - WORKER_RECORDS_RESERVE_MS), log: rt.log },
     );
     return { batchItemFailures: failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
   };

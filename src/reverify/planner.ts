@@ -48,13 +48,13 @@ export interface PlannerDeps {
   retry?: RetryOptions;
   /** Accounts listed at once (default 4); one account's regions are listed one after the other. */
   accountsInParallel?: number;
-  /** Stop listing and hand over a cursor when less than this is left (default 60 s). */
+  /** Stop listing and hand over a cursor when less than this is left (default 20 s: a page and its batches take a few seconds). */
   reserveMs?: number;
 }
 
 /** Invocations one listing may take before it is given up and reported: a cursor that never ends is a bug. */
 export const MAX_HOPS = 200;
-const DEFAULT_RESERVE_MS = 60_000;
+const DEFAULT_RESERVE_MS = 20_000;
 
 export interface PlanStats {
   repositories: number;
