@@ -211,6 +211,24 @@ describe('registry fault matrix', () => {
     record('another valid signed payload served for the blob', verdict, 'DIGEST_MISMATCH: the blob is not the content its descriptor names', 'wrong digest');
   });
 
+  it('never lets a digest from a manifest walk the URL to another path of the registry (credentials would follow)', async () => {
+    const hostile = JSON.parse(signature.bytes.toString()) as { layers: { digest: string }[] };
+    hostile.layers[0]!.digest = 'sha256:../../../../v2/_catalog';
+    const bytes = Buffer.from(JSON.stringify(hostile));
+    const server = await fakeRegistry((req, res) => {
+      if (req.url === '/v2/_catalog') return !!res.end('{"repositories":["secret/repo"]}');
+      return isSignatureManifest(req) && !!res.writeHead(200, { 'content-type': signature.mediaType }).end(bytes);
+    });
+    const verdict = await verify(server.host);
+    assert.equal(verdict.verdict, 'deny');
+    assert.match(verdictText(verdict), /layers\[0\]: descriptor digest "sha256:\.\.\/\.\.\/\.\.\/\.\.\/v2\/_catalog" is not a digest/);
+    assert.deepEqual(
+      server.requests.map((r) => r.url).filter((u) => !u?.startsWith('/v2/team/app/')),
+      [],
+    );
+    record('a layer digest that is a path (sha256:../../v2/_catalog)', verdict, 'REGISTRY_PROTOCOL: not a digest; no request outside the repository', 'digest path traversal');
+  });
+
   it('refuses a 100 MiB signature manifest streamed without Content-Length after 4 MiB, memory bounded', async () => {
     let sent = 0;
     let stopped = false;

@@ -145,6 +145,20 @@ export class RegistryClient {
   }
 }
 
+// OCI distribution spec tag grammar.
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * A tag or digest becomes a URL path segment: anything else (`sha256:../x`
+ * from a hostile referrers list, a tag with `/`) could walk the URL to
+ * another path of the registry, credentials attached. Refused before any request.
+ */
+function checkReference(reference: string, location: string): void {
+  if (!isDigest(reference) && !TAG_RE.test(reference)) {
+    throw new SigwatchError('REFERENCE_INVALID', `${location}: ${JSON.stringify(reference.slice(0, 80))} is neither a tag nor a sha256 digest`);
+  }
+}
+
 /** A token's scope is one repository, and who asked: two pull secrets for one repository get separate tokens. */
 function tokenKey(where: string, credential: Credential | undefined): string {
   const who = credential ? (credential.kind === 'basic' ? credential.username : credential.kind) : 'anonymous';
@@ -177,6 +191,7 @@ class RegistryRepository implements Repository {
   }
 
   async resolveTag(tag: string): Promise<Descriptor | undefined> {
+    checkReference(tag, this.location);
     const res = await this.client.request(
       this.registry,
       this.name,
@@ -200,6 +215,7 @@ class RegistryRepository implements Repository {
   }
 
   async getManifest(reference: string): Promise<Manifest | undefined> {
+    checkReference(reference, this.location);
     const where = `${this.location}${isDigest(reference) ? '@' : ':'}${reference}`;
     const res = await this.client.request(
       this.registry,
@@ -218,6 +234,9 @@ class RegistryRepository implements Repository {
   }
 
   async getBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
+    if (!isDigest(descriptor.digest)) {
+      throw new SigwatchError('REGISTRY_PROTOCOL', `${this.location}: unsupported blob digest ${JSON.stringify(descriptor.digest.slice(0, 80))} (only sha256 is accepted)`);
+    }
     const where = `${this.location}@${descriptor.digest}`;
     if (descriptor.size > maxBytes) {
       throw new SigwatchError('TOO_LARGE', `${where}: blob of ${descriptor.size} bytes exceeds the ${maxBytes}-byte limit`);

@@ -4,6 +4,9 @@ import { MEDIA_TYPES, type Descriptor, type ImageIndex, type ImageManifest, type
 
 const MANIFEST_TYPES = new Set<string>(Object.values(MEDIA_TYPES));
 const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifestList]);
+// The OCI digest grammar (algorithm ":" encoded): descriptors name content in
+// URLs and paths, so `sha256:../../x` must never get that far.
+const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
 /**
  * Parses manifest bytes, checking them against the digest that named them (or
@@ -48,6 +51,9 @@ export function parseManifest(bytes: Buffer, opts: { digest?: string; mediaType?
 function checkDescriptor(d: unknown, where: string): asserts d is Descriptor {
   if (!isObject(d) || typeof d.digest !== 'string' || typeof d.size !== 'number' || typeof d.mediaType !== 'string') {
     throw new SigwatchError('REGISTRY_PROTOCOL', `${where}: descriptor needs mediaType, digest and size`);
+  }
+  if (!DIGEST_GRAMMAR.test(d.digest)) {
+    throw new SigwatchError('REGISTRY_PROTOCOL', `${where}: descriptor digest ${JSON.stringify(d.digest.slice(0, 80))} is not a digest`);
   }
   if (!Number.isSafeInteger(d.size) || d.size < 0) {
     throw new SigwatchError('REGISTRY_PROTOCOL', `${where}: descriptor size ${String(d.size)} is not a valid size`);
