@@ -47,9 +47,9 @@ export function parsePolicyDocuments(text: string, origin: { file: string; versi
     fileProblem(`file is larger than ${MAX_FILE_BYTES} bytes, more than Kubernetes accepts in one request`);
     return out;
   }
-  let docs: ReturnType<typeof parseAllDocuments>;
+  let docs: ReturnType<typeof parseYaml>;
   try {
-    docs = parseAllDocuments(text, { version: '1.1', customTags: kubernetesTags, prettyErrors: true, uniqueKeys: true });
+    docs = parseYaml(text);
   } catch (err) {
     // The parser recurses per nesting level; some shapes (`- - - …` on one line) overflow outside its own error handling.
     fileProblem(`YAML: ${err instanceof RangeError ? NESTED_TOO_DEEPLY : firstLine(String((err as Error).message))}`);
@@ -86,6 +86,10 @@ export function parsePolicyDocuments(text: string, origin: { file: string; versi
     else out.trustRoots.push(parsed.object);
   });
   return out;
+}
+
+function parseYaml(text: string) {
+  return parseAllDocuments(text, { version: '1.1', customTags: kubernetesTags, prettyErrors: true, uniqueKeys: true });
 }
 
 /**
