@@ -153,9 +153,18 @@ describe('policy change → re-verification of the matching repositories only (a
     await s3.put(BUCKET, strictKey, keyPolicyYaml('web-strict', '**/payments/web*', otherPem).replace('spec:\n', 'spec:\n  mode: warn\n'));
     await policyChangeHandler(rt)(s3Event('e2', 'Object Created', strictKey, '0A02'), context);
     assert.deepEqual(described(A), ['payments/web'], 'payments/api is listed but its images are not described');
+    // EventBridge delivers again: the same run, still scoped by the globs from before the change.
+    await policyChangeHandler(rt)(s3Event('e2', 'Object Created', strictKey, '0A02'), context);
+    assert.deepEqual(described(A), ['payments/web', 'payments/web']);
     assert.deepEqual(world.ecr.get(B)!.mock.commandCalls(DescribeImagesCommand), []);
-    assert.deepEqual(await runWorker(), [`${A}/payments/web`]);
-    assert.deepEqual(await verdictsOn('payments'), [[`${HOST_A}/payments/web@${img.web!.digest}`, 'warn', 'policy-change']]);
+    // The batch was sent twice (same batch id): verified twice, counted and published once.
+    assert.deepEqual(await runWorker(), [`${A}/payments/web`, `${A}/payments/web`]);
+    const payments = await drain(world, world.topics.payments);
+    assert.deepEqual(
+      payments.filter((m) => m.type === undefined).map((m) => [m.body.image, m.body.verdict, m.body.trigger]),
+      [[`${HOST_A}/payments/web@${img.web!.digest}`, 'warn', 'policy-change']],
+    );
+    assert.deepEqual(payments.filter((m) => m.type === 'run-summary').map((m) => m.body.counts), [{ images: 1, admit: 0, deny: 0, warn: 1, error: 0, changed: 1 }]);
   });
 
   it('a deleted policy re-verifies the images its last globs matched', async () => {

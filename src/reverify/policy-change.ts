@@ -137,11 +137,11 @@ export async function planPolicyChange(change: PolicyChange, deps: PolicyChangeD
   const before = await deps.index.get(change.key);
   const known = before !== undefined && before.globs !== undefined && after !== undefined;
   const globs = known ? [...new Set([...before.globs!, ...after])].sort() : ['**'];
-  await deps.index.put(change.key, after, change.sequencer ?? '');
-
   const affected = new Set(groups);
   const targets = planTargets(deps.config, (a) => affected.has(a.group));
   const runId = `policy-${change.eventId}`;
   const stats = await startRun(deps.planner, { runId, trigger: 'policy-change', targets, scope: { globs } });
+  // Only once the run is planned: a retried event must still find the globs from before the change.
+  await deps.index.put(change.key, after, change.sequencer ?? '');
   return { runId, groups, globs, targets: targets.length, stats };
 }

@@ -82,7 +82,7 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Pro
       stats.published++;
       deps.log({ level: 'info', message: 'verdict changed', runId, image: n.image, change, from: before?.verdict ?? null, to: judgement.verdict });
     }
-    records.push(recordOf(key, outcome, judgement.warnings, trigger, time));
+    records.push(verdictRecordOf(key, outcome, trigger, time));
     stats.images++;
     stats.byVerdict[judgement.verdict] = (stats.byVerdict[judgement.verdict] ?? 0) + 1;
     tally(teams, outcome, judgement.verdict, change, before, { image: `${registry}/${repository}@${entry.digest}`, tags: entry.tags });
@@ -100,7 +100,17 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Pro
   return stats;
 }
 
-function recordOf(key: { account: string; region: string; repository: string; digest: string }, outcome: VerifyOutcome, warnings: string[], trigger: RunTrigger, time: Date): VerdictRecord {
+/**
+ * The verdict store's record of a verification. Exported for on-push, which
+ * stores its verdicts too, so that the first re-verification of an image
+ * compares with the verdict its team heard at push time.
+ */
+export function verdictRecordOf(
+  key: { account: string; region: string; repository: string; digest: string },
+  outcome: Pick<VerifyOutcome, 'verdict' | 'policySetVersion'>,
+  trigger: string,
+  time: Date,
+): VerdictRecord {
   const v = outcome.verdict;
   const policyVersions: Record<string, string> = {};
   if (!('error' in v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
@@ -108,7 +118,7 @@ function recordOf(key: { account: string; region: string; repository: string; di
     ...key,
     verdict: 'error' in v ? 'error' : v.verdict,
     reasons: 'error' in v ? [v.error] : v.reasons,
-    warnings,
+    warnings: judgementOf(v).warnings,
     time: time.toISOString(),
     policyVersions,
     policySetVersion: outcome.policySetVersion,
