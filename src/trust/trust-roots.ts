@@ -3,7 +3,11 @@ import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
 import { SigwatchError } from '../errors.ts';
 import type { TrustRoot } from '../policy/types.ts';
 import { sigstoreKeysTrustMaterial } from './sigstore-keys.ts';
-import { fetchTufTrustedRoot, mirrorFsSource, remoteSource, type TufSource, type TufTrustedRoot } from './tuf.ts';
+// TUF (tuf-js and its in-memory file system) is loaded only for a `remote` or `repository` TrustRoot.
+import type { TufSource, TufTrustedRoot } from './tuf.ts';
+
+type TufModule = typeof import('./tuf.ts');
+const loadTuf = (): Promise<TufModule> => import('./tuf.ts');
 
 /**
  * Trust material for `trustRootRef`: a `TrustRoot`'s `sigstoreKeys` as given,
@@ -36,13 +40,13 @@ export class TrustRootResolver {
   private readonly entries = new Map<string, Promise<Cached>>();
   private readonly now: () => number;
   private readonly maxAgeMs: number;
-  private readonly fetchTuf: (source: TufSource) => Promise<TufTrustedRoot>;
+  private readonly fetchTuf: ((source: TufSource) => Promise<TufTrustedRoot>) | undefined;
   private readonly fetchOptions: { fetchTimeoutMs?: number; fetchRetries?: number };
 
   constructor(opts: TrustRootResolverOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.maxAgeMs = opts.maxAgeMs ?? TEN_HOURS_MS;
-    this.fetchTuf = opts.fetchTuf ?? fetchTufTrustedRoot;
+    this.fetchTuf = opts.fetchTuf;
     this.fetchOptions = { fetchTimeoutMs: opts.fetchTimeoutMs, fetchRetries: opts.fetchRetries };
   }
 
@@ -79,8 +83,9 @@ export class TrustRootResolver {
     let source: TufSource;
     let result: TufTrustedRoot;
     try {
-      source = { ...tufSource(root), ...this.fetchOptions };
-      result = await this.fetchTuf(source);
+      const tuf = await loadTuf();
+      source = { ...tufSource(tuf, root), ...this.fetchOptions };
+      result = await (this.fetchTuf ?? tuf.fetchTufTrustedRoot)(source);
     } catch (err) {
       throw new SigwatchError('VERIFICATION_FAILED', `${where}: ${(err as Error).message}`, { cause: err });
     }
@@ -92,7 +97,7 @@ export class TrustRootResolver {
   }
 }
 
-function tufSource(root: TrustRoot): TufSource {
+function tufSource({ remoteSource, mirrorFsSource }: TufModule, root: TrustRoot): TufSource {
   const { remote, repository } = root.spec;
   if (remote) return remoteSource(remote.mirror, Buffer.from(remote.root, 'base64'), remote.targets, remote.trustedRootTarget);
   if (repository) {
