@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { parseConfig } from '../src/accounts/index.ts';
 import type { Association } from '../src/accounts/types.ts';
+import { verifyThroughCentral } from '../src/reverify/assemble.ts';
 import { retryThrottled } from '../src/reverify/backoff.ts';
+import type { BatchVerifier, ImageCheck, OwnedImage } from '../src/pipeline/image-check.ts';
 import { changeOf } from '../src/reverify/changes.ts';
 import { IMAGES_PER_MESSAGE, parseReverifyMessage, type ImagesMessage } from '../src/reverify/messages.ts';
 import { globsOfPolicyText, parsePolicyChangeEvent } from '../src/reverify/policy-change.ts';
@@ -192,5 +194,29 @@ associations: [{group: acme, accounts: [{id: "111122223333", regions: [eu-west-1
     const bad = parseConfig(`${base}reverify: {untagged: maybe, maxAgeDays: 0, include: [], colour: red}\n`);
     assert.ok(!bad.ok);
     assert.deepEqual(bad.problems.map((p) => p.path).sort(), ['reverify.colour', 'reverify.include', 'reverify.maxAgeDays', 'reverify.untagged']);
+  });
+});
+
+describe('verifyThroughCentral', () => {
+  it('gives the worker the verifier’s verdict, its error for the team, or an error for the operators when no one owns the image', async () => {
+    const seen: OwnedImage[] = [];
+    const audience = { group: 'acme/payments', team: 'payments', topicArn: 'arn:aws:sns:eu-west-1:999999999999:payments' };
+    let next: ImageCheck = { kind: 'verdict', verdict: { image: 'x', digest: D('a'), verdict: 'deny', policies: [], reasons: ['no signature'] }, audience, policySetVersion: 'v7' };
+    const batch: BatchVerifier = {
+      operatorsTopicArn: 'arn:aws:sns:eu-west-1:999999999999:ops',
+      check: async (image) => {
+        seen.push(image);
+        return next;
+      },
+      referrerSubject: async () => undefined,
+    };
+    const verify = verifyThroughCentral(batch);
+    const image = { account: '111122223333', region: 'eu-west-1', repository: 'payments/api', digest: D('a'), tags: ['v1'] };
+    assert.deepEqual(await verify(image, 'reverify'), { verdict: { image: 'x', digest: D('a'), verdict: 'deny', policies: [], reasons: ['no signature'] }, team: 'payments', topicArn: audience.topicArn, policySetVersion: 'v7' });
+    assert.deepEqual(seen[0], { ...image, registry: HOST });
+    next = { kind: 'error', reason: 'cannot assume the role', audience };
+    assert.deepEqual(await verify(image, 'reverify'), { verdict: { error: 'cannot assume the role' }, team: 'payments', topicArn: audience.topicArn, policySetVersion: '' });
+    next = { kind: 'unowned', reason: 'account 111122223333 is not associated' };
+    assert.deepEqual(await verify(image, 'reverify'), { verdict: { error: 'account 111122223333 is not associated' }, topicArn: batch.operatorsTopicArn, policySetVersion: '' });
   });
 });
