@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -37,7 +37,8 @@ export interface AwsClients {
   sts: STSClient;
   secrets: SecretsManagerClient;
   ecr: (region: string, credentials: AwsCredentials, options: { fips: boolean }) => ECRClient;
-  kms: (region: string, credentials: AwsCredentials | undefined) => KMSClient;
+  /** Loaded on first use: few policies name KMS keys, and its SDK client is 60 KiB of every cold start. */
+  kms: (region: string, credentials: AwsCredentials | undefined) => KMSClient | Promise<KMSClient>;
 }
 
 /** The SDK's defaults: the function's role and region. Member-account clients are cached per region and credentials. */
@@ -56,7 +57,8 @@ export function defaultClients(): AwsClients {
     };
   };
   const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips }));
-  const kms = perCredentials((region, credentials) => new KMSClient({ region, credentials }));
+  let kmsModule: Promise<typeof import('@aws-sdk/client-kms')> | undefined;
+  const kms = perCredentials(async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials }));
   return {
     s3: new S3Client({ followRegionRedirects: true }),
     sns: new SNSClient({}),

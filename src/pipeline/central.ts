@@ -45,7 +45,7 @@ export interface CentralVerifierDeps {
   /** An ECR API client for a region with the given credentials. */
   ecrClient?: (region: string, credentials: AwsCredentials, options: { fips: boolean }) => ECRClient;
   /** A KMS client for a region; credentials undefined means sigwatch's own (a key in the central account). */
-  kmsClient?: (region: string, credentials: AwsCredentials | undefined) => KMSClient;
+  kmsClient?: (region: string, credentials: AwsCredentials | undefined) => KMSClient | Promise<KMSClient>;
   /** Secrets Manager in the central account (pull secrets and secretRef keys). */
   secrets?: SecretsManagerClient;
   /** The process's registry client (connection reuse, token cache). */
