@@ -15,7 +15,7 @@ import { buildImage, buildSamples, generateKeyPair, keyPolicyYaml, signatureTag,
 import { loadPolicy, verdictText } from './corpus/verify-fixture.ts';
 import { recordFault } from './helpers/faults.ts';
 import { startHttpServer } from './helpers/http-server.ts';
-import { FAULT_MATRIX_BEARER_TOKEN } from './helpers/secrets.ts';
+import { FAULT_MATRIX_BEARER_TOKEN, S3CRET_PW_PASSWORD } from './helpers/secrets.ts';
 
 /**
  * The registry fault matrix: a registry on 127.0.0.1 that misbehaves one way
@@ -332,6 +332,28 @@ describe('registry fault matrix', () => {
     assert.doesNotMatch(JSON.stringify(verdict), new RegExp(TOKEN));
     record('redirect to another host (bearer token), which redirects back', verdict, 'Authorization stripped at the first cross-origin hop and never restored', 'cross-host redirect');
   });
+
+  for (const [what, body, reason] of [
+    ['the JSON value null', 'null', '127.0.0.1:PORT/team/app: token service 127.0.0.1:PORT answered without a token'],
+    ['a token with a line break carrying the password back', JSON.stringify({ token: `abc\r\nX-Leak: ${S3CRET_PW_PASSWORD}` }), '127.0.0.1:PORT/team/app: token service 127.0.0.1:PORT answered with a token that is not a valid header value'],
+    ['a 1 MiB token', JSON.stringify({ token: 'a'.repeat(1024 * 1024) }), '127.0.0.1:PORT/token: response exceeds the 65536-byte limit'],
+  ] as const) {
+    it(`denies a token service answering ${what}, quoting nothing it sent`, async () => {
+      let origin = '';
+      const server = await fakeRegistry((req, res) => {
+        if (req.url?.startsWith('/token')) return !!res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+        if (req.headers.authorization?.startsWith('Bearer ')) return !!res.writeHead(500).end();
+        return !!res.writeHead(401, { 'www-authenticate': `Bearer realm="${origin}/token",service="fake"` }).end();
+      });
+      origin = server.url;
+      const verdict = await verify(server.host, { credentials: async () => ({ kind: 'basic', username: 'ci', password: S3CRET_PW_PASSWORD }) });
+      assert.equal(verdict.verdict, 'deny');
+      assert.equal(verdict.reasons[0], `cannot resolve the image: ${reason.replaceAll('127.0.0.1:PORT', server.host)}`);
+      assert.doesNotMatch(JSON.stringify(verdict), new RegExp(`${S3CRET_PW_PASSWORD}|X-Leak`));
+      assert.equal(server.requests.filter((r) => r.headers.authorization?.startsWith('Bearer ')).length, 0, 'no request carried the bad token');
+      record(`token service answers ${what}`, verdict, reason.replaceAll('127.0.0.1:PORT', 'registry'), `token ${what}`);
+    });
+  }
 
   describe('TLS', () => {
     const tls = join(work, 'tls');

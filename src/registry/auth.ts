@@ -112,17 +112,23 @@ export async function fetchBearerToken(http: HttpClient, req: TokenRequest): Pro
     throw new SigwatchError('REGISTRY_AUTH', `${service} refused ${who} (HTTP ${res.status})`);
   }
   if (res.status !== 200) throw new SigwatchError('REGISTRY_AUTH', `${service} answered HTTP ${res.status}`);
-  let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+  let parsed: unknown;
   try {
-    body = JSON.parse(res.body.toString('utf8'));
+    parsed = JSON.parse(res.body.toString('utf8'));
   } catch {
     throw new SigwatchError('REGISTRY_AUTH', `${service} answered with invalid JSON`);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new SigwatchError('REGISTRY_AUTH', `${service} answered without a token`);
+  const body = parsed as { token?: unknown; access_token?: unknown; expires_in?: unknown };
   const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
   if (!token) throw new SigwatchError('REGISTRY_AUTH', `${service} answered without a token`);
+  // It goes into a header: a control character would make fetch fail with a message quoting it.
+  if (!TOKEN_CHARS.test(token)) throw new SigwatchError('REGISTRY_AUTH', `${service} answered with a token that is not a valid header value`);
   // The distribution spec's default lifetime when none is given.
   const expiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
   return { token, expiresIn };
 }
 
 const MAX_TOKEN_BYTES = 64 * 1024;
+/** Visible ASCII: what a bearer token (RFC 6750 b64token, or a JWT) is made of. */
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
