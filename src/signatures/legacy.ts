@@ -11,6 +11,8 @@ export const ANNOTATIONS = {
   rfc3161Timestamp: 'dev.sigstore.cosign/rfc3161timestamp',
 } as const;
 
+export const MAX_SIGNATURE_LAYERS = 1000;
+
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
 /** `sha256:abc…` → `sha256-abc….sig`, cosign's tag for an image's signatures. */
@@ -35,6 +37,10 @@ export async function fetchLegacySignatures(
   const json = manifest.json;
   if (!('layers' in json)) {
     return { signatures: [], problems: [`${source}: is an index, expected a signature manifest`] };
+  }
+  // cosign refuses more (pkg/oci/remote maxLayers): each layer costs a blob fetch and a verification.
+  if (json.layers.length > MAX_SIGNATURE_LAYERS) {
+    return { signatures: [], problems: [`${source}: ${json.layers.length} layers, more than the ${MAX_SIGNATURE_LAYERS} cosign accepts in a signature manifest`] };
   }
   const signatures: CosignSignature[] = [];
   const problems: string[] = [];
