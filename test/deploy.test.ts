@@ -273,6 +273,7 @@ describe('osls package (serverless.yml)', () => {
           assert.deepEqual(m.EventSourceArn, getAtt(queue, 'Arn'), name);
           assert.deepEqual(m.FunctionResponseTypes, ['ReportBatchItemFailures'], `${name}: partial batch failures`);
           assert.ok(Number(m.BatchSize) >= 1 && Number(m.BatchSize) <= 10, name);
+          if (trigger === 'reverify-queue') assert.deepEqual(m.ScalingConfig, { MaximumConcurrency: 10 }, `${name}: capped`);
           assert.equal(rules.length, 0, name);
         } else if (trigger === 'schedule') {
           assert.equal(rules.length, 1, name);
