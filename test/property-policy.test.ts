@@ -27,7 +27,9 @@ function loadsOnlyWithoutErrors(text: string): void {
   }
   // Every loaded object came from a document without errors.
   const failed = new Set(errors.map((p) => p.document));
-  for (const policy of out.policies) assert.ok(!failed.has(`ClusterImagePolicy/${policy.metadata.name}`), `loaded ${policy.metadata.name} despite errors`);
+  for (const object of [...out.policies, ...out.trustRoots]) {
+    assert.ok(!failed.has(`${object.kind}/${object.metadata.name}`), `loaded ${object.kind}/${object.metadata.name} despite errors`);
+  }
 }
 
 const dnsName = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/);
@@ -66,6 +68,20 @@ describe('policy parser (property)', () => {
     fc.assert(
       fc.property(dnsName, fc.jsonValue(), (name, spec) => {
         loadsOnlyWithoutErrors(JSON.stringify({ apiVersion: 'policy.sigstore.dev/v1beta1', kind: 'ClusterImagePolicy', metadata: { name }, spec }));
+      }),
+      runs,
+    );
+  });
+
+  it('never throws on a TrustRoot of any shape, or with any strings where its keys and chains go', () => {
+    const b64 = fc.oneof(fc.base64String({ maxLength: 200 }), fc.string({ maxLength: 50 }), fc.constant('LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkFBQUEKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo='));
+    const authority = fc.record({ subject: fc.record({ organization: fc.string(), commonName: fc.string() }), uri: fc.oneof(fc.webUrl(), fc.string()), certChain: b64 }, { requiredKeys: [] });
+    const log = fc.record({ baseURL: fc.oneof(fc.webUrl(), fc.string()), hashAlgorithm: fc.constantFrom('sha-256', 'sha256', 'md5', ''), publicKey: b64 }, { requiredKeys: [] });
+    const keys = fc.record({ certificateAuthorities: fc.array(authority, { maxLength: 2 }), tLogs: fc.array(log, { maxLength: 2 }), ctLogs: fc.array(log, { maxLength: 2 }), timestampAuthorities: fc.array(authority, { maxLength: 2 }) }, { requiredKeys: [] });
+    const spec = fc.oneof(fc.jsonValue(), fc.record({ sigstoreKeys: keys }), fc.record({ remote: fc.record({ mirror: fc.string(), root: b64 }, { requiredKeys: [] }), repository: fc.record({ root: b64, mirrorFS: b64 }, { requiredKeys: [] }) }, { requiredKeys: [] }));
+    fc.assert(
+      fc.property(dnsName, spec, (name, s) => {
+        loadsOnlyWithoutErrors(JSON.stringify({ apiVersion: 'policy.sigstore.dev/v1alpha1', kind: 'TrustRoot', metadata: { name }, spec: s }));
       }),
       runs,
     );
