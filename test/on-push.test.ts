@@ -22,6 +22,7 @@ import type { Notification } from '../src/notify/notification.ts';
 import { assembleOnPush, type AwsClients } from '../src/pipeline/assemble.ts';
 import { readEnvironment } from '../src/pipeline/environment.ts';
 import { RegistryClient } from '../src/registry/client.ts';
+import { VerdictStore } from '../src/store/verdicts.ts';
 import { testS3Client } from './helpers/s3.ts';
 import {
   buildImage,
@@ -272,6 +273,10 @@ spec:
     assert.equal(n!.trigger, 'push');
     assert.equal(n!.eventId, 'evt-signed');
     assert.deepEqual((await received('paymentsDenies')).length, 0, 'the denies-only subscription gets no admit');
+    // Kept for re-verification, which then reports only changes.
+    const record = await new VerdictStore(sc.dynamo.client, table).get({ account: PAYMENTS, region: REGION, repository: 'team/app', digest: images.signed!.digest });
+    assert.equal(record?.verdict, 'admit');
+    assert.equal(record?.trigger, 'push');
 
     const calls = sts.commandCalls(AssumeRoleCommand);
     assert.equal(calls.length, 1);

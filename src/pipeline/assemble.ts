@@ -17,6 +17,7 @@ import { RegistryClient } from '../registry/client.ts';
 import { S3ConfigSource } from '../store/config-object.ts';
 import { GroupPolicies } from '../store/group-policies.ts';
 import { DynamoIdempotencyStore } from '../store/idempotency.ts';
+import { VerdictStore } from '../store/verdicts.ts';
 import { s3PrefixReader } from '../store/s3.ts';
 import { CentralVerifier } from './central.ts';
 import type { Environment } from './environment.ts';
@@ -119,6 +120,7 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
       throw new SigwatchError('INTERNAL', 'on-push publishes to an explicit topic');
     }),
     idempotency: new DynamoIdempotencyStore({ client: clients.dynamo, table: env.table, now }),
+    verdicts: new VerdictStore(clients.dynamo, env.table, { now }),
     ...(recheck ? { recheck } : {}),
     graceMs: env.graceSeconds * 1000,
     now,

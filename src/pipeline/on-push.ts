@@ -6,6 +6,8 @@ import { buildNotification, type Notification } from '../notify/notification.ts'
 import type { Logger } from '../observability/log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { IdempotencyStore } from '../store/idempotency.ts';
+import type { VerdictRecord } from '../store/verdicts.ts';
+import { verdictRecordOf } from '../reverify/worker.ts';
 import type { BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
 
 /**
@@ -34,6 +36,8 @@ export interface OnPushDeps {
   now: () => number;
   log: Logger;
   metrics: Metrics;
+  /** Where the last verdict of each image is kept, so that re-verification reports only changes. */
+  verdicts?: { put(record: VerdictRecord): Promise<void> };
 }
 
 export interface PushOutcome {
@@ -150,6 +154,10 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
   deps.metrics.add('VerificationLatency', performance.now() - started, 'Milliseconds');
   log.info('verdict', { verdict: verdict.verdict, group: audience.group, reasons: verdict.reasons });
   await publish(notification(verdict, audience.team), audience.topicArn, key(verdict.verdict, check.policySetVersion));
+  // The first re-verification compares with this; without it, that run reports the image as new.
+  await deps.verdicts
+    ?.put(verdictRecordOf(image, { verdict, policySetVersion: check.policySetVersion }, 'push', new Date(deps.now())))
+    .catch((err: unknown) => log.error('verdict not recorded', { reason: reasonOf(err) }));
 }
 
 /**
