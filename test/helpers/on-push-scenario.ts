@@ -195,19 +195,24 @@ spec:
     this.sts = mockClient(STSClient);
     this.ecr = mockClient(ECRClient);
     this.secrets = mockClient(SecretsManagerClient);
-    this.sts.on(AssumeRoleCommand).callsFake((input: { RoleArn: string }) => ({
+    this.sts.on(AssumeRoleCommand).callsFake((input: { RoleArn: string }) => this.assumeRoleAnswer(input));
+    this.ecr.on(GetAuthorizationTokenCommand).resolves({
+      authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'), expiresAt: new Date(this.now + 12 * 3600_000) }],
+    });
+    this.secrets.on(GetSecretValueCommand, { SecretId: EXTERNAL_ID_SECRET }).resolves({ SecretString: EXTERNAL_ID });
+    for (const q of [...Object.values(this.servers.inbox), this.servers.pushQueue]) await this.drain(q.url);
+  }
+
+  /** What the mocked STS answers: a 30-minute session whose key id names the account. */
+  assumeRoleAnswer(input: { RoleArn: string }) {
+    return {
       Credentials: {
         AccessKeyId: `ASIA${input.RoleArn.slice(13, 25)}`,
         SecretAccessKey: 'member-secret',
         SessionToken: 'member-session-token',
         Expiration: new Date(this.now + 1800_000),
       },
-    }));
-    this.ecr.on(GetAuthorizationTokenCommand).resolves({
-      authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'), expiresAt: new Date(this.now + 12 * 3600_000) }],
-    });
-    this.secrets.on(GetSecretValueCommand, { SecretId: EXTERNAL_ID_SECRET }).resolves({ SecretString: EXTERNAL_ID });
-    for (const q of [...Object.values(this.servers.inbox), this.servers.pushQueue]) await this.drain(q.url);
+    };
   }
 
   /** The deployed handler, assembled with this scenario's servers and mocks (one per simulated Lambda instance). */
