@@ -1,7 +1,7 @@
 import { SigwatchError } from '../errors.ts';
 import { isObject } from '../registry/manifest.ts';
 import type { Repository } from '../registry/types.ts';
-import { ANNOTATIONS, legacySignatureTag } from './legacy.ts';
+import { ANNOTATIONS, readCosignTag } from './legacy.ts';
 
 /** The layer media type of `cosign attest` (legacy format): a DSSE envelope (cosign `types.DssePayloadType`). */
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
@@ -43,14 +43,12 @@ export async function fetchLegacyAttestations(
   imageDigest: string,
   opts: { tagPrefix?: string; maxLayerBytes: number },
 ): Promise<AttestationLookup> {
-  const tag = legacySignatureTag(imageDigest, 'att', opts.tagPrefix);
-  const source = `${repo.location}:${tag}`;
-  const manifest = await repo.getManifest(tag);
-  if (!manifest) return { attestations: [], problems: [] };
-  if (!('layers' in manifest.json)) return { attestations: [], problems: [`${source}: is an index, expected an attestation manifest`] };
+  const read = await readCosignTag(repo, imageDigest, 'att', opts.tagPrefix);
+  if ('problems' in read) return { attestations: [], problems: read.problems };
+  const { source, layers } = read;
   const attestations: LegacyAttestation[] = [];
   const problems: string[] = [];
-  for (const [i, layer] of manifest.json.layers.entries()) {
+  for (const [i, layer] of layers.entries()) {
     const where = `${source} layer ${i}`;
     const annotations = layer.annotations ?? {};
     let bytes: Buffer;

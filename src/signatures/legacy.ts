@@ -1,5 +1,5 @@
 import { SigwatchError } from '../errors.ts';
-import type { Repository } from '../registry/types.ts';
+import type { ImageManifest, Repository } from '../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
 
 /** cosign's annotations on a signature layer (cosign `pkg/oci/static`). */
@@ -21,6 +21,30 @@ export function legacySignatureTag(digest: string, suffix: 'sig' | 'att' = 'sig'
 }
 
 /**
+ * The layers of the manifest cosign stores under an image's `.sig` or `.att`
+ * tag, with where they were found; no layers when there is no such tag. An
+ * index, or more layers than cosign itself accepts, is a problem, not layers.
+ */
+export async function readCosignTag(
+  repo: Repository,
+  imageDigest: string,
+  suffix: 'sig' | 'att',
+  tagPrefix: string | undefined,
+): Promise<{ source: string; layers: ImageManifest['layers'] } | { problems: string[] }> {
+  const tag = legacySignatureTag(imageDigest, suffix, tagPrefix);
+  const source = `${repo.location}:${tag}`;
+  const manifest = await repo.getManifest(tag);
+  if (!manifest) return { source, layers: [] };
+  const kind = suffix === 'sig' ? 'a signature' : 'an attestation';
+  if (!('layers' in manifest.json)) return { problems: [`${source}: is an index, expected ${kind} manifest`] };
+  // cosign refuses more (pkg/oci/remote maxLayers): each layer costs a blob fetch and a verification.
+  if (manifest.json.layers.length > MAX_SIGNATURE_LAYERS) {
+    return { problems: [`${source}: ${manifest.json.layers.length} layers, more than the ${MAX_SIGNATURE_LAYERS} cosign accepts in ${kind} manifest`] };
+  }
+  return { source, layers: manifest.json.layers };
+}
+
+/**
  * Reads the signatures cosign stored under the image's `.sig` tag. A layer that
  * cannot be a signature is reported, not fatal: the others may still verify,
  * and a bad layer can never admit.
@@ -30,21 +54,12 @@ export async function fetchLegacySignatures(
   imageDigest: string,
   opts: { tagPrefix?: string; maxLayerBytes: number },
 ): Promise<SignatureLookup> {
-  const tag = legacySignatureTag(imageDigest, 'sig', opts.tagPrefix);
-  const source = `${repo.location}:${tag}`;
-  const manifest = await repo.getManifest(tag);
-  if (!manifest) return { signatures: [], problems: [] };
-  const json = manifest.json;
-  if (!('layers' in json)) {
-    return { signatures: [], problems: [`${source}: is an index, expected a signature manifest`] };
-  }
-  // cosign refuses more (pkg/oci/remote maxLayers): each layer costs a blob fetch and a verification.
-  if (json.layers.length > MAX_SIGNATURE_LAYERS) {
-    return { signatures: [], problems: [`${source}: ${json.layers.length} layers, more than the ${MAX_SIGNATURE_LAYERS} cosign accepts in a signature manifest`] };
-  }
+  const read = await readCosignTag(repo, imageDigest, 'sig', opts.tagPrefix);
+  if ('problems' in read) return { signatures: [], problems: read.problems };
+  const { source, layers } = read;
   const signatures: CosignSignature[] = [];
   const problems: string[] = [];
-  for (const [i, layer] of json.layers.entries()) {
+  for (const [i, layer] of layers.entries()) {
     const where = `${source} layer ${i}`;
     const annotations = layer.annotations ?? {};
     const b64 = annotations[ANNOTATIONS.signature];
