@@ -22,10 +22,20 @@ export interface BundleLookup {
   problems: string[];
 }
 
+/**
+ * Bundles read per image: far more than any image has signatures, few enough
+ * that a registry listing thousands of referrers cannot make a verification
+ * fetch thousands of manifests.
+ */
+export const MAX_BUNDLE_REFERRERS = 100;
+
 export async function fetchReferrerBundles(repo: Repository, imageDigest: string, opts: { maxLayerBytes: number }): Promise<BundleLookup> {
-  const descriptors = (await repo.referrers(imageDigest)).filter((d) => d.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+  const all = (await repo.referrers(imageDigest)).filter((d) => d.artifactType?.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
   const bundles: ReferrerBundle[] = [];
   const problems: string[] = [];
+  // Each bundle costs two fetches and a verification: a registry listing thousands is read no further.
+  const descriptors = all.slice(0, MAX_BUNDLE_REFERRERS);
+  if (all.length > MAX_BUNDLE_REFERRERS) problems.push(`${repo.location}: ${all.length} sigstore bundle referrers; only the first ${MAX_BUNDLE_REFERRERS} were read`);
   for (const d of descriptors) {
     const source = `${repo.location}@${d.digest}`;
     try {
