@@ -46,6 +46,13 @@ export interface NameOptions {
  * digest reference. A tag before the digest (`repo:v1@sha256:…`) is dropped.
  */
 export function parseReference(input: string): ImageRef {
+  // No tag reference contains `@`, so for one that does Go's order (tag, then digest) gives what the
+  // digest parse gives; trying it first spares a thrown error per pinned reference, which policy
+  // matching makes for every image it judges.
+  if (input.includes('@')) {
+    const first = attempt(() => newDigest(input));
+    if (first.ok) return first.value;
+  }
   const asTag = attempt(() => newTag(input));
   if (asTag.ok) return asTag.value;
   const asDigest = attempt(() => newDigest(input));
