@@ -88,16 +88,7 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
   const functionName = opts.functionName ?? 'on-push';
   const log = jsonLogger({ write, level: env.logLevel, fields: { function: functionName } });
   const metrics = new EmfMetrics({ write, dimensions: { function: functionName } });
-  // One session cache per configured duration: the configuration sets it, and can change it.
-  const externalId = externalIdFromSecrets(clients.secrets);
-  let sessions: { durationSeconds: number; sessions: AwsSessions } | undefined;
-  const sessionsFor = (config: SigwatchConfig) => {
-    const durationSeconds = config.defaults.sessionDurationSeconds;
-    if (sessions?.durationSeconds !== durationSeconds) {
-      sessions = { durationSeconds, sessions: new AwsSessions({ sts: clients.sts, sourceIdentity: env.sourceIdentity, externalId, durationSeconds, now }) };
-    }
-    return sessions.sessions;
-  };
+  const sessionsFor = sessionsPerDuration(clients, env.sourceIdentity, now);
   const verifier = new CentralVerifier({
     config: new S3ConfigSource(clients.s3, env.configBucket, env.configKey),
     policies: new GroupPolicies(s3PrefixReader(clients.s3, env.configBucket)),
@@ -134,6 +125,23 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
  * error's name is reported: Secrets Manager messages may quote the ARN, never
  * the value, but nothing about a secret needs more than its name in a log.
  */
+/**
+ * Member-account sessions for a configuration: one cache per configured
+ * `sessionDurationSeconds` (the configuration sets it, and can change it), so
+ * that every function reuses sessions across batches until the setting changes.
+ */
+export function sessionsPerDuration(clients: Pick<AwsClients, 'sts' | 'secrets'>, sourceIdentity: string, now: () => number): (config: SigwatchConfig) => AwsSessions {
+  const externalId = externalIdFromSecrets(clients.secrets);
+  let current: { durationSeconds: number; sessions: AwsSessions } | undefined;
+  return (config) => {
+    const durationSeconds = config.defaults.sessionDurationSeconds;
+    if (current?.durationSeconds !== durationSeconds) {
+      current = { durationSeconds, sessions: new AwsSessions({ sts: clients.sts, sourceIdentity, externalId, durationSeconds, now }) };
+    }
+    return current.sessions;
+  };
+}
+
 export function externalIdFromSecrets(client: SecretsManagerClient): ExternalIdResolver {
   // SDK errors go through as they are: AwsSessions tells throttling (retry) from denial (report) by them.
   return async (secretArn) => (await client.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString ?? '';

@@ -1,9 +1,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { SigwatchConfig } from '../accounts/types.ts';
-import { AwsSessions } from '../accounts/sts.ts';
 import { SigwatchError } from '../errors.ts';
 import { jsonLogger, type LogLevel } from '../observability/log.ts';
-import { externalIdFromSecrets, type AwsClients } from '../pipeline/assemble.ts';
+import { sessionsPerDuration, type AwsClients } from '../pipeline/assemble.ts';
 import { CentralVerifier } from '../pipeline/central.ts';
 import type { Environment } from '../pipeline/environment.ts';
 import type { BatchVerifier } from '../pipeline/image-check.ts';
@@ -61,15 +59,7 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
   };
   const configSource = new S3ConfigSource(clients.s3, env.configBucket, env.configKey);
   const policies = new GroupPolicies(s3PrefixReader(clients.s3, env.configBucket));
-  const externalId = externalIdFromSecrets(clients.secrets);
-  let sessions: { durationSeconds: number; sessions: AwsSessions } | undefined;
-  const sessionsFor = (config: SigwatchConfig): AwsSessions => {
-    const durationSeconds = config.defaults.sessionDurationSeconds;
-    if (sessions?.durationSeconds !== durationSeconds) {
-      sessions = { durationSeconds, sessions: new AwsSessions({ sts: clients.sts, sourceIdentity: env.sourceIdentity, externalId, durationSeconds, now }) };
-    }
-    return sessions.sessions;
-  };
+  const sessionsFor = sessionsPerDuration(clients, env.sourceIdentity, now);
   const verifier = new CentralVerifier({
     config: configSource,
     policies,

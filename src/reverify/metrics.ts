@@ -5,7 +5,9 @@
  * new metric every day.
  */
 
-export const METRICS_NAMESPACE = 'sigwatch';
+import { METRICS_NAMESPACE } from '../observability/metrics.ts';
+
+export { METRICS_NAMESPACE };
 
 export type Log = (entry: Record<string, unknown>) => void;
 
