@@ -131,6 +131,18 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     assert.deepEqual((await sc.received('payments')).map((n) => [n.digest, n.verdict]), [[sc.images.revoked!.digest, 'deny']]);
   });
 
+  it('gives no verdict when a deleted signature went with its image', async () => {
+    const gone = sc.images.gone!;
+    await deleteManifest(sc.servers.reg, 'team/app', await signatureDigest(sc.servers.reg, gone));
+    await deleteManifest(sc.servers.reg, 'team/app', gone.digest);
+    const res = await sc.handler()(
+      sc.batch({ id: 'd', body: sc.event('gone-sig-deleted', PAYMENTS, { 'action-type': 'DELETE', 'image-digest': `sha256:${'7'.repeat(64)}`, 'image-tag': signatureTag(gone.digest) }) }),
+    );
+    assert.deepEqual(res.batchItemFailures, []);
+    assert.equal((await sc.received('payments')).length, 0);
+    assert.ok(sc.logs.some((l) => l.includes('subject image is gone too')));
+  });
+
   it('gives a multi-arch push (two platform manifests, then the index) one verdict, for the index', async () => {
     const index = sc.images.index!;
     const children = index.children!;

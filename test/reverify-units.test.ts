@@ -209,6 +209,7 @@ describe('verifyThroughCentral', () => {
         return next;
       },
       referrerSubject: async () => undefined,
+      exists: async () => true,
     };
     const verify = verifyThroughCentral(batch);
     const image = { account: '111122223333', region: 'eu-west-1', repository: 'payments/api', digest: D('a'), tags: ['v1'] };

@@ -21,7 +21,7 @@ import { KmsKeyResolver, type AwsKmsKey } from '../trust/kms.ts';
 import type { PublicKey } from '../trust/keys.ts';
 import { SecretKeyStore } from '../trust/secret-keys.ts';
 import type { Audience, BatchVerifier, ImageCheck, ImageVerifier, OwnedImage } from './image-check.ts';
-import { manifestSubject } from './subject.ts';
+import { manifestExists, manifestSubject } from './subject.ts';
 import { verifyImage } from './verify-image.ts';
 
 /**
@@ -96,6 +96,11 @@ export class CentralVerifier implements ImageVerifier {
       operatorsTopicArn: loaded.config.operators.topicArn,
       check: (image) => this.#check(loaded, policySets, image),
       referrerSubject: (image) => this.#referrerSubject(loaded, image),
+      exists: async (image) => {
+        const owner = loaded.directory.resolve(image);
+        // An image of no association is judged (as an error) without touching its registry.
+        return !owner.known || manifestExists(this.#repository(owner, image), image.digest);
+      },
     };
   }
 

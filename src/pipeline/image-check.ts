@@ -64,6 +64,8 @@ export interface BatchVerifier {
   check(image: OwnedImage): Promise<ImageCheck>;
   /** The digest a referrer artifact (a cosign v3 bundle…) is about, read from its manifest's `subject`. */
   referrerSubject(image: OwnedImage): Promise<string | undefined>;
+  /** Whether the registry still has the image (a 404 is false; any failure throws). */
+  exists(image: OwnedImage): Promise<boolean>;
 }
 
 export interface ImageVerifier {

@@ -5,7 +5,7 @@ import type { Repository } from '../registry/types.ts';
 import { policiesMatching } from '../store/policy-set.ts';
 import type { NoMatchBehaviour } from '../policy/evaluate.ts';
 import type { Audience, BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
-import { manifestSubject } from './subject.ts';
+import { manifestExists, manifestSubject } from './subject.ts';
 import { verifyImage } from './verify-image.ts';
 
 /**
@@ -46,6 +46,7 @@ export class LocalVerifier implements ImageVerifier {
         return { kind: 'verdict', verdict, audience: AUDIENCE, policySetVersion: version };
       },
       referrerSubject: (image: OwnedImage) => manifestSubject(this.#deps.registry(image), image.digest),
+      exists: (image: OwnedImage) => manifestExists(this.#deps.registry(image), image.digest),
     };
   }
 }

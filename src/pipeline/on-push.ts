@@ -112,6 +112,12 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
     digest: target.digest,
     tags: target.digest === event.digest && event.tag !== undefined ? [event.tag] : [],
   };
+  // A signature deleted with its image (`cosign clean`, an image deletion) leaves nothing to judge;
+  // a registry that fails to answer throws, and the record is retried.
+  if (event.action === 'DELETE' && !(await verifier.exists(image))) {
+    log.info('subject image is gone too: no verdict', { digest: image.digest });
+    return;
+  }
   const check = await verifier.check(image);
   const publish = (n: Notification, topicArn: string, key: string) => publishOnce(n, topicArn, key, deps, outcome, log);
   const notification = (verdict: Parameters<typeof buildNotification>[0]['verdict'], team?: string) =>
@@ -134,10 +140,6 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
   }
 
   const { verdict, audience } = check;
-  if (event.action === 'DELETE' && verdict.digest === '') {
-    log.info('subject image is gone too: no verdict', { reason: verdict.reasons[0] });
-    return;
-  }
   if (verdict.verdict === 'deny' && deps.recheck) {
     // cosign pushes the signature after the image: a deny is final only after the grace period.
     const firstSeen = recheck?.firstSeen ?? event.time;

@@ -6,3 +6,8 @@ export async function manifestSubject(repository: Repository, digest: string): P
   const subject = (manifest?.json as { subject?: { digest?: unknown } } | undefined)?.subject?.digest;
   return typeof subject === 'string' ? subject : undefined;
 }
+
+/** Whether the repository has a manifest at `digest`: false for a 404, a throw for any failure. */
+export async function manifestExists(repository: Repository, digest: string): Promise<boolean> {
+  return (await repository.getManifest(digest)) !== undefined;
+}

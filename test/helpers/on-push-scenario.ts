@@ -173,6 +173,7 @@ spec:
       revoked: buildImage({ seed: 'on-push-revoked' }),
       blocked: buildImage({ seed: 'on-push-blocked' }),
       kms: buildImage({ seed: 'on-push-kms' }),
+      gone: buildImage({ seed: 'on-push-gone' }),
       index: buildIndex([
         buildImage({ seed: 'on-push-multi', platform: { os: 'linux', architecture: 'amd64' } }),
         buildImage({ seed: 'on-push-multi', platform: { os: 'linux', architecture: 'arm64' } }),
@@ -181,7 +182,7 @@ spec:
     const repositoryOf = (tag: string) => (tag === 'blocked' ? 'team/blocked' : tag === 'kms' ? 'team/kms' : 'team/app');
     for (const [tag, image] of Object.entries(images)) await pushManifest(reg, repositoryOf(tag), tag, image);
     await signImageWithKey(reg, 'team/kms', images.kms!, kmsKey.privateKey);
-    for (const name of ['signed', 'revoked', 'index'] as const) await signImageWithKey(reg, 'team/app', images[name]!, releaseKey.privateKey);
+    for (const name of ['signed', 'revoked', 'index', 'gone'] as const) await signImageWithKey(reg, 'team/app', images[name]!, releaseKey.privateKey);
     await signImageWithKey(reg, 'team/blocked', images.blocked!, releaseKey.privateKey);
     return new OnPushScenario(servers, images);
   }
