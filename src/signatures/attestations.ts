@@ -1,7 +1,6 @@
-import { SigwatchError } from '../errors.ts';
 import { isObject } from '../registry/manifest.ts';
 import type { Repository } from '../registry/types.ts';
-import { ANNOTATIONS, readCosignTag } from './legacy.ts';
+import { readCosignTag, readLayer, verificationMaterial } from './legacy.ts';
 
 /** The layer media type of `cosign attest` (legacy format): a DSSE envelope (cosign `types.DssePayloadType`). */
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
@@ -51,27 +50,14 @@ export async function fetchLegacyAttestations(
   for (const [i, layer] of layers.entries()) {
     const where = `${source} layer ${i}`;
     const annotations = layer.annotations ?? {};
-    let bytes: Buffer;
-    try {
-      bytes = await repo.getBlob(layer, opts.maxLayerBytes);
-    } catch (err) {
-      if (err instanceof SigwatchError && (err.code === 'REGISTRY_UNREACHABLE' || err.code === 'REGISTRY_AUTH')) throw err;
-      problems.push(`${where}: ${(err as Error).message}`);
-      continue;
-    }
+    const bytes = await readLayer(repo, layer, opts.maxLayerBytes, where, problems);
+    if (!bytes) continue;
     const envelope = parseEnvelope(bytes);
     if ('error' in envelope) {
       problems.push(`${where}: ${envelope.error}`);
       continue;
     }
-    const att: LegacyAttestation = { digest: layer.digest, envelope, source };
-    if (annotations[ANNOTATIONS.certificate]) att.certificatePem = annotations[ANNOTATIONS.certificate];
-    if (annotations[ANNOTATIONS.chain]) att.chainPem = annotations[ANNOTATIONS.chain];
-    const bundle = jsonAnnotation(annotations[ANNOTATIONS.bundle], `${where}: bundle annotation`, problems);
-    if (bundle !== undefined) att.rekorBundle = bundle;
-    const timestamp = jsonAnnotation(annotations[ANNOTATIONS.rfc3161Timestamp], `${where}: timestamp annotation`, problems);
-    if (timestamp !== undefined) att.rfc3161Timestamp = timestamp;
-    attestations.push(att);
+    attestations.push({ digest: layer.digest, envelope, source, ...verificationMaterial(annotations, where, problems) });
   }
   return { attestations, problems };
 }
@@ -106,12 +92,3 @@ function base64(s: string): Buffer | undefined {
   return Buffer.from(t, /[-_]/.test(t) ? 'base64url' : 'base64');
 }
 
-function jsonAnnotation(value: string | undefined, where: string, problems: string[]): unknown {
-  if (value === undefined || value === '') return undefined;
-  try {
-    return JSON.parse(value);
-  } catch {
-    problems.push(`${where} is not valid JSON`);
-    return undefined;
-  }
-}

@@ -1,5 +1,5 @@
 import { SigwatchError } from '../errors.ts';
-import type { ImageManifest, Repository } from '../registry/types.ts';
+import type { Descriptor, ImageManifest, Repository } from '../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
 
 /** cosign's annotations on a signature layer (cosign `pkg/oci/static`). */
@@ -72,27 +72,38 @@ export async function fetchLegacySignatures(
       problems.push(`${where}: signature annotation is not base64`);
       continue;
     }
-    let payload: Buffer;
-    try {
-      payload = await repo.getBlob(layer, opts.maxLayerBytes);
-    } catch (err) {
-      // Unreachable registries are the caller's to report; a bad layer is ours.
-      if (err instanceof SigwatchError && (err.code === 'REGISTRY_UNREACHABLE' || err.code === 'REGISTRY_AUTH')) throw err;
-      problems.push(`${where}: ${(err as Error).message}`);
-      continue;
-    }
-    signatures.push({
-      digest: layer.digest,
-      payload,
-      signature,
-      certificatePem: annotations[ANNOTATIONS.certificate] || undefined,
-      chainPem: annotations[ANNOTATIONS.chain] || undefined,
-      rekorBundle: parseJsonAnnotation(annotations[ANNOTATIONS.bundle], `${where}: bundle annotation`, problems),
-      rfc3161Timestamp: parseJsonAnnotation(annotations[ANNOTATIONS.rfc3161Timestamp], `${where}: timestamp annotation`, problems),
-      source,
-    });
+    const payload = await readLayer(repo, layer, opts.maxLayerBytes, where, problems);
+    if (!payload) continue;
+    signatures.push({ digest: layer.digest, payload, signature, ...verificationMaterial(annotations, where, problems), source });
   }
   return { signatures, problems };
+}
+
+/** A layer's blob, or undefined with the reason in `problems`; an unreachable registry is the caller's to report. */
+export async function readLayer(repo: Repository, layer: Descriptor, maxBytes: number, where: string, problems: string[]): Promise<Buffer | undefined> {
+  try {
+    return await repo.getBlob(layer, maxBytes);
+  } catch (err) {
+    if (err instanceof SigwatchError && (err.code === 'REGISTRY_UNREACHABLE' || err.code === 'REGISTRY_AUTH')) throw err;
+    problems.push(`${where}: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** What a `.sig` or `.att` layer's annotations carry for keyless verification; only the fields present. */
+export function verificationMaterial(
+  annotations: Record<string, string>,
+  where: string,
+  problems: string[],
+): { certificatePem?: string; chainPem?: string; rekorBundle?: unknown; rfc3161Timestamp?: unknown } {
+  const out: { certificatePem?: string; chainPem?: string; rekorBundle?: unknown; rfc3161Timestamp?: unknown } = {};
+  if (annotations[ANNOTATIONS.certificate]) out.certificatePem = annotations[ANNOTATIONS.certificate];
+  if (annotations[ANNOTATIONS.chain]) out.chainPem = annotations[ANNOTATIONS.chain];
+  const bundle = parseJsonAnnotation(annotations[ANNOTATIONS.bundle], `${where}: bundle annotation`, problems);
+  if (bundle !== undefined) out.rekorBundle = bundle;
+  const timestamp = parseJsonAnnotation(annotations[ANNOTATIONS.rfc3161Timestamp], `${where}: timestamp annotation`, problems);
+  if (timestamp !== undefined) out.rfc3161Timestamp = timestamp;
+  return out;
 }
 
 function decodeBase64(s: string): Buffer | undefined {
