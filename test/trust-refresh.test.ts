@@ -4,15 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  buildImage,
   createKeylessFixture,
   createTufRepository,
-  legacySignatureManifest,
   legacySigstoreTargets,
   serveTufRepository,
-  signatureTag,
-  simpleSigningPayload,
-  writeOciLayout,
+  writeKeylessSignedLayout,
   type KeylessFixture,
   type ServedTufRepository,
   type TufRepository,
@@ -31,13 +27,7 @@ const servers: ServedTufRepository[] = [];
 
 before(async () => {
   fixture = await createKeylessFixture();
-  const image = buildImage({ seed: 'refresh-signed' });
-  const payload = simpleSigningPayload('registry.example.com/acme/app', image.digest);
-  const s = await fixture.signKeyless(payload, { issuer: GITHUB, subject: WORKFLOW });
-  await writeOciLayout(layout, [
-    { tag: 'signed', manifest: image },
-    { tag: signatureTag(image.digest), manifest: legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]) },
-  ]);
+  await writeKeylessSignedLayout(layout, fixture, { seed: 'refresh-signed', identity: { issuer: GITHUB, subject: WORKFLOW } });
   repo = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) } });
   rootFile = join(work, 'root.json');
   writeFileSync(rootFile, repo.root);

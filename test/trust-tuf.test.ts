@@ -6,16 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import { TrustRootResolver } from '../src/trust/trust-roots.ts';
 import type { TrustRoot } from '../src/policy/types.ts';
 import {
-  buildImage,
   createKeylessFixture,
   createTufRepository,
-  legacySignatureManifest,
   legacySigstoreTargets,
   serveTufRepository,
-  signatureTag,
-  simpleSigningPayload,
   tufTrustRootYaml,
-  writeOciLayout,
+  writeKeylessSignedLayout,
   type KeylessFixture,
   type ServedTufRepository,
   type TufRepository,
@@ -35,13 +31,7 @@ const servers: ServedTufRepository[] = [];
 /** A keyless-signed image in an OCI layout, made with the test Fulcio/CT/Rekor. */
 before(async () => {
   fixture = await createKeylessFixture();
-  const image = buildImage({ seed: 'tuf-signed' });
-  const payload = simpleSigningPayload('registry.example.com/acme/app', image.digest);
-  const s = await fixture.signKeyless(payload, { issuer: GITHUB, subject: WORKFLOW });
-  await writeOciLayout(layout, [
-    { tag: 'signed', manifest: image },
-    { tag: signatureTag(image.digest), manifest: legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]) },
-  ]);
+  await writeKeylessSignedLayout(layout, fixture, { seed: 'tuf-signed', identity: { issuer: GITHUB, subject: WORKFLOW } });
   repo = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) } });
   mirror = await serve(repo);
 });

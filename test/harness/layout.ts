@@ -1,6 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MediaTypes, type BuiltManifest, type Descriptor } from './images.ts';
+import { legacySignatureManifest, signatureTag, simpleSigningPayload } from './cosign.ts';
+import { buildImage, MediaTypes, type BuiltManifest, type Descriptor } from './images.ts';
+import type { Identity, KeylessFixture } from './keyless.ts';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -32,4 +34,26 @@ export async function writeOciLayout(dir: string, entries: { tag?: string; manif
   };
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+}
+
+/**
+ * `cosign sign` keyless with the test Fulcio/CT/Rekor, then `cosign save`: an
+ * image tagged `signed` and its `.sig` manifest in an OCI layout at `dir`.
+ */
+export async function writeKeylessSignedLayout(
+  dir: string,
+  fixture: KeylessFixture,
+  opts: { seed: string; identity: Identity; dockerReference?: string },
+): Promise<BuiltManifest> {
+  const image = buildImage({ seed: opts.seed });
+  const payload = simpleSigningPayload(opts.dockerReference ?? 'registry.example.com/acme/app', image.digest);
+  const s = await fixture.signKeyless(payload, opts.identity);
+  await writeOciLayout(dir, [
+    { tag: 'signed', manifest: image },
+    {
+      tag: signatureTag(image.digest),
+      manifest: legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]),
+    },
+  ]);
+  return image;
 }
