@@ -2,6 +2,7 @@ import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { DescribeRepositoriesCommand, GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import { SigwatchError } from '../errors.ts';
 import { AssumeRoleError, type AwsCredentials, type AwsSessions } from './sts.ts';
+import type { GcpCheckTarget } from './check-gcp.ts';
 import type { AccountConfig, Association, SigwatchConfig } from './types.ts';
 
 /**
@@ -48,26 +49,49 @@ export interface CheckClients {
   ecr: (region: string, credentials: AwsCredentials) => ECRClient;
 }
 
+export interface CheckSelection {
+  /** This group and the groups below it; every group when absent. */
+  group?: string;
+  /** Only this AWS account (no GCP project then, unless `project` is given too). */
+  account?: string;
+  /** Only this GCP project (no AWS account then, unless `account` is given too). */
+  project?: string;
+}
+
+export interface CheckTargets {
+  aws: CheckTarget[];
+  gcp: GcpCheckTarget[];
+}
+
 /**
- * The accounts of every association whose group is `group` or below it
- * (`acme` covers `acme/payments/api`, not `acme-labs`), optionally one account
- * only. A group or account the configuration does not have is a CONFIG error:
- * checking nothing must not look like success.
+ * The AWS accounts and GCP projects of every association whose group is
+ * `group` or below it (`acme` covers `acme/payments/api`, not `acme-labs`).
+ * A group, account or project the configuration does not have is a CONFIG
+ * error: checking nothing must not look like success.
  */
-export function checkTargets(config: SigwatchConfig, group?: string, accountId?: string): CheckTarget[] {
+export function checkTargets(config: SigwatchConfig, selection: CheckSelection = {}): CheckTargets {
+  const { group, account: accountId, project } = selection;
   if (group !== undefined && !config.groups.has(group)) {
     throw new SigwatchError('CONFIG', `group ${group} is not in the sigwatch configuration (groups: ${[...config.groups.keys()].join(', ')})`);
   }
   const under = (g: string) => group === undefined || g === group || g.startsWith(`${group}/`);
-  const targets: CheckTarget[] = [];
+  const anyFilter = accountId !== undefined || project !== undefined;
+  const targets: CheckTargets = { aws: [], gcp: [] };
   for (const association of config.associations) {
     if (!under(association.group)) continue;
-    for (const account of association.accounts) if (accountId === undefined || account.id === accountId) targets.push({ association, account });
+    for (const account of association.accounts) {
+      if (anyFilter ? account.id === accountId : true) targets.aws.push({ association, account });
+    }
+    const gcp = association.gcp;
+    const projects = gcp?.projects.filter((p) => (anyFilter ? p.id === project : true)) ?? [];
+    if (gcp && projects.length > 0) targets.gcp.push({ group: association.group, gcp, projects });
   }
-  if (targets.length === 0) {
-    const scope = group === undefined ? 'the sigwatch configuration' : `group ${group} or below it`;
-    throw new SigwatchError('CONFIG', accountId === undefined ? `no account is associated with ${scope}` : `account ${accountId} is not associated with ${scope}`);
+  const scope = group === undefined ? 'the sigwatch configuration' : `group ${group} or below it`;
+  if (accountId !== undefined && !targets.aws.some((t) => t.account.id === accountId)) {
+    throw new SigwatchError('CONFIG', `account ${accountId} is not associated with ${scope}`);
   }
+  if (project !== undefined && targets.gcp.length === 0) throw new SigwatchError('CONFIG', `GCP project ${project} is not associated with ${scope}`);
+  if (targets.aws.length === 0 && targets.gcp.length === 0) throw new SigwatchError('CONFIG', `no account or project is associated with ${scope}`);
   return targets;
 }
 
@@ -153,7 +177,7 @@ function awsErrorLabel(err: unknown): string {
   return parts.join(', ');
 }
 
-/** The one-line answer, as `chainctl iam groups check-aws` gives it. */
+/** The AWS half of the one-line answer, as `chainctl iam groups check-aws` gives it. */
 export function checkVerdict(results: readonly AccountRegionCheck[]): string {
   const failed = results.filter((r) => !r.ok);
   if (failed.length === 0) return 'AWS role impersonation was successful!';

@@ -1,7 +1,8 @@
 import { parseDocument } from 'yaml';
 import { SigwatchError } from '../errors.ts';
 import type { NoMatchBehaviour } from '../policy/evaluate.ts';
-import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GroupConfig, Operators, ReverifyConfig, SigwatchConfig } from './types.ts';
+import { GCP_AUDIENCE_RE, GCP_LOCATION_RE, GCP_PROJECT_RE, GCP_SERVICE_ACCOUNT_RE } from './gcp-names.ts';
+import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GcpAssociation, GcpProject, GroupConfig, Operators, ReverifyConfig, SigwatchConfig } from './types.ts';
 
 /**
  * `sigwatch.yaml` text → SigwatchConfig, or every problem found, each with the
@@ -60,7 +61,9 @@ const MAX_AGE_DAYS = 36_500;
 const DEFAULTS_FIELDS = ['roleName', 'sessionDurationSeconds', 'noMatch'] as const;
 const OPERATORS_FIELDS = ['topicArn'] as const;
 const GROUP_FIELDS = ['team', 'topicArn', 'secretsPrefix', 'policyPrefix'] as const;
-const ASSOCIATION_FIELDS = ['group', 'accounts', 'externalId', 'repositories'] as const;
+const ASSOCIATION_FIELDS = ['group', 'accounts', 'externalId', 'repositories', 'gcp'] as const;
+const GCP_FIELDS = ['audience', 'serviceAccount', 'projects'] as const;
+const GCP_PROJECT_FIELDS = ['id', 'locations'] as const;
 const ACCOUNT_FIELDS = ['id', 'regions', 'roleArn'] as const;
 const EXTERNAL_ID_FIELDS = ['secretArn', 'inline'] as const;
 
@@ -296,6 +299,8 @@ class ConfigReader {
     const list = this.#list(value, 'associations');
     if (!list) return undefined;
     const seen = new Map<string, string>();
+    const seenProjects = new Map<string, string>();
+    const gcpGroups = new Map<string, string>();
     const out: Association[] = [];
     list.forEach((item, i) => {
       const where = `associations[${i}]`;
@@ -305,9 +310,24 @@ class ConfigReader {
       if (group !== undefined && groups && !groups.has(group)) {
         this.#problem(`${where}.group`, `unknown group ${group} (declared: ${[...groups.keys()].join(', ')})`);
       }
-      const accounts = this.#accounts(fields.accounts, `${where}.accounts`, defaults, seen);
+      if (fields.accounts === undefined && fields.gcp === undefined) {
+        this.#problem(`${where}.accounts`, 'missing field: an association has AWS accounts, GCP projects (gcp), or both');
+        return;
+      }
+      // A GCP-only association has no accounts; what configures accounts means nothing there.
+      const accounts = fields.accounts === undefined ? Object.freeze([]) : this.#accounts(fields.accounts, `${where}.accounts`, defaults, seen);
+      for (const key of ['externalId', 'repositories'] as const) {
+        if (fields.accounts === undefined && fields[key] !== undefined) this.#problem(`${where}.${key}`, 'applies to AWS accounts, and this association has none');
+      }
       const externalId = fields.externalId === undefined ? undefined : this.#externalId(fields.externalId, `${where}.externalId`);
       const repositories = fields.repositories === undefined ? undefined : this.#repositories(fields.repositories, `${where}.repositories`);
+      const gcp = fields.gcp === undefined ? undefined : this.#gcp(fields.gcp, `${where}.gcp`, seenProjects);
+      if (fields.gcp !== undefined && group !== undefined) {
+        // The group's registries are read with one federated identity: two would make which one is used depend on the order.
+        const first = gcpGroups.get(group);
+        if (first !== undefined) this.#problem(`${where}.gcp`, `group ${group} already has GCP projects (${first}): list them all in one association`);
+        else gcpGroups.set(group, `${where}.gcp`);
+      }
       if (group === undefined || !accounts) return;
       out.push(
         Object.freeze({
@@ -315,10 +335,67 @@ class ConfigReader {
           accounts,
           ...(externalId ? { externalId } : {}),
           ...(repositories ? { repositories } : {}),
+          ...(gcp ? { gcp } : {}),
         }),
       );
     });
     return out;
+  }
+
+  #gcp(value: unknown, where: string, seenProjects: Map<string, string>): GcpAssociation | undefined {
+    const fields = this.#mapping(value, where, GCP_FIELDS);
+    if (!fields) return undefined;
+    const audience = this.#string(fields, 'audience', `${where}.audience`, true);
+    const audienceOk =
+      audience !== undefined &&
+      this.#matches(audience, `${where}.audience`, GCP_AUDIENCE_RE, 'expected a workload identity pool provider: //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER');
+    const serviceAccount = this.#string(fields, 'serviceAccount', `${where}.serviceAccount`, false);
+    const accountOk = serviceAccount === undefined || this.#matches(serviceAccount, `${where}.serviceAccount`, GCP_SERVICE_ACCOUNT_RE, 'expected a service account email');
+    if (fields.projects === undefined) {
+      this.#problem(`${where}.projects`, 'missing field');
+      return undefined;
+    }
+    const list = this.#list(fields.projects, `${where}.projects`);
+    if (!list) return undefined;
+    const projects: GcpProject[] = [];
+    let ok = audienceOk && accountOk;
+    list.forEach((item, i) => {
+      const at = `${where}.projects[${i}]`;
+      const p = this.#mapping(item, at, GCP_PROJECT_FIELDS);
+      if (!p) return (ok = false);
+      const id = this.#string(p, 'id', `${at}.id`, true);
+      let idOk = id !== undefined && this.#matches(id, `${at}.id`, GCP_PROJECT_RE, 'a project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter');
+      if (idOk) {
+        // One project, one group, as for accounts: its registries' credentials must not depend on which association is read first.
+        const first = seenProjects.get(id!);
+        if (first !== undefined) idOk = this.#problem(`${at}.id`, `project ${id} is already associated (${first})`);
+        else seenProjects.set(id!, at);
+      }
+      const locations = this.#locations(p.locations, `${at}.locations`);
+      if (idOk && locations) projects.push(Object.freeze({ id: id!, locations }));
+      else ok = false;
+    });
+    if (!ok) return undefined;
+    return Object.freeze({ audience: audience!, ...(serviceAccount !== undefined ? { serviceAccount } : {}), projects: Object.freeze(projects) });
+  }
+
+  #locations(value: unknown, where: string): readonly string[] | undefined {
+    if (value === undefined) {
+      this.#problem(where, 'missing field');
+      return undefined;
+    }
+    const list = this.#list(value, where);
+    if (!list) return undefined;
+    const out: string[] = [];
+    let ok = true;
+    list.forEach((item, i) => {
+      const at = `${where}[${i}]`;
+      if (typeof item !== 'string') ok = this.#problem(at, `expected a location, got ${describe(item)}`);
+      else if (!this.#matches(item, at, GCP_LOCATION_RE, 'expected an Artifact Registry location such as us-central1 or europe')) ok = false;
+      else if (out.includes(item)) ok = this.#problem(at, `${item} is listed twice`);
+      else out.push(item);
+    });
+    return ok ? Object.freeze(out) : undefined;
   }
 
   #accounts(value: unknown, where: string, defaults: Defaults | undefined, seen: Map<string, string>): readonly AccountConfig[] | undefined {

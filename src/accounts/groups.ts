@@ -1,5 +1,5 @@
 import { SigwatchError } from '../errors.ts';
-import type { AccountConfig, Association, GroupConfig, SigwatchConfig } from './types.ts';
+import type { AccountConfig, Association, GcpAssociation, GroupConfig, SigwatchConfig } from './types.ts';
 
 /**
  * Who an image belongs to. An event names an account, a region and a
@@ -54,6 +54,7 @@ export interface ImageOwner {
 export class AccountDirectory {
   readonly #groups = new Map<string, EffectiveGroup>();
   readonly #byAccount = new Map<string, { association: Association; account: AccountConfig }>();
+  readonly #gcpByGroup = new Map<string, GcpAssociation>();
   /** Group paths by policy prefix, longest prefix first. */
   readonly #prefixes: { prefix: string; group: string }[];
 
@@ -62,6 +63,7 @@ export class AccountDirectory {
     for (const g of config.groups.values()) this.#groups.set(g.path, this.#inherit(g));
     for (const association of config.associations) {
       for (const account of association.accounts) this.#byAccount.set(account.id, { association, account });
+      if (association.gcp) this.#gcpByGroup.set(association.group, association.gcp);
     }
     this.#prefixes = [...config.groups.values()]
       .map((g) => ({ prefix: g.policyPrefix, group: g.path }))
@@ -95,6 +97,20 @@ export class AccountDirectory {
   /** The association and entry of an account, whatever the region or repository; undefined when none. */
   accountById(id: string): { association: Association; account: AccountConfig } | undefined {
     return this.#byAccount.get(id);
+  }
+
+  /**
+   * The GCP projects a group's verifications may read with federated
+   * credentials: its own association's, else its nearest ancestor's (a
+   * platform group's shared Artifact Registry serves its teams).
+   */
+  gcpFor(path: string): GcpAssociation | undefined {
+    const lineage = this.group(path).lineage;
+    for (let i = lineage.length - 1; i >= 0; i--) {
+      const gcp = this.#gcpByGroup.get(lineage[i]!);
+      if (gcp) return gcp;
+    }
+    return undefined;
   }
 
   /** The group at `path` with its inheritance resolved; throws for a path the configuration does not declare. */

@@ -65,9 +65,10 @@ export interface GroupConfig {
   policyPrefix: string;
 }
 
-/** AWS accounts attached to one group, and how sigwatch reaches them. */
+/** AWS accounts and Google Cloud projects attached to one group, and how sigwatch reaches them. */
 export interface Association {
   group: string;
+  /** Empty for an association of Google Cloud projects only. */
   accounts: readonly AccountConfig[];
   externalId?: ExternalIdSource;
   /**
@@ -75,6 +76,28 @@ export interface Association {
    * all of the accounts' repositories.
    */
   repositories?: readonly string[];
+  /** Google Cloud projects whose registries the group's verifications read (signatures kept in Artifact Registry, say). */
+  gcp?: GcpAssociation;
+}
+
+/**
+ * Google Cloud projects reached with workload identity federation: sigwatch's
+ * own AWS identity (a signed GetCallerIdentity request) is exchanged at Google
+ * STS for an access token, so no Google key is stored anywhere.
+ */
+export interface GcpAssociation {
+  /** The workload identity pool provider that trusts sigwatch's AWS role: `//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER`. */
+  audience: string;
+  /** A service account the federated identity impersonates; without one, the federated identity itself is granted read. */
+  serviceAccount?: string;
+  projects: readonly GcpProject[];
+}
+
+export interface GcpProject {
+  /** The project id, as registry paths name it (`LOCATION-docker.pkg.dev/PROJECT/…`, `gcr.io/PROJECT/…`). */
+  id: string;
+  /** Artifact Registry locations (`us-central1`, `europe`) where `associations check` lists repositories. */
+  locations: readonly string[];
 }
 
 export interface AccountConfig {

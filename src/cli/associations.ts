@@ -3,7 +3,12 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
-import { checkAssociations, checkTargets, checkVerdict, CHECKS, type AccountRegionCheck } from '../accounts/check.ts';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { callerIdentitySigner } from '../accounts/caller-identity-signer.ts';
+import { checkGcpAssociations, gcpCheckVerdict, GCP_CHECKS, type GcpCheckName, type ProjectLocationCheck } from '../accounts/check-gcp.ts';
+import { checkAssociations, checkTargets, checkVerdict, CHECKS, type AccountRegionCheck, type CheckTarget } from '../accounts/check.ts';
+import { GcpFederations, type GcpEndpoints } from '../accounts/gcp-federation.ts';
+import { GCP_PROJECT_RE } from '../accounts/gcp-names.ts';
 import { configError, MAX_CONFIG_BYTES, parseConfig } from '../accounts/config.ts';
 import { AwsSessions } from '../accounts/sts.ts';
 import type { SigwatchConfig } from '../accounts/types.ts';
@@ -11,20 +16,27 @@ import { SigwatchError } from '../errors.ts';
 import { oneOf, parseCommandArgs } from './args.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
 
-const HELP = `usage: sigwatch associations check [GROUP] [--account ID] [--config FILE|s3://BUCKET/KEY] [--format json]
+const HELP = `usage: sigwatch associations check [GROUP] [--account ID] [--project ID] [--config FILE|s3://BUCKET/KEY] [--format json]
 
 For every AWS account associated with GROUP or a group below it (all groups
 without GROUP), in each of its regions: assumes the account's role as the
 sigwatch functions do (its ExternalId from Secrets Manager, SourceIdentity),
 calls sts:GetCallerIdentity with the session, and the read-only ECR calls a
 verification starts with (ecr:DescribeRepositories, ecr:GetAuthorizationToken).
+
+For every GCP association there: exchanges sigwatch's AWS identity for a
+Google token at Google STS (workload identity federation), impersonates the
+association's service account if it names one, and lists Artifact Registry
+repositories of each project in each of its locations.
+
 Prints what works and what is missing, then a one-line verdict.
 
 Run it with the credentials of the sigwatch functions' role (member roles
-trust that role only; see docs/deploy.md).
+and pool providers trust that role only; see docs/deploy.md).
 
 options:
-  --account ID        only this account
+  --account ID        only this AWS account
+  --project ID        only this GCP project
   --config FILE|s3://BUCKET/KEY
                       the sigwatch configuration (default:
                       s3://$SIGWATCH_CONFIG_BUCKET/$SIGWATCH_CONFIG_KEY, the key
@@ -34,14 +46,18 @@ options:
                       $SIGWATCH_SOURCE_IDENTITY or sigwatch)
   --format json       one JSON object instead of the table
 
-exit codes: 0 every account works, 1 any account fails, 2 usage or
-configuration error (unreadable or invalid configuration, unknown group or
-account)`;
+exit codes: 0 every account and project works, 1 any fails, 2 usage or
+configuration error (unreadable or invalid configuration, unknown group,
+account or project)`;
 
 export interface AssociationsDeps {
   /** Region of the central account's STS, Secrets Manager and S3 calls. */
   region?: string;
   env?: NodeJS.ProcessEnv;
+  /** Google's endpoints (tests point them at 127.0.0.1). */
+  gcp?: GcpEndpoints;
+  /** sigwatch's own AWS credentials, which sign the identity Google checks (the SDK's default chain unless given). */
+  credentials?: AwsCredentialIdentityProvider;
 }
 
 export async function associationsCommand(args: string[], io: Io, deps: AssociationsDeps = {}): Promise<number> {
@@ -56,6 +72,7 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
   }
   const { values, positionals } = parseCommandArgs('associations check', rest, {
     account: { type: 'string' },
+    project: { type: 'string' },
     config: { type: 'string' },
     'source-identity': { type: 'string' },
     format: { type: 'string' },
@@ -67,17 +84,36 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
   }
   if (positionals.length > 1) throw new SigwatchError('USAGE', `associations check takes at most one GROUP, got ${positionals.length}`);
   if (values.account !== undefined && !/^\d{12}$/.test(values.account)) throw new SigwatchError('USAGE', `--account: an AWS account id is 12 digits, got "${values.account}"`);
+  if (values.project !== undefined && !GCP_PROJECT_RE.test(values.project)) {
+    throw new SigwatchError('USAGE', `--project: a GCP project id is 6 to 30 lowercase letters, digits and hyphens, got "${values.project}"`);
+  }
   const format = oneOf('--format', values.format, ['table', 'json'] as const, 'table');
   const env = deps.env ?? process.env;
 
   const { config, where } = await loadConfig(values.config, env, deps.region);
-  const targets = checkTargets(config, positionals[0], values.account);
+  const targets = checkTargets(config, { group: positionals[0], account: values.account, project: values.project });
   // The central account's region: the configuration's own partition and region unless the environment says otherwise.
   const region = deps.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? config.operators.topicArn.split(':')[3]!;
+  const sts = new STSClient({ region });
+  const aws = targets.aws.length === 0 ? [] : await checkAws(targets.aws, config, sts, region, values['source-identity'] ?? env.SIGWATCH_SOURCE_IDENTITY ?? 'sigwatch');
+  const signer = callerIdentitySigner({ region, credentials: deps.credentials ?? sts.config.credentials });
+  const gcp = targets.gcp.length === 0 ? [] : await checkGcpAssociations(targets.gcp, new GcpFederations(signer, deps.gcp));
+  const ok = aws.every((r) => r.ok) && gcp.every((r) => r.ok);
+  const verdict = [...(aws.length > 0 ? [checkVerdict(aws)] : []), ...(gcp.length > 0 ? [gcpCheckVerdict(gcp)] : [])].join(' ');
+  if (format === 'json') io.stdout(JSON.stringify({ config: where, ok, verdict, results: aws, gcp }));
+  else {
+    const tables = [...(aws.length > 0 ? [renderTable(aws)] : []), ...(gcp.length > 0 ? [renderGcpTable(gcp)] : [])];
+    io.stdout(tables.join('\n\n'));
+    io.stdout(verdict);
+  }
+  return ok ? EXIT_OK : EXIT_DENY;
+}
+
+async function checkAws(targets: CheckTarget[], config: SigwatchConfig, sts: STSClient, region: string, sourceIdentity: string): Promise<AccountRegionCheck[]> {
   const secrets = new SecretsManagerClient({ region });
   const sessions = new AwsSessions({
-    sts: new STSClient({ region }),
-    sourceIdentity: values['source-identity'] ?? env.SIGWATCH_SOURCE_IDENTITY ?? 'sigwatch',
+    sts,
+    sourceIdentity,
     durationSeconds: config.defaults.sessionDurationSeconds,
     externalId: async (secretArn) => {
       // The secret's own region (an ARN names it); the value never leaves this function but for STS.
@@ -87,18 +123,11 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
       return out.SecretString;
     },
   });
-  const results = await checkAssociations(targets, {
+  return checkAssociations(targets, {
     sessions,
     sts: (r, credentials) => new STSClient({ region: r, credentials }),
     ecr: (r, credentials) => new ECRClient({ region: r, credentials }),
   });
-  const verdict = checkVerdict(results);
-  if (format === 'json') io.stdout(JSON.stringify({ config: where, ok: results.every((r) => r.ok), verdict, results }));
-  else {
-    io.stdout(renderTable(results));
-    io.stdout(verdict);
-  }
-  return results.every((r) => r.ok) ? EXIT_OK : EXIT_DENY;
 }
 
 async function loadConfig(location: string | undefined, env: NodeJS.ProcessEnv, region: string | undefined): Promise<{ config: SigwatchConfig; where: string }> {
@@ -142,11 +171,32 @@ const HEADERS: Record<(typeof CHECKS)[number], string> = {
 
 /** A row per account and region, then what is missing, account by account. */
 export function renderTable(results: readonly AccountRegionCheck[]): string {
-  const rows = [['GROUP', 'ACCOUNT', 'REGION', ...CHECKS.map((c) => HEADERS[c])]];
-  for (const r of results) rows.push([r.group, r.account, r.region, ...CHECKS.map((c) => r.steps.find((s) => s.check === c)?.status ?? '-')]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const lines = rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  const problems = results.flatMap((r) => r.steps.filter((s) => s.status === 'failed').map((s) => `  ${r.account} ${r.region} ${s.check}: ${s.detail}`));
+  return renderRows(
+    ['GROUP', 'ACCOUNT', 'REGION', ...CHECKS.map((c) => HEADERS[c])],
+    results.map((r) => ({ cells: [r.group, r.account, r.region, ...CHECKS.map((c) => r.steps.find((s) => s.check === c)?.status ?? '-')], where: `${r.account} ${r.region}`, steps: r.steps })),
+  );
+}
+
+const GCP_HEADERS: Record<GcpCheckName, string> = {
+  'token-exchange': 'TOKEN EXCHANGE',
+  impersonation: 'IMPERSONATE',
+  'artifact-registry-list': 'AR LIST',
+};
+
+/** A row per project and location, then what is missing. */
+export function renderGcpTable(results: readonly ProjectLocationCheck[]): string {
+  const cell = (status: string | undefined) => (status === undefined || status === 'not-applicable' ? '-' : status);
+  return renderRows(
+    ['GROUP', 'PROJECT', 'LOCATION', ...GCP_CHECKS.map((c) => GCP_HEADERS[c])],
+    results.map((r) => ({ cells: [r.group, r.project, r.location, ...GCP_CHECKS.map((c) => cell(r.steps.find((s) => s.check === c)?.status))], where: `${r.project} ${r.location}`, steps: r.steps })),
+  );
+}
+
+function renderRows(header: string[], rows: { cells: string[]; where: string; steps: readonly { check: string; status: string; detail: string }[] }[]): string {
+  const all = [header, ...rows.map((r) => r.cells)];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  const lines = all.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const problems = rows.flatMap((r) => r.steps.filter((s) => s.status === 'failed').map((s) => `  ${r.where} ${s.check}: ${s.detail}`));
   if (problems.length > 0) lines.push('', 'missing:', ...[...new Set(problems)]);
   return lines.join('\n');
 }

@@ -15,7 +15,7 @@ commands:
   policy validate PATH...
   policy match IMAGE... --policies PATH [--format json]
   invoke EVENT.json [--config FILE]
-  associations check [GROUP] [--account ID] [--config FILE|s3://BUCKET/KEY] [--format json]
+  associations check [GROUP] [--account ID] [--project ID] [--config FILE|s3://BUCKET/KEY] [--format json]
   trust refresh --out FILE [--mirror URL --root FILE]
 
 run 'sigwatch <command> --help' for a command's options.`;

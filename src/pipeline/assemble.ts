@@ -6,6 +6,8 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
+import { callerIdentitySigner } from '../accounts/caller-identity-signer.ts';
+import { GcpFederations, type GcpEndpoints } from '../accounts/gcp-federation.ts';
 import { AwsSessions, type AwsCredentials, type ExternalIdResolver } from '../accounts/sts.ts';
 import type { SigwatchConfig } from '../accounts/types.ts';
 import { SigwatchError } from '../errors.ts';
@@ -79,6 +81,8 @@ export interface AssembleOptions {
   write?: (line: string) => void;
   now?: () => number;
   functionName?: string;
+  /** Google's endpoints (tests point them at 127.0.0.1). */
+  gcp?: GcpEndpoints;
 }
 
 export function assembleOnPush(env: Environment, clients: AwsClients, opts: AssembleOptions = {}): OnPushDeps & { metrics: Metrics; log: Logger } {
@@ -98,6 +102,7 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
     secrets: clients.secrets,
     registry: opts.registry ?? new RegistryClient(),
     endpoint: opts.endpoint,
+    gcp: gcpFederations(clients.sts, opts.gcp),
   });
   const queueUrl = env.pushQueueUrl;
   const recheck: RecheckScheduler | undefined = queueUrl
@@ -121,10 +126,13 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
 }
 
 /**
- * ExternalIds kept in Secrets Manager: the secret's string, trimmed. Only the
- * error's name is reported: Secrets Manager messages may quote the ARN, never
- * the value, but nothing about a secret needs more than its name in a log.
+ * Google identities for GCP associations, proven with the function's own AWS
+ * credentials and region (those of its STS client): no Google key is stored.
  */
+export function gcpFederations(sts: STSClient, endpoints?: GcpEndpoints): GcpFederations {
+  return new GcpFederations(callerIdentitySigner({ region: () => sts.config.region(), credentials: sts.config.credentials }), endpoints);
+}
+
 /**
  * Member-account sessions for a configuration: one cache per configured
  * `sessionDurationSeconds` (the configuration sets it, and can change it), so
@@ -142,6 +150,11 @@ export function sessionsPerDuration(clients: Pick<AwsClients, 'sts' | 'secrets'>
   };
 }
 
+/**
+ * ExternalIds kept in Secrets Manager: the secret's string. Only the error's
+ * name is reported: Secrets Manager messages may quote the ARN, never the
+ * value, but nothing about a secret needs more than its name in a log.
+ */
 export function externalIdFromSecrets(client: SecretsManagerClient): ExternalIdResolver {
   // SDK errors go through as they are: AwsSessions tells throttling (retry) from denial (report) by them.
   return async (secretArn) => (await client.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString ?? '';

@@ -2,6 +2,7 @@ import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { TrustMaterial } from '@sigstore/verify';
+import type { GcpFederations } from '../accounts/gcp-federation.ts';
 import type { AccountDirectory, KnownAccount } from '../accounts/groups.ts';
 import { AssumeRoleError, type AwsCredentials, type SessionPurpose } from '../accounts/sts.ts';
 import type { AccountConfig, Association, SigwatchConfig } from '../accounts/types.ts';
@@ -27,7 +28,8 @@ import { verifyImage } from './verify-image.ts';
 /**
  * The verifier of the central account: whose image it is (the associations),
  * how to read it (the account's role, assumed with its ExternalId; ECR pull
- * tokens and KMS keys through that role; the group's pull secrets), and which
+ * tokens and KMS keys through that role; the group's pull secrets; its GCP
+ * projects' registries through workload identity federation), and which
  * policies judge it (the group's and its ancestors'). Everything that talks to
  * AWS is passed in, so tests and local runs assemble it with other adapters.
  */
@@ -54,6 +56,8 @@ export interface CentralVerifierDeps {
   endpoint?: (host: string) => string;
   /** Keyless trust material for authorities without trustRootRef (the shipped public-good root by default). */
   trust?: () => TrustMaterial;
+  /** Google identities for groups with GCP projects (workload identity federation from sigwatch's AWS role). */
+  gcp?: GcpFederations;
   /** Credentials for registries other than ECR (a local run's Docker config). */
   otherCredentials?: CredentialLookup;
   /** Repositories served from somewhere other than a registry (the demo's OCI layout); undefined for a real one. */
@@ -155,6 +159,8 @@ export class CentralVerifier implements ImageVerifier {
     if (pullSecrets.length > 0) lookups.push(this.#pullSecretStore(owner).lookupFor(pullSecrets));
     // ECR tokens come through the account's role; a local run without sessions reaches registries as configured.
     if (this.#sessions) lookups.push(this.#ecr.lookup);
+    const gcp = this.#deps.gcp && this.#directory?.gcpFor(owner.group.path);
+    if (gcp) lookups.push(this.#deps.gcp!.lookupFor(gcp));
     if (this.#deps.otherCredentials) lookups.push(this.#deps.otherCredentials);
     const lookup = chainLookups(...lookups);
     const host = ref.registry;

@@ -1,7 +1,8 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SigwatchError } from '../errors.ts';
 import { jsonLogger, type LogLevel } from '../observability/log.ts';
-import { sessionsPerDuration, type AwsClients } from '../pipeline/assemble.ts';
+import type { GcpEndpoints } from '../accounts/gcp-federation.ts';
+import { gcpFederations, sessionsPerDuration, type AwsClients } from '../pipeline/assemble.ts';
 import { CentralVerifier } from '../pipeline/central.ts';
 import type { Environment } from '../pipeline/environment.ts';
 import type { BatchVerifier } from '../pipeline/image-check.ts';
@@ -34,6 +35,8 @@ export interface ReverifyAssembleOptions {
   registry?: RegistryClient;
   write?: (line: string) => void;
   now?: () => number;
+  /** Google's endpoints (tests point them at 127.0.0.1). */
+  gcp?: GcpEndpoints;
 }
 
 export interface ReverifyRuntime {
@@ -69,6 +72,7 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
     secrets: clients.secrets,
     registry: opts.registry ?? new RegistryClient(),
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+    gcp: gcpFederations(clients.sts, opts.gcp),
   });
   const ledger = new RunLedger(clients.dynamo, table, { now });
   const verdicts = new VerdictStore(clients.dynamo, table, { now });

@@ -43,6 +43,12 @@ export const AWS_NOTIFY_SECRET_KEY = 'secret-test';
 export const STS_SESSION_TOKEN_PREFIX = 'token-1-arn:aws';
 export const STS_MEMBER_SESSION_TOKEN = 'member-session-token';
 export const GCP_SESSION_TOKEN = 'session-hunter2';
+// Google tokens the fake Google APIs issue, and the AWS key that signs sigwatch's identity for them.
+export const GCP_FEDERATED_TOKEN = 'gcp-federated-token-5c1e';
+export const GCP_SA_TOKEN = 'gcp-sa-token-9b7d';
+export const AWS_GCP_SIGNER_ACCESS_KEY_ID = 'AKIDGCPSIGNER';
+export const AWS_GCP_SIGNER_SECRET_KEY = 'gcp-signer-secret-key-3f2a';
+export const AWS_GCP_SIGNER_SESSION_TOKEN = 'gcp-signer-session-token-8e4b';
 // ExternalIds of member-account associations.
 export const EXTERNAL_ID = 'local-external-id-0001';
 export const EXTERNAL_ID_ROTATED = 'ext-rotated-0002';
@@ -78,6 +84,11 @@ const LIST: [string, string, string[]][] = [
   ['STS session token (accounts)', STS_SESSION_TOKEN_PREFIX, []],
   ['STS session token (on-push)', STS_MEMBER_SESSION_TOKEN, []],
   ['GCP session token', GCP_SESSION_TOKEN, []],
+  ['GCP federated token', GCP_FEDERATED_TOKEN, ['oauth2accesstoken']],
+  ['GCP service account token', GCP_SA_TOKEN, ['oauth2accesstoken']],
+  ['AWS access key id (GCP signer)', AWS_GCP_SIGNER_ACCESS_KEY_ID, []],
+  ['AWS secret key (GCP signer)', AWS_GCP_SIGNER_SECRET_KEY, []],
+  ['AWS session token (GCP signer)', AWS_GCP_SIGNER_SESSION_TOKEN, []],
   ['ExternalId', EXTERNAL_ID, []],
   ['ExternalId (rotated)', EXTERNAL_ID_ROTATED, []],
   ['fault-matrix bearer token', FAULT_MATRIX_BEARER_TOKEN, []],

@@ -1,4 +1,5 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GCP_AUDIENCE_RE, GCP_SERVICE_ACCOUNT_RE } from '../../accounts/gcp-names.ts';
 import { SigwatchError } from '../../errors.ts';
 import type { Credential, CredentialLookup } from '../credentials.ts';
 import { describe, HttpClient, type HttpOptions } from '../http.ts';
@@ -109,8 +110,6 @@ export const GCP_CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-p
 /** Renew this long before the access token expires. */
 export const GCP_REFRESH_BEFORE_MS = 5 * 60_000;
 
-const AUDIENCE = /^\/\/iam\.googleapis\.com\/projects\/\d+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]+\/providers\/[a-z0-9-]+$/;
-const SERVICE_ACCOUNT = /^[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*$/;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 interface AccessToken {
@@ -138,13 +137,13 @@ export class GcpFederatedCredentials {
   private pending: Promise<AccessToken> | undefined;
 
   constructor(opts: GcpFederationOptions) {
-    if (!AUDIENCE.test(opts.audience)) {
+    if (!GCP_AUDIENCE_RE.test(opts.audience)) {
       throw new SigwatchError(
         'CONFIG',
         `GCP audience ${JSON.stringify(opts.audience)} is not a workload identity pool provider (//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER)`,
       );
     }
-    if (opts.serviceAccount !== undefined && !SERVICE_ACCOUNT.test(opts.serviceAccount)) {
+    if (opts.serviceAccount !== undefined && !GCP_SERVICE_ACCOUNT_RE.test(opts.serviceAccount)) {
       throw new SigwatchError('CONFIG', `GCP service account ${JSON.stringify(opts.serviceAccount)} is not a service account email`);
     }
     const insecure = new Set(opts.insecureHosts ?? []);
@@ -165,7 +164,24 @@ export class GcpFederatedCredentials {
     return { kind: 'basic', username: 'oauth2accesstoken', password: await this.accessToken() };
   };
 
-  private async accessToken(): Promise<string> {
+  /** The service account impersonated, if any. */
+  get serviceAccountEmail(): string | undefined {
+    return this.serviceAccount;
+  }
+
+  /** One token exchange, uncached: `associations check` runs each step on its own to say which one fails. */
+  async federatedToken(): Promise<string> {
+    return (await this.exchange()).token;
+  }
+
+  /** One `generateAccessToken` for the service account with a federated token, uncached. */
+  async serviceAccountToken(federatedToken: string): Promise<string> {
+    if (!this.impersonationUrl) throw new SigwatchError('INTERNAL', 'GCP federation: no service account to impersonate');
+    return (await this.impersonate(federatedToken)).token;
+  }
+
+  /** The registry's access token: the service account's when one is named, else the federated one; cached. */
+  async accessToken(): Promise<string> {
     if (this.cached && this.cached.refreshAt > this.now()) return this.cached.token;
     this.cached = undefined;
     this.pending ??= this.fetchAccessToken()
