@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { DescribeRepositoriesCommand, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -12,7 +12,19 @@ import { parseConfig } from '../src/accounts/config.ts';
 import { associationsCommand } from '../src/cli/associations.ts';
 import { run } from '../src/cli/main.ts';
 import { throwsWith } from './helpers/assert.ts';
-import { AWS_EXAMPLE_SECRET_KEY, ECR_TOKEN_A, EXTERNAL_ID, STS_SESSION_TOKEN_PREFIX } from './helpers/secrets.ts';
+import { startFakeGoogle, type FakeGoogle } from './helpers/fake-google.ts';
+import {
+  assertNoSecrets as assertNoTestSecrets,
+  AWS_EXAMPLE_SECRET_KEY,
+  AWS_GCP_SIGNER_ACCESS_KEY_ID,
+  AWS_GCP_SIGNER_SECRET_KEY,
+  AWS_GCP_SIGNER_SESSION_TOKEN,
+  ECR_TOKEN_A,
+  EXTERNAL_ID,
+  GCP_FEDERATED_TOKEN,
+  GCP_SA_TOKEN,
+  STS_SESSION_TOKEN_PREFIX,
+} from './helpers/secrets.ts';
 
 const ACME = new URL('./fixtures/accounts/acme.yaml', import.meta.url).pathname;
 const PAYMENTS_SECRET = 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id/payments-AbCdEf';
@@ -262,6 +274,174 @@ describe('sigwatch associations check', () => {
   });
 });
 
+const GCP_AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/sigwatch/providers/aws-central';
+const GCP_SA = 'sigwatch-reader@acme-ml-prod.iam.gserviceaccount.com';
+const GCP_SA_UNTRUSTED = 'sigwatch-reader@acme-labs.iam.gserviceaccount.com';
+
+describe('sigwatch associations check: GCP projects', () => {
+  let google: FakeGoogle;
+  const dir = mkdtempSync(join(tmpdir(), 'sigwatch-assoc-gcp-'));
+  const file = join(dir, 'sigwatch.yaml');
+  writeFileSync(
+    file,
+    `defaults: { roleName: sigwatch-reader }
+operators: { topicArn: "arn:aws:sns:eu-west-1:999999999999:ops" }
+groups:
+  acme: { topicArn: "arn:aws:sns:eu-west-1:999999999999:acme" }
+  acme/ml: {}
+  acme/data: {}
+  acme/labs: {}
+associations:
+  - group: acme
+    externalId: { secretArn: "${PAYMENTS_SECRET}" }
+    accounts: [{ id: "${OK_ACCOUNT}", regions: [eu-west-1] }]
+  - group: acme/ml
+    gcp:
+      audience: ${GCP_AUDIENCE}
+      serviceAccount: ${GCP_SA}
+      projects: [{ id: acme-ml-prod, locations: [us-central1, europe] }]
+  - group: acme/data
+    gcp:
+      audience: ${GCP_AUDIENCE}
+      projects: [{ id: acme-data-prod, locations: [us] }, { id: acme-data-dev, locations: [us] }]
+  - group: acme/labs
+    gcp:
+      audience: ${GCP_AUDIENCE}
+      serviceAccount: ${GCP_SA_UNTRUSTED}
+      projects: [{ id: acme-labs-dev, locations: [us] }]
+`,
+  );
+  before(async () => {
+    google = await startFakeGoogle({
+      awsSecretKey: AWS_GCP_SIGNER_SECRET_KEY,
+      impersonable: [GCP_SA],
+      projects: ['acme-ml-prod', 'acme-data-prod', 'acme-data-dev', 'acme-labs-dev'],
+      readableProjects: ['acme-ml-prod', 'acme-data-prod'],
+    });
+  });
+  after(async () => {
+    await google?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function checkGcp(...args: string[]) {
+    let stdout = '';
+    let stderr = '';
+    google.requests.length = 0;
+    const code = await associationsCommand(['check', ...args, '--config', file], { stdout: (x) => (stdout += `${x}\n`), stderr: (x) => (stderr += `${x}\n`) }, {
+      region: 'eu-west-1',
+      gcp: { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, artifactRegistryUrl: google.url, insecureHosts: [google.host], http: { backoffMs: 1 } },
+      credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY, sessionToken: AWS_GCP_SIGNER_SESSION_TOKEN }),
+    });
+    return { code, stdout, stderr };
+  }
+
+  it('a project that works: the token exchange, the impersonation and a repositories list per location, each request exact', async () => {
+    const r = await checkGcp('acme/ml');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(sts.commandCalls(AssumeRoleCommand).length, 0, 'no AWS account below acme/ml');
+    assert.deepEqual(google.refusals, []);
+    assert.deepEqual(
+      google.requests.map((q) => `${q.method} ${q.path} ${q.authorization ?? '-'}`),
+      [
+        'POST /v1/token -',
+        `POST /v1/projects/-/serviceAccounts/${GCP_SA}:generateAccessToken Bearer ${GCP_FEDERATED_TOKEN}`,
+        `GET /v1/projects/acme-ml-prod/locations/us-central1/repositories?pageSize=1 Bearer ${GCP_SA_TOKEN}`,
+        `GET /v1/projects/acme-ml-prod/locations/europe/repositories?pageSize=1 Bearer ${GCP_SA_TOKEN}`,
+      ],
+    );
+    const form = Object.fromEntries(new URLSearchParams(google.requests[0]!.body));
+    assert.deepEqual(Object.keys(form).sort(), ['audience', 'grant_type', 'requested_token_type', 'scope', 'subject_token', 'subject_token_type']);
+    assert.equal(form.audience, GCP_AUDIENCE);
+    assert.equal(form.scope, 'https://www.googleapis.com/auth/cloud-platform');
+    assert.deepEqual(JSON.parse(google.requests[1]!.body), { scope: ['https://www.googleapis.com/auth/cloud-platform'] });
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^GROUP\s+PROJECT\s+LOCATION\s+TOKEN EXCHANGE\s+IMPERSONATE\s+AR LIST$/);
+    assert.match(lines[1]!, /^acme\/ml\s+acme-ml-prod\s+us-central1\s+ok\s+ok\s+ok$/);
+    assert.match(lines[2]!, /^acme\/ml\s+acme-ml-prod\s+europe\s+ok\s+ok\s+ok$/);
+    assert.equal(lines.at(-1), 'GCP workload identity federation was successful!');
+    assert.equal(lines.length, 4);
+    assertNoSecrets(r.stdout + r.stderr);
+    assertNoTestSecrets(r.stdout + r.stderr, 'the check output');
+  });
+
+  it('AWS and GCP together: an identity that cannot impersonate, and one without Artifact Registry read, each named with what is missing', async () => {
+    const r = await checkGcp();
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(sts.commandCalls(AssumeRoleCommand).length, 1, 'the AWS account is checked too');
+    // One exchange per association (three), one impersonation each where a service account is named.
+    assert.equal(google.requests.filter((q) => q.path === '/v1/token').length, 3);
+    assert.deepEqual(
+      google.requests.filter((q) => q.path.includes(':generateAccessToken')).map((q) => q.path).sort(),
+      [`/v1/projects/-/serviceAccounts/${GCP_SA_UNTRUSTED}:generateAccessToken`, `/v1/projects/-/serviceAccounts/${GCP_SA}:generateAccessToken`],
+    );
+    // Without a service account the federated token itself lists; after a refused impersonation nothing is listed.
+    assert.deepEqual(
+      google.requests.filter((q) => q.method === 'GET').map((q) => `${q.path.split('/')[3]} ${q.authorization}`).sort(),
+      [`acme-data-dev Bearer ${GCP_FEDERATED_TOKEN}`, `acme-data-prod Bearer ${GCP_FEDERATED_TOKEN}`, `acme-ml-prod Bearer ${GCP_SA_TOKEN}`, `acme-ml-prod Bearer ${GCP_SA_TOKEN}`],
+    );
+    const rows = r.stdout.split('\n');
+    const row = (project: string) => rows.find((l) => l.includes(` ${project} `)) ?? '';
+    assert.match(rows[0]!, /^GROUP\s+ACCOUNT\s+REGION/);
+    assert.match(row('acme-data-prod'), /^acme\/data\s+acme-data-prod\s+us\s+ok\s+-\s+ok$/);
+    assert.match(row('acme-data-dev'), /^acme\/data\s+acme-data-dev\s+us\s+ok\s+-\s+failed$/);
+    assert.match(row('acme-labs-dev'), /^acme\/labs\s+acme-labs-dev\s+us\s+ok\s+failed\s+skipped$/);
+    assert.ok(
+      r.stdout.includes('  acme-data-dev us artifact-registry-list: the identity lacks artifactregistry.repositories.list on project acme-data-dev (grant roles/artifactregistry.reader) (HTTP 403 PERMISSION_DENIED)'),
+      r.stdout,
+    );
+    assert.ok(
+      r.stdout.includes(
+        `  acme-labs-dev us impersonation: GCP IAM generateAccessToken for ${GCP_SA_UNTRUSTED} failed (HTTP 403 PERMISSION_DENIED): the federated identity needs roles/iam.workloadIdentityUser on ${GCP_SA_UNTRUSTED}`,
+      ),
+      r.stdout,
+    );
+    assert.equal(
+      r.stdout.trimEnd().split('\n').at(-1),
+      'AWS role impersonation was successful! GCP workload identity federation failed for 2 of 5 project locations: acme-data-dev (us), acme-labs-dev (us)',
+    );
+    assert.doesNotMatch(r.stdout, /Permission '/, "Google's own message is not repeated");
+    assertNoTestSecrets(r.stdout + r.stderr, 'the check output');
+  });
+
+  it('a refused token exchange fails every location of the association, and --format json carries the GCP results', async () => {
+    let out = '';
+    const r = await associationsCommand(
+      ['check', 'acme/ml', '--config', file, '--format', 'json'],
+      { stdout: (x) => (out += x), stderr: () => {} },
+      {
+        region: 'eu-west-1',
+        gcp: { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, artifactRegistryUrl: google.url, insecureHosts: [google.host], http: { backoffMs: 1 } },
+        credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: 'not-the-key-google-finds' }),
+      },
+    );
+    assert.equal(r, 1);
+    const json = JSON.parse(out) as { ok: boolean; verdict: string; results: unknown[]; gcp: { project: string; location: string; ok: boolean; steps: { check: string; status: string; detail: string }[] }[] };
+    assert.equal(json.ok, false);
+    assert.deepEqual(json.results, []);
+    assert.deepEqual(
+      json.gcp.map((g) => [g.project, g.location, g.ok, g.steps.map((s) => `${s.check}:${s.status}`)]),
+      ['us-central1', 'europe'].map((l) => ['acme-ml-prod', l, false, ['token-exchange:failed', 'impersonation:skipped', 'artifact-registry-list:skipped']]),
+    );
+    assert.equal(
+      json.gcp[0]!.steps[0]!.detail,
+      `GCP STS ${google.host}/v1/token: token exchange for ${GCP_AUDIENCE} failed (HTTP 400 invalid_grant): the pool provider must trust sigwatch's AWS role (docs/deploy.md)`,
+    );
+    assert.equal(json.verdict, 'GCP workload identity federation failed for 2 of 2 project locations: acme-ml-prod (us-central1), acme-ml-prod (europe)');
+    assertNoTestSecrets(out, 'the JSON output');
+  });
+
+  it('--project: one project only; an unknown or malformed one is a usage or configuration error', async () => {
+    const r = await checkGcp('--project', 'acme-data-prod');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(google.requests.map((q) => q.path), ['/v1/token', '/v1/projects/acme-data-prod/locations/us/repositories?pageSize=1']);
+    assert.equal(sts.commandCalls(AssumeRoleCommand).length, 0);
+    await assert.rejects(checkGcp('--project', 'Acme'), /--project: a GCP project id is 6 to 30 lowercase letters/);
+    await assert.rejects(checkGcp('acme/ml', '--project', 'acme-data-prod'), /GCP project acme-data-prod is not associated with group acme\/ml or below it/);
+    assert.equal(google.requests.length, 0);
+  });
+});
+
 describe('checkTargets', () => {
   const parsed = parseConfig(
     [
@@ -278,7 +458,7 @@ describe('checkTargets', () => {
     ].join('\n'),
   );
   assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.problems));
-  const ids = (group?: string, account?: string) => checkTargets(parsed.config, group, account).map((t) => t.account.id);
+  const ids = (group?: string, account?: string) => checkTargets(parsed.config, { group, account }).aws.map((t) => t.account.id);
 
   it('a group covers itself and the groups below it, not a group that merely shares its prefix', () => {
     assert.deepEqual(ids('acme'), ['111111111111', '222222222222']);
@@ -289,5 +469,32 @@ describe('checkTargets', () => {
 
   it('an empty selection is an error, not a success', () => {
     throwsWith(() => ids('acme/x', '111111111111'), 'CONFIG', 'account 111111111111 is not associated with group acme/x or below it');
+  });
+
+  it('GCP projects are selected like accounts: by group, or one by --project, and --account alone selects no project', () => {
+    const withGcp = parseConfig(
+      [
+        'defaults: { roleName: r }',
+        'operators: { topicArn: "arn:aws:sns:eu-west-1:999999999999:ops" }',
+        'groups:',
+        '  acme: { topicArn: "arn:aws:sns:eu-west-1:999999999999:a" }',
+        '  acme/ml: {}',
+        'associations:',
+        '  - { group: acme, accounts: [{ id: "111111111111", regions: [eu-west-1] }] }',
+        `  - group: acme/ml`,
+        `    gcp: { audience: "${GCP_AUDIENCE}", projects: [{ id: acme-ml-prod, locations: [us] }, { id: acme-ml-dev, locations: [us] }] }`,
+      ].join('\n'),
+    );
+    assert.ok(withGcp.ok, JSON.stringify(!withGcp.ok && withGcp.problems));
+    const select = (selection: Parameters<typeof checkTargets>[1]) => {
+      const t = checkTargets(withGcp.config, selection);
+      return { aws: t.aws.map((x) => x.account.id), gcp: t.gcp.flatMap((x) => x.projects.map((p) => `${x.group}:${p.id}`)) };
+    };
+    assert.deepEqual(select({}), { aws: ['111111111111'], gcp: ['acme/ml:acme-ml-prod', 'acme/ml:acme-ml-dev'] });
+    assert.deepEqual(select({ group: 'acme/ml' }), { aws: [], gcp: ['acme/ml:acme-ml-prod', 'acme/ml:acme-ml-dev'] });
+    assert.deepEqual(select({ project: 'acme-ml-dev' }), { aws: [], gcp: ['acme/ml:acme-ml-dev'] });
+    assert.deepEqual(select({ account: '111111111111' }), { aws: ['111111111111'], gcp: [] });
+    assert.deepEqual(select({ account: '111111111111', project: 'acme-ml-prod' }), { aws: ['111111111111'], gcp: ['acme/ml:acme-ml-prod'] });
+    throwsWith(() => select({ project: 'acme-web-prod' }), 'CONFIG', 'GCP project acme-web-prod is not associated with the sigwatch configuration');
   });
 });
