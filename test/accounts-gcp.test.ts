@@ -15,7 +15,7 @@ import { GroupPolicies } from '../src/store/group-policies.ts';
 import { buildImage, generateKeyPair, pushManifest, signImageWithKey, startRegistry, yamlBlock, type TestRegistry } from './harness/index.ts';
 import { rejectsWith } from './helpers/assert.ts';
 import { startFakeGoogle, type FakeGoogle } from './helpers/fake-google.ts';
-import { assertNoSecrets, AWS_GCP_SIGNER_ACCESS_KEY_ID, AWS_GCP_SIGNER_SECRET_KEY, AWS_GCP_SIGNER_SESSION_TOKEN, GCP_FEDERATED_TOKEN, GCP_SA_TOKEN } from './helpers/secrets.ts';
+import { assertNoSecrets, AWS_GCP_SIGNER_ACCESS_KEY_ID, AWS_GCP_SIGNER_SECRET_KEY, AWS_GCP_SIGNER_SESSION_TOKEN, AWS_GCP_WRONG_SECRET_KEY, GCP_FEDERATED_TOKEN, GCP_SA_TOKEN } from './helpers/secrets.ts';
 
 export const AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/sigwatch/providers/aws-central';
 export const SA = 'sigwatch-reader@acme-ml-prod.iam.gserviceaccount.com';
@@ -161,7 +161,7 @@ describe('GCP federation with sigwatch\'s AWS identity', () => {
 
   it('a signature Google cannot verify is refused, and the refusal names no token or key', async () => {
     google.refusals.length = 0;
-    const lookup = federations({ ...SIGNER_CREDENTIALS, secretAccessKey: 'another-key' }).lookupFor(gcp);
+    const lookup = federations({ ...SIGNER_CREDENTIALS, secretAccessKey: AWS_GCP_WRONG_SECRET_KEY }).lookupFor(gcp);
     const err = await rejectsWith(lookup('us-docker.pkg.dev', 'acme-ml-prod/app'), 'REGISTRY_AUTH', `GCP STS ${google.host}/v1/token: token exchange for ${AUDIENCE} failed (HTTP 400 invalid_grant)`);
     assert.deepEqual(google.refusals, ['signature']);
     assertNoSecrets(err.message, 'the refusal');

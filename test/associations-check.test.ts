@@ -19,6 +19,7 @@ import {
   AWS_GCP_SIGNER_ACCESS_KEY_ID,
   AWS_GCP_SIGNER_SECRET_KEY,
   AWS_GCP_SIGNER_SESSION_TOKEN,
+  AWS_GCP_WRONG_SECRET_KEY,
   ECR_TOKEN_A,
   EXTERNAL_ID,
   GCP_FEDERATED_TOKEN,
@@ -412,7 +413,7 @@ associations:
       {
         region: 'eu-west-1',
         gcp: { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, artifactRegistryUrl: google.url, insecureHosts: [google.host], http: { backoffMs: 1 } },
-        credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: 'not-the-key-google-finds' }),
+        credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_WRONG_SECRET_KEY }),
       },
     );
     assert.equal(r, 1);

@@ -49,6 +49,8 @@ export const GCP_SA_TOKEN = 'gcp-sa-token-9b7d';
 export const AWS_GCP_SIGNER_ACCESS_KEY_ID = 'AKIDGCPSIGNER';
 export const AWS_GCP_SIGNER_SECRET_KEY = 'gcp-signer-secret-key-3f2a';
 export const AWS_GCP_SIGNER_SESSION_TOKEN = 'gcp-signer-session-token-8e4b';
+/** A key Google would not find behind the signature. */
+export const AWS_GCP_WRONG_SECRET_KEY = 'gcp-signer-wrong-secret-key-61d0';
 // ExternalIds of member-account associations.
 export const EXTERNAL_ID = 'local-external-id-0001';
 export const EXTERNAL_ID_ROTATED = 'ext-rotated-0002';
@@ -89,6 +91,7 @@ const LIST: [string, string, string[]][] = [
   ['AWS access key id (GCP signer)', AWS_GCP_SIGNER_ACCESS_KEY_ID, []],
   ['AWS secret key (GCP signer)', AWS_GCP_SIGNER_SECRET_KEY, []],
   ['AWS session token (GCP signer)', AWS_GCP_SIGNER_SESSION_TOKEN, []],
+  ['AWS secret key (GCP signer, wrong)', AWS_GCP_WRONG_SECRET_KEY, []],
   ['ExternalId', EXTERNAL_ID, []],
   ['ExternalId (rotated)', EXTERNAL_ID_ROTATED, []],
   ['fault-matrix bearer token', FAULT_MATRIX_BEARER_TOKEN, []],
