@@ -362,7 +362,10 @@ class ConfigReader {
     list.forEach((item, i) => {
       const at = `${where}.projects[${i}]`;
       const p = this.#mapping(item, at, GCP_PROJECT_FIELDS);
-      if (!p) return (ok = false);
+      if (!p) {
+        ok = false;
+        return;
+      }
       const id = this.#string(p, 'id', `${at}.id`, true);
       let idOk = id !== undefined && this.#matches(id, `${at}.id`, GCP_PROJECT_RE, 'a project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter');
       if (idOk) {
@@ -371,31 +374,12 @@ class ConfigReader {
         if (first !== undefined) idOk = this.#problem(`${at}.id`, `project ${id} is already associated (${first})`);
         else seenProjects.set(id!, at);
       }
-      const locations = this.#locations(p.locations, `${at}.locations`);
+      const locations = this.#names(p.locations, `${at}.locations`, 'a location', GCP_LOCATION_RE, 'expected an Artifact Registry location such as us-central1 or europe');
       if (idOk && locations) projects.push(Object.freeze({ id: id!, locations }));
       else ok = false;
     });
     if (!ok) return undefined;
     return Object.freeze({ audience: audience!, ...(serviceAccount !== undefined ? { serviceAccount } : {}), projects: Object.freeze(projects) });
-  }
-
-  #locations(value: unknown, where: string): readonly string[] | undefined {
-    if (value === undefined) {
-      this.#problem(where, 'missing field');
-      return undefined;
-    }
-    const list = this.#list(value, where);
-    if (!list) return undefined;
-    const out: string[] = [];
-    let ok = true;
-    list.forEach((item, i) => {
-      const at = `${where}[${i}]`;
-      if (typeof item !== 'string') ok = this.#problem(at, `expected a location, got ${describe(item)}`);
-      else if (!this.#matches(item, at, GCP_LOCATION_RE, 'expected an Artifact Registry location such as us-central1 or europe')) ok = false;
-      else if (out.includes(item)) ok = this.#problem(at, `${item} is listed twice`);
-      else out.push(item);
-    });
-    return ok ? Object.freeze(out) : undefined;
   }
 
   #accounts(value: unknown, where: string, defaults: Defaults | undefined, seen: Map<string, string>): readonly AccountConfig[] | undefined {
@@ -418,7 +402,7 @@ class ConfigReader {
         if (first !== undefined) this.#problem(`${at}.id`, `account ${id} is already associated (${first})`);
         else seen.set(id, at);
       }
-      const regions = this.#regions(fields.regions, `${at}.regions`);
+      const regions = this.#names(fields.regions, `${at}.regions`, 'a region', REGION_RE, 'expected an AWS region such as eu-west-1');
       const partition = regions && regionsPartition(regions);
       if (regions && partition === undefined) {
         this.#problem(`${at}.regions`, `an account lives in one partition; these regions span several (${regions.map((r) => `${r}: ${partitionOfRegion(r)}`).join(', ')})`);
@@ -444,26 +428,24 @@ class ConfigReader {
     return Object.freeze(out);
   }
 
-  #regions(value: unknown, where: string): readonly string[] | undefined {
+  /** A required, non-empty list of distinct names, each of the form `re` describes (regions, locations). */
+  #names(value: unknown, where: string, noun: string, re: RegExp, expectation: string): readonly string[] | undefined {
     if (value === undefined) {
       this.#problem(where, 'missing field');
       return undefined;
     }
     const list = this.#list(value, where);
     if (!list) return undefined;
-    const regions: string[] = [];
+    const names: string[] = [];
     let ok = true;
     list.forEach((item, i) => {
       const at = `${where}[${i}]`;
-      if (typeof item !== 'string') {
-        ok = this.#problem(at, `expected a region, got ${describe(item)}`);
-      } else if (!this.#matches(item, at, REGION_RE, 'expected an AWS region such as eu-west-1')) {
-        ok = false;
-      } else if (regions.includes(item)) {
-        ok = this.#problem(at, `${item} is listed twice`);
-      } else regions.push(item);
+      if (typeof item !== 'string') ok = this.#problem(at, `expected ${noun}, got ${describe(item)}`);
+      else if (!this.#matches(item, at, re, expectation)) ok = false;
+      else if (names.includes(item)) ok = this.#problem(at, `${item} is listed twice`);
+      else names.push(item);
     });
-    return ok ? Object.freeze(regions) : undefined;
+    return ok ? Object.freeze(names) : undefined;
   }
 
   #externalId(value: unknown, where: string): ExternalIdSource | undefined {
