@@ -3,10 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { STSClient } from '@aws-sdk/client-sts';
 import { callerIdentitySigner } from '../src/accounts/caller-identity-signer.ts';
 import { parseConfig, formatConfigProblem } from '../src/accounts/config.ts';
 import { GcpFederations } from '../src/accounts/gcp-federation.ts';
 import { AccountDirectory } from '../src/accounts/groups.ts';
+import { gcpFederations } from '../src/pipeline/assemble.ts';
 import { CentralVerifier } from '../src/pipeline/central.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { FileConfigSource } from '../src/store/config-object.ts';
@@ -157,6 +159,17 @@ describe('GCP federation with sigwatch\'s AWS identity', () => {
     assert.equal(headers['x-goog-cloud-target-resource'], AUDIENCE);
     assert.equal(headers['x-amz-security-token'], AWS_GCP_SIGNER_SESSION_TOKEN);
     assert.match(headers.authorization!, new RegExp(`^AWS4-HMAC-SHA256 Credential=${AWS_GCP_SIGNER_ACCESS_KEY_ID}/\\d{8}/eu-west-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token;x-goog-cloud-target-resource, Signature=`));
+  });
+
+  it("the deployed functions sign with their STS client's own credentials and region", async () => {
+    google.requests.length = 0;
+    google.refusals.length = 0;
+    const sts = new STSClient({ region: 'ap-southeast-2', credentials: SIGNER_CREDENTIALS });
+    const f = gcpFederations(sts, { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, insecureHosts: [google.host] });
+    assert.ok(await f.lookupFor(gcp)('us-docker.pkg.dev', 'acme-ml-prod/app'));
+    assert.deepEqual(google.refusals, []);
+    const subject = JSON.parse(decodeURIComponent(new URLSearchParams(google.requests[0]!.body).get('subject_token')!)) as { url: string };
+    assert.equal(subject.url, 'https://sts.ap-southeast-2.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15');
   });
 
   it('a signature Google cannot verify is refused, and the refusal names no token or key', async () => {
