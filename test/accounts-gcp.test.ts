@@ -19,8 +19,8 @@ import { rejectsWith } from './helpers/assert.ts';
 import { startFakeGoogle, type FakeGoogle } from './helpers/fake-google.ts';
 import { assertNoSecrets, AWS_GCP_SIGNER_ACCESS_KEY_ID, AWS_GCP_SIGNER_SECRET_KEY, AWS_GCP_SIGNER_SESSION_TOKEN, AWS_GCP_WRONG_SECRET_KEY, GCP_FEDERATED_TOKEN, GCP_SA_TOKEN } from './helpers/secrets.ts';
 
-export const AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/sigwatch/providers/aws-central';
-export const SA = 'sigwatch-reader@acme-ml-prod.iam.gserviceaccount.com';
+const AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/sigwatch/providers/aws-central';
+const SA = 'sigwatch-reader@acme-ml-prod.iam.gserviceaccount.com';
 const SIGNER_CREDENTIALS = { accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY, sessionToken: AWS_GCP_SIGNER_SESSION_TOKEN };
 const TOPIC = 'arn:aws:sns:eu-west-1:999999999999';
 
