@@ -35,7 +35,7 @@ import { processReverifyRecords } from '../src/reverify/dispatch.ts';
 import type { PlannerDeps } from '../src/reverify/planner.ts';
 import { SqsQueue } from '../src/reverify/queue.ts';
 import { RunLedger, type RunState } from '../src/reverify/run-ledger.ts';
-import { ecrHost } from '../src/reverify/selection.ts';
+import { ecrHost } from '../src/registry/providers/ecr.ts';
 import { failureReporter, publishRunSummaries } from '../src/reverify/summary.ts';
 import { SnsTopics } from '../src/reverify/topics.ts';
 import type { VerifyOwnedImage, WorkerDeps } from '../src/reverify/worker.ts';

@@ -15,7 +15,7 @@ import { RegistryClient } from '../src/registry/client.ts';
 import { assembleReverify, type ReverifyRuntime } from '../src/reverify/assemble.ts';
 import { plannerHandler, policyChangeHandler, workerHandler } from '../src/reverify/handlers.ts';
 import { parseReverifyMessage } from '../src/reverify/messages.ts';
-import { ecrHost } from '../src/reverify/selection.ts';
+import { ecrHost } from '../src/registry/providers/ecr.ts';
 import { keyPolicyYaml, pushManifest, signImageWithKey, type BuiltManifest } from './harness/index.ts';
 import { startS3, type TestS3 } from './helpers/s3.ts';
 import { A, B, configYaml, detail, drain, ecrClientFor, EXTERNAL_ID, image, REGION, serveListing, startWorld, type World } from './reverify-helpers.ts';

@@ -5,7 +5,7 @@ import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { AwsSessions } from '../src/accounts/index.ts';
 import { parseReverifyMessage, type ImagesMessage } from '../src/reverify/messages.ts';
 import { planTargets, startRun } from '../src/reverify/planner.ts';
-import { ecrHost } from '../src/reverify/selection.ts';
+import { ecrHost } from '../src/registry/providers/ecr.ts';
 import { deleteManifest, signatureTag, type BuiltManifest } from './harness/index.ts';
 import { A, B, detail, drain, EXTERNAL_ID, image, pump, push, REGION, serveListing, sign, startWorld, wire, type World } from './reverify-helpers.ts';
 

@@ -10,7 +10,8 @@ import { changeOf } from '../src/reverify/changes.ts';
 import { IMAGES_PER_MESSAGE, parseReverifyMessage, type ImagesMessage } from '../src/reverify/messages.ts';
 import { globsOfPolicyText, parsePolicyChangeEvent } from '../src/reverify/policy-change.ts';
 import { batchBodies, MAX_BATCH_BYTES, SqsQueue } from '../src/reverify/queue.ts';
-import { ecrHost, globCouldMatchRepository, globsMatchImage, imageSelected, repositoryIncluded } from '../src/reverify/selection.ts';
+import { ecrHost } from '../src/registry/providers/ecr.ts';
+import { globCouldMatchRepository, globsMatchImage, imageSelected, repositoryIncluded } from '../src/reverify/selection.ts';
 import { staticPolicyYaml } from './harness/index.ts';
 import { startTestFauxqs, type TestFauxqs } from './helpers/fauxqs.ts';
 

@@ -16,7 +16,7 @@ import type { PlannerDeps } from './planner.ts';
 import { PolicyIndex, type PolicyChangeDeps } from './policy-change.ts';
 import { SqsQueue } from './queue.ts';
 import { RunLedger, type RunState } from './run-ledger.ts';
-import { ecrHost } from './selection.ts';
+import { ecrHost } from '../registry/providers/ecr.ts';
 import { failureReporter, publishRunSummaries } from './summary.ts';
 import { SnsTopics } from './topics.ts';
 import type { VerifyOwnedImage, WorkerDeps } from './worker.ts';

@@ -10,7 +10,8 @@ import { IMAGES_PER_MESSAGE, MESSAGE_VERSION, type ImagesMessage, type PlanCurso
 import { emf, type Log } from './metrics.ts';
 import type { QueueSender } from './queue.ts';
 import type { RunLedger, RunState } from './run-ledger.ts';
-import { ecrHost, globCouldMatchRepository, globsMatchImage, imageSelected, repositoryIncluded } from './selection.ts';
+import { ecrHost } from '../registry/providers/ecr.ts';
+import { globCouldMatchRepository, globsMatchImage, imageSelected, repositoryIncluded } from './selection.ts';
 
 /**
  * The planner: for each associated account and region, the repositories and

@@ -12,11 +12,6 @@ import type { ListedImage } from './ecr-listing.ts';
 
 const DEFAULT_SCOPE: ReverifyConfig = { untagged: 'skip' };
 
-/** `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (`.com.cn` in China): the registry part of an ECR image name. */
-export function ecrHost(account: string, region: string): string {
-  return `${account}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
-}
-
 /** The association's repositories (exact names, prefixes ending in `/`), then the operator's include and exclude patterns. */
 export function repositoryIncluded(repository: string, association: Association, scope: ReverifyConfig = DEFAULT_SCOPE): boolean {
   if (association.repositories && !association.repositories.some((r) => (r.endsWith('/') ? repository.startsWith(r) : repository === r))) return false;

@@ -6,7 +6,7 @@ import { mapLimit } from './limit.ts';
 import type { ImagesMessage, RunTrigger } from './messages.ts';
 import { emf, type Log } from './metrics.ts';
 import type { ChangedImage, RunLedger, RunState, TeamProgress } from './run-ledger.ts';
-import { ecrHost } from './selection.ts';
+import { ecrHost } from '../registry/providers/ecr.ts';
 import type { Topics } from './topics.ts';
 
 /**

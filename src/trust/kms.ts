@@ -1,5 +1,5 @@
 import { createHash, createPublicKey } from 'node:crypto';
-import { GetPublicKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { SigwatchError } from '../errors.ts';
 import type { PublicKey } from './keys.ts';
 
@@ -61,6 +61,8 @@ export class KmsKeyResolver {
     let der: Uint8Array | undefined;
     try {
       const client = await this.clientFor(key);
+      // Loaded here, not at cold start: few policies name a KMS key (the client comes the same way).
+      const { GetPublicKeyCommand } = await import('@aws-sdk/client-kms');
       der = (await client.send(new GetPublicKeyCommand({ KeyId: key.arn }))).PublicKey;
     } catch (err) {
       const code = (err as { name?: string }).name ?? 'Error';

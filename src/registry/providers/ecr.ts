@@ -26,6 +26,11 @@ export interface EcrRegistry {
 const ECR_HOST = /^(\d{12})\.dkr\.ecr(-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(\.cn)?$/;
 
 /** The ECR registry a host names, or undefined when it is not an ECR private registry. */
+/** `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (`.com.cn` in China): the registry part of an ECR image name. */
+export function ecrHost(account: string, region: string): string {
+  return `${account}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+}
+
 export function ecrRegistry(host: string): EcrRegistry | undefined {
   const m = ECR_HOST.exec(host.toLowerCase());
   if (!m) return undefined;
