@@ -13,6 +13,7 @@ import { associationsCommand } from '../src/cli/associations.ts';
 import { run } from '../src/cli/main.ts';
 import { throwsWith } from './helpers/assert.ts';
 import { startFakeGoogle, type FakeGoogle } from './helpers/fake-google.ts';
+import { startHttpServer } from './helpers/http-server.ts';
 import {
   assertNoSecrets as assertNoTestSecrets,
   AWS_EXAMPLE_SECRET_KEY,
@@ -430,6 +431,23 @@ associations:
     );
     assert.equal(json.verdict, 'GCP workload identity federation failed for 2 of 2 project locations: acme-ml-prod (us-central1), acme-ml-prod (europe)');
     assertNoTestSecrets(out, 'the JSON output');
+  });
+
+  it('Google STS not answering is named as such, without a hint about trust it cannot know', async () => {
+    // A port that was free a moment ago: nothing listens, the connection is refused.
+    const closed = await startHttpServer(() => {});
+    await closed.close();
+    let out = '';
+    const code = await associationsCommand(['check', '--project', 'acme-data-prod', '--config', file, '--format', 'json'], { stdout: (x) => (out += x), stderr: () => {} }, {
+      region: 'eu-west-1',
+      gcp: { tokenUrl: `${closed.url}/v1/token`, insecureHosts: [closed.host], http: { backoffMs: 1, attempts: 1 } },
+      credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY }),
+    });
+    assert.equal(code, 1);
+    const detail = (JSON.parse(out) as { gcp: { steps: { check: string; status: string; detail: string }[] }[] }).gcp[0]!.steps[0]!;
+    assert.equal(detail.status, 'failed');
+    assert.equal(detail.detail, `GCP STS token exchange for ${GCP_AUDIENCE}: ${closed.host}/v1/token: ECONNREFUSED (connect ECONNREFUSED ${closed.host})`);
+    assert.doesNotMatch(detail.detail, /must trust/);
   });
 
   it('--project: one project only; an unknown or malformed one is a usage or configuration error', async () => {

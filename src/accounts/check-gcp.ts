@@ -59,7 +59,9 @@ async function checkTarget(target: GcpCheckTarget, identity: GcpFederatedCredent
     token = await identity.federatedToken();
     steps.push({ check: 'token-exchange', status: 'ok', detail: `federated token for ${target.gcp.audience}` });
   } catch (err) {
-    steps.push({ check: 'token-exchange', status: 'failed', detail: `${reason(err)}: the pool provider must trust sigwatch's AWS role (docs/deploy.md)` });
+    // A refusal (4xx) is the provider's configuration; anything else (network, 5xx) says what it is and no more.
+    const hint = refused(err) ? ": the pool provider must trust sigwatch's AWS role (docs/deploy.md)" : '';
+    steps.push({ check: 'token-exchange', status: 'failed', detail: `${reason(err)}${hint}` });
   }
   const serviceAccount = target.gcp.serviceAccount;
   if (!serviceAccount) {
@@ -72,7 +74,8 @@ async function checkTarget(target: GcpCheckTarget, identity: GcpFederatedCredent
       steps.push({ check: 'impersonation', status: 'ok', detail: `impersonated ${serviceAccount}` });
     } catch (err) {
       token = undefined;
-      steps.push({ check: 'impersonation', status: 'failed', detail: `${reason(err)}: the federated identity needs roles/iam.workloadIdentityUser on ${serviceAccount}` });
+      const hint = refused(err) ? `: the federated identity needs roles/iam.workloadIdentityUser on ${serviceAccount}` : '';
+      steps.push({ check: 'impersonation', status: 'failed', detail: `${reason(err)}${hint}` });
     }
   }
   const rows: ProjectLocationCheck[] = [];
@@ -118,6 +121,11 @@ async function listRepositories(identity: GcpFederatedCredentials, base: string,
   if (res.status === 403) return { check, status: 'failed', detail: `the identity lacks artifactregistry.repositories.list on project ${project} (grant roles/artifactregistry.reader) (${label})` };
   if (res.status === 404) return { check, status: 'failed', detail: `project ${project} or location ${location} not found (${label})` };
   return { check, status: 'failed', detail: `artifactregistry.repositories.list failed (${label})` };
+}
+
+/** Google said no (HTTP 4xx), as opposed to not answering. */
+function refused(err: unknown): boolean {
+  return err instanceof SigwatchError && err.code === 'REGISTRY_AUTH' && /\(HTTP 4\d\d\b/.test(err.message);
 }
 
 /** Our own errors' messages are written to be shown; anything else is named only. */

@@ -26,6 +26,8 @@ export class GcpFederations {
   readonly #sign: (audience: string) => Promise<SignedAwsRequest>;
   readonly #endpoints: GcpEndpoints;
   readonly #byIdentity = new Map<string, GcpFederatedCredentials>();
+  /** Per association of the configuration read (a new configuration makes new ones). */
+  readonly #lookups = new WeakMap<GcpAssociation, CredentialLookup>();
 
   /** `sign`: a GetCallerIdentity request signed with sigwatch's own AWS credentials (callerIdentitySigner). */
   constructor(sign: (audience: string) => Promise<SignedAwsRequest>, endpoints: GcpEndpoints = {}) {
@@ -62,8 +64,13 @@ export class GcpFederations {
    * token is never sent to a project it was not associated with.
    */
   lookupFor(gcp: GcpAssociation): CredentialLookup {
-    const projects = new Set(gcp.projects.map((p) => p.id));
-    const identity = this.identity(gcp);
-    return async (registry, repository) => (isGcpRegistry(registry) && projects.has(repository.split('/')[0]!) ? identity.lookup(registry, repository) : undefined);
+    let lookup = this.#lookups.get(gcp);
+    if (!lookup) {
+      const projects = new Set(gcp.projects.map((p) => p.id));
+      const identity = this.identity(gcp);
+      lookup = async (registry, repository) => (isGcpRegistry(registry) && projects.has(repository.split('/')[0]!) ? identity.lookup(registry, repository) : undefined);
+      this.#lookups.set(gcp, lookup);
+    }
+    return lookup;
   }
 }

@@ -2,7 +2,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GCP_AUDIENCE_RE, GCP_SERVICE_ACCOUNT_RE } from '../../accounts/gcp-names.ts';
 import { SigwatchError } from '../../errors.ts';
 import type { Credential, CredentialLookup } from '../credentials.ts';
-import { describe, HttpClient, type HttpOptions } from '../http.ts';
+import { describe, HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from '../http.ts';
 import { isObject } from '../manifest.ts';
 import { SecretCache } from './pull-secrets.ts';
 
@@ -207,9 +207,10 @@ export class GcpFederatedCredentials {
       subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
     });
     const where = `GCP STS ${describe(this.tokenUrl)}`;
-    const res = await this.http.send(
+    const res = await this.send(
       { method: 'POST', url: this.tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), maxBytes: MAX_RESPONSE_BYTES },
       'gcp-sts',
+      `GCP STS token exchange for ${this.audience}`,
     );
     const body = responseJson(res.status, res.body, `${where}: token exchange for ${this.audience}`);
     if (typeof body.access_token !== 'string' || body.access_token === '') {
@@ -221,7 +222,7 @@ export class GcpFederatedCredentials {
 
   private async impersonate(federatedToken: string): Promise<AccessToken> {
     const where = `GCP IAM generateAccessToken for ${this.serviceAccount}`;
-    const res = await this.http.send(
+    const res = await this.send(
       {
         method: 'POST',
         url: this.impersonationUrl!,
@@ -230,6 +231,7 @@ export class GcpFederatedCredentials {
         maxBytes: MAX_RESPONSE_BYTES,
       },
       'gcp-iam',
+      where,
     );
     const body = responseJson(res.status, res.body, where);
     if (typeof body.accessToken !== 'string' || body.accessToken === '') {
@@ -237,6 +239,16 @@ export class GcpFederatedCredentials {
     }
     const expireTime = typeof body.expireTime === 'string' ? Date.parse(body.expireTime) : NaN;
     return { token: body.accessToken, refreshAt: this.refreshAt(Number.isFinite(expireTime) ? expireTime : undefined) };
+  }
+
+  /** The HTTP client's errors name a URL only: say which step of the exchange could not reach Google. */
+  private async send(req: HttpRequest, kind: string, what: string): Promise<HttpResponse> {
+    try {
+      return await this.http.send(req, kind);
+    } catch (err) {
+      if (err instanceof SigwatchError) throw new SigwatchError(err.code, `${what}: ${err.message}`, { cause: err });
+      throw err;
+    }
   }
 
   /** Without an expiry we cannot know how long a token lasts: use it once and exchange again next time. */
