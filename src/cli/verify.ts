@@ -37,6 +37,8 @@ options:
   --as REF                     the registry reference an oci: image stands for (policy globs
                                see it pinned to the digest, as policy-controller does)
   --skip-invalid               load the valid policies and report the invalid ones
+  --pull-secrets DIR           Kubernetes Secret manifests (kubectl ... -o yaml) that
+                               signaturePullSecrets name, found by metadata.name
   --secrets-prefix PREFIX      AWS Secrets Manager prefix of the secrets policies name:
                                signaturePullSecrets and key.secretRef (PREFIX/NAME)
 
@@ -54,6 +56,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
     as: { type: 'string' },
     'skip-invalid': { type: 'boolean' },
     'secrets-prefix': { type: 'string' },
+    'pull-secrets': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -73,7 +76,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [], now });
-  const secrets = teamSecrets(values['secrets-prefix'], now);
+  const secrets = teamSecrets(values['secrets-prefix'], values['pull-secrets'], now);
   const verdict = await verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
@@ -129,8 +132,16 @@ function localKmsKeys(): (kms: string) => Promise<PublicKey> {
  * a secret with no prefix configured fails the authority: never a silent
  * anonymous fallback or a skipped key.
  */
-function teamSecrets(prefix: string | undefined, now: Clock) {
-  const missing = (what: string) => new SigwatchError('CONFIG', `${what}: no secrets store configured (--secrets-prefix)`);
+function teamSecrets(prefix: string | undefined, pullSecretsDir: string | undefined, now: Clock) {
+  const missing = (what: string) => new SigwatchError('CONFIG', `${what}: no secrets store configured (--secrets-prefix${what.startsWith('signaturePullSecrets') ? ' or --pull-secrets DIR' : ''})`);
+  // A folder of manifests stands in for the pull secrets; key secrets still come from Secrets Manager.
+  const local =
+    pullSecretsDir === undefined
+      ? undefined
+      : Promise.all([import('../registry/providers/local-pull-secrets.ts'), import('../registry/providers/pull-secrets.ts')]).then(([{ LocalPullSecrets }, { pullSecretLookup }]) => {
+          const folder = new LocalPullSecrets(pullSecretsDir);
+          return (names: string[]) => pullSecretLookup(folder, names);
+        });
   let stores: Promise<{ pull: PullSecretStore; keys: SecretKeyStore }> | undefined;
   const open = () => {
     if (prefix === undefined) return undefined;
@@ -147,6 +158,7 @@ function teamSecrets(prefix: string | undefined, now: Clock) {
   };
   return {
     pullSecrets: (names: string[]): CredentialLookup => async (registry, repository) => {
+      if (local) return (await local)(names)(registry, repository);
       const s = await open();
       if (!s) throw missing(`signaturePullSecrets ${names.join(', ')}`);
       return s.pull.lookupFor(names)(registry, repository);
