@@ -246,7 +246,9 @@ export class GcpFederatedCredentials {
       req = await this.sign(this.audience);
     } catch (err) {
       if (err instanceof SigwatchError) throw err;
-      throw new SigwatchError('REGISTRY_AUTH', `GCP federation: signing the AWS GetCallerIdentity request failed (${errorName(err)})`);
+      const name = errorName(err);
+      if (name === 'CredentialsProviderError') throw new SigwatchError('REGISTRY_AUTH', 'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks');
+      throw new SigwatchError('REGISTRY_AUTH', `GCP federation: signing the AWS GetCallerIdentity request failed (${name})`);
     }
     checkSignedRequest(req, this.audience);
     return req;
