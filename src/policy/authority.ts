@@ -291,6 +291,12 @@ async function checkAuthorityAttestations(authority: Authority, env: AuthorityEn
   return { name, verdict: 'fail', reason: `${reason}${ignored}`, signatures: [], attestations: results };
 }
 
+/** `no signatures found (looked for tag sha256-….sig in host/repo and for bundles among the referrers of sha256:… in host/repo)`. */
+function noneFound(what: string, searched: (string | undefined)[]): string {
+  const places = searched.filter((s): s is string => s !== undefined).map((s) => (s.startsWith('tag ') ? `for ${s}` : `for bundles among ${s}`));
+  return places.length === 0 ? `no ${what} found` : `no ${what} found (looked ${places.join(' and ')})`;
+}
+
 function uniqueByDigest(list: VerifiedSignature[]): VerifiedSignature[] {
   const seen = new Set<string>();
   return list.filter((s) => !seen.has(s.digest) && seen.add(s.digest));
@@ -299,8 +305,8 @@ function uniqueByDigest(list: VerifiedSignature[]): VerifiedSignature[] {
 async function checkSignatures(authority: Authority, env: AuthorityEnv, check: SignatureCheck): Promise<AuthorityResult> {
   const source = effectiveSource(authority);
   const [legacy, referrers] = await Promise.all([
-    check.bundlesOnly ? { signatures: [], problems: [] } : env.signatures(source),
-    check.bundle ? env.bundles(source) : { bundles: [], problems: [] },
+    check.bundlesOnly ? ({ signatures: [], problems: [] } as SignatureLookup) : env.signatures(source),
+    check.bundle ? env.bundles(source) : ({ bundles: [], problems: [] } as BundleLookup),
   ]);
   const verified: VerifiedSignature[] = [];
   const failures = [...legacy.problems, ...referrers.problems];
@@ -330,6 +336,6 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
   const name = authority.name;
   const found = legacy.signatures.length + referrers.bundles.length;
   if (verified.length > 0) return { name, verdict: 'pass', reason: `${verified.length} valid signature(s)`, signatures: verified };
-  if (found === 0 && failures.length === 0) return { name, verdict: 'fail', reason: 'no signatures found', signatures: [] };
+  if (found === 0 && failures.length === 0) return { name, verdict: 'fail', reason: noneFound('signatures', [check.bundlesOnly ? undefined : legacy.searched, check.bundle ? referrers.searched : undefined]), signatures: [] };
   return { name, verdict: 'fail', reason: `no valid signatures: ${failures.join('; ')}`, signatures: [] };
 }
