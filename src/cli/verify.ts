@@ -14,7 +14,7 @@ import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
-import { oneOf, parseCommandArgs } from './args.ts';
+import { insecureRegistries, oneOf, parseCommandArgs } from './args.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
 import { fixedClock, type Clock } from '../clock.ts';
@@ -29,7 +29,8 @@ options:
                                ClusterImagePolicy YAML file, folder or S3 prefix (required)
   --format text|json           output format (default text)
   --registry-config FILE       Docker config.json with registry credentials
-  --insecure-registry HOST:PORT  plain HTTP to this registry (repeatable; tests only)
+  --insecure-registry HOST:PORT  plain HTTP to this registry (repeatable; tests only;
+                               http://HOST:PORT is taken too)
   --trusted-root FILE          sigstore TrustedRoot JSON for keyless authorities
   --at RFC3339                 verify as of this time (only where "now" is used; certificates
                                are checked at their Rekor or timestamp time, as cosign does)
@@ -66,6 +67,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new SigwatchError('USAGE', `verify takes exactly one IMAGE, got ${positionals.length}\n${HELP}`);
   if (!values.policies) throw new SigwatchError('USAGE', `verify needs --policies PATH\n${HELP}`);
   const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
+  const insecure = insecureRegistries(values['insecure-registry']);
   const noMatch = oneOf('--no-match', values['no-match'], ['deny', 'allow', 'warn'] as const, 'deny');
   const now = values.at === undefined ? io.now : fixedClock(parseAt(values.at));
   const trust = values['trusted-root'] === undefined ? undefined : await loadTrustedRootFile(values['trusted-root']);
@@ -75,7 +77,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   for (const p of set.problems) io.stderr(formatProblem(p));
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
-  const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [], now });
+  const client = new RegistryClient({ credentials, insecureHosts: insecure, now });
   const secrets = teamSecrets(values['secrets-prefix'], values['pull-secrets'], now);
   const verdict = await verifyImage(
     target,
