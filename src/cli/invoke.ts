@@ -19,42 +19,16 @@ import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig, type CredentialLookup } from '../registry/credentials.ts';
 import type { PolicySet } from '../policy/types.ts';
 import { openPolicySource } from '../store/source.ts';
-import { oneOf, parseCommandArgs } from './args.ts';
+import { oneOf } from './args.ts';
+import { INVOKE } from './commands.ts';
+import { helpText, parseCommand } from './spec.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
 
-const HELP = `usage: sigwatch invoke EVENT.json [--config FILE] [--format json|line]
 
-Runs the on-push handler locally on an EventBridge "ECR Image Action" event
-(or an SQS batch of them) and prints the notification it would publish.
-
-options:
-  --config FILE        the real sigwatch.yaml (groups, associations, topics), with
-                       local overrides in its local: section (bucket, registries,
-                       pullSecrets, notifier), so verdicts follow the operator's own
-                       routing; or a local config alone (policies, noMatch,
-                       registries, pullSecrets, notifier). See docs/invoke.md
-                       (default: policies ./policies, registries as named, json output)
-  --bucket DIR         with a sigwatch.yaml: the folder standing for the config
-                       bucket (policies/<group>/...); overrides local.bucket
-  --pull-secrets DIR   Kubernetes Secret manifests that signaturePullSecrets name
-                       (with a sigwatch.yaml: DIR/<group secretsPrefix>/); overrides pullSecrets
-  --format json|line   output format; overrides notifier.format
-
-Notifications go to stdout (with a sigwatch.yaml, each with the topic it goes
-to); log entries (JSON lines) and rejected or ignored records go to stderr.
-
-exit codes: 0 every verdict admit or warn, 1 any deny or a rejected record or
-an undeliverable verdict, 2 usage or configuration error (bad flags, unreadable
-or unusable event file, invalid config, no policies)`;
+const HELP = helpText(INVOKE);
 
 export async function invokeCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('invoke', args, {
-    config: { type: 'string' },
-    bucket: { type: 'string' },
-    'pull-secrets': { type: 'string' },
-    format: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parseCommand(INVOKE, args);
   if (values.help) {
     io.stdout(HELP);
     return EXIT_OK;

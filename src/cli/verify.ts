@@ -14,52 +14,18 @@ import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
-import { insecureRegistries, oneOf, parseCommandArgs } from './args.ts';
+import { insecureRegistries, oneOf } from './args.ts';
+import { VERIFY } from './commands.ts';
+import { helpText, parseCommand } from './spec.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
 import { fixedClock, type Clock } from '../clock.ts';
 
-const HELP = `usage: sigwatch verify IMAGE --policies PATH [options]
 
-IMAGE is host[:port]/repo:tag, host/repo@sha256:HEX, a Docker Hub short name,
-oci:PATH:TAG or oci:PATH@sha256:HEX (an OCI image layout folder).
-
-options:
-  --policies PATH|s3://BUCKET/PREFIX
-                               ClusterImagePolicy YAML file, folder or S3 prefix (required)
-  --format text|json           output format (default text)
-  --registry-config FILE       Docker config.json with registry credentials
-  --insecure-registry HOST:PORT  plain HTTP to this registry (repeatable; tests only;
-                               http://HOST:PORT is taken too)
-  --trusted-root FILE          sigstore TrustedRoot JSON for keyless authorities
-  --at RFC3339                 verify as of this time (only where "now" is used; certificates
-                               are checked at their Rekor or timestamp time, as cosign does)
-  --no-match deny|allow|warn   verdict for an image no policy matches (default deny)
-  --as REF                     the registry reference an oci: image stands for (policy globs
-                               see it pinned to the digest, as policy-controller does)
-  --skip-invalid               load the valid policies and report the invalid ones
-  --pull-secrets DIR           Kubernetes Secret manifests (kubectl ... -o yaml) that
-                               signaturePullSecrets name, found by metadata.name
-  --secrets-prefix PREFIX      AWS Secrets Manager prefix of the secrets policies name:
-                               signaturePullSecrets and key.secretRef (PREFIX/NAME)
-
-exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error`;
+const HELP = helpText(VERIFY);
 
 export async function verifyCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('verify', args, {
-    policies: { type: 'string' },
-    format: { type: 'string' },
-    'registry-config': { type: 'string' },
-    'insecure-registry': { type: 'string', multiple: true },
-    'trusted-root': { type: 'string' },
-    at: { type: 'string' },
-    'no-match': { type: 'string' },
-    as: { type: 'string' },
-    'skip-invalid': { type: 'boolean' },
-    'secrets-prefix': { type: 'string' },
-    'pull-secrets': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parseCommand(VERIFY, args);
   if (values.help) {
     io.stdout(HELP);
     return EXIT_OK;
