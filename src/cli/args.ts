@@ -27,3 +27,12 @@ export function insecureRegistries(values: readonly string[] | undefined): strin
     return host.toLowerCase();
   });
 }
+
+/**
+ * A policy set with no ClusterImagePolicy is a configuration error (exit 2) for
+ * every command: verifying against it would only ever give the no-match
+ * verdict, which says nothing about the image.
+ */
+export function requirePolicies(set: { policies: readonly unknown[] }, location: string): void {
+  if (set.policies.length === 0) throw new SigwatchError('CONFIG', `no ClusterImagePolicy in ${location}: nothing to verify against`);
+}

@@ -19,7 +19,7 @@ import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig, type CredentialLookup } from '../registry/credentials.ts';
 import type { PolicySet } from '../policy/types.ts';
 import { openPolicySource } from '../store/source.ts';
-import { oneOf } from './args.ts';
+import { oneOf, requirePolicies } from './args.ts';
 import { INVOKE } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
@@ -102,6 +102,7 @@ async function localVerifier(config: LocalConfig, client: RegistryClient, needed
   if (needed) {
     const loaded = await openPolicySource(config.policies).load();
     for (const p of loaded.problems) io.stderr(formatProblem(p));
+    requirePolicies(loaded, config.policies);
     set = loaded;
   }
   const folder = config.pullSecrets === undefined ? undefined : new LocalPullSecrets(config.pullSecrets);

@@ -3,7 +3,7 @@ import { formatProblem } from '../policy/problems.ts';
 import { parseReference } from '../registry/reference.ts';
 import { readPolicyFiles } from '../store/folder.ts';
 import { collectPolicySet, policiesMatching, type LoadedPolicySet } from '../store/policy-set.ts';
-import { oneOf } from './args.ts';
+import { oneOf, requirePolicies } from './args.ts';
 import { POLICY_MATCH, POLICY_VALIDATE } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
@@ -25,7 +25,7 @@ export async function validateCommand(args: string[], io: Io): Promise<number> {
   for (const p of set.problems) io.stderr(formatProblem(p));
   if (hasErrors(set)) return EXIT_USAGE;
   if (set.policies.length === 0 && set.trustRoots.length === 0) {
-    io.stderr(`sigwatch policy validate: no ClusterImagePolicy or TrustRoot in ${positionals.join(', ')}`);
+    io.stderr(`sigwatch: no ClusterImagePolicy or TrustRoot in ${positionals.join(', ')}: nothing to validate`);
     return EXIT_USAGE;
   }
   io.stdout(`valid: ${count(set.policies.length, 'ClusterImagePolicy', 'ClusterImagePolicies')}, ${count(set.trustRoots.length, 'TrustRoot', 'TrustRoots')} in ${count(files.length, 'file', 'files')}`);
@@ -48,6 +48,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
   const set = collectPolicySet(await readPolicyFiles([values.policies]));
   for (const p of set.problems) io.stderr(formatProblem(p));
   if (hasErrors(set) && !values['skip-invalid']) return EXIT_USAGE;
+  requirePolicies(set, values.policies);
 
   for (const { image, normalized, literal } of images) {
     const names = policiesMatching(set, image, { literal })

@@ -14,7 +14,7 @@ import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
-import { insecureRegistries, oneOf } from './args.ts';
+import { insecureRegistries, oneOf, requirePolicies } from './args.ts';
 import { VERIFY } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { formatVerdictText } from './format.ts';
@@ -41,6 +41,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const target = parseTargetOrUsage(positionals[0]!, values.as);
   const set = await openPolicySource(values.policies, { skipInvalid: values['skip-invalid'] }).load();
   for (const p of set.problems) io.stderr(formatProblem(p));
+  requirePolicies(set, values.policies);
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: insecure, now });
