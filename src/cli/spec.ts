@@ -50,8 +50,13 @@ export function parseCommand<S extends CommandSpec>(spec: S, args: string[]) {
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      const flag = args.find((a, i) => a.startsWith('--') && options[a.slice(2)]?.type === 'string' && (i === args.length - 1 || args[i + 1]!.startsWith('-')));
-      if (flag) throw new SigwatchError('USAGE', `${spec.name}: ${flag} needs a value (${flag} ${options[flag.slice(2)]!.value ?? 'VALUE'})`);
+      const i = args.findIndex((a, j) => a.startsWith('--') && options[a.slice(2)]?.type === 'string' && (j === args.length - 1 || args[j + 1]!.startsWith('-')));
+      const flag = args[i];
+      if (flag !== undefined) {
+        const next = args[i + 1];
+        if (next === undefined) throw new SigwatchError('USAGE', `${spec.name}: ${flag} needs a value (${flag} ${options[flag.slice(2)]!.value ?? 'VALUE'})`);
+        throw new SigwatchError('USAGE', `${spec.name}: ${flag} ${next} is ambiguous: write ${flag}=${next} for a value that starts with "-"`);
+      }
     }
     throw new SigwatchError('USAGE', `${spec.name}: ${(err as Error).message}`);
   }
@@ -86,15 +91,17 @@ function unknownOption(spec: CommandSpec, flag: string, names: string[]): Sigwat
 
 /** The option name closest to `typed` (edit distance), when it is close enough to be a typo of it. */
 export function nearest(typed: string, names: readonly string[]): string | undefined {
+  const t = typed.toLowerCase();
+  // A name cut short (`--pull-secret`) or run on (`--output` for `--out`).
+  const prefix = names.filter((n) => n.startsWith(t) || (n.length >= 3 && t.startsWith(n))).sort((a, b) => Math.abs(a.length - t.length) - Math.abs(b.length - t.length))[0];
+  if (prefix && t.length >= 3) return prefix;
   let best: { name: string; distance: number } | undefined;
   for (const name of names) {
-    const distance = editDistance(typed.toLowerCase(), name);
+    const distance = editDistance(t, name);
     if (!best || distance < best.distance) best = { name, distance };
   }
-  if (!best) return undefined;
-  // A prefix (`--pull-secret`) or up to a third of the name wrong, at least one character.
-  const allowed = Math.max(1, Math.floor(best.name.length / 3));
-  return best.distance <= allowed || best.name.startsWith(typed.toLowerCase()) ? best.name : undefined;
+  // Up to a third of the name wrong, at least one character.
+  return best && best.distance <= Math.max(1, Math.floor(best.name.length / 3)) ? best.name : undefined;
 }
 
 /** Levenshtein distance, with a swap of two neighbours counting as one edit (`--polciies`). */
