@@ -174,3 +174,20 @@ describe('--insecure-registry', () => {
     assert.match(r.json().reasons[0]!, new RegExp(`the server may speak plain HTTP; if it is a local test registry, name it insecure \\(--insecure-registry ${reg.host.replaceAll('.', '\\.')}, or registries\\.insecure in a local config\\)$`));
   });
 });
+
+describe('docs that name the code', () => {
+  it('docs/accounts.md’s example is the acme fixture', async () => {
+    const { parseConfig } = await import('../src/accounts/config.ts');
+    const doc = readFileSync(join(ROOT, 'docs/accounts.md'), 'utf8');
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!;
+    const fromDoc = parseConfig(example);
+    const fromFixture = parseConfig(readFileSync(join(ROOT, 'test/fixtures/accounts/acme.yaml'), 'utf8'));
+    assert.ok(fromDoc.ok && fromFixture.ok);
+    assert.deepEqual(fromDoc.config, fromFixture.config);
+  });
+
+  it('docs/registries.md no longer says ECR is not wired', () => {
+    const doc = readFileSync(join(ROOT, 'docs/registries.md'), 'utf8');
+    assert.doesNotMatch(doc, /separate change|reads ECR anonymously/);
+  });
+});
