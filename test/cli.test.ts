@@ -191,3 +191,22 @@ describe('docs that name the code', () => {
     assert.doesNotMatch(doc, /separate change|reads ECR anonymously/);
   });
 });
+
+describe('bin/sigwatch on an old Node', () => {
+  it('says which Node it needs, in one message and no stack trace', async () => {
+    const { nodeProblem } = (await import(join(ROOT, 'bin/node-version.mjs'))) as { nodeProblem: (version: string, engines: string) => string | undefined };
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    assert.equal(engines, '>=22.22.2');
+    assert.equal(
+      nodeProblem('v20.20.2', engines),
+      'sigwatch needs Node.js 22.22.2 or newer; this is Node.js 20.20.2.\nRun it as `npx sigwatch …` in the project after `npm ci` (which installs Node 22 for npm and npx), or install Node 22.',
+    );
+    assert.match(nodeProblem('22.18.0', engines)!, /needs Node\.js 22\.22\.2 or newer; this is Node\.js 22\.18\.0/);
+    for (const ok of ['22.22.2', 'v22.23.3', '24.0.0', '26.1.0']) assert.equal(nodeProblem(ok, engines), undefined, ok);
+  });
+
+  it('runs the CLI on this Node', async () => {
+    const { execFileSync } = await import('node:child_process');
+    assert.equal(execFileSync(process.execPath, [join(ROOT, 'bin/sigwatch.mjs'), '--version'], { encoding: 'utf8' }), `${VERSION}\n`);
+  });
+});
