@@ -35,6 +35,8 @@ import {
   type KeylessFixture,
   type TestRegistry,
 } from './harness/index.ts';
+import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { mockClient } from 'aws-sdk-client-mock';
 import { startHttpServer } from './helpers/http-server.ts';
 import { sigwatch } from './helpers/cli.ts';
 
@@ -391,3 +393,36 @@ for (const where of WHERES) {
     });
   });
 }
+
+describe('cosign v3 bundles signed with an AWS KMS key (cosign sign --key awskms:///…)', () => {
+  const KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const kms = mockClient(KMSClient);
+  after(() => kms.restore());
+  const der = (alg: KeyAlgorithm) => Buffer.from(keys[alg].publicKeyPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+  const kmsPolicy = (extra = '') => policy(`    - key: {kms: "awskms:///${KEY_ARN}"}\n${extra}`);
+  const verify = verifier('docker-registry (tag-schema fallback)');
+
+  it('verifies the bundle with the key GetPublicKey returns, asking KMS for exactly that key once', async () => {
+    kms.reset();
+    kms.on(GetPublicKeyCommand).resolves({ KeyId: KEY_ARN, PublicKey: der('ecdsa-p256'), KeySpec: 'ECC_NIST_P256' });
+    await expectAdmit(await verify('key-ecdsa-p256', kmsPolicy()));
+    const calls = kms.commandCalls(GetPublicKeyCommand);
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0]!.args[0].input, { KeyId: KEY_ARN });
+  });
+
+  it('with a ctlog requires the Rekor entry; another KMS key denies', async () => {
+    kms.reset();
+    kms.on(GetPublicKeyCommand).resolves({ KeyId: KEY_ARN, PublicKey: der('ecdsa-p256'), KeySpec: 'ECC_NIST_P256' });
+    await expectAdmit(await verify('key-ecdsa-p256-tlog', kmsPolicy(CTLOG)));
+    await expectDeny(await verify('key-ecdsa-p256', kmsPolicy(CTLOG)), /no Rekor entry in the bundle/);
+    kms.reset();
+    kms.on(GetPublicKeyCommand).resolves({ KeyId: KEY_ARN, PublicKey: der('rsa'), KeySpec: 'RSA_2048' });
+    await expectDeny(await verify('key-ecdsa-p256', kmsPolicy()), /does not verify with the authority's key/);
+    await expectAdmit(await verify('key-rsa', kmsPolicy()));
+    assert.deepEqual(
+      kms.commandCalls(GetPublicKeyCommand).map((c) => c.args[0].input),
+      kms.commandCalls(GetPublicKeyCommand).map(() => ({ KeyId: KEY_ARN })),
+    );
+  });
+});

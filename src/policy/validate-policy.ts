@@ -309,7 +309,14 @@ function validateRegExp(source: string, field: string): FieldIssue[] {
   if (!compiled.ok) return [invalidValue(source, field, `regex is invalid: ${compiled.message}`)];
   const anchored = anchoredForm(source);
   if (anchored === undefined) return [];
-  return asWarnings([
-    generic(`sigwatch: "${source}" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "${anchored}"`, field),
-  ]);
+  return asWarnings([generic(`sigwatch: ${anchoringAdvice(source, anchored)}`, field)]);
+}
+
+/** What an unanchored identity regexp matches that its author likely did not mean, and the fix. */
+function anchoringAdvice(source: string, anchored: string): string {
+  const endOnly = anchored === `${source}$`;
+  const startOnly = !anchored.endsWith('$') || anchored.endsWith('/');
+  if (endOnly) return `"${source}" is not anchored at the end, so it also matches values that merely start with it (as in policy-controller); to match the whole value write "${anchored}"`;
+  if (startOnly) return `"${source}" is not anchored at the start, so it matches anywhere in the value (as in policy-controller); to match only values that start with it write "${anchored}"`;
+  return `"${source}" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "${anchored}"`;
 }
