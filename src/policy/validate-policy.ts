@@ -3,7 +3,7 @@ import { REGO_UNSUPPORTED } from '../attest/rego.ts';
 import { parseGoUrl, parseRegistry, parseRepository } from '../registry/reference.ts';
 import type { Draft } from './draft.ts';
 import { isPublicKeyPem, urlDecodeIssues } from './go-decode.ts';
-import { globSyntaxError } from './glob.ts';
+import { globForPinnedImages, globSyntaxError } from './glob.ts';
 import { kmsReferenceError } from './kms.ts';
 import {
   asWarnings,
@@ -83,7 +83,15 @@ export function validateClusterImagePolicy(spec: Draft<ClusterImagePolicySpec>):
 function validateGlob(glob: string | undefined): FieldIssue[] {
   if (!glob) return [missingField('glob')];
   const reason = globSyntaxError(glob);
-  return reason ? [invalidValue(glob, 'glob', `glob is invalid: ${reason}`)] : [];
+  if (reason) return [invalidValue(glob, 'glob', `glob is invalid: ${reason}`)];
+  const pinned = globForPinnedImages(glob);
+  if (pinned === undefined) return [];
+  return asWarnings([
+    generic(
+      `sigwatch: "${glob}" can never match an image at admission, where every image is pinned to its digest (registry/repo@sha256:..., no tag); "${pinned}" matches the same repositories`,
+      'glob',
+    ),
+  ]);
 }
 
 function validateAuthority(a: Draft<Authority>): FieldIssue[] {
