@@ -142,6 +142,17 @@ before(async () => {
   // Real cosign v3 keyless signatures on the public-good instance carry a timestamp.sigstore.dev token.
   await add('keyless-foreign-tsa', async (d) => ({ bundles: [await withTimestamp(await keylessBundle(d), foreign)] }));
   await add('keyless-own-tsa', async (d) => ({ bundles: [await withTimestamp(await keylessBundle(d), fixture)] }));
+  // The same for a legacy signature: cosign's rfc3161timestamp annotation from a TSA the root lacks.
+  await add('keyless-legacy-foreign-tsa', async (d) => {
+    const payload = simpleSigningPayload(`registry.example.com/${REPO}`, d);
+    const s = await fixture.signKeyless(payload, { issuer: GITHUB, subject: WORKFLOW });
+    const token = await foreign.timestamp(Buffer.from(s.signature, 'base64'));
+    return {
+      legacy: legacySignatureManifest([
+        { payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle, rfc3161Timestamp: { SignedRFC3161Timestamp: token.toString('base64') } },
+      ]),
+    };
+  });
   // Attestations, legacy `.att` and bundle, by the p256 key.
   const slsa = (d: string) => inTotoStatement(`registry.example.com/${REPO}`, d, PredicateUris.slsa1, Predicates.slsa1());
   await add('att-legacy-only', async (d) => ({ attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]) }));
@@ -371,6 +382,7 @@ for (const where of WHERES) {
     it('admits a keyless bundle carrying a timestamp from a TSA the root does not list (the Rekor integrated time dates the certificate)', async () => {
       await expectAdmit(await verify('keyless-foreign-tsa', policy(keylessAuthority())));
       await expectAdmit(await verify('keyless-own-tsa', policy(keylessAuthority())));
+      await expectAdmit(await verify('keyless-legacy-foreign-tsa', policy(keylessAuthority())));
     });
 
     it('with rfc3161timestamp, counts only timestamps from the root’s TSAs', async () => {
