@@ -36,6 +36,7 @@ import {
   type TestRegistry,
 } from './harness/index.ts';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { startHttpServer } from './helpers/http-server.ts';
 import { sigwatch } from './helpers/cli.ts';
@@ -436,5 +437,24 @@ describe('cosign v3 bundles signed with an AWS KMS key (cosign sign --key awskms
       kms.commandCalls(GetPublicKeyCommand).map((c) => c.args[0].input),
       kms.commandCalls(GetPublicKeyCommand).map(() => ({ KeyId: KEY_ARN })),
     );
+  });
+});
+
+describe('cosign v3 bundles checked with a key.secretRef from the team secrets', () => {
+  const secrets = mockClient(SecretsManagerClient);
+  after(() => secrets.restore());
+  const verify = (tag: string) =>
+    sigwatch('verify', `oci:${join(work, 'layout')}:${tag}`, '--policies', policy('    - key:\n        secretRef: {name: release-key}\n'), '--secrets-prefix', 'sigwatch/acme', '--format', 'json');
+
+  it('verifies the bundle with the secret\'s key, reading exactly that secret', async () => {
+    secrets.reset();
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ 'cosign.pub': Buffer.from(keys.rsa.publicKeyPem).toString('base64') }) });
+    await expectAdmit(await verify('key-rsa'));
+    await expectDeny(await verify('key-ecdsa-p256'), /does not verify with the authority's key/);
+    assert.deepEqual(
+      secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input),
+      secrets.commandCalls(GetSecretValueCommand).map(() => ({ SecretId: 'sigwatch/acme/release-key' })),
+    );
+    assert.ok(secrets.commandCalls(GetSecretValueCommand).length >= 1);
   });
 });
