@@ -14,6 +14,8 @@ import {
   generateKeyPair,
   keyAttestationBundle,
   keyAttestationLayer,
+  keylessAttestationBundle,
+  keylessAttestationLayer,
   attestationManifest,
   attestationTag,
   inTotoStatement,
@@ -126,6 +128,8 @@ before(async () => {
   await add('key-lying-hint', async (d) => ({ bundles: [await keyBundle(d, otherKey.privateKey, { hint: cosignKeyHint(keys['ecdsa-p256'].privateKey) })] }));
   await add('key-another-digest', async () => ({ bundles: [await keyBundle(digestOf('elsewhere'), p256)] }));
   await add('key-tlog-foreign-rekor', async (d) => ({ bundles: [await keyBundle(d, p256, { rekor: foreign })] }));
+  // cosign reads v0.3 bundles and later; an older one is not a signature to it.
+  await add('key-v01-bundle', async (d) => ({ bundles: [{ ...(await keyBundle(d, p256)), mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1' }] }));
   await add('key-several', async (d) => ({ bundles: [await keyBundle(d, otherKey.privateKey), await keyBundle(d, p256)] }));
   await add('key-timestamp-foreign', async (d) => ({ bundles: [await keyBundle(d, p256, { rekor: fixture, tsa: foreign })] }));
   // An attestation bundle is not a signature, even by the right key.
@@ -158,6 +162,13 @@ before(async () => {
   const slsa = (d: string) => inTotoStatement(`registry.example.com/${REPO}`, d, PredicateUris.slsa1, Predicates.slsa1());
   await add('att-legacy-only', async (d) => ({ attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]) }));
   await add('att-bundle-only', async (d) => ({ bundles: [keyAttestationBundle(slsa(d), p256)], predicate: PredicateUris.slsa1 }));
+  // The same keyless: `cosign attest` legacy and with the new bundle format.
+  const id = { issuer: GITHUB, subject: WORKFLOW };
+  await add('katt-legacy-only', async (d) => ({ attestations: attestationManifest([await keylessAttestationLayer(fixture, slsa(d), id)]) }));
+  await add('katt-bundle-only', async (d) => ({
+    bundles: [(await keylessAttestationBundle(fixture, slsa(d), id)) as unknown as Record<string, unknown>],
+    predicate: PredicateUris.slsa1,
+  }));
 
   const layoutEntries: { tag?: string; manifest: BuiltManifest }[] = [];
   plain = await startRegistry();
@@ -303,6 +314,10 @@ for (const where of WHERES) {
       await expectAdmit(await verify('key-several', policy(keyAuthority('ecdsa-p256'))));
     });
 
+    it('ignores a bundle older than v0.3, as cosign does', async () => {
+      await expectDeny(await verify('key-v01-bundle', policy(keyAuthority('ecdsa-p256'))), /bundle version too old/);
+    });
+
     it('denies a bundle for another digest, an attestation bundle, and a Rekor entry from a log the root lacks', async () => {
       await expectDeny(await verify('key-another-digest', policy(keyAuthority('ecdsa-p256'))), /statement subjects do not include this image digest/);
       await expectDeny(await verify('key-provenance-only', policy(keyAuthority('ecdsa-p256'))), /is not a cosign signature/);
@@ -372,6 +387,11 @@ for (const where of WHERES) {
     for (const [tag, format, admitted] of attestationTable) {
       it(`key authority with attestations, ${tag}, signatureFormat ${format ?? 'unset'}: ${admitted ? 'admit' : 'deny'}`, async () => {
         const r = await verify(tag, policy(attestation(format)));
+        assert.equal(r.code, admitted ? 0 : 1, r.stdout + r.stderr);
+      });
+      const keyless = `k${tag}`;
+      it(`keyless authority with attestations, ${keyless}, signatureFormat ${format ?? 'unset'}: ${admitted ? 'admit' : 'deny'}`, async () => {
+        const r = await verify(keyless, policy(keylessAuthority(`${fmt(format)}      attestations:\n        - name: provenance\n          predicateType: https://slsa.dev/provenance/v1\n`)));
         assert.equal(r.code, admitted ? 0 : 1, r.stdout + r.stderr);
       });
     }
