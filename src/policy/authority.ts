@@ -183,9 +183,10 @@ async function keylessVerifier(keyless: KeylessRef, authority: Authority, env: A
   if (identities.length === 0) return 'keyless authority lists no identities';
   const trust = keyless.trustRootRef ? await env.trustRoot(keyless.trustRootRef) : env.defaultTrust();
   // Upstream's rules: with rfc3161timestamp a signed timestamp from the root's TSA is
-  // required and Rekor is not; otherwise Rekor is required (offline, against the root's
-  // log keys) unless a trustRootRef is given without ctlog. Evidence that is present
-  // must verify either way, and the certificate must be valid at that time.
+  // required and the log is not consulted; otherwise Rekor is required (offline, against
+  // the root's log keys) unless a trustRootRef is given without ctlog, and a log entry
+  // that is present must verify. The certificate must be valid at a verified time
+  // (src/signatures/sigstore-verify.ts narrows the evidence as cosign reads it).
   const requirements = {
     requireTlog: !authority.rfc3161timestamp && (!keyless.trustRootRef || authority.ctlog !== undefined),
     requireSct: keyless.insecureIgnoreSCT !== true,

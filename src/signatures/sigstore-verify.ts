@@ -92,7 +92,10 @@ function verifyCandidate(bundle: Bundle, trust: TrustMaterial, need: { tlog: boo
   const asKey: SignedEntity = { ...entity, key: { $case: 'public-key', hint: '' } };
   const withLeafKey: TrustMaterial = { ...trust, publicKey: () => ({ publicKey: leafKey(leaf), validFor: () => true }) };
   run(() => new Verifier(withLeafKey, thresholds).verify(asKey));
-  for (const at of entityTimes(entity)) run(() => verifyCertificateChain(at, leaf, trust.certificateAuthorities));
+  const times = entityTimes(entity);
+  // The verifier counted at least one; never check a chain at no time at all (that would be "now").
+  if (times.length === 0) throw new Error('TIMESTAMP_ERROR: no verified time to check the certificate at');
+  for (const at of times) run(() => verifyCertificateChain(at, leaf, trust.certificateAuthorities));
 }
 
 function leafKey(leaf: X509Certificate) {
