@@ -1,4 +1,4 @@
-import { verify as verifySignatureBytes } from 'node:crypto';
+import { verify as verifySignatureBytes, type KeyObject } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
 import { crypto as sigstoreCrypto, dsse, type X509Certificate } from '@sigstore/core';
 import { toSignedEntity, VerificationError, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
@@ -136,17 +136,35 @@ export function verifyKeyDsseBundle(bundle: Bundle, key: PublicKey, hash: HashAl
   if (envelope.signatures.length !== 1) throw new Error(`DSSE envelope has ${envelope.signatures.length} signatures, a sigstore bundle carries exactly one`);
   const pae = dsse.preAuthEncoding(envelope.payloadType, Buffer.from(envelope.payload));
   const algorithm = key.key.asymmetricKeyType === 'ed25519' ? null : hash;
-  let valid = false;
-  try {
-    valid = verifySignatureBytes(algorithm, pae, key.key, Buffer.from(envelope.signatures[0]!.sig));
-  } catch {
-    // Malformed signature bytes for this key type: simply not this key.
-  }
-  if (!valid) throw new Error("envelope signature does not verify with the authority's key");
+  const signs = (publicKey: KeyObject): boolean => {
+    try {
+      return verifySignatureBytes(algorithm, pae, publicKey, Buffer.from(envelope.signatures[0]!.sig));
+    } catch {
+      // Malformed signature bytes for this key type: simply not this key.
+      return false;
+    }
+  };
+  if (!signs(key.key)) throw new Error("envelope signature does not verify with the authority's key");
   if (!logTrust) return;
   if (bundle.verificationMaterial.tlogEntries.length === 0) throw new Error('no Rekor entry in the bundle, and the authority requires the transparency log');
-  // @sigstore/verify checks the envelope signature again, with the key type's default hash (SHA-256).
-  if (algorithm !== null && algorithm !== 'sha256') throw new Error(`hashAlgorithm ${hash} with a ctlog is not supported for bundles yet`);
   const withKey: TrustMaterial = { ...logTrust, publicKey: () => ({ publicKey: key.key, validFor: () => true }) };
-  run(() => new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(narrowed(bundle, { tlog: true, timestamps: [] }))));
+  // @sigstore/verify checks the envelope with the key type's default hash (SHA-256);
+  // the authority's hashAlgorithm is the one cosign verifies with, so that check is ours.
+  const entity = withSignatureCheck(toSignedEntity(narrowed(bundle, { tlog: true, timestamps: [] })), signs);
+  run(() => new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity));
+}
+
+/** The same signed entity, its signature checked by `verify` instead of the library's default. */
+function withSignatureCheck(entity: SignedEntity, verify: (key: KeyObject) => boolean): SignedEntity {
+  const content = entity.signature;
+  return {
+    ...entity,
+    signature: {
+      signature: content.signature,
+      compareSignature: (signature) => content.compareSignature(signature),
+      compareDigest: (digest) => content.compareDigest(digest),
+      compareSignedDigest: (digest) => content.compareSignedDigest(digest),
+      verifySignature: verify,
+    },
+  };
 }
