@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { KeyObject } from 'node:crypto';
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import {
   buildImage,
   cosignKeyBundle,
@@ -31,6 +31,7 @@ import {
   withTimestamp,
   writeOciLayout,
   createTufRepository,
+  ed25519Sign,
   tufTrustRootYaml,
   type BuiltManifest,
   type KeyAlgorithm,
@@ -120,9 +121,11 @@ before(async () => {
   for (const alg of Object.keys(keys) as KeyAlgorithm[]) {
     // cosign v3 signs with the key's own hash: SHA-384 for P-384.
     const hash = alg === 'ecdsa-p384' ? 'sha384' : 'sha256';
-    await add(`key-${alg}`, async (d) => ({ bundles: [await keyBundle(d, keys[alg].privateKey, { hash })] }));
-    await add(`key-${alg}-tlog`, async (d) => ({ bundles: [await keyBundle(d, keys[alg].privateKey, { hash, rekor: fixture })] }));
+    // Ed25519: pure, as sigstore-go and sigstore-js sign; cosign v3's own Ed25519ph below.
+    await add(`key-${alg}`, async (d) => ({ bundles: [await keyBundle(d, keys[alg].privateKey, { hash, ed25519: 'pure' })] }));
+    await add(`key-${alg}-tlog`, async (d) => ({ bundles: [await keyBundle(d, keys[alg].privateKey, { hash, rekor: fixture, ed25519: 'pure' })] }));
   }
+  await add('key-ed25519ph', async (d) => ({ bundles: [await keyBundle(d, keys.ed25519.privateKey, { ed25519: 'ph' })] }));
   await add('key-other', async (d) => ({ bundles: [await keyBundle(d, otherKey.privateKey)] }));
   // The hint names the authority's key, the signature is another's: the hint must not matter.
   await add('key-lying-hint', async (d) => ({ bundles: [await keyBundle(d, otherKey.privateKey, { hint: cosignKeyHint(keys['ecdsa-p256'].privateKey) })] }));
@@ -302,6 +305,10 @@ for (const where of WHERES) {
       await expectDeny(await verify('key-ecdsa-p384', policy(keyAuthority('ecdsa-p384'))), /it verifies with sha384 .*set key\.hashAlgorithm: sha384/);
     });
 
+    it('denies an Ed25519ph bundle (cosign v3 sign --key), as cosign verify --key does: it verifies pure Ed25519', async () => {
+      await expectDeny(await verify('key-ed25519ph', policy(keyAuthority('ed25519'))), /Ed25519ph/);
+    });
+
     it("denies a bundle by another key, whatever its hint says; several keys and several bundles admit when any verifies", async () => {
       await expectDeny(await verify('key-other', policy(keyAuthority('ecdsa-p256'))), /envelope signature does not verify with the authority's key/);
       await expectDeny(await verify('key-lying-hint', policy(keyAuthority('ecdsa-p256'))), /does not verify with the authority's key/);
@@ -421,6 +428,18 @@ for (const where of WHERES) {
     });
   });
 }
+
+describe('harness: Ed25519 as cosign signs it', () => {
+  it('signs pure Ed25519 exactly as Node does, and Ed25519ph as RFC 8032 §7.3 says', () => {
+    const m = Buffer.from('cosign');
+    assert.ok(sign(null, m, keys.ed25519.privateKey).equals(ed25519Sign(m, keys.ed25519.privateKey, 'pure')));
+    const rfc = createPrivateKey({ key: Buffer.from('302e020100300506032b657004220420833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42', 'hex'), format: 'der', type: 'pkcs8' });
+    assert.equal(
+      ed25519Sign(Buffer.from('abc'), rfc, 'ph').toString('hex'),
+      '98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406',
+    );
+  });
+});
 
 describe('cosign v3 bundles signed with an AWS KMS key (cosign sign --key awskms:///…)', () => {
   const KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';

@@ -58,6 +58,9 @@ export function verifyKeyImageBundle(json: unknown, imageDigest: string, keys: P
   if (lastError && /does not verify with the authority's key/.test(lastError.message)) {
     const other = otherHash(bundle, keys, hash);
     if (other) throw new Error(`${lastError.message} with hashAlgorithm ${hash}; it verifies with ${other} (cosign signs ${other} for this key: set key.hashAlgorithm: ${other})`);
+    if (keys.some((k) => k.key.asymmetricKeyType === 'ed25519')) {
+      throw new Error(`${lastError.message} (Ed25519 is checked as pure Ed25519, as cosign verify --key does; cosign v3 sign --key signs Ed25519ph, which neither accepts)`);
+    }
   }
   throw lastError ?? new Error('authority has no keys');
 }

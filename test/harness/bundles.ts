@@ -2,6 +2,7 @@ import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import type { SerializedBundle, TransparencyLogEntry } from '@sigstore/bundle';
 import { TransparencyLogEntry as TransparencyLogEntryCodec } from '@sigstore/protobuf-specs';
 import { preAuthEncoding } from './attestations.ts';
+import { ed25519Sign } from './ed25519ph.ts';
 import { buildArtifactManifest, buildIndex, MediaTypes, sha256Digest, type BuiltManifest } from './images.ts';
 import type { KeylessFixture } from './keyless.ts';
 
@@ -86,6 +87,8 @@ export interface CosignKeyBundleOptions {
   hint?: string;
   /** An RFC 3161 timestamp over the signature from this fixture's TSA (`--timestamp-server-url`). */
   tsa?: KeylessFixture;
+  /** Ed25519 keys: cosign v3 signs Ed25519ph (its default load option); `pure` is what sigstore-go and sigstore-js sign. */
+  ed25519?: 'ph' | 'pure';
 }
 
 /**
@@ -95,8 +98,9 @@ export interface CosignKeyBundleOptions {
  */
 export async function cosignKeyBundle(statement: Buffer, privateKey: KeyObject, opts: CosignKeyBundleOptions = {}): Promise<Record<string, unknown>> {
   const publicKey = createPublicKey(privateKey);
-  const alg = privateKey.asymmetricKeyType === 'ed25519' ? null : (opts.hash ?? 'sha256');
-  const signature = sign(alg, preAuthEncoding(IN_TOTO, statement), privateKey);
+  const pae = preAuthEncoding(IN_TOTO, statement);
+  const signature =
+    privateKey.asymmetricKeyType === 'ed25519' ? ed25519Sign(pae, privateKey, opts.ed25519 ?? 'ph') : sign(opts.hash ?? 'sha256', pae, privateKey);
   const dsseEnvelope = { payload: statement.toString('base64'), payloadType: IN_TOTO, signatures: [{ sig: signature.toString('base64') }] };
   const verificationMaterial: Record<string, unknown> = { publicKey: { hint: opts.hint ?? cosignKeyHint(publicKey) } };
   if (opts.rekor) {
