@@ -30,6 +30,7 @@ import {
   startRegistry,
   withTimestamp,
   writeOciLayout,
+  writeCosignSaveLayout,
   createTufRepository,
   ed25519Sign,
   tufTrustRootYaml,
@@ -428,6 +429,28 @@ for (const where of WHERES) {
     });
   });
 }
+
+describe('cosign save layouts (kind annotations, referrers only in blobs/)', () => {
+  const at = (name: string) => join(work, `cosign-save-${name}`);
+  const byDigest = (tag: string) => images.find((s) => s.tag === tag)!;
+  const verify = (name: string, tag: string, authority: string) =>
+    sigwatch('verify', `oci:${at(name)}@${byDigest(tag).image.digest}`, '--policies', policy(authority), '--trusted-root', rootFile, '--format', 'json');
+  before(async () => {
+    for (const tag of ['bundle-only', 'legacy-only', 'keyless-bundle-only', 'both-legacy-good']) {
+      const s = byDigest(tag);
+      await writeCosignSaveLayout(at(tag), { image: s.image, ...(s.legacy ? { sigs: s.legacy } : {}), referrers: s.referrers });
+    }
+  });
+
+  it('finds the bundles cosign save left in blobs/, and the .sig image by its kind', async () => {
+    await expectAdmit(await verify('bundle-only', 'bundle-only', keyAuthority('ecdsa-p256')));
+    await expectAdmit(await verify('legacy-only', 'legacy-only', keyAuthority('ecdsa-p256')));
+    await expectAdmit(await verify('keyless-bundle-only', 'keyless-bundle-only', keylessAuthority()));
+    await expectDeny(await verify('bundle-only', 'bundle-only', keyAuthority('other')), /does not verify with the authority's key/);
+    // Side by side, the bundles decide, here as from a registry.
+    await expectDeny(await verify('both-legacy-good', 'both-legacy-good', keyAuthority('ecdsa-p256')), /legacy signatures are not used/);
+  });
+});
 
 describe('harness: Ed25519 as cosign signs it', () => {
   it('signs pure Ed25519 exactly as Node does, and Ed25519ph as RFC 8032 §7.3 says', () => {
