@@ -166,6 +166,14 @@ before(async () => {
   const slsa = (d: string) => inTotoStatement(`registry.example.com/${REPO}`, d, PredicateUris.slsa1, Predicates.slsa1());
   await add('att-legacy-only', async (d) => ({ attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]) }));
   await add('att-bundle-only', async (d) => ({ bundles: [keyAttestationBundle(slsa(d), p256)], predicate: PredicateUris.slsa1 }));
+  // Signed one way, attested the other: each kind of evidence is judged by its own kind of bundle.
+  await add('sig-legacy-att-bundle', async (d) => ({ legacy: keyLegacy(d, p256), bundles: [keyAttestationBundle(slsa(d), p256)], predicate: PredicateUris.slsa1 }));
+  await add('att-legacy-sig-bundle', async (d) => ({ attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]), bundles: [await keyBundle(d, p256)] }));
+  await add('att-legacy-good-bundle-other', async (d) => ({
+    attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]),
+    bundles: [keyAttestationBundle(slsa(d), otherKey.privateKey)],
+    predicate: PredicateUris.slsa1,
+  }));
   // The same keyless: `cosign attest` legacy and with the new bundle format.
   const id = { issuer: GITHUB, subject: WORKFLOW };
   await add('katt-legacy-only', async (d) => ({ attestations: attestationManifest([await keylessAttestationLayer(fixture, slsa(d), id)]) }));
@@ -387,6 +395,18 @@ for (const where of WHERES) {
       ['att-bundle-only', 'legacy', false],
       ['att-bundle-only', 'bundle', true],
     ];
+    it('a legacy signature and an attestation bundle: the signature is judged (cosign also admits, taking the attestation for a signature)', async () => {
+      await expectAdmit(await verify('sig-legacy-att-bundle', policy(keyAuthority('ecdsa-p256'))));
+    });
+    it('a legacy attestation and a signature bundle: the attestation is judged (cosign verify-attestation would look at the signature bundle only and deny)', async () => {
+      await expectAdmit(await verify('att-legacy-sig-bundle', policy(attestation(undefined))));
+    });
+    it('a legacy attestation and an attestation bundle: the bundle decides, as cosign v3', async () => {
+      const r = await verify('att-legacy-good-bundle-other', policy(attestation(undefined)));
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.json().reasons.join('\n'), /legacy attestations are not used \(as cosign v3 verify-attestation/);
+      await expectAdmit(await verify('att-legacy-good-bundle-other', policy(attestation('legacy'))));
+    });
     for (const [tag, format, admitted] of attestationTable) {
       it(`key authority with attestations, ${tag}, signatureFormat ${format ?? 'unset'}: ${admitted ? 'admit' : 'deny'}`, async () => {
         const r = await verify(tag, policy(attestation(format)));

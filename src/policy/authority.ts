@@ -11,7 +11,7 @@ import { findSigningKey, verifyKeySignatureInLog, type HashAlgorithm } from '../
 import type { BundleLookup, ReferrerBundle } from '../signatures/bundles.ts';
 import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
 import type { KeylessRequirements } from '../signatures/verify-keyless.ts';
-import { parseBundle, verifyImageBundle, verifyKeyImageBundle } from '../signatures/verify-bundle.ts';
+import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from '../signatures/verify-bundle.ts';
 import { isObject } from '../registry/manifest.ts';
 import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
@@ -94,20 +94,39 @@ function bundleVersionProblem(b: ReferrerBundle): string | undefined {
   return old ? `bundle version too old (${mediaType}; cosign reads v0.3 and later)` : undefined;
 }
 
-/** Whether cosign v3 would find bundles on the image, and so ignore its legacy evidence. */
-function hasCosignBundles(bundles: ReferrerBundle[]): boolean {
+/**
+ * Whether the image has cosign v3 evidence of this kind, so that its legacy
+ * evidence is not used: for signatures a bundle with the cosign sign
+ * statement, for attestations a bundle with any other. cosign v3 counts every
+ * bundle for both (so a lone SBOM bundle would hide a valid `.sig` from
+ * `cosign verify`, and verify as a signature); judging by the kind keeps an
+ * image signed the legacy way and attested with a bundle admitted, as
+ * policy-controller admits it. The statement is read unverified only to sort:
+ * a forged one can hide legacy evidence (a deny), never admit.
+ */
+function hasBundlesOfKind(bundles: ReferrerBundle[], kind: 'signature' | 'attestation'): boolean {
   return bundles.some((b) => {
     if (bundleVersionProblem(b)) return false;
-    try {
-      parseBundle(b.json);
-      return true;
-    } catch {
-      return false;
-    }
+    const predicate = bundlePredicateType(b.json);
+    if (predicate === undefined) return false;
+    return kind === 'signature' ? predicate === COSIGN_SIGN_PREDICATE : predicate !== COSIGN_SIGN_PREDICATE;
   });
 }
 
-const LEGACY_IGNORED = 'the image has sigstore bundles, so its legacy signatures are not used (as cosign v3 verify; set signatureFormat: legacy to read them instead)';
+/** The predicate type a bundle's DSSE statement claims, unverified; undefined when it is not a DSSE statement bundle. */
+function bundlePredicateType(json: unknown): string | undefined {
+  try {
+    const bundle = parseBundle(json);
+    if (bundle.content.$case !== 'dsseEnvelope') return undefined;
+    const statement: unknown = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'));
+    return isObject(statement) && typeof statement.predicateType === 'string' ? statement.predicateType : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const legacyIgnored = (kind: 'signature' | 'attestation') =>
+  `the image has cosign v3 ${kind} bundles, so its legacy ${kind}s are not used (as cosign v3 verify${kind === 'attestation' ? '-attestation' : ''}; set signatureFormat: legacy to read them instead)`;
 
 /** The same for attestations: a verified envelope's payload, or why not. */
 type EnvelopeOutcome = { identity: SignerIdentity; envelope: DsseEnvelope } | { failure: string };
@@ -344,6 +363,7 @@ function uniqueByDigest(list: VerifiedSignature[]): VerifiedSignature[] {
 
 /** Legacy evidence and referrer bundles as the authority's format reads them, with the cosign v3 rule applied. */
 async function gather<L>(
+  kind: 'signature' | 'attestation',
   format: EvidenceFormat,
   readLegacy: () => Promise<{ items: L[]; problems: string[] }>,
   readBundles: () => Promise<BundleLookup>,
@@ -357,8 +377,8 @@ async function gather<L>(
     return !old;
   });
   const referrers = { bundles, problems };
-  if (format === 'both' && legacy.items.length > 0 && hasCosignBundles(bundles)) {
-    return { legacy: none, referrers: { bundles, problems: [...problems, `${legacy.items.length} legacy: ${LEGACY_IGNORED}`] } };
+  if (format === 'both' && legacy.items.length > 0 && hasBundlesOfKind(bundles, kind)) {
+    return { legacy: none, referrers: { bundles, problems: [...problems, `${legacy.items.length} legacy: ${legacyIgnored(kind)}`] } };
   }
   return { legacy, referrers };
 }
@@ -370,6 +390,7 @@ async function gatherAttestations(
 ) {
   const source = effectiveSource(authority);
   const { legacy, referrers } = await gather(
+    'attestation',
     format,
     async () => {
       const r = await read.attestations(source);
@@ -383,6 +404,7 @@ async function gatherAttestations(
 async function checkSignatures(authority: Authority, env: AuthorityEnv, check: SignatureCheck): Promise<AuthorityResult> {
   const source = effectiveSource(authority);
   const { legacy: gathered, referrers } = await gather(
+    'signature',
     check.format,
     async () => {
       const r = await env.signatures(source);
