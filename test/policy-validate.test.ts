@@ -156,6 +156,7 @@ spec:
     const advice = (re: string) => findings(re).map((f) => /write "(.*)"$/.exec(f)?.[1]);
     // A path prefix is anchored where it matters: adding `$` would deny every workflow under it.
     assert.deepEqual(findings('^https://github\\.com/acme/'), []);
+    assert.deepEqual(findings('^https:\\/\\/github\\.com\\/acme\\/'), []);
     assert.deepEqual(advice('https://github\\.com/acme/'), ['^https://github\\.com/acme/']);
     // Subjects and issuers are URLs: a host without a scheme gets one, or nothing would match.
     assert.deepEqual(advice('github\\.com/acme/'), ['^https://github\\.com/acme/']);
