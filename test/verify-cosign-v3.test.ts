@@ -145,6 +145,14 @@ before(async () => {
   await add('both-legacy-good', async (d) => ({ bundles: [await keyBundle(d, otherKey.privateKey)], legacy: keyLegacy(d, p256) }));
   await add('both-bundle-good', async (d) => ({ bundles: [await keyBundle(d, p256)], legacy: keyLegacy(d, otherKey.privateKey) }));
   await add('legacy-only', async (d) => ({ legacy: keyLegacy(d, p256) }));
+  // `cosign sign --key --new-bundle-format=false --timestamp-server-url …`: logged, and timestamped by a TSA the root lacks.
+  await add('legacy-key-tlog-foreign-tsa', async (d) => {
+    const payload = simpleSigningPayload(`registry.example.com/${REPO}`, d);
+    const signature = signPayload(payload, p256);
+    const rekorBundle = await fixture.logKeySignature(payload, signature, keys['ecdsa-p256'].publicKeyPem);
+    const token = await foreign.timestamp(Buffer.from(signature, 'base64'));
+    return { legacy: legacySignatureManifest([{ payload, signature, rekorBundle, rfc3161Timestamp: { SignedRFC3161Timestamp: token.toString('base64') } }]) };
+  });
   await add('bundle-only', async (d) => ({ bundles: [await keyBundle(d, p256)] }));
   await add('keyless-legacy-only', async (d) => ({ legacy: await keylessLegacy(d) }));
   await add('keyless-bundle-only', async (d) => ({ bundles: [(await keylessBundle(d)) as unknown as Record<string, unknown>] }));
@@ -338,6 +346,7 @@ for (const where of WHERES) {
 
     it("ignores an RFC 3161 timestamp from a TSA the root lacks on a key bundle (cosign: no observer timestamps with a key)", async () => {
       await expectAdmit(await verify('key-timestamp-foreign', policy(keyAuthority('ecdsa-p256', CTLOG))));
+      await expectAdmit(await verify('legacy-key-tlog-foreign-tsa', policy(keyAuthority('ecdsa-p256', CTLOG))));
     });
 
     it('refuses a keyless bundle under a key authority, and a key bundle under a keyless one', async () => {

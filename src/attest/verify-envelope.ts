@@ -36,7 +36,8 @@ function legacyBundle(att: LegacyAttestation, signature: { keyid: string; sig: B
       certificatePem: opts.key ? undefined : att.certificatePem,
       chainPem: opts.key ? undefined : att.chainPem,
       rekorBundle: opts.withLog ? att.rekorBundle : undefined,
-      rfc3161Timestamp: att.rfc3161Timestamp,
+      // A key reads no observer timestamps, as cosign (`WithNoObserverTimestamps`).
+      rfc3161Timestamp: opts.key ? undefined : att.rfc3161Timestamp,
       source: att.source,
     },
     opts.key ? { hint: opts.key.id, hash: 'sha256' } : undefined,
