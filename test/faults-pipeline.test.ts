@@ -159,7 +159,7 @@ describe('pipeline fault matrix', () => {
     );
     broken.on = true;
     const zombie = sc.handler({ clients: { sns } })(sc.batch({ id: 'z', body: e }));
-    // The zombie has claimed and is publishing (however long verifying took on a loaded machine).
+    // Publishing comes after the claim: from here the claim is in progress, however loaded the machine.
     await publishing;
     // SQS redelivers after the visibility timeout: the claim is still in progress.
     sc.now += 60_000;
