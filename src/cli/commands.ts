@@ -41,7 +41,7 @@ Each problem is one line on stderr: FILE: KIND/NAME: FIELD.PATH: MESSAGE. Warnin
 export const POLICY_MATCH = {
   name: 'policy match',
   usage: 'policy match IMAGE... --policies PATH [--format text|json]',
-  description: `Which policies' spec.images globs cover each IMAGE, with policy-controller's glob rules: IMAGE is read as a full reference (busybox is index.docker.io/library/busybox:latest), * stops at "/", ** does not. No network. An oci:PATH image is matched as written.`,
+  description: `Which policies' spec.images globs cover each IMAGE, with policy-controller's glob rules: IMAGE is read as a full reference (busybox is index.docker.io/library/busybox:latest), then as written when that is shorter (upstream's fallback), * stops at "/", ** does not; a Docker Hub short-name glob (team/*) is also read as index.docker.io/team/*. No network. An oci:PATH image is matched as written. In a cluster images are pinned (repo@sha256:...) before matching: give that form to see what admission sees.`,
   options: {
     policies: { type: 'string', value: 'PATH', help: 'ClusterImagePolicy YAML/JSON file or folder (required)' },
     format: { type: 'string', value: 'text|json', help: 'json: one {"image","normalized","policies"} object per line' },

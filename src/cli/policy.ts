@@ -51,7 +51,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
   requirePolicies(set, values.policies);
 
   for (const { image, normalized, literal } of images) {
-    const names = policiesMatching(set, image, { literal })
+    const names = policiesMatching(set, image, { literal, asWritten: true })
       .map((p) => p.metadata.name)
       .sort();
     if (format === 'json') io.stdout(JSON.stringify({ image, normalized, policies: names }));
