@@ -3,7 +3,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
 import type { Notification } from '../src/notify/notification.ts';
+import { CentralVerifier } from '../src/pipeline/central.ts';
+import { RegistryClient } from '../src/registry/client.ts';
+import { readConfig } from '../src/store/config-object.ts';
+import { folderPrefixReader } from '../src/store/folder.ts';
+import { GroupPolicies } from '../src/store/group-policies.ts';
 import {
   buildImage,
   generateKeyPair,
@@ -19,8 +26,9 @@ import {
   type TokenServer,
 } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
+import { testNow } from './helpers/clock.ts';
 import { ecrImageAction, TEST_ACCOUNT } from './helpers/events.ts';
-import { GCR_SA_PRIVATE_KEY, CI_SECRET_PASSWORD } from './helpers/secrets.ts';
+import { AWS_EXAMPLE_ACCESS_KEY_ID, AWS_EXAMPLE_SECRET_KEY, CI_SECRET_PASSWORD, GCR_SA_PRIVATE_KEY } from './helpers/secrets.ts';
 
 /**
  * `sigwatch invoke --config` on the real sigwatch.yaml (the acme fixture of
@@ -202,5 +210,30 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
     assert.equal(published(r.stdout)[0]!.notification.verdict, 'admit');
     assert.ok(tokens.requests.slice(before).some((t) => t.username === 'ci' && t.status === 200));
     assert.doesNotMatch(r.stdout + r.stderr, /ci-secret-pw/);
+  });
+});
+
+describe('gcr-sa in Secrets Manager (the deployed functions’ path)', () => {
+  it('verifies through the group’s secret sigwatch/acme/gcr-sa, as the central verifier reads it', async () => {
+    const client = new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: AWS_EXAMPLE_ACCESS_KEY_ID, secretAccessKey: AWS_EXAMPLE_SECRET_KEY } });
+    const sm = mockClient(client);
+    sm.on(GetSecretValueCommand, { SecretId: 'sigwatch/acme/gcr-sa' }).resolves({ SecretString: JSON.stringify({ 'sa.json': saJson }) });
+    const loaded = readConfig(readFileSync(ACME, 'utf8'), ACME, {});
+    const mirror: Record<string, string> = { [ECR_HOST]: images.host, [GAR_HOST]: gar.host };
+    const verifier = new CentralVerifier({
+      config: { load: async () => loaded },
+      policies: new GroupPolicies(folderPrefixReader(join(work, 'bucket'))),
+      registry: new RegistryClient({ now: testNow, insecureHosts: [images.host, gar.host, new URL(tokens.url).host] }),
+      endpoint: (host) => mirror[host] ?? host,
+      secrets: client,
+      now: testNow,
+    });
+    const batch = await verifier.beginBatch();
+    const before = tokens.requests.length;
+    const result = await batch.check({ account: TEST_ACCOUNT, region: 'eu-west-1', registry: ECR_HOST, repository: 'team/app', digest: app.digest, tags: ['v1'] });
+    assert.equal(result.kind, 'verdict');
+    assert.equal(result.kind === 'verdict' && result.verdict.verdict, 'admit', JSON.stringify(result));
+    assert.deepEqual(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input), [{ SecretId: 'sigwatch/acme/gcr-sa' }]);
+    assert.ok(tokens.requests.slice(before).some((t) => t.username === '_json_key' && t.status === 200));
   });
 });
