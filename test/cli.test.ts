@@ -83,6 +83,8 @@ describe('unknown options and commands', () => {
     const flag = await sigwatch('--verison');
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /^sigwatch: unknown option "--verison"; did you mean --version\?\n/);
+    const help = await sigwatch('--hlep');
+    assert.match(help.stderr, /^sigwatch: unknown option "--hlep"; did you mean --help\?\n/);
   });
 
   it('says how to give a value that starts with "-", and takes it so', async () => {

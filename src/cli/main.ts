@@ -66,9 +66,9 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         io.stdout(USAGE);
         return command === undefined ? EXIT_USAGE : EXIT_OK;
       default: {
-        const guess = nearest(command.replace(/^-+/, ''), ['verify', 'policy', 'invoke', 'associations', 'trust', 'version', 'help']);
-        const what = command.startsWith('-') ? 'option' : 'command';
-        io.stderr(`sigwatch: unknown ${what} "${command}"${guess ? `; did you mean ${command.startsWith('-') && guess === 'version' ? '--version' : guess}?` : ''}\n${USAGE}`);
+        const option = command.startsWith('-');
+        const guess = option ? nearest(command.replace(/^-+/, ''), ['version', 'help']) : nearest(command, ['verify', 'policy', 'invoke', 'associations', 'trust']);
+        io.stderr(`sigwatch: unknown ${option ? 'option' : 'command'} "${command}"${guess ? `; did you mean ${option ? '--' : ''}${guess}?` : ''}\n${USAGE}`);
         return EXIT_USAGE;
       }
     }
