@@ -592,6 +592,9 @@ describe('GCP workload identity federation from AWS', () => {
       },
     });
     await rejectsWith(unsigned.lookup('gcr.io', 'a'), 'CONFIG', 'GCP federation: the signed AWS request lacks the authorization header');
+    // The SDK's default chain found nothing to sign with: said as such, not as a failed signature.
+    const noCredentials = federation({ signCallerIdentity: async () => Promise.reject(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' })) });
+    await rejectsWith(noCredentials.lookup('gcr.io', 'a'), 'REGISTRY_AUTH', 'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks');
     assert.equal(recorded.length, 0);
   });
 });
