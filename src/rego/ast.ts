@@ -13,7 +13,9 @@ export type Term =
   | { t: 'setcomp'; head: Term; body: Literal[]; loc: Location }
   | { t: 'objcomp'; key: Term; value: Term; body: Literal[]; loc: Location }
   /** `op` is the function as written: a var (`count`), or a ref of names (`time.now_ns`, `data.lib.f`). */
-  | { t: 'call'; op: Term; args: Term[]; loc: Location };
+  | { t: 'call'; op: Term; args: Term[]; loc: Location }
+  /** An evaluated value standing in for a term (never produced by the parser). */
+  | { t: 'value'; v: unknown; loc: Location };
 
 export interface With {
   target: Term;

@@ -139,6 +139,7 @@ class Resolver {
   term(t: Term, locals: Set<string>): Term {
     switch (t.t) {
       case 'scalar':
+      case 'value':
         return t;
       case 'var': {
         if (locals.has(t.name) || ROOTS.has(t.name)) return t;

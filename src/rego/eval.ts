@@ -189,6 +189,7 @@ export class Evaluator {
 
   private every(lit: Extract<Literal, { k: 'every' }>, f: Frame, k: K): boolean {
     return this.eval(lit.domain, f, (d) => {
+      if (typeof d !== 'object' || d === null) return false;
       for (const [kv, vv] of members(d)) {
         this.step();
         const m = f.mark();
@@ -350,6 +351,8 @@ export class Evaluator {
     switch (t.t) {
       case 'scalar':
         return k(t.v);
+      case 'value':
+        return k(t.v as Value);
       case 'var': {
         const v = f.get(t.name);
         if (v !== undefined) return k(v);
@@ -668,13 +671,31 @@ export class Evaluator {
   private callMock(mock: Term, t: Extract<Term, { t: 'call' }>, f: Frame, k: KV): boolean {
     const mname = callName(mock);
     const isFn = mname !== undefined && (builtins[mname] !== undefined || (mname.startsWith('data.') && this.funcNode(mname) !== undefined));
-    if (isFn && mname !== callName(t.op)) return this.call({ ...t, op: mock }, f, k);
+    if (isFn && mname !== callName(t.op)) {
+      // A mock runs with no mocks in force: it may call the function it replaces.
+      const outer = this.ctx;
+      const inner: Context = { ...outer, fnMocks: new Map(), cache: new Map(), funcCache: new Map() };
+      return this.callWith(t.args, this.arityOf(callName(t.op)!, t.args.length), f, k, (args) => {
+        this.ctx = inner;
+        try {
+          let out: Value | undefined;
+          this.call({ ...t, op: mock, args: args.map((v) => valueTerm(v, t.loc)) }, f, (v) => ((out = v), true));
+          return out;
+        } finally {
+          this.ctx = outer;
+        }
+      });
+    }
     const arity = builtins[callName(t.op)!]?.arity ?? this.funcNode(callName(t.op)!)?.funcs[0]?.args?.length ?? t.args.length;
     return this.callWith(t.args, arity, f, k, () => {
       let out: Value | undefined;
       this.eval(mock, f, (v) => ((out = v), true));
       return out;
     });
+  }
+
+  private arityOf(name: string, fallback: number): number {
+    return builtins[name]?.arity ?? this.funcNode(name)?.funcs[0]?.args?.length ?? this.funcNode(name)?.defaults[0]?.args?.length ?? fallback;
   }
 
   private funcNode(name: string): DataNode | undefined {
@@ -721,6 +742,11 @@ export class Evaluator {
     this.ctx.funcCache.set(key, result);
     return result;
   }
+}
+
+/** A value as a term (values handed to a function as arguments). */
+function valueTerm(v: Value, loc: Location): Term {
+  return { t: 'value', v, loc };
 }
 
 const TRUE: Term = { t: 'scalar', v: true, loc: { file: '', line: 0, col: 0 } };

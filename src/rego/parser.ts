@@ -189,8 +189,8 @@ class Parser {
       this.next();
       hasIf = true;
     }
-    if (this.isOp('{') && (hasIf || !this.tok.nl || true)) {
-      body = this.parseBraceBody();
+    if (this.isOp('{')) {
+      body = hasIf ? this.parseBodyOrLiteral() : this.parseBraceBody();
     } else if (hasIf) {
       body = [this.parseLiteral()];
     } else if (this.v1 && value === undefined && member === undefined) {
@@ -214,7 +214,7 @@ class Parser {
         ehasIf = true;
       }
       let eb: Literal[] = [];
-      if (this.isOp('{')) eb = this.parseBraceBody();
+      if (this.isOp('{')) eb = ehasIf ? this.parseBodyOrLiteral() : this.parseBraceBody();
       else if (ehasIf) eb = [this.parseLiteral()];
       if (this.v1 && eb.length > 0 && !ehasIf) this.fail('`if` keyword is required before rule body', eloc);
       elses.push({ value: ev, body: eb, loc: eloc });
@@ -249,6 +249,23 @@ class Parser {
       } else break;
     }
     return path;
+  }
+
+  /** After `if`, `{` opens a body, or else begins a one-literal body (`if {x | …}[_]`). */
+  private parseBodyOrLiteral(): Literal[] {
+    const save = this.i;
+    const depth = this.depth;
+    try {
+      return this.parseBraceBody();
+    } catch (err) {
+      this.i = save;
+      this.depth = depth;
+      try {
+        return [this.parseLiteral()];
+      } catch {
+        throw err;
+      }
+    }
   }
 
   private parseBraceBody(): Literal[] {

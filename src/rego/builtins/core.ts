@@ -284,7 +284,7 @@ export const core: Registry = {
       }, new RObject()),
   },
   'object.subset': { arity: 2, fn: (a) => isSubset(a[0]!, a[1]!) },
-  walk: { arity: 1, fn: () => undefined },
+  set: { arity: 0, fn: () => new RSet() },
 };
 
 function mergeObjects(a: RObject, b: RObject): RObject {
