@@ -572,6 +572,11 @@ export class Evaluator {
           ),
         );
       }
+      // Rules deeper down (`p.q.r := 1` beside `p.q[s] := 2`) share the object.
+      for (const [name, c] of node.children) {
+        const v = this.materialize(c, undefined);
+        if (v !== undefined) insertPath(out, [name], v, first.loc);
+      }
       return out;
     }
     let result: Value | undefined;
@@ -815,9 +820,10 @@ function index(v: Value, key: Value): Value | undefined {
   return undefined;
 }
 
+/** What iteration visits: arrays by index, objects by key order, sets in order (OPA's order, so results are deterministic). */
 function members(v: Value): [Value, Value][] {
   if (Array.isArray(v)) return v.map((x, i) => [i, x]);
-  if (v instanceof RObject) return v.entries();
-  if (v instanceof RSet) return v.values().map((x) => [x, x]);
+  if (v instanceof RObject) return v.sortedEntries();
+  if (v instanceof RSet) return v.sorted().map((x) => [x, x]);
   return [];
 }

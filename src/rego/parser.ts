@@ -514,7 +514,9 @@ class Parser {
           this.next();
           return { t: 'scalar', v: null, loc };
         }
-        if (this.keywords.has(t.text) || ['not', 'with', 'as', 'default', 'else', 'some', 'import', 'package'].includes(t.text)) {
+        // `contains(s, x)` is still the built-in where `contains` is a keyword.
+        const builtinCall = t.text === 'contains' && this.isOp('(', this.peek()) && !this.peek().ws;
+        if (!builtinCall && (this.keywords.has(t.text) || ['not', 'with', 'as', 'default', 'else', 'some', 'import', 'package'].includes(t.text))) {
           this.fail(`unexpected ${t.text} keyword`);
         }
         this.next();

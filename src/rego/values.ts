@@ -55,6 +55,7 @@ export class RSet {
 export class RObject {
   readonly map = new Map<string, [Value, Value]>();
   private cachedKey: string | undefined;
+  private cachedSorted: [Value, Value][] | undefined;
   constructor(entries: Iterable<[Value, Value]> = []) {
     for (const [k, v] of entries) this.map.set(keyOf(k), [k, v]);
   }
@@ -71,10 +72,12 @@ export class RObject {
   set(k: Value, v: Value): void {
     this.map.set(keyOf(k), [k, v]);
     this.cachedKey = undefined;
+    this.cachedSorted = undefined;
   }
   delete(k: Value): void {
     this.map.delete(keyOf(k));
     this.cachedKey = undefined;
+    this.cachedSorted = undefined;
   }
   entries(): [Value, Value][] {
     return [...this.map.values()];
@@ -82,8 +85,10 @@ export class RObject {
   keys(): Value[] {
     return [...this.map.values()].map((e) => e[0]);
   }
+  /** Entries in key order, as OPA iterates objects. */
   sortedEntries(): [Value, Value][] {
-    return this.entries().sort((a, b) => compare(a[0], b[0]));
+    this.cachedSorted ??= this.entries().sort((a, b) => compare(a[0], b[0]));
+    return this.cachedSorted;
   }
   key(): string {
     this.cachedKey ??= `<${[...this.map.entries()]
