@@ -126,7 +126,7 @@ function runCase(c: Case): Outcome {
   if (missing.length > 0) return { status: 'excluded', reason: `needs ${missing.join(', ')}` };
   try {
     const program = prepare(
-      (c.modules ?? []).map((source, i) => ({ file: `module-${i}.rego`, source })),
+      (c.modules ?? []).map((source, i) => ({ file: `test-${i}.rego`, source })),
       { v1: true },
     );
     let input = c.input;

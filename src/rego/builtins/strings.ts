@@ -165,16 +165,16 @@ export const stringBuiltins: Registry = {
   'strings.any_prefix_match': {
     arity: 2,
     fn: (a) => {
-      const ss = typeof a[0] === 'string' ? [a[0]] : strings(a, 0);
-      const ps = typeof a[1] === 'string' ? [a[1]] : strings(a, 1);
+      const ss = typeof a[0] === 'string' ? [a[0]] : strings(a, 0, 'one of {string, set, array}');
+      const ps = typeof a[1] === 'string' ? [a[1]] : strings(a, 1, 'one of {string, set, array}');
       return ss.some((s) => ps.some((p) => s.startsWith(p)));
     },
   },
   'strings.any_suffix_match': {
     arity: 2,
     fn: (a) => {
-      const ss = typeof a[0] === 'string' ? [a[0]] : strings(a, 0);
-      const ps = typeof a[1] === 'string' ? [a[1]] : strings(a, 1);
+      const ss = typeof a[0] === 'string' ? [a[0]] : strings(a, 0, 'one of {string, set, array}');
+      const ps = typeof a[1] === 'string' ? [a[1]] : strings(a, 1, 'one of {string, set, array}');
       return ss.some((s) => ps.some((p) => s.endsWith(p)));
     },
   },

@@ -71,10 +71,11 @@ export function collection(args: Value[], i: number, want = 'one of {array, set}
   if (v instanceof RSet) return v.values();
   throw typeErr(i + 1, want, v);
 }
-export function strings(args: Value[], i: number): string[] {
-  const list = collection(args, i);
+export function strings(args: Value[], i: number, want = 'one of {array, set}'): string[] {
+  const list = collection(args, i, want);
+  const kind = Array.isArray(args[i]) ? 'array' : 'set';
   return list.map((s) => {
-    if (typeof s !== 'string') throw new BuiltinError(`operand ${i + 1} must be one of {array, set} of strings but got ${typeName(s)} element`, 'eval_type_error');
+    if (typeof s !== 'string') throw new BuiltinError(`operand ${i + 1} must be ${kind} of strings but got ${kind} containing ${typeName(s)}`, 'eval_type_error');
     return s;
   });
 }
