@@ -27,6 +27,7 @@ import {
   type TestRegistry,
 } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
+import { CUSTOM_POLICY, FRESH_SCAN_POLICY, SLSA_POLICY, VULN_POLICY, WARNING_POLICY } from './harness/rego-policies.ts';
 
 /*
  * Rego policies shaped as policy-controller's docs and e2e tests write them
@@ -40,58 +41,6 @@ const work = mkdtempSync(join(tmpdir(), 'sigwatch-attest-rego-'));
 const key = generateKeyPair();
 let reg: TestRegistry;
 const QUERY = "'isCompliant = data.sigstore.isCompliant'";
-
-const SLSA_POLICY = `package sigstore
-import future.keywords.in
-
-default isCompliant = false
-
-isCompliant {
-  input.predicateType == "https://slsa.dev/provenance/v0.2"
-  startswith(input.predicate.builder.id, "https://github.com/actions/")
-  some m in input.predicate.materials
-  startswith(m.uri, "git+https://github.com/acme/")
-}
-`;
-
-// As in Chainguard's "limit high or critical CVEs" example for policy-controller.
-const VULN_POLICY = `package sigstore
-
-isCompliant[response] {
-  input.predicateType == "https://cosign.sigstore.dev/attestation/vuln/v1"
-  vulns := [v | v := input.predicate.scanner.result.Results[_].Vulnerabilities[_]]
-  high := [v | v := vulns[_]; v.Severity == "HIGH"]
-  critical := [v | v := vulns[_]; v.Severity == "CRITICAL"]
-  result := (count(high) + count(critical)) == 0
-  errorMsg := sprintf("Found HIGH: %d, CRITICAL: %d", [count(high), count(critical)])
-  response := {"result": result, "error": errorMsg, "warning": ""}
-}
-`;
-
-// policy-controller's own e2e policy (cip-keyless-with-attestations-rego.yaml).
-const CUSTOM_POLICY = `package sigstore
-default isCompliant = false
-isCompliant {
-  input.predicateType == "https://cosign.sigstore.dev/attestation/v1"
-  input.predicate.Data == "foobar e2e test"
-}
-`;
-
-// A scan older than 30 days (by the verifier's clock) is not accepted.
-const FRESH_SCAN_POLICY = `package sigstore
-nanosecs_per_day := 24 * 60 * 60 * 1000 * 1000 * 1000
-isCompliant[response] {
-  finished := time.parse_rfc3339_ns(input.predicate.metadata.scanFinishedOn)
-  age_days := (time.now_ns() - finished) / nanosecs_per_day
-  response := {"result": age_days <= 30, "error": sprintf("scan is %.0f days old", [age_days])}
-}
-`;
-
-const WARNING_POLICY = `package sigstore
-isCompliant[response] {
-  response := {"result": true, "warning": "builder is not pinned"}
-}
-`;
 
 const images: Record<string, string> = {};
 

@@ -233,14 +233,26 @@ export const timeBuiltins: Registry = {
       let hour = fy.hour - fx.hour;
       let min = fy.minute - fx.minute;
       let sec = fy.second - fx.second;
-      if (sec < 0) (sec += 60), min--;
-      if (min < 0) (min += 60), hour--;
-      if (hour < 0) (hour += 24), day--;
+      if (sec < 0) {
+        sec += 60;
+        min--;
+      }
+      if (min < 0) {
+        min += 60;
+        hour--;
+      }
+      if (hour < 0) {
+        hour += 24;
+        day--;
+      }
       if (day < 0) {
         day += daysIn(fx.year, fx.month);
         month--;
       }
-      if (month < 0) (month += 12), year--;
+      if (month < 0) {
+        month += 12;
+        year--;
+      }
       return [year, month, day, hour, min, sec];
     },
   },
