@@ -580,15 +580,12 @@ export class Evaluator {
       return out;
     }
     let result: Value | undefined;
-    let resultLoc: Location | undefined;
     for (const r of rules) {
       const v = this.completeRule(r);
       if (v === undefined) continue;
       if (result !== undefined && !equal(result, v)) throw new RegoError('eval_conflict_error', 'complete rules must not produce multiple outputs', r.loc);
       result = v;
-      resultLoc = r.loc;
     }
-    void resultLoc;
     if (result === undefined && node.defaults[0]) {
       const d = node.defaults[0];
       this.eval(d.value!, new Frame(), (v) => ((result = v), true));

@@ -176,11 +176,10 @@ class Parser {
       value = this.parseExprTerm();
       return [{ kind, path, args, member, value, body: [], isDefault, elses: [], loc }];
     }
-    const last = path[path.length - 1]!;
     if (kind === 'value' && value === undefined && path.length > 1 && this.lastBracket && !this.v1) {
       // v0: `p[x] { … }` is a partial set.
       kind = 'set';
-      member = last;
+      member = path[path.length - 1];
       path.pop();
     }
     let body: Literal[] = [];
