@@ -526,7 +526,15 @@ class Parser {
         if (t.text === '(') {
           this.next();
           this.depth++;
-          const inner = this.parseExprTerm();
+          let inner = this.parseExprTerm();
+          // `(k, v in xs)`: membership with a key, grouped.
+          if (this.isOp(',') && this.peekMember3()) {
+            this.next();
+            const v = this.parseTermRelation();
+            const op = this.next();
+            const coll = this.parseTermRelation();
+            inner = { t: 'call', op: { t: 'var', name: 'internal.member_3', loc: op.loc }, args: [inner, v, coll], loc: inner.loc };
+          }
           this.depth--;
           this.expectOp(')');
           return inner;
