@@ -78,7 +78,7 @@ const EXCLUDED_CATEGORIES: Record<string, string> = {
 };
 
 /** OPA built-ins this engine lacks: a case calling one is excluded, not failed. */
-const MISSING_BUILTIN = /\b(net\.cidr_[a-z_]+|io\.jwt\.[a-z_0-9]+|crypto\.x509\.[a-z_]+|crypto\.parse_private_keys|graphql\.[a-z_]+|regex\.globs_match|regex\.template_match|strings\.render_template|yaml\.[a-z_]+|json\.patch|json\.verify_schema|json\.match_schema|json\.filter|json\.remove|rego\.metadata\.[a-z]+|rego\.parse_module|opa\.runtime|http\.send|net\.lookup_ip_addr|rand\.intn|uuid\.[a-z0-9_]+|providers\.aws\.[a-z_]+|time\.[a-z_]+|hex\.[a-z]+|units\.[a-z_]+|base64url\.[a-z_]+|crypto\.[a-z0-9_.]+|object\.union_n|semver\.[a-z_]+|glob\.[a-z_]+|urlquery\.[a-z_]+)\s*\(/g;
+const MISSING_BUILTIN = /\b(net\.cidr_[a-z_]+|io\.jwt\.[a-z_0-9]+|crypto\.x509\.[a-z_]+|crypto\.parse_private_keys|graphql\.[a-z_]+|regex\.globs_match|regex\.template_match|strings\.render_template|yaml\.[a-z_]+|json\.patch|json\.verify_schema|json\.match_schema|json\.filter|json\.remove|rego\.metadata\.[a-z]+|rego\.parse_module|opa\.runtime|test\.sleep|http\.send|net\.lookup_ip_addr|rand\.intn|uuid\.[a-z0-9_]+|providers\.aws\.[a-z_]+|time\.[a-z_]+|hex\.[a-z]+|units\.[a-z_]+|base64url\.[a-z_]+|crypto\.[a-z0-9_.]+|object\.union_n|semver\.[a-z_]+|glob\.[a-z_]+|urlquery\.[a-z_]+)\s*\(/g;
 
 function listCases(root: string): string[] {
   const out: string[] = [];

@@ -34,11 +34,18 @@ export function parseDurationNs(s: string): number {
   return m[1] === '-' ? -total : total;
 }
 
+/** Go's time is int64 nanoseconds. */
+const MAX_NS = 2 ** 63;
+
 function nsArg(a: Value[], i: number): { ns: number; tz: string | undefined } {
   const v = a[i]!;
-  if (typeof v === 'number') return { ns: v, tz: undefined };
+  if (typeof v === 'number') {
+    if (Math.abs(v) >= MAX_NS) throw new BuiltinError('timestamp too big');
+    return { ns: v, tz: undefined };
+  }
   if (Array.isArray(v) && typeof v[0] === 'number') {
     if (v.length !== 2 || typeof v[1] !== 'string') throw new BuiltinError('time: array argument must have two elements, ns and a timezone');
+    if (Math.abs(v[0]) >= MAX_NS) throw new BuiltinError('timestamp too big');
     return { ns: v[0], tz: v[1] };
   }
   throw typeErr(i + 1, 'one of {number, array}', v);
