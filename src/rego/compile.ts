@@ -15,10 +15,12 @@ export interface DataNode {
   rules: CompiledRule[];
   defaults: CompiledRule[];
   funcs: CompiledRule[];
+  /** `default f(_) := v`. */
+  funcDefaults: CompiledRule[];
 }
 
 export function newNode(path: string[]): DataNode {
-  return { path, children: new Map(), rules: [], defaults: [], funcs: [] };
+  return { path, children: new Map(), rules: [], defaults: [], funcs: [], funcDefaults: [] };
 }
 
 export function child(node: DataNode, name: string): DataNode {
@@ -276,7 +278,7 @@ export function compileModules(modules: Module[]): Compiled {
       const dynamic = r.path.slice(i);
       const cr: CompiledRule = { ...r, module: m, dynamic };
       if (r.kind === 'func') {
-        if (r.isDefault) n.defaults.push(cr);
+        if (r.isDefault) n.funcDefaults.push(cr);
         else n.funcs.push(cr);
       } else if (r.isDefault) n.defaults.push(cr);
       else n.rules.push(cr);

@@ -472,7 +472,7 @@ export class Evaluator {
       if (v === undefined) return false;
       return this.walk(v, path, i, f, k);
     }
-    if (node.funcs.length > 0) return false;
+    if (node.funcs.length > 0 || node.funcDefaults.length > 0) return false;
     if (i === path.length) {
       const v = this.materialize(node, base);
       return v === undefined ? false : k(v);
@@ -512,7 +512,7 @@ export class Evaluator {
       if (ov !== undefined) return ov;
     }
     if (node.rules.length > 0 || node.defaults.length > 0) return this.ruleValue(node);
-    if (node.funcs.length > 0) return undefined;
+    if (node.funcs.length > 0 || node.funcDefaults.length > 0) return undefined;
     if (node.children.size === 0) return base;
     const out = new RObject(isObject(base) ? base.entries() : []);
     for (const [name, c] of node.children) {
@@ -630,7 +630,7 @@ export class Evaluator {
     if (mock) return this.callMock(mock, t, f, k);
     const node = name.startsWith('data.') ? this.funcNode(name) : undefined;
     if (node) {
-      const arity = node.funcs[0]?.args?.length ?? node.defaults[0]?.args?.length ?? 0;
+      const arity = node.funcs[0]?.args?.length ?? node.funcDefaults[0]?.args?.length ?? 0;
       return this.callWith(t.args, arity, f, k, (args) => this.callUser(node, args, t.loc));
     }
     if (name.startsWith('data.')) {
@@ -697,7 +697,7 @@ export class Evaluator {
   }
 
   private arityOf(name: string, fallback: number): number {
-    return builtins[name]?.arity ?? this.funcNode(name)?.funcs[0]?.args?.length ?? this.funcNode(name)?.defaults[0]?.args?.length ?? fallback;
+    return builtins[name]?.arity ?? this.funcNode(name)?.funcs[0]?.args?.length ?? this.funcNode(name)?.funcDefaults[0]?.args?.length ?? fallback;
   }
 
   private funcNode(name: string): DataNode | undefined {
@@ -706,7 +706,7 @@ export class Evaluator {
       node = node.children.get(p);
       if (!node) return undefined;
     }
-    return node.funcs.length > 0 || node.defaults.some((d) => d.kind === 'func') ? node : undefined;
+    return node.funcs.length > 0 || node.funcDefaults.length > 0 ? node : undefined;
   }
 
   /** Evaluates a call's arguments; one argument more than the arity is the output to unify. */
@@ -737,7 +737,7 @@ export class Evaluator {
         if (result !== undefined && !equal(result, v)) throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', r.loc);
         result = v;
       }
-      if (result === undefined && node.defaults[0]) this.eval(node.defaults[0].value!, new Frame(), (v) => ((result = v), true));
+      if (result === undefined && node.funcDefaults[0]) this.eval(node.funcDefaults[0].value!, new Frame(), (v) => ((result = v), true));
     } finally {
       this.depth--;
     }
@@ -770,7 +770,7 @@ function isFunctionTarget(target: Term, root: DataNode): boolean {
     for (const p of name.split('.').slice(1)) {
       node = node?.children.get(p);
     }
-    return !!node && node.funcs.length > 0;
+    return !!node && (node.funcs.length > 0 || node.funcDefaults.length > 0);
   }
   return builtins[name] !== undefined;
 }
