@@ -151,3 +151,15 @@ describe('rego: refused and bounded', () => {
     assert.deepEqual(p(src, { input }), p(src, { input }));
   });
 });
+
+describe('rego: body order', () => {
+  it('a literal using a variable bound later runs after the literal that binds it, as OPA orders bodies', () => {
+    assert.equal(p('p if { x > 1; x := 2 }'), true);
+    assert.deepEqual(p('p contains z if { z > 1; some z in [1, 2, 3] }'), [2, 3]);
+    assert.equal(p('q contains 2\np if { not q[x]; x := 1 }'), true);
+  });
+
+  it('a variable nothing binds is unsafe', () => {
+    rejects(() => p('p if { y > 1 }'), 'rego_unsafe_var_error', /var y is unsafe/);
+  });
+});

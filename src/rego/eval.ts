@@ -1,6 +1,6 @@
 import type { Literal, Term, With } from './ast.ts';
 import { BuiltinError, builtins, walkPairs, type BuiltinContext } from './builtins/index.ts';
-import type { CompiledRule, DataNode } from './compile.ts';
+import { varsOf, type CompiledRule, type DataNode } from './compile.ts';
 import { RegoError, type Location } from './errors.ts';
 import { callName } from './parser.ts';
 import { RObject, RSet, equal, isObject, keyOf, type Value } from './values.ts';
@@ -136,10 +136,23 @@ export class Evaluator {
     if (i === lits.length) return k();
     const lit = lits[i]!;
     this.step(lit.loc);
-    const next = () => this.body(lits, i + 1, f, k);
+    let entered = false;
+    const next = () => {
+      entered = true;
+      return this.body(lits, i + 1, f, k);
+    };
     const withs = lit.k === 'some' ? [] : lit.withs;
-    if (withs.length > 0) return this.withLiteral(withs, f, (inner) => this.literal(lit, f, inner), next);
-    return this.literal(lit, f, next);
+    const m = f.mark();
+    try {
+      if (withs.length > 0) return this.withLiteral(withs, f, (inner) => this.literal(lit, f, inner), next);
+      return this.literal(lit, f, next);
+    } catch (err) {
+      // OPA orders a body so that each variable is bound before it is used; here a
+      // literal that meets an unbound variable is tried again after the others.
+      if (entered || i === lits.length - 1 || !(err instanceof RegoError) || err.code !== 'rego_unsafe_var_error') throw err;
+      f.undo(m);
+      return this.body(deferred(lits, i), i, f, k);
+    }
   }
 
   private literal(lit: Literal, f: Frame, k: K): boolean {
@@ -152,6 +165,10 @@ export class Evaluator {
         return this.every(lit, f, k);
       case 'expr':
         if (lit.neg) {
+          // A negation binds nothing: its variables (but `_`) must be bound first.
+          for (const v of negatedVars(lit)) {
+            if (f.get(v) === undefined) throw new RegoError('rego_unsafe_var_error', `var ${v} is unsafe`, lit.loc);
+          }
           const m = f.mark();
           let found = false;
           this.expr(lit.term, f, () => {
@@ -744,6 +761,36 @@ export class Evaluator {
     this.ctx.funcCache.set(key, result);
     return result;
   }
+}
+
+const negVars = new WeakMap<Literal, string[]>();
+
+function negatedVars(lit: Extract<Literal, { k: 'expr' }>): string[] {
+  let vs = negVars.get(lit);
+  if (!vs) {
+    const all = new Set<string>();
+    varsOf(lit.term, all);
+    vs = [...all].filter((v) => !v.startsWith('_$') && !isRoot(v));
+    negVars.set(lit, vs);
+  }
+  return vs;
+}
+
+const reordered = new WeakMap<Literal[], Map<number, Literal[]>>();
+
+/** The body with literal i moved to the end (cached, so a body is reordered once). */
+function deferred(lits: Literal[], i: number): Literal[] {
+  let byIndex = reordered.get(lits);
+  if (!byIndex) {
+    byIndex = new Map();
+    reordered.set(lits, byIndex);
+  }
+  let out = byIndex.get(i);
+  if (!out) {
+    out = [...lits.slice(0, i), ...lits.slice(i + 1), lits[i]!];
+    byIndex.set(i, out);
+  }
+  return out;
 }
 
 /** A value as a term (values handed to a function as arguments). */
