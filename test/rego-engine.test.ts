@@ -163,3 +163,20 @@ describe('rego: body order', () => {
     rejects(() => p('p if { y > 1 }'), 'rego_unsafe_var_error', /var y is unsafe/);
   });
 });
+
+describe('rego: hostile input', () => {
+  it('a policy nested thousands deep is a parse error, not a crash', () => {
+    rejects(() => prepare(`package x\np := ${'['.repeat(20000)}${']'.repeat(20000)}\n`), 'rego_parse_error', /nests too deeply/);
+  });
+
+  it('globs and regexps run in linear time (RE2): no catastrophic backtracking', () => {
+    const started = performance.now();
+    const v = p(`p := [glob.match("${'*a'.repeat(12)}*b", [], x), regex.match("(a+)+b", x)] if x := concat("", [s | some _ in numbers.range(1, 5000); s := "a"])`);
+    assert.deepEqual(v, [false, false]);
+    assert.ok(performance.now() - started < 3000, `took ${performance.now() - started} ms`);
+  });
+
+  it('a huge comprehension is cut by the step limit', () => {
+    rejects(() => p('p := count([x | some x in numbers.range(1, 1000000)])', { limits: { maxSteps: 50_000 } }), 'eval_limit_error');
+  });
+});

@@ -86,7 +86,8 @@ export async function evaluateRego(policy: string, document: unknown, opts: { no
     const p = await program(policy);
     results = p.query(REGO_QUERY, { input: document, now: opts.now, limits: opts.maxSteps ? { maxSteps: opts.maxSteps } : undefined });
   } catch (err) {
-    if (!rego.isRegoError(err)) throw err;
+    // Fail closed with the reason: any failure of the engine is a non-compliant policy, never a pass.
+    if (!rego.isRegoError(err)) return { error: `rego evaluation failed: ${(err as Error).message}` };
     return { error: `1 error occurred: ${err.message}` };
   }
   for (const r of results) {

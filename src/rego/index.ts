@@ -116,7 +116,15 @@ function varsOfTop(t: Literal extends never ? never : Parameters<typeof varsOf>[
 /** Parses and compiles modules; parse and compile errors are RegoErrors with a location. */
 export function prepare(modules: SourceModule[] | string, opts: PrepareOptions = {}): Program {
   const list = typeof modules === 'string' ? [{ file: 'policy.rego', source: modules }] : modules;
-  const parsed = list.map((m) => parseModule(m.source, { file: m.file, v1: opts.v1 ?? false } satisfies ParseOptions));
+  const parsed = list.map((m) => {
+    try {
+      return parseModule(m.source, { file: m.file, v1: opts.v1 ?? false } satisfies ParseOptions);
+    } catch (err) {
+      // The parser recurses per nesting level: `((((…` thousands deep exhausts the stack.
+      if (err instanceof RangeError) throw new RegoError('rego_parse_error', 'the policy nests too deeply to parse', { file: m.file, line: 1, col: 1 });
+      throw err;
+    }
+  });
   return new Program(parsed);
 }
 
