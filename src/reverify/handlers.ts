@@ -22,7 +22,7 @@ const WORKER_RECORDS_RESERVE_MS = 20_000;
 export function plannerHandler(rt: ReverifyRuntime): (event: Partial<EventBridgeEvent<string, unknown>>, context: LambdaContext) => Promise<void> {
   return async (event, context) => {
     const deps = await rt.planner(() => context.getRemainingTimeInMillis());
-    const time = typeof event.time === 'string' && !Number.isNaN(Date.parse(event.time)) ? new Date(event.time) : new Date();
+    const time = typeof event.time === 'string' && !Number.isNaN(Date.parse(event.time)) ? new Date(event.time) : new Date(rt.now());
     const runId = `reverify-${time.toISOString().replace(/[-:]|\.\d+/g, '')}`;
     await startRun(deps, { runId, trigger: 'reverify', targets: planTargets(deps.config) });
   };
@@ -47,7 +47,7 @@ export function workerHandler(rt: ReverifyRuntime): (event: SQSEvent, context: L
  */
 export function policyChangeHandler(rt: ReverifyRuntime): (event: unknown, context: LambdaContext) => Promise<void> {
   return async (event, context) => {
-    const parsed = parsePolicyChangeEvent(event);
+    const parsed = parsePolicyChangeEvent(event, rt.now);
     if (!parsed.ok) {
       rt.log({ level: 'error', message: 'policy-change event rejected', reason: parsed.reason });
       return;
