@@ -27,6 +27,8 @@ import {
   type TestRegistry,
 } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
+import { testNow } from './helpers/clock.ts';
+import { testTrustRoots } from './helpers/trust-roots.ts';
 import { CUSTOM_POLICY, FRESH_SCAN_POLICY, SLSA_POLICY, VULN_POLICY, WARNING_POLICY } from './harness/rego-policies.ts';
 
 /*
@@ -56,9 +58,10 @@ const rego = (data: string) => ({ type: 'rego', data });
 async function verifyWith(file: string, tag: string, evaluate: PolicyEvaluator = policyEvaluator()): Promise<Verdict> {
   const set = await loadPolicyPath(file);
   assert.deepEqual(set.problems.filter((p) => p.severity === 'error'), []);
-  const client = new RegistryClient({ insecureHosts: [reg.host] });
+  const client = new RegistryClient({ now: testNow, insecureHosts: [reg.host] });
   return verifyImage(parseImageTarget(`${reg.host}/${REPO}:${tag}`), (name, literal) => policiesMatching(set, name, { literal }), {
     registry: (ref) => client.repository(ref),
+    trustRootResolver: testTrustRoots(),
     policyEvaluator: evaluate,
   });
 }
@@ -178,6 +181,16 @@ describe('sigwatch policy validate and verify with Rego', () => {
     const out = await sigwatch('policy', 'validate', broken);
     assert.equal(out.code, 2);
     assert.match(out.stderr, /ClusterImagePolicy\/rego: spec\.authorities\[0\]\.attestations\.policy\.data: attestation vuln: invalid Rego: sigstore\.rego:5:1: rego_parse_error: unexpected } token/);
+  });
+
+  it('verify --at is the time.now_ns a Rego policy sees', async () => {
+    const file = policyFile({ authorities: [authority([{ name: 'fresh-scan', predicateType: 'vuln', policy: rego(FRESH_SCAN_POLICY) }])] });
+    const args = ['verify', `${reg.host}/${REPO}:good`, '--policies', file, '--insecure-registry', reg.host];
+    const fresh = await sigwatch(...args, '--at', '2024-05-20T00:00:00Z');
+    assert.equal(fresh.code, 0, fresh.stdout + fresh.stderr);
+    const stale = await sigwatch(...args, '--at', '2024-07-01T00:00:00Z');
+    assert.notEqual(stale.code, 0);
+    assert.match(stale.stdout + stale.stderr, /scan is 61 days old/);
   });
 
   it('verify admits with a Rego policy end to end (exit 0) and denies the bad image', async () => {

@@ -53,8 +53,21 @@ export function policyEvaluator(engines: PolicyEngines = {}): PolicyEvaluator {
 }
 
 let shared: PolicyEvaluator | undefined;
-/** One evaluator per process, so remote policies are fetched once. */
-export function defaultPolicyEvaluator(): PolicyEvaluator {
-  shared ??= policyEvaluator();
-  return shared;
+const byClock = new WeakMap<Clock, PolicyEvaluator>();
+/**
+ * One evaluator per process (per composition clock), so remote policies are
+ * fetched once. Give the composition's clock: Rego's time.now_ns reads it;
+ * without one, a policy calling time.now_ns fails (closed).
+ */
+export function defaultPolicyEvaluator(clock?: Clock): PolicyEvaluator {
+  if (!clock) {
+    shared ??= policyEvaluator();
+    return shared;
+  }
+  let e = byClock.get(clock);
+  if (!e) {
+    e = policyEvaluator({ clock });
+    byClock.set(clock, e);
+  }
+  return e;
 }
