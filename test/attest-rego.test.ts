@@ -109,7 +109,7 @@ describe('Rego attestation policies over real attestations', () => {
     assert.match(bad.policies[0]!.authorities[0]!.reason, new RegExp(`failed evaluating rego policy for type vuln: policy is not compliant for query ${QUERY} with errors: Found HIGH: 1, CRITICAL: 2$`));
   });
 
-  it("custom predicate: policy-controller's e2e policy passes its data and denies other data", async () => {
+  it("custom predicate: the check of policy-controller's e2e test passes its data and denies other data", async () => {
     const file = policyFile({ authorities: [authority([{ name: 'custom-match-predicate', predicateType: 'custom', policy: rego(CUSTOM_POLICY) }])] });
     assert.equal((await verifyWith(file, 'good')).verdict, 'admit');
     const bad = await verifyWith(file, 'bad');

@@ -32,11 +32,18 @@ isCompliant[response] {
 }
 `;
 
-// policy-controller's own e2e policy (cip-keyless-with-attestations-rego.yaml).
+// What policy-controller's e2e test for keyless Rego attestations checks (a custom
+// predicate carrying fixed data), restated in our own words.
 export const CUSTOM_POLICY = `package sigstore
+
 default isCompliant = false
-isCompliant {
+
+is_custom {
   input.predicateType == "https://cosign.sigstore.dev/attestation/v1"
+}
+
+isCompliant {
+  is_custom
   input.predicate.Data == "foobar e2e test"
 }
 `;
