@@ -84,7 +84,9 @@ export async function evaluateRego(policy: string, document: unknown, opts: { no
   let results: Record<string, unknown>[];
   try {
     const p = await program(policy);
-    results = p.query(REGO_QUERY, { input: document, now: opts.now, limits: opts.maxSteps ? { maxSteps: opts.maxSteps } : undefined });
+    // As upstream, the policy sees the document's JSON (undefined fields dropped).
+    const input: unknown = JSON.parse(JSON.stringify(document ?? null));
+    results = p.query(REGO_QUERY, { input, now: opts.now, limits: opts.maxSteps ? { maxSteps: opts.maxSteps } : undefined });
   } catch (err) {
     // Fail closed with the reason: any failure of the engine is a non-compliant policy, never a pass.
     if (!rego.isRegoError(err)) return { error: `rego evaluation failed: ${(err as Error).message}` };
