@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { policyEvaluator, type PolicyEvaluator } from '../src/attest/evaluate-policy.ts';
+import { evaluateRego } from '../src/attest/rego.ts';
 import { fixedClock } from '../src/clock.ts';
 import { verifyImage } from '../src/pipeline/verify-image.ts';
 import type { Verdict } from '../src/policy/verdict.ts';
@@ -162,6 +163,14 @@ describe('Rego attestation policies over real attestations', () => {
     assert.equal(verdict.verdict, 'deny');
     assert.match(verdict.policies[0]!.authorities[0]!.reason, /failed to check sha256sum from policy remote/);
     assert.deepEqual(fetched, [url, url]);
+  });
+
+  it('a policy that would run for hours is stopped by the step limit: not compliant, with the reason', async () => {
+    const hostile = 'package sigstore\nr := numbers.range(1, 1000)\nisCompliant { count([x | some a in r; some b in r; some c in r; x := [a, b, c]]) > 0 }\n';
+    const started = performance.now();
+    const outcome = await evaluateRego(hostile, {}, { maxSteps: 200_000 });
+    assert.match(outcome?.error ?? '', /^1 error occurred: sigstore\.rego:3: eval_limit_error: evaluation stopped after 200000 steps/);
+    assert.ok(performance.now() - started < 5000);
   });
 
   it('a policy calling http.send never runs: denied with the refusal, whatever the attestation says', async () => {
