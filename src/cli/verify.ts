@@ -1,4 +1,5 @@
 import { SigwatchError } from '../errors.ts';
+import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
 import { verifyImage } from '../pipeline/verify-image.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig } from '../registry/credentials.ts';
@@ -84,6 +85,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
       trustRootResolver: new TrustRootResolver({ now }),
       kmsKey: localKmsKeys(),
       secretKey: secrets.key,
+      policyEvaluator: defaultPolicyEvaluator(now),
     },
     { noMatch },
   );

@@ -25,6 +25,7 @@ import type { PublicKey } from '../trust/keys.ts';
 import { SecretKeyStore } from '../trust/secret-keys.ts';
 import type { Audience, BatchVerifier, ImageCheck, ImageVerifier, OwnedImage } from './image-check.ts';
 import { manifestExists, manifestSubject } from './subject.ts';
+import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
 import { verifyImage } from './verify-image.ts';
 
 /**
@@ -147,6 +148,7 @@ export class CentralVerifier implements ImageVerifier {
         trustRootResolver: this.#trustRoots,
         kmsKey: (kms) => this.#kms.resolve(kms),
         secretKey: (name) => this.#secretKey(owner, name),
+        policyEvaluator: defaultPolicyEvaluator(this.#deps.now),
       },
       { noMatch: loaded.config.defaults.noMatch },
     );
