@@ -119,6 +119,7 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
     verdicts: new VerdictStore(clients.dynamo, env.table, { now }),
     ...(recheck ? { recheck } : {}),
     graceMs: env.graceSeconds * 1000,
+    unverifiedAttempts: env.unverifiedAttempts,
     now,
     log,
     metrics,

@@ -1,4 +1,4 @@
-import type { Verdict } from '../policy/verdict.ts';
+import { isNoVerdict, type NoVerdict, type Verdict } from '../policy/verdict.ts';
 import type { StoredVerdict, VerdictRecord } from '../store/verdicts.ts';
 
 /**
@@ -20,8 +20,9 @@ export interface Judgement {
   warnings: string[];
 }
 
-export function judgementOf(verdict: Verdict | { error: string }): Judgement {
-  if ('error' in verdict) return { verdict: 'error', warnings: [] };
+export function judgementOf(verdict: Verdict | NoVerdict): Judgement {
+  // A deny that is "could not verify" is an error, not news about the image.
+  if (isNoVerdict(verdict) || verdict.error) return { verdict: 'error', warnings: [] };
   const warnings = verdict.policies.filter((p) => p.mode === 'warn' && p.verdict === 'fail').map((p) => p.name);
   return { verdict: verdict.verdict, warnings: [...new Set(warnings)].sort() };
 }

@@ -1,5 +1,5 @@
 import { buildNotification } from '../notify/notification.ts';
-import type { Verdict } from '../policy/verdict.ts';
+import { isNoVerdict, type NoVerdict, type Verdict } from '../policy/verdict.ts';
 import { imageId, type VerdictRecord, type VerdictStore } from '../store/verdicts.ts';
 import { changeOf, judgementOf, type Change } from './changes.ts';
 import { mapLimit } from './limit.ts';
@@ -32,7 +32,7 @@ export interface OwnedImage {
  * the verdict, or why none could be reached, and where it goes.
  */
 export interface VerifyOutcome {
-  verdict: Verdict | { error: string };
+  verdict: Verdict | NoVerdict;
   team?: string;
   topicArn: string;
   policySetVersion: string;
@@ -113,11 +113,11 @@ export function verdictRecordOf(
 ): VerdictRecord {
   const v = outcome.verdict;
   const policyVersions: Record<string, string> = {};
-  if (!('error' in v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
+  if (!isNoVerdict(v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
   return {
     ...key,
-    verdict: 'error' in v ? 'error' : v.verdict,
-    reasons: 'error' in v ? [v.error] : v.reasons,
+    verdict: judgementOf(v).verdict,
+    reasons: isNoVerdict(v) ? [v.error] : v.reasons,
     warnings: judgementOf(v).warnings,
     time: time.toISOString(),
     policyVersions,
@@ -144,7 +144,7 @@ function tally(
   t.counts[verdict]++;
   if (change) {
     t.counts.changed++;
-    const reason = 'error' in outcome.verdict ? outcome.verdict.error : outcome.verdict.reasons[0];
+    const reason = isNoVerdict(outcome.verdict) ? outcome.verdict.error : outcome.verdict.reasons[0];
     const c: ChangedImage = { ...image, from: before?.verdict ?? 'none', to: verdict, ...(reason ? { reason } : {}) };
     t.changes.push(c);
   }
