@@ -6,6 +6,8 @@
 /** `image` for ECR Image Action, `referrer` for ECR Referrer Action. */
 export type PushEventKind = 'image' | 'referrer';
 export type PushAction = 'PUSH' | 'DELETE';
+/** An image that arrived other than by a push: cached from upstream, or replicated from another account or region. */
+export type PushArrival = 'pull-through-cache' | 'replication';
 
 export interface PushEvent {
   kind: PushEventKind;
@@ -20,6 +22,8 @@ export interface PushEvent {
   tag?: string;
   manifestMediaType?: string;
   artifactMediaType?: string;
+  /** Absent for a push; otherwise how the image arrived (it is judged like a push). */
+  arrival?: PushArrival;
   /** EventBridge event id, for de-duplication of at-least-once delivery. */
   eventId: string;
   /** ISO 8601 time of the event as EventBridge stamped it. */
