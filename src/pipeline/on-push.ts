@@ -144,7 +144,7 @@ async function reportUnavailable(record: IncomingRecord, event: PushEvent, verif
 async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, deps: OnPushDeps, outcome: PushOutcome, signal: AbortSignal | undefined): Promise<void> {
   if (!record.parsed.ok) return;
   const { event, recheck, raw } = record.parsed;
-  const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference });
+  const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference, ...(event.arrival ? { arrival: event.arrival } : {}) });
   const started = performance.now();
 
   const target = await subjectOf(event, verifier, signal);
