@@ -22,6 +22,19 @@ interface Budget {
 
 const budgets = new WeakMap<AbortSignal, Budget>();
 
+/** The time a batch may take (from the Lambda context's remaining time, less a margin), shared out to its records. */
+export interface BatchBudget {
+  /** Aborts when the batch's time is up. */
+  signal: AbortSignal;
+  /** How long that is from when it was made. */
+  ms: number;
+}
+
+/** A budget of `ms` from now. */
+export function budget(ms: number): BatchBudget {
+  return { signal: deadline(ms), ms };
+}
+
 /** A signal that aborts after `ms`, or sooner when `parent` (the invocation's) aborts. */
 export function deadline(ms: number, parent?: AbortSignal): AbortSignal {
   const budgetMs = Math.max(0, Math.floor(ms));

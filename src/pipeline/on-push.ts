@@ -1,4 +1,4 @@
-import { deadline, isUnavailable, remainingMs } from '../deadline.ts';
+import { deadline, isUnavailable, remainingMs, type BatchBudget } from '../deadline.ts';
 import { reasonOf, SigwatchError } from '../errors.ts';
 import { mapLimit } from '../reverify/limit.ts';
 import { signatureSubject } from '../events/ecr.ts';
@@ -50,13 +50,6 @@ export interface OnPushDeps {
   unverifiedAttempts?: number;
 }
 
-/** The time a batch may take, and what it is measured against (the Lambda context's remaining time). */
-export interface BatchBudget {
-  /** Aborts when the batch's time is up (the handler's share of the invocation). */
-  signal: AbortSignal;
-  /** How long that is from now. */
-  ms: number;
-}
 
 export interface PushOutcome {
   failedMessageIds: string[];
