@@ -63,10 +63,14 @@ export interface BatchStats {
   byVerdict: Record<string, number>;
 }
 
+/** The longest one image may take, within its message's share of the invocation (a healthy one takes well under a second). */
+export const IMAGE_DEADLINE_MS = 30_000;
+
 /**
- * `budget`: the message's share of the invocation's time. Each image gets an
- * equal share of it, so a registry that hangs costs its own images a
- * "could not verify", never the message (and its other images) a timeout.
+ * `budget`: the message's share of the invocation's time. Each image has until
+ * the earlier of IMAGE_DEADLINE_MS and the end of that share, so a registry
+ * that hangs costs its own images a "could not verify", never the message
+ * (and its other images) a timeout of the invocation.
  */
 export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budget?: BatchBudget): Promise<BatchStats> {
   const now = deps.now ?? Date.now;
@@ -77,11 +81,9 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
   const stats: BatchStats = { images: 0, published: 0, byVerdict: {} };
   const records: VerdictRecord[] = [];
 
-  const width = Math.max(1, Math.min(deps.concurrency ?? 4, message.images.length));
-  const shareMs = budget ? budget.ms / Math.ceil(message.images.length / width) : undefined;
-  const verifying = mapLimit(message.images, width, async (entry) => {
+  const verifying = mapLimit(message.images, deps.concurrency ?? 4, async (entry) => {
     const key = { account, region, repository, digest: entry.digest };
-    const signal = budget && shareMs !== undefined ? deadline(Math.min(shareMs, remainingMs(budget.signal)), budget.signal) : undefined;
+    const signal = budget ? deadline(Math.min(IMAGE_DEADLINE_MS, remainingMs(budget.signal)), budget.signal) : undefined;
     const outcome = await deps.verify({ ...key, tags: entry.tags }, trigger, signal);
     const before = previous.get(imageId(key));
     const time = new Date(now());
