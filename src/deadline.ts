@@ -35,15 +35,19 @@ export function budget(ms: number): BatchBudget {
   return { signal: deadline(ms), ms };
 }
 
-/** A signal that aborts after `ms`, or sooner when `parent` (the invocation's) aborts. */
-export function deadline(ms: number, parent?: AbortSignal): AbortSignal {
+/**
+ * A signal that aborts after `ms`, or sooner when `parent` (the invocation's)
+ * aborts. `origin`: the budget as the user set it and when it began (a
+ * command's `--timeout`, counted from the process's start), for messages.
+ */
+export function deadline(ms: number, parent?: AbortSignal, origin?: { budgetMs: number; startedAt: number }): AbortSignal {
   const budgetMs = Math.max(0, Math.floor(ms));
   const own = AbortSignal.timeout(budgetMs);
   const signal = parent ? AbortSignal.any([parent, own]) : own;
-  const startedAt = performance.now();
+  const now = performance.now();
   const inherited = parent ? budgets.get(parent) : undefined;
-  const endsAt = Math.min(startedAt + budgetMs, inherited?.endsAt ?? Infinity);
-  budgets.set(signal, { startedAt, endsAt, budgetMs: Math.min(budgetMs, inherited ? inherited.endsAt - startedAt : Infinity) });
+  const endsAt = Math.min(now + budgetMs, inherited?.endsAt ?? Infinity);
+  budgets.set(signal, origin ? { startedAt: origin.startedAt, endsAt, budgetMs: origin.budgetMs } : { startedAt: now, endsAt, budgetMs: endsAt - now });
   return signal;
 }
 

@@ -309,6 +309,18 @@ describe("ECR events AWS documents for images that arrive other than by a push",
     });
   });
 
+  it('reads a pull-through cache action that names its tag alone (the digest is resolved later), never one that names neither', () => {
+    const e = sampleWith('pull-through-cache', values);
+    delete (e.detail as Json)['image-digest'];
+    const read = event(parseEcrEvent(e));
+    assert.equal(read.digest, undefined);
+    assert.equal(read.imageReference, '111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/alpine:3.17.2');
+    delete (e.detail as Json)['image-tag'];
+    assert.equal(rejection(parseEcrEvent(e)), 'detail.image-digest: missing');
+    // A push without its digest is still malformed.
+    assert.equal(rejection(parseEcrEvent(pushWith('detail.image-digest', undefined))), 'detail.image-digest: missing');
+  });
+
   it('ignores a pull-through cache action whose sync did not succeed', () => {
     const e = sampleWith('pull-through-cache', values);
     (e.detail as Json)['sync-status'] = 'FAILED';

@@ -55,12 +55,12 @@ describe('sigwatch verify --timeout', () => {
       assert.equal(verdict.verdict, 'deny');
       assert.equal(verdict.error?.code, 'DEADLINE');
       // What was waiting (the manifest request, by host and path) and for how long.
-      assert.match(verdict.reasons[0]!, new RegExp(`still waiting for ${server.host}/v2/team/app/manifests/signed \\((HEAD|GET)\\) after [45](\\.\\d+)? s`));
+      assert.match(verdict.reasons[0]!, new RegExp(`still waiting for ${server.host}/v2/team/app/manifests/signed \\((HEAD|GET)\\) after \\d+(\\.\\d+)? s`));
       assert.match(verdict.reasons[0]!, /deadline of 5 s passed/);
       recordFault({
         component: 'registry',
         fault: `${hang} (CLI, --timeout 5s)`,
-        outcome: `deny (exit 1) in ${(r.ms / 1000).toFixed(1)} s: ${verdict.reasons[0]!.replace(server.host, 'HOST')}`,
+        outcome: `deny (exit 1) within 6 s, error.code DEADLINE: "still waiting for HOST/v2/team/app/manifests/signed (${hang === 'silent' ? 'HEAD' : 'GET'}) after … s (the verification's deadline of 5 s passed …)"`,
         admitted: false,
         lost: false,
         test: `${FILE}: ${hang} registry at 5 s`,
@@ -152,7 +152,7 @@ ${yamlBlock(releaseKey.publicKeyPem)}
       recordFault({
         component: 'registry',
         fault: `${hang} signature source, 1 record of a batch of 10 (on-push)`,
-        outcome: `9 admits in ${(firstMs / 1000).toFixed(1)} s (record deadline 5 s); the hanging record retried, then error (DEADLINE, naming the host) to team and operators at receive 3`,
+        outcome: 'the 9 admits published in the first invocation, which ends before its 6 s; the hanging record a batch item failure, then at receive 3 an error verdict (DEADLINE, naming the host) to team and operators',
         admitted: false,
         lost: false,
         test: `${FILE}: ${hang}: the 9 healthy images get their verdicts at once`,

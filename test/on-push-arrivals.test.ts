@@ -47,6 +47,18 @@ describe('on-push: images cached from upstream or replicated in', () => {
     }
   }
 
+  it('resolves the tag through the member role when a pull-through cache action names no digest', async () => {
+    const event = sample('pull-through-cache', 'evt-no-digest');
+    delete (event.detail as Record<string, unknown>)['image-digest'];
+    const res = await sc.handler()(sc.batch({ id: 'm1', body: event }));
+    assert.deepEqual(res.batchItemFailures, []);
+    const [n, ...more] = await sc.received('payments');
+    assert.equal(more.length, 0);
+    assert.equal(n!.verdict, 'admit');
+    assert.equal(n!.digest, cached.digest);
+    assert.deepEqual(n!.tags, ['3.17.2']);
+  });
+
   it('ignores scan events and a failed replication (AWS samples), bare and in SQS: no verdict, nothing retried', async () => {
     const names = ['image-scan', 'scan-resource-change', 'replication-failed'] as const;
     const res = await sc.handler()(sc.batch(...names.map((name) => ({ id: name, body: awsSample(name) }))));

@@ -23,11 +23,18 @@ run 'sigwatch <command> --help' for a command's options.`;
 export interface Io {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /**
+   * When the command started, on the monotonic clock (`performance.now()`):
+   * `verify --timeout` counts from here. The process itself passes 0 (its
+   * start, so loading the code counts too); in-process callers leave it out.
+   */
+  startedAt?: number;
 }
 
 const defaultIo: Io = {
   stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   stderr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  startedAt: 0,
 };
 
 export async function run(argv: string[], io: Io = defaultIo): Promise<number> {

@@ -71,9 +71,11 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
     throw new SigwatchError('USAGE', `--at must be an RFC 3339 time, got "${values.at}"`);
   }
   const timeoutMs = parseDuration('--timeout', values.timeout ?? DEFAULT_TIMEOUT);
-  // From here on, everything the command waits for (policies from S3 included) is within the deadline.
-  const signal = deadline(timeoutMs);
-  const backstop = deadline(timeoutMs + REPORT_GRACE_MS);
+  // Counted from the process's start: loading the code and the policies (from S3 too) is within the deadline.
+  const startedAt = io.startedAt ?? performance.now();
+  const left = Math.max(0, timeoutMs - (performance.now() - startedAt));
+  const signal = deadline(left, undefined, { budgetMs: timeoutMs, startedAt });
+  const backstop = deadline(left + REPORT_GRACE_MS, undefined, { budgetMs: timeoutMs, startedAt });
   const trust = values['trusted-root'] === undefined ? undefined : await loadTrustedRootFile(values['trusted-root']);
 
   const target = parseTargetOrUsage(positionals[0]!, values.as);

@@ -16,8 +16,12 @@ export interface PushEvent {
   account: string;
   region: string;
   repository: string;
-  /** `sha256:<64 hex>`: the manifest that was pushed or deleted. */
-  digest: string;
+  /**
+   * `sha256:<64 hex>`: the manifest that was pushed or deleted. Absent only for
+   * a pull-through cache or replication event that names a tag alone (AWS's
+   * samples carry both): the tag is then resolved through the member role.
+   */
+  digest?: string;
   /** Absent when the push was by digest (ECR then sends an empty `image-tag`). */
   tag?: string;
   manifestMediaType?: string;
@@ -30,7 +34,7 @@ export interface PushEvent {
   time: string;
   /** `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (`.amazonaws.com.cn` in China regions). */
   registry: string;
-  /** `registry/repository@digest`: the reference to verify, pinned to what was pushed. */
+  /** `registry/repository@digest` (`:tag` when the event has no digest): the reference to verify, pinned to what was pushed. */
   imageReference: string;
 }
 

@@ -101,6 +101,11 @@ export class CentralVerifier implements ImageVerifier {
       operatorsTopicArn: loaded.config.operators.topicArn,
       check: (image, signal) => this.#check(loaded, policySets, image, signal),
       referrerSubject: (image, signal) => this.#referrerSubject(loaded, image, signal),
+      resolveTag: async (image, tag, signal) => {
+        const owner = loaded.directory.resolve(image);
+        if (!owner.known) throw new SigwatchError('CONFIG', `${image.registry}/${image.repository}:${tag}: ${owner.reason}; no role is assumed to resolve its tag`);
+        return this.#repository(owner, image, [], signal).resolve(tag);
+      },
       exists: async (image, signal) => {
         const owner = loaded.directory.resolve(image);
         // An image of no association is judged (as an error) without touching its registry.

@@ -68,6 +68,12 @@ export interface BatchVerifier {
   check(image: OwnedImage, signal?: AbortSignal): Promise<ImageCheck>;
   /** The digest a referrer artifact (a cosign v3 bundle…) is about, read from its manifest's `subject`. */
   referrerSubject(image: OwnedImage, signal?: AbortSignal): Promise<string | undefined>;
+  /**
+   * The digest a tag names now, through the owner's role (an image that arrived
+   * by cache or replication named by its tag alone); undefined for a tag that
+   * is gone. Throws for an image of no association: no role is assumed for it.
+   */
+  resolveTag(image: Omit<OwnedImage, 'digest' | 'tags'>, tag: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Whether the registry still has the image (a 404 is false; any failure throws). */
   exists(image: OwnedImage, signal?: AbortSignal): Promise<boolean>;
 }

@@ -102,9 +102,10 @@ export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps, bu
       await handleRecord(record, verifier, deps, outcome, signal);
     } catch (err) {
       const event = record.parsed.ok ? record.parsed.event : undefined;
-      if (event && isUnavailable(err) && exhausted(record, deps)) {
+      const digest = event?.digest;
+      if (event && digest !== undefined && isUnavailable(err) && exhausted(record, deps)) {
         // Not even the image's owner could be read in time: the operators hear it, by code.
-        await reportUnavailable(record, event, verifier, err, deps, outcome).catch((e: unknown) => fail(record, e));
+        await reportUnavailable(record, { ...event, digest }, verifier, err, deps, outcome).catch((e: unknown) => fail(record, e));
         return;
       }
       fail(record, err);
@@ -125,7 +126,7 @@ function exhausted(record: IncomingRecord, deps: OnPushDeps): boolean {
   return record.receiveCount === undefined || record.receiveCount >= (deps.unverifiedAttempts ?? DEFAULT_UNVERIFIED_ATTEMPTS);
 }
 
-async function reportUnavailable(record: IncomingRecord, event: PushEvent, verifier: BatchVerifier, err: SigwatchError, deps: OnPushDeps, outcome: PushOutcome): Promise<void> {
+async function reportUnavailable(record: IncomingRecord, event: PushEvent & { digest: string }, verifier: BatchVerifier, err: SigwatchError, deps: OnPushDeps, outcome: PushOutcome): Promise<void> {
   const image = { account: event.account, region: event.region, registry: event.registry, repository: event.repository, digest: event.digest, tags: event.tag !== undefined ? [event.tag] : [] };
   const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference });
   log.error('could not verify, reported', { code: err.code, reason: err.message, receiveCount: record.receiveCount });
@@ -151,7 +152,8 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
     registry: event.registry,
     repository: event.repository,
     digest: target.digest,
-    tags: target.digest === event.digest && event.tag !== undefined ? [event.tag] : [],
+    // The pushed tag belongs to the digest judged unless that is a signature's subject or a referrer's.
+    tags: (event.digest === undefined || target.digest === event.digest) && event.tag !== undefined ? [event.tag] : [],
   };
   // A signature deleted with its image (`cosign clean`, an image deletion) leaves nothing to judge;
   // a registry that fails to answer throws, and the record is retried.
@@ -226,7 +228,13 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
 async function subjectOf(event: PushEvent, verifier: BatchVerifier, signal: AbortSignal | undefined): Promise<{ digest: string } | { skip: string }> {
   const tagged = signatureSubject(event);
   if (tagged) return { digest: tagged.digest };
-  const owned = { account: event.account, region: event.region, registry: event.registry, repository: event.repository, digest: event.digest, tags: [] };
+  const where = { account: event.account, region: event.region, registry: event.registry, repository: event.repository };
+  if (event.digest === undefined) {
+    // A cached or replicated image named by its tag alone: its digest, read through the member role.
+    const digest = await verifier.resolveTag(where, event.tag!, signal);
+    return digest ? { digest } : { skip: `${event.imageReference} is no longer in the registry` };
+  }
+  const owned = { ...where, digest: event.digest, tags: [] };
   if (event.kind === 'referrer') {
     if (event.action === 'DELETE') return { skip: 'a deleted referrer is gone: its subject is re-verified by the schedule' };
     // ECR names either the referrer or its subject; a manifest without `subject` is the subject itself.
