@@ -9,6 +9,7 @@
  * Prints p50/p99 per event for a keyed signature (one event per batch, the
  * latency a team waits for) and the throughput of 10-record batches.
  */
+import { systemClock } from '../src/clock.ts';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
@@ -64,7 +65,7 @@ try {
     return (originalSend as (...a: unknown[]) => unknown)(command, ...rest);
   }) as typeof fx.sns.send;
 
-  const registry = new RegistryClient({ insecureHosts: [reg.host] });
+  const registry = new RegistryClient({ now: systemClock, insecureHosts: [reg.host] });
   const env = readEnvironment({ SIGWATCH_CONFIG_BUCKET: 'bench-config', SIGWATCH_TABLE: await dynamo.table(), SIGWATCH_GRACE_SECONDS: '0' });
   const handler = onPushHandler(
     assembleOnPush({ ...env, pushQueueUrl: queueUrl }, {
@@ -76,7 +77,7 @@ try {
       secrets: new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
       ecr: (region, credentials) => new ECRClient({ region, credentials }),
       kms: (region, credentials) => new KMSClient({ region, credentials }),
-    }, { endpoint: () => reg.host, registry, write: () => {} }),
+    }, { endpoint: () => reg.host, registry, write: () => {}, now: systemClock }),
   );
   const event = (i: number, suffix = '') => ({
     messageId: `m${i}${suffix}`,

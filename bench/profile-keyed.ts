@@ -5,6 +5,8 @@
  * The profile found the two fixes in the #11 note: PEM keys parsed per image,
  * and an exception per pinned reference in policy matching.
  */
+import { TrustRootResolver } from '../src/trust/trust-roots.ts';
+import { systemClock } from '../src/clock.ts';
 import { buildPolicySet, policiesMatching } from '../src/store/policy-set.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { parseImageTarget } from '../src/registry/target.ts';
@@ -23,8 +25,8 @@ for (let i = 0; i < 400; i++) {
   imgs.push(image);
 }
 const set = buildPolicySet([{ text: keyPolicyYaml('keyed', '**', key.publicKeyPem), file: 'k.yaml' }]);
-const client = new RegistryClient({ insecureHosts: [reg.host] });
-const run = () => verifyImages(imgs.map((im) => parseImageTarget(`${reg.host}/p/k@${im.digest}`)), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r) });
+const client = new RegistryClient({ now: systemClock, insecureHosts: [reg.host] });
+const run = () => verifyImages(imgs.map((im) => parseImageTarget(`${reg.host}/p/k@${im.digest}`)), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r), trustRootResolver: new TrustRootResolver({ now: systemClock }) });
 await run();
 const s = new Session(); s.connect(); await s.post('Profiler.enable'); await s.post('Profiler.setSamplingInterval', { interval: 200 }); await s.post('Profiler.start');
 const cpu = process.cpuUsage(); const t = performance.now();

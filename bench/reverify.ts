@@ -13,6 +13,7 @@
  * Prints images/s, AWS and registry calls per image, peak memory, and the
  * projected wall time and cost of the same run on Lambda.
  */
+import { systemClock } from '../src/clock.ts';
 import { createHash } from 'node:crypto';
 import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -59,7 +60,7 @@ try {
     serveListing(world, account, { repositoryPages: [names], images });
   }
 
-  const sessions = new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => '', durationSeconds: 900 });
+  const sessions = new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => '', durationSeconds: 900, now: systemClock });
   const realVerify = testVerify(world, sessions);
   const cache = new Map<string, Promise<VerifyOutcome>>();
   const realMs: number[] = [];

@@ -16,6 +16,8 @@
  * contacted. Writes bench/results.json. BENCH_IMAGES sets the batch size
  * (1000 by default).
  */
+import { TrustRootResolver } from '../src/trust/trust-roots.ts';
+import { systemClock } from '../src/clock.ts';
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -120,8 +122,9 @@ spec:
     { text: keylessPolicy, file: 'keyless.yaml' },
   ]);
   const select = (name: string, literal: boolean) => policiesMatching(set, name, { literal });
-  const newClient = () => new RegistryClient({ insecureHosts: [reg.host] });
-  const depsFor = (client: RegistryClient) => ({ registry: (ref: { registry: string; repository: string }) => client.repository(ref), trust: () => trust, trustRoots: set.trustRoots });
+  const newClient = () => new RegistryClient({ now: systemClock, insecureHosts: [reg.host] });
+  const trustRootResolver = new TrustRootResolver({ now: systemClock });
+  const depsFor = (client: RegistryClient) => ({ registry: (ref: { registry: string; repository: string }) => client.repository(ref), trust: () => trust, trustRoots: set.trustRoots, trustRootResolver });
   const verifyOne = async (client: RegistryClient, ref: string) => {
     const v = await verifyImage(parseImageTarget(ref), select, depsFor(client));
     if (v.verdict !== 'admit') throw new Error(`${ref}: ${v.verdict}: ${v.reasons.join('; ')}`);
@@ -301,13 +304,15 @@ spec:
 function oneVerificationScript(host: string, digest: string, pem: string): string {
   return `
 const { RegistryClient } = await import('./src/registry/client.ts');
+const { systemClock } = await import('./src/clock.ts');
+const { TrustRootResolver } = await import('./src/trust/trust-roots.ts');
 const { parseImageTarget } = await import('./src/registry/target.ts');
 const { verifyImage } = await import('./src/pipeline/verify-image.ts');
 const { buildPolicySet, policiesMatching } = await import('./src/store/policy-set.ts');
 const { keyPolicyYaml } = await import('./test/harness/samples.ts');
 const set = buildPolicySet([{ text: keyPolicyYaml('k', '**', ${JSON.stringify(pem)}), file: 'k.yaml' }]);
-const client = new RegistryClient({ insecureHosts: [${JSON.stringify(host)}] });
-const v = await verifyImage(parseImageTarget(${JSON.stringify(`${host}/bench/keyed@${digest}`)}), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r) });
+const client = new RegistryClient({ now: systemClock, insecureHosts: [${JSON.stringify(host)}] });
+const v = await verifyImage(parseImageTarget(${JSON.stringify(`${host}/bench/keyed@${digest}`)}), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r), trustRootResolver: new TrustRootResolver({ now: systemClock }) });
 if (v.verdict !== 'admit') { console.error(v.reasons); process.exit(1); }
 // RSS now rather than maxRSS: a child forked from this big process inherits its maxRSS on Linux.\nconsole.log(JSON.stringify({ maxRssMiB: process.memoryUsage().rss / 1048576 }));
 `.replace(/^\n/, '').replace(/import\(/g, 'import(').replace(/^/, "(async () => {\n") + '\n})();';

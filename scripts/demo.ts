@@ -12,6 +12,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { systemClock } from '../src/clock.ts';
 import { parseIncoming } from '../src/events/envelope.ts';
 import { summaryLine, type Notification } from '../src/notify/index.ts';
 import { jsonLogger } from '../src/observability/log.ts';
@@ -52,6 +53,8 @@ associations:
         regions: [${REGION}]
 `;
 
+/** The demo is an entry point: its one clock is the wall clock. */
+const now = systemClock;
 const work = mkdtempSync(join(tmpdir(), 'sigwatch-demo-'));
 try {
   const key = generateKeyPair();
@@ -71,7 +74,7 @@ try {
     'detail-type': 'ECR Image Action',
     source: 'aws.ecr',
     account,
-    time: new Date().toISOString(),
+    time: new Date(now()).toISOString(),
     region: REGION,
     resources: [],
     detail: { result: 'SUCCESS', 'repository-name': REPOSITORY, 'action-type': 'PUSH', 'image-digest': digest, 'image-tag': tag, 'manifest-media-type': 'application/vnd.oci.image.manifest.v1+json' },
@@ -95,7 +98,8 @@ try {
   const verifier = new CentralVerifier({
     config: new FileConfigSource(join(work, 'config/sigwatch.yaml'), { allowInlineExternalId: true }),
     policies: new GroupPolicies(folderPrefixReader(work)),
-    registry: new RegistryClient(),
+    registry: new RegistryClient({ now }),
+    now,
     // The member account's registry is the layout; nothing leaves the machine.
     localRepository: () => new OciLayout(layout),
   });
@@ -108,8 +112,8 @@ try {
       publisher: { publishTo: async (n, topic) => void published.push({ n, topic }) },
       idempotency,
       graceMs: 0,
-      now: Date.now,
-      log: jsonLogger({ write: (l) => void logs.push(l), level: 'warn' }),
+      now,
+      log: jsonLogger({ write: (l) => void logs.push(l), level: 'warn', now }),
       metrics: noMetrics,
     });
     console.log(`── ${what} (expected: ${expected})`);
@@ -129,8 +133,8 @@ try {
     publisher: { publishTo: async (n) => void console.log(JSON.stringify(n, null, 2).replace(/^/gm, '    ')) },
     idempotency: new MemoryIdempotencyStore(),
     graceMs: 0,
-    now: Date.now,
-    log: jsonLogger({ write: () => {} }),
+    now,
+    log: jsonLogger({ write: () => {}, now }),
     metrics: noMetrics,
   });
   if (first.failedMessageIds.length > 0) unexpected++;

@@ -18,6 +18,7 @@ import { buildImage, generateKeyPair, pushManifest, signImageWithKey, startRegis
 import { rejectsWith } from './helpers/assert.ts';
 import { startFakeGoogle, type FakeGoogle } from './helpers/fake-google.ts';
 import { assertNoSecrets, AWS_GCP_SIGNER_ACCESS_KEY_ID, AWS_GCP_SIGNER_SECRET_KEY, AWS_GCP_SIGNER_SESSION_TOKEN, AWS_GCP_WRONG_SECRET_KEY, GCP_FEDERATED_TOKEN, GCP_SA_TOKEN } from './helpers/secrets.ts';
+import { testNow } from './helpers/clock.ts';
 
 const AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/sigwatch/providers/aws-central';
 const SA = 'sigwatch-reader@acme-ml-prod.iam.gserviceaccount.com';
@@ -134,7 +135,7 @@ describe('GCP federation with sigwatch\'s AWS identity', () => {
   });
   after(() => google?.close());
   const federations = (credentials = SIGNER_CREDENTIALS) =>
-    new GcpFederations(callerIdentitySigner({ region: async () => 'eu-west-1', credentials }), {
+    new GcpFederations(callerIdentitySigner({ region: async () => 'eu-west-1', credentials, now: testNow }), testNow, {
       tokenUrl: `${google.url}/v1/token`,
       iamCredentialsUrl: google.url,
       insecureHosts: [google.host],
@@ -165,7 +166,7 @@ describe('GCP federation with sigwatch\'s AWS identity', () => {
     google.requests.length = 0;
     google.refusals.length = 0;
     const sts = new STSClient({ region: 'ap-southeast-2', credentials: SIGNER_CREDENTIALS });
-    const f = gcpFederations(sts, { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, insecureHosts: [google.host] });
+    const f = gcpFederations(sts, testNow, { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, insecureHosts: [google.host] });
     assert.ok(await f.lookupFor(gcp)('us-docker.pkg.dev', 'acme-ml-prod/app'));
     assert.deepEqual(google.refusals, []);
     const subject = JSON.parse(decodeURIComponent(new URLSearchParams(google.requests[0]!.body).get('subject_token')!)) as { url: string };
@@ -255,11 +256,12 @@ ${yamlBlock(key.publicKeyPem)}
 
   it('admits the image whose signature is in its project, and denies the one whose signature is in a project it was not associated with', async () => {
     const verifier = new CentralVerifier({
+      now: testNow,
       config: new FileConfigSource(join(dir, 'sigwatch.yaml')),
       policies: new GroupPolicies(folderPrefixReader(dir)),
-      registry: new RegistryClient({ insecureHosts: [ecr.host, gar.host], backoffMs: 1 }),
+      registry: new RegistryClient({ now: testNow, insecureHosts: [ecr.host, gar.host], backoffMs: 1 }),
       endpoint: (host) => (host.endsWith('-docker.pkg.dev') ? gar.host : ecr.host),
-      gcp: new GcpFederations(callerIdentitySigner({ region: 'eu-west-1', credentials: SIGNER_CREDENTIALS }), {
+      gcp: new GcpFederations(callerIdentitySigner({ region: 'eu-west-1', credentials: SIGNER_CREDENTIALS, now: testNow }), testNow, {
         tokenUrl: `${google.url}/v1/token`,
         iamCredentialsUrl: google.url,
         insecureHosts: [google.host],

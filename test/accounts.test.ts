@@ -19,6 +19,7 @@ import {
   type SigwatchConfig,
 } from '../src/accounts/index.ts';
 import { SigwatchError } from '../src/errors.ts';
+import { testNow } from './helpers/clock.ts';
 
 type Json = Record<string, unknown>;
 
@@ -760,7 +761,7 @@ describe('AwsSessions', () => {
   it('refuses a SourceIdentity STS would reject', () => {
     for (const sourceIdentity of ['s', 'sigwatch on-push', 'x'.repeat(65)]) {
       assert.throws(
-        () => new AwsSessions({ sts: client, sourceIdentity, externalId: async () => EXTERNAL_ID }),
+        () => new AwsSessions({ sts: client, sourceIdentity, externalId: async () => EXTERNAL_ID, now: testNow }),
         (err: unknown) => err instanceof SigwatchError && err.code === 'CONFIG' && err.message.startsWith('SourceIdentity '),
       );
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { TEST_EPOCH, testNow } from './helpers/clock.ts';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,7 @@ const sessionFor = (account: string) => ({
   AccessKeyId: `ASIA${account}`,
   SecretAccessKey: AWS_EXAMPLE_SECRET_KEY,
   SessionToken: `${STS_SESSION_TOKEN_PREFIX}:iam::${account}:role`,
-  Expiration: new Date(Date.now() + 900_000),
+  Expiration: new Date(TEST_EPOCH + 900_000),
 });
 const accountOfKey = (accessKeyId: string) => accessKeyId.replace(/^ASIA/, '');
 
@@ -95,7 +96,7 @@ afterEach(() => {
 async function check(...args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await run(['associations', 'check', ...args], { stdout: (s) => (stdout += `${s}\n`), stderr: (s) => (stderr += `${s}\n`) });
+  const code = await run(['associations', 'check', ...args], { stdout: (s) => (stdout += `${s}\n`), stderr: (s) => (stderr += `${s}\n`), now: testNow });
   return { code, stdout, stderr };
 }
 
@@ -268,10 +269,10 @@ describe('sigwatch associations check', () => {
 
   it('is in the CLI help, and has its own', async () => {
     let out = '';
-    assert.equal(await run(['--help'], { stdout: (s) => (out += s), stderr: () => {} }), 0);
+    assert.equal(await run(['--help'], { stdout: (s) => (out += s), stderr: () => {}, now: testNow }), 0);
     assert.match(out, /associations check \[GROUP\] \[--account ID\]/);
     let help = '';
-    assert.equal(await associationsCommand(['check', '--help'], { stdout: (s) => (help += s), stderr: () => {} }), 0);
+    assert.equal(await associationsCommand(['check', '--help'], { stdout: (s) => (help += s), stderr: () => {}, now: testNow }), 0);
     assert.match(help, /AWS account associated with GROUP or a group below it/);
   });
 });
@@ -330,7 +331,7 @@ associations:
     let stdout = '';
     let stderr = '';
     google.requests.length = 0;
-    const code = await associationsCommand(['check', ...args, '--config', file], { stdout: (x) => (stdout += `${x}\n`), stderr: (x) => (stderr += `${x}\n`) }, {
+    const code = await associationsCommand(['check', ...args, '--config', file], { stdout: (x) => (stdout += `${x}\n`), stderr: (x) => (stderr += `${x}\n`), now: testNow }, {
       region: 'eu-west-1',
       gcp: { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, artifactRegistryUrl: google.url, insecureHosts: [google.host], http: { backoffMs: 1 } },
       credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY, sessionToken: AWS_GCP_SIGNER_SESSION_TOKEN }),
@@ -410,7 +411,7 @@ associations:
     let out = '';
     const r = await associationsCommand(
       ['check', 'acme/ml', '--config', file, '--format', 'json'],
-      { stdout: (x) => (out += x), stderr: () => {} },
+      { stdout: (x) => (out += x), stderr: () => {}, now: testNow },
       {
         region: 'eu-west-1',
         gcp: { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, artifactRegistryUrl: google.url, insecureHosts: [google.host], http: { backoffMs: 1 } },
@@ -438,7 +439,7 @@ associations:
     const closed = await startHttpServer(() => {});
     await closed.close();
     let out = '';
-    const code = await associationsCommand(['check', '--project', 'acme-data-prod', '--config', file, '--format', 'json'], { stdout: (x) => (out += x), stderr: () => {} }, {
+    const code = await associationsCommand(['check', '--project', 'acme-data-prod', '--config', file, '--format', 'json'], { stdout: (x) => (out += x), stderr: () => {}, now: testNow }, {
       region: 'eu-west-1',
       gcp: { tokenUrl: `${closed.url}/v1/token`, insecureHosts: [closed.host], http: { backoffMs: 1, attempts: 1 } },
       credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY }),

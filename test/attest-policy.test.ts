@@ -30,6 +30,8 @@ import {
   type TestRegistry,
 } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
+import { testTrustRoots } from './helpers/trust-roots.ts';
+import { testNow } from './helpers/clock.ts';
 
 const REPO = 'acme/app';
 const work = mkdtempSync(join(tmpdir(), 'sigwatch-attest-policy-'));
@@ -81,9 +83,10 @@ const provenanceAuthority = (policy?: Record<string, unknown>) => ({
 async function verifyWith(file: string, tag = 'v1'): Promise<Verdict> {
   const set = await loadPolicyPath(file);
   assert.deepEqual(set.problems.filter((p) => p.severity === 'error'), []);
-  const client = new RegistryClient({ insecureHosts: [reg.host] });
+  const client = new RegistryClient({ now: testNow, insecureHosts: [reg.host] });
   return verifyImage(parseImageTarget(`${reg.host}/${REPO}:${tag}`), (name, literal) => policiesMatching(set, name, { literal }), {
     registry: (ref) => client.repository(ref),
+    trustRootResolver: testTrustRoots(),
     policyEvaluator: evaluate,
   });
 }

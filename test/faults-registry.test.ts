@@ -16,6 +16,8 @@ import { loadPolicy, verdictText } from './corpus/verify-fixture.ts';
 import { recordFault } from './helpers/faults.ts';
 import { startHttpServer } from './helpers/http-server.ts';
 import { FAULT_MATRIX_BEARER_TOKEN, S3CRET_PW_PASSWORD } from './helpers/secrets.ts';
+import { testTrustRoots } from './helpers/trust-roots.ts';
+import { testNow } from './helpers/clock.ts';
 
 /**
  * The registry fault matrix: a registry on 127.0.0.1 that misbehaves one way
@@ -86,9 +88,9 @@ async function fakeRegistry(fault?: Fault, opts: { blobsAt?: string; bearer?: st
   return server;
 }
 
-function verify(host: string, opts: RegistryClientOptions = {}): Promise<Verdict> {
-  const client = new RegistryClient({ insecureHosts: [host], backoffMs: 1, timeoutMs: 5_000, ...opts });
-  return verifyImage(parseImageTarget(`${host}/team/app:signed`), () => [policy], { registry: (ref) => client.repository(ref) });
+function verify(host: string, opts: Partial<RegistryClientOptions> = {}): Promise<Verdict> {
+  const client = new RegistryClient({ now: testNow, insecureHosts: [host], backoffMs: 1, timeoutMs: 5_000, ...opts });
+  return verifyImage(parseImageTarget(`${host}/team/app:signed`), () => [policy], { registry: (ref) => client.repository(ref), trustRootResolver: testTrustRoots() });
 }
 
 /** One row of the table; `healthy` is the verdict the registry gives without the fault (a transient fault must end there). */
@@ -380,8 +382,8 @@ describe('registry fault matrix', () => {
     ] as const) {
       it(`denies ${name}, naming the TLS failure, sending no request`, async () => {
         const server = await httpsRegistry(make());
-        const client = new RegistryClient({ backoffMs: 1, attempts: 2 });
-        const verdict = await verifyImage(parseImageTarget(`${server.host}/team/app:signed`), () => [policy], { registry: (ref) => client.repository(ref) });
+        const client = new RegistryClient({ now: testNow, backoffMs: 1, attempts: 2 });
+        const verdict = await verifyImage(parseImageTarget(`${server.host}/team/app:signed`), () => [policy], { registry: (ref) => client.repository(ref), trustRootResolver: testTrustRoots() });
         assert.equal(verdict.verdict, 'deny');
         assert.match(verdict.reasons[0]!, new RegExp(`^cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: `));
         assert.match(verdict.reasons[0]!, pattern);

@@ -12,7 +12,9 @@ import type { VerifyOwnedImage } from '../src/reverify/worker.ts';
 import { policiesMatching } from '../src/store/policy-set.ts';
 import type { PolicySet } from '../src/policy/types.ts';
 import { buildImage, keyPolicyYaml, yamlBlock } from './harness/index.ts';
+import { testNow } from './helpers/clock.ts';
 import { recordFault } from './helpers/faults.ts';
+import { testTrustRoots } from './helpers/trust-roots.ts';
 import { HANGS, startHangingServer, type HangingServer } from './helpers/hanging-server.ts';
 import { A, drain, ECR_PASSWORD, push, REGION, sign, startWorld, wire, type World } from './reverify-helpers.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,7 +76,8 @@ ${yamlBlock(world.publicKeyPem)}
 
   /** The on-push composition's verification, over the world's registry, honouring the image's deadline. */
   function verifier(set: PolicySet, hang: HangingServer): VerifyOwnedImage {
-    const registry = new RegistryClient({ insecureHosts: [world.reg.host, hang.host] });
+    const registry = new RegistryClient({ now: testNow, insecureHosts: [world.reg.host, hang.host] });
+    const trustRootResolver = testTrustRoots();
     const credential = async () => ({ kind: 'basic' as const, username: 'AWS', password: ECR_PASSWORD });
     return async (img, _trigger, signal) => {
       const verdict = await verifyImage(
@@ -85,6 +88,7 @@ ${yamlBlock(world.publicKeyPem)}
             ref.registry === hang.host
               ? registry.repository(ref, undefined, signal)
               : registry.repository({ registry: world.reg.host, repository: `${img.account}/${ref.repository}` }, credential, signal),
+          trustRootResolver,
         },
         signal ? { signal } : {},
       );

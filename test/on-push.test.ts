@@ -3,6 +3,7 @@
  * assembled as deployed (src/pipeline/assemble.ts); see the scenario in
  * test/helpers/on-push-scenario.ts for what is real and what is mocked.
  */
+import { testNow } from './helpers/clock.ts';
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -37,7 +38,7 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     assert.equal(n!.eventId, 'evt-signed');
     assert.deepEqual((await sc.received('paymentsDenies')).length, 0, 'the denies-only subscription gets no admit');
     // Kept for re-verification, which then reports only changes.
-    const record = await new VerdictStore(sc.servers.dynamo.client, sc.table).get({ account: PAYMENTS, region: REGION, repository: 'team/app', digest: sc.images.signed!.digest });
+    const record = await new VerdictStore(sc.servers.dynamo.client, sc.table, { now: testNow }).get({ account: PAYMENTS, region: REGION, repository: 'team/app', digest: sc.images.signed!.digest });
     assert.equal(record?.verdict, 'admit');
     assert.equal(record?.trigger, 'push');
 

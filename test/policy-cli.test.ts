@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { testNow } from './helpers/clock.ts';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ const SET = fixture('set');
 function capture(): Io & { out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, stdout: (s) => out.push(s), stderr: (s) => err.push(s) };
+  return { out, err, stdout: (s) => out.push(s), stderr: (s) => err.push(s), now: testNow };
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'sigwatch-policy-'));

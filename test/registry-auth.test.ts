@@ -22,6 +22,9 @@ import {
   type TestRegistry,
 } from './harness/index.ts';
 import { startTokenServer, type TokenServer } from './harness/token-server.ts';
+import { testTrustRoots } from './helpers/trust-roots.ts';
+import type { Clock } from '../src/clock.ts';
+import { ManualClock, testNow } from './helpers/clock.ts';
 
 const image = buildImage({ seed: 'auth' });
 const users = {
@@ -52,7 +55,7 @@ const config = (auths: Record<string, [string, string]>): CredentialLookup =>
     { auths: Object.fromEntries(Object.entries(auths).map(([k, [u, p]]) => [k, { auth: Buffer.from(`${u}:${p}`).toString('base64') }])) },
     'config.json',
   );
-const client = (credentials?: CredentialLookup) => new RegistryClient({ credentials, insecureHosts: insecure, backoffMs: 1 });
+const client = (credentials?: CredentialLookup, now: Clock = testNow) => new RegistryClient({ now, credentials, insecureHosts: insecure, backoffMs: 1 });
 const repo = (c: RegistryClient, name: string) => c.repository({ registry: registry.host, repository: name });
 /** Token server requests since `from`, as `user scope`. */
 const tokenRequests = (from: number) => tokens.requests.slice(from).map((r) => `${r.username ?? 'anonymous'} ${r.scopes.join(' ')}`);
@@ -107,18 +110,49 @@ describe('bearer token auth against docker-registry', () => {
     tokens.expiresIn = 2;
     try {
       const from = tokens.requests.length;
-      const c = client(config({ [registry.host]: ['ci', users.ci.password] }));
+      const clock = new ManualClock();
+      const c = client(config({ [registry.host]: ['ci', users.ci.password] }), clock.now);
       await repo(c, 'private/app').resolve('v1');
+      clock.advance(1_400);
       await repo(c, 'private/app').resolve('v1');
       assert.equal(tokens.requests.length - from, 1);
       // A 2 s token is reused for 1.5 s (a quarter of its life is kept as margin).
-      await new Promise((r) => setTimeout(r, 1_600));
+      clock.advance(200);
       await repo(c, 'private/app').resolve('v1');
       assert.equal(tokens.requests.length - from, 2);
     } finally {
       tokens.expiresIn = 300;
     }
   });
+
+  // Real token services and registries share a clock that need not be ours: a token's life is
+  // counted from when we received it (`expires_in`, as containerd and go-containerregistry do),
+  // never from its `issued_at` or JWT claims, so a skewed clock neither breaks nor stretches it.
+  for (const [what, skewMs] of [
+    ['ten minutes behind', -10 * 60_000],
+    ['a year and a half ahead', 550 * 86_400_000],
+  ] as const) {
+    it(`uses tokens issued on the registry's clock when ours is ${what}`, async () => {
+      tokens.expiresIn = 60;
+      try {
+        const from = tokens.requests.length;
+        const clock = new ManualClock(Date.now() + registry.clockOffsetMs + skewMs);
+        const c = client(config({ [registry.host]: ['ci', users.ci.password] }), clock.now);
+        assert.ok(await repo(c, 'private/app').resolve('v1'));
+        const issuedAt = Date.parse(JSON.parse(tokens.issuedAnswers.at(-1)!).issued_at);
+        assert.ok(Math.abs(issuedAt - clock.now() + skewMs) < 5_000, 'issued_at is off our clock by the skew');
+        clock.advance(44_000);
+        assert.ok(await repo(c, 'private/app').resolve('v1'));
+        assert.equal(tokens.requests.length - from, 1, 'reused within expires_in by our clock');
+        // Just expired by our clock (51 s of a 60 s token, 10 s kept as margin): a new token, never a stale one sent.
+        clock.advance(7_000);
+        assert.ok(await repo(c, 'private/app').resolve('v1'));
+        assert.equal(tokens.requests.length - from, 2);
+      } finally {
+        tokens.expiresIn = 300;
+      }
+    });
+  }
 
   it('replaces, once, a token the registry refuses before its declared expiry', async () => {
     // exp 58 s in the past: docker-registry's 60 s leeway (on whole-second claims) accepts it for 1-2 s more.
@@ -134,7 +168,7 @@ describe('bearer token auth against docker-registry', () => {
 
   it('never sends a credential to a plain-HTTP token realm not named insecure', async () => {
     const from = tokens.requests.length;
-    const c = new RegistryClient({ credentials: config({ [registry.host]: ['ci', users.ci.password] }), insecureHosts: [registry.host] });
+    const c = new RegistryClient({ now: testNow, credentials: config({ [registry.host]: ['ci', users.ci.password] }), insecureHosts: [registry.host] });
     await assert.rejects(repo(c, 'private/app').resolve('v1'), /token realm 127\.0\.0\.1:\d+ is not https and not named insecure/);
     assert.equal(tokens.requests.length, from);
   });
@@ -191,13 +225,14 @@ describe('round trips', () => {
     c.http.counter.reset();
     const verdict = await verifyImage(parseImageTarget(ref), (name, literal) => policiesMatching(set, name, { literal }), {
       registry: (r) => c.repository(r),
+      trustRootResolver: testTrustRoots(),
     });
     assert.equal(verdict.verdict, 'admit', JSON.stringify(verdict));
     return { total: c.http.counter.total, byKind: Object.fromEntries(c.http.counter.byKind) };
   }
 
   it('resolves a tag with one HEAD', async () => {
-    const c = new RegistryClient({ insecureHosts: [anonymous.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [anonymous.host] });
     assert.deepEqual(await c.repository({ registry: anonymous.host, repository: 'team/app' }).resolveTag('signed'), {
       mediaType: signed.image.mediaType,
       digest: signed.image.digest,
@@ -207,14 +242,14 @@ describe('round trips', () => {
   });
 
   it('anonymous registry: 2 round trips by digest (signature manifest, blob), 3 by tag', async () => {
-    const c = new RegistryClient({ insecureHosts: [anonymous.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [anonymous.host] });
     assert.deepEqual(await verify(c, `${anonymous.host}/team/app@${signed.image.digest}`), { total: 2, byKind: { manifest: 1, blob: 1 } });
     assert.deepEqual(await verify(c, `${anonymous.host}/team/app:signed`), { total: 3, byKind: { 'manifest-head': 1, manifest: 1, blob: 1 } });
   });
 
   it('Basic auth: one 401 per registry and process, then 0 extra', async () => {
     const credentials = config({ [basic.host]: ['ci', 'basic-pw'] });
-    const c = new RegistryClient({ credentials, insecureHosts: [basic.host] });
+    const c = new RegistryClient({ now: testNow, credentials, insecureHosts: [basic.host] });
     assert.equal((await verify(c, `${basic.host}/team/app:signed`)).total, 4, 'the first request learns the challenge');
     assert.equal((await verify(c, `${basic.host}/team/app:signed`)).total, 3);
     assert.equal((await verify(c, `${basic.host}/team/app@${signed.image.digest}`)).total, 2);

@@ -21,6 +21,7 @@ import { PullSecretStore, secretIdUnder } from '../src/registry/providers/pull-s
 import { buildImage, pushManifest, startRegistry, type TestRegistry } from './harness/index.ts';
 import { startHttpServer } from './helpers/http-server.ts';
 import { rejectsWith, throwsWith } from './helpers/assert.ts';
+import { testNow } from './helpers/clock.ts';
 
 // Explicit fake credentials and region: the SDK never walks its default chain (env, files, IMDS).
 const fakeAws = { region: 'us-east-1', credentials: { accessKeyId: 'AKIAEXAMPLEKEYID', secretAccessKey: 'example-secret-never-printed' } };
@@ -215,6 +216,7 @@ describe('EcrCredentialProvider', () => {
 
   it('passes on the caller’s own error when it has no client for the account', async () => {
     const provider = new EcrCredentialProvider({
+    now: testNow,
       clientFor: async (account) => {
         throw new SigwatchError('CONFIG', `account ${account} has no sigwatch association`);
       },
@@ -405,7 +407,7 @@ describe('GCP service account key', () => {
     const client = new SecretsManagerClient(fakeAws);
     const mock = mockClient(client);
     mock.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ 'sa.json': saKey }) });
-    const lookup = serviceAccountKeyLookup({ client, secretId: 'sigwatch/gcp/gcr-sa' });
+    const lookup = serviceAccountKeyLookup({ client, secretId: 'sigwatch/gcp/gcr-sa', now: testNow });
     assert.equal(await lookup('ghcr.io', 'a'), undefined);
     assert.equal(mock.calls().length, 0);
     assert.deepEqual(await lookup('europe-west1-docker.pkg.dev', 'acme/repo/app'), basic('_json_key', saKey));
@@ -651,7 +653,7 @@ describe('ECR provider through RegistryClient (docker-registry with htpasswd)', 
     const credentials = chainLookups(
       forHosts((host) => host === registry.host, (_host, repository) => h.provider.lookup(ECR_HOST, repository)),
     );
-    const client = new RegistryClient({ credentials, insecureHosts: [registry.host], backoffMs: 1 });
+    const client = new RegistryClient({ now: testNow, credentials, insecureHosts: [registry.host], backoffMs: 1 });
     return { h, client, repo: client.repository({ registry: registry.host, repository: 'team/app' }) };
   };
 

@@ -20,6 +20,7 @@ import {
   type TestRegistry,
 } from './harness/index.ts';
 import { startHttpServer } from './helpers/http-server.ts';
+import { testNow } from './helpers/clock.ts';
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const SBOM = 'application/spdx+json';
@@ -96,19 +97,19 @@ describe('referrers tag fallback against docker-registry (which has no referrers
   after(() => registry?.stop());
 
   it('lists the referrers from the sha256-<hex> tag after the API answers 404', async () => {
-    const c = new RegistryClient({ insecureHosts: [registry.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [registry.host] });
     assert.deepEqual(await open(c).referrers(image.digest), [indexed(bundle), indexed(sbom)]);
     assert.deepEqual(kinds(c), { referrers: 1, manifest: 1 });
   });
 
   it('filters by artifactType on the client (the tag schema cannot filter)', async () => {
-    const c = new RegistryClient({ insecureHosts: [registry.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [registry.host] });
     assert.deepEqual(await open(c).referrers(image.digest, SBOM), [indexed(sbom)]);
     assert.deepEqual(await open(c).referrers(image.digest, 'application/vnd.example.none'), []);
   });
 
   it('remembers per registry that the API is absent: later lookups cost the tag alone', async () => {
-    const c = new RegistryClient({ insecureHosts: [registry.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [registry.host] });
     await open(c).referrers(image.digest);
     c.http.counter.reset();
     assert.deepEqual(await open(c, 'other/app').referrers(other.digest), [indexed(otherBundle)]);
@@ -117,19 +118,19 @@ describe('referrers tag fallback against docker-registry (which has no referrers
   });
 
   it('has no referrers for an image nothing refers to', async () => {
-    const c = new RegistryClient({ insecureHosts: [registry.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [registry.host] });
     assert.deepEqual(await open(c).referrers(sha256Digest('nothing refers to this')), []);
   });
 
   it('lists referrers that, fetched by digest, name the image as subject', async () => {
-    const c = new RegistryClient({ insecureHosts: [registry.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [registry.host] });
     const [first] = await open(c).referrers(image.digest, BUNDLE);
     const m = await open(c).getManifest(first!.digest);
     assert.equal(m?.json.subject?.digest, image.digest);
   });
 
   it('refuses a subject that is not a sha256 digest, before any round trip', async () => {
-    const c = new RegistryClient({ insecureHosts: [registry.host] });
+    const c = new RegistryClient({ now: testNow, insecureHosts: [registry.host] });
     await assert.rejects(open(c).referrers('v1'), (e: SigwatchError) => e.code === 'REFERENCE_INVALID');
     assert.equal(c.http.counter.total, 0);
   });
@@ -167,7 +168,7 @@ describe('referrers API (a local OCI 1.1 registry)', () => {
     server.requests.length = 0;
   });
 
-  const client = () => new RegistryClient({ insecureHosts: [server.host] });
+  const client = () => new RegistryClient({ now: testNow, insecureHosts: [server.host] });
   const open = (c: RegistryClient, name = 'team/app') => c.repository({ registry: server.host, repository: name });
 
   it('lists what the API answers, in one round trip', async () => {
@@ -217,7 +218,7 @@ describe('referrers API (a local OCI 1.1 registry)', () => {
   it('keeps the memory per registry: one without the API does not write this one off', async () => {
     const plain = await startRegistry();
     try {
-      const c = new RegistryClient({ insecureHosts: [server.host, plain.host] });
+      const c = new RegistryClient({ now: testNow, insecureHosts: [server.host, plain.host] });
       assert.deepEqual(await c.repository({ registry: plain.host, repository: 'team/app' }).referrers(image.digest), []);
       c.http.counter.reset();
       assert.deepEqual(await open(c).referrers(image.digest), all);

@@ -13,6 +13,8 @@ import { policiesMatching } from '../src/store/policy-set.ts';
 import { buildImage, buildSamples, generateKeyPair, keyPolicyYaml, signatureTag, type BuiltManifest } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
 import { startHttpServer } from './helpers/http-server.ts';
+import { testTrustRoots } from './helpers/trust-roots.ts';
+import { testNow } from './helpers/clock.ts';
 
 const key = generateKeyPair();
 const signed = buildSamples({ dockerReference: 'registry.example.com/team/app', key: key.privateKey, otherKey: generateKeyPair().privateKey }).find(
@@ -93,7 +95,7 @@ describe('registry faults through sigwatch verify', () => {
     const server = await fakeRegistry({
       fault: (req, res) => req.url === `/v2/team/app/manifests/${signed.image.digest}` && !!res.writeHead(200, { 'content-type': other.mediaType }).end(other.bytes),
     });
-    const repo = new RegistryClient({ insecureHosts: [server.host] }).repository({ registry: server.host, repository: 'team/app' });
+    const repo = new RegistryClient({ now: testNow, insecureHosts: [server.host] }).repository({ registry: server.host, repository: 'team/app' });
     await assert.rejects(repo.getManifest(signed.image.digest), (e: SigwatchError) => {
       assert.equal(e.code, 'DIGEST_MISMATCH');
       assert.equal(e.message, `${server.host}/team/app@${signed.image.digest}: content hashes to ${other.digest}, expected ${signed.image.digest}`);
@@ -131,11 +133,12 @@ describe('registry faults through sigwatch verify', () => {
 
   it('denies a registry that hangs, with "timed out" (client deadline, no CLI knob needed)', async () => {
     const server = await fakeRegistry({ fault: () => true });
-    const client = new RegistryClient({ insecureHosts: [server.host], timeoutMs: 300, attempts: 2, backoffMs: 1 });
+    const client = new RegistryClient({ now: testNow, insecureHosts: [server.host], timeoutMs: 300, attempts: 2, backoffMs: 1 });
     const set = await loadPolicyPath(policy);
     const started = Date.now();
     const verdict = await verifyImage(parseImageTarget(`${server.host}/team/app:signed`), (name, literal) => policiesMatching(set, name, { literal }), {
       registry: (ref) => client.repository(ref),
+      trustRootResolver: testTrustRoots(),
     });
     assert.equal(verdict.verdict, 'deny');
     assert.match(verdict.reasons[0]!, new RegExp(`^cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: request timed out after 3\\d\\d ms$`));

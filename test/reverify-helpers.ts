@@ -9,6 +9,8 @@
  *
  * Not a test file itself (no `.test.ts`): the reverify test files share it.
  */
+import { testTrustRoots } from './helpers/trust-roots.ts';
+import { TEST_EPOCH, testNow } from './helpers/clock.ts';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {
@@ -147,7 +149,7 @@ export async function startWorld(): Promise<World> {
     if (denied.has(account)) {
       throw new STSServiceException({ name: 'AccessDenied', $fault: 'client', message: `not authorized; ExternalId ${input.ExternalId}`, $metadata: { httpStatusCode: 403, requestId: 'req-denied' } });
     }
-    return { Credentials: { AccessKeyId: `ASIA${account}`, SecretAccessKey: `secret-${account}`, SessionToken: `token-${account}`, Expiration: new Date(Date.now() + 3600_000) } };
+    return { Credentials: { AccessKeyId: `ASIA${account}`, SecretAccessKey: `secret-${account}`, SessionToken: `token-${account}`, Expiration: new Date(TEST_EPOCH + 3600_000) } };
   });
 
   const ecr = new Map<string, { client: ECRClient; mock: AwsClientStub<ECRClient> }>();
@@ -155,7 +157,7 @@ export async function startWorld(): Promise<World> {
     const client = new ECRClient({ region: REGION, maxAttempts: 1, credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } });
     const mock = mockClient(client);
     mock.on(GetAuthorizationTokenCommand).resolves({
-      authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'), expiresAt: new Date(Date.now() + 12 * 3600_000), proxyEndpoint: `https://${ecrHost(account, REGION)}` }],
+      authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'), expiresAt: new Date(TEST_EPOCH + 12 * 3600_000), proxyEndpoint: `https://${ecrHost(account, REGION)}` }],
     });
     ecr.set(account, { client, mock });
   }
@@ -214,7 +216,7 @@ export function serveListing(world: World, account: string, listing: Listing, op
   });
 }
 
-export function detail(repository: string, image: BuiltManifest, tags: string[], pushedAt = new Date()): ImageDetail {
+export function detail(repository: string, image: BuiltManifest, tags: string[], pushedAt = new Date(TEST_EPOCH)): ImageDetail {
   return { repositoryName: repository, imageDigest: image.digest, imageTags: tags, imagePushedAt: pushedAt, imageManifestMediaType: image.mediaType };
 }
 
@@ -234,14 +236,16 @@ export function image(seed: string): BuiltManifest {
 
 /** The on-push composition, as central.ts will provide it, over the test's registry and mocks. */
 export function testVerify(world: World, sessions: AwsSessions): VerifyOwnedImage {
-  const registry = new RegistryClient({ insecureHosts: [world.reg.host] });
+  const registry = new RegistryClient({ now: testNow, insecureHosts: [world.reg.host] });
   const ecrCredentials = new EcrCredentialProvider({
+    now: testNow,
     clientFor: async (account) => {
       const r = world.directory.resolve({ account, region: REGION, repository: account === A ? 'payments/x' : 'retail/x' });
       assert.ok(r.known);
       return ecrClientFor(world, REGION, await sessions.credentialsFor(r.association, r.account));
     },
   });
+  const trustRootResolver = testTrustRoots();
   return async (img) => {
     const r = world.directory.resolve(img);
     if (!r.known) return { verdict: { error: r.reason }, topicArn: world.config.operators.topicArn, policySetVersion: '' };
@@ -254,6 +258,7 @@ export function testVerify(world: World, sessions: AwsSessions): VerifyOwnedImag
         // The image's ECR name, served by the local registry under the account's folder, with the ECR token as password.
         registry: (ref) => registry.repository({ registry: world.reg.host, repository: `${img.account}/${ref.repository}` }, () => ecrCredentials.lookup(host, ref.repository)),
         trustRoots: set.trustRoots,
+        trustRootResolver,
       },
     );
     return { verdict, ...(r.group.team ? { team: r.group.team } : {}), topicArn: r.group.topicArn, policySetVersion: 'set-1' };
@@ -283,16 +288,16 @@ export interface Wiring {
 export function wire(world: World, opts: { remainingMs?: () => number; sessions?: AwsSessions } = {}): Wiring {
   const sessions =
     opts.sessions ??
-    new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => assert.fail('inline ExternalIds only'), durationSeconds: 900 });
+    new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => assert.fail('inline ExternalIds only'), durationSeconds: 900, now: testNow });
   const logs: Record<string, unknown>[] = [];
   const log = (e: Record<string, unknown>) => logs.push(e);
-  const ledger = new RunLedger(world.dynamo.client, world.table);
-  const verdicts = new VerdictStore(world.dynamo.client, world.table);
+  const ledger = new RunLedger(world.dynamo.client, world.table, { now: testNow });
+  const verdicts = new VerdictStore(world.dynamo.client, world.table, { now: testNow });
   const topics = new SnsTopics(world.fx.sns, { sleep: async () => {} });
   const queue = new SqsQueue(world.fx.sqs, world.reverifyQueueUrl, { sleep: async () => {} });
   const completed: RunState[] = [];
   const complete = async (state: RunState) => {
-    if (await publishRunSummaries(state, { ledger, topics, operatorsTopicArn: world.config.operators.topicArn, log })) completed.push(state);
+    if (await publishRunSummaries(state, { ledger, topics, operatorsTopicArn: world.config.operators.topicArn, log, now: testNow })) completed.push(state);
   };
   const planner: PlannerDeps = {
     config: world.config,
@@ -301,13 +306,14 @@ export function wire(world: World, opts: { remainingMs?: () => number; sessions?
     globsFor: async (group) => (world.sets[group]?.policies ?? []).flatMap((p) => p.spec.images.map((i) => i.glob)),
     queue,
     ledger,
-    reportFailure: failureReporter(topics, world.config.operators.topicArn),
+    reportFailure: failureReporter(topics, world.config.operators.topicArn, testNow),
     complete,
     remainingMs: opts.remainingMs ?? (() => 900_000),
     log,
     retry: { sleep: async () => {} },
+    now: testNow,
   };
-  const worker: WorkerDeps = { verify: testVerify(world, sessions), verdicts, topics, ledger, complete, log };
+  const worker: WorkerDeps = { verify: testVerify(world, sessions), verdicts, topics, ledger, complete, log, now: testNow };
   return { planner, worker, queue, ledger, verdicts, logs, completed };
 }
 

@@ -19,6 +19,7 @@ import { ecrHost } from '../src/registry/providers/ecr.ts';
 import { keyPolicyYaml, pushManifest, signImageWithKey, type BuiltManifest } from './harness/index.ts';
 import { startS3, type TestS3 } from './helpers/s3.ts';
 import { A, B, configYaml, detail, drain, ecrClientFor, EXTERNAL_ID, image, REGION, serveListing, startWorld, type World } from './reverify-helpers.ts';
+import { testNow } from './helpers/clock.ts';
 
 /**
  * The deployed wiring, end to end: the functions' handlers assembled from
@@ -114,8 +115,9 @@ describe('policy change → re-verification of the matching repositories only (a
     rt = assembleReverify({ ...env, reverifyQueueUrl: world.reverifyQueueUrl }, clients, {
       functionName: 'test',
       endpoint: () => world.reg.host,
-      registry: new RegistryClient({ insecureHosts: [world.reg.host] }),
+      registry: new RegistryClient({ now: testNow, insecureHosts: [world.reg.host] }),
       write: () => {},
+      now: testNow,
     });
 
     // The daily run first: every image's verdict is known (all admitted: nothing published).

@@ -8,6 +8,7 @@ import { planTargets, startRun } from '../src/reverify/planner.ts';
 import { ecrHost } from '../src/registry/providers/ecr.ts';
 import { deleteManifest, signatureTag, type BuiltManifest } from './harness/index.ts';
 import { A, B, detail, drain, EXTERNAL_ID, image, pump, push, REGION, serveListing, sign, startWorld, wire, type World } from './reverify-helpers.ts';
+import { testNow } from './helpers/clock.ts';
 
 /**
  * Daily runs over two accounts: the first establishes every image's verdict,
@@ -186,7 +187,7 @@ describe('scheduled re-verification over two accounts', () => {
   it('run 3: an account whose role refuses sigwatch is reported to the operators while the other account completes', async () => {
     world.denied.add(B);
     // A fresh function instance: no cached sessions.
-    const sessions = new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => assert.fail('inline only'), durationSeconds: 900 });
+    const sessions = new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => assert.fail('inline only'), durationSeconds: 900, now: testNow });
     const w = wire(world, { sessions });
     const stats = await startRun(w.planner, { runId: 'daily-2026-11-25', trigger: 'reverify', targets: planTargets(world.config) });
     assert.equal(stats.failed, 1);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { TEST_EPOCH, testNow } from './helpers/clock.ts';
 import { after, before, describe, it } from 'node:test';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { parseConfig } from '../src/accounts/index.ts';
@@ -36,17 +37,17 @@ describe('what a run verifies', () => {
   it('skips cosign artifacts, untagged images (by default), excluded tags and old images', () => {
     const now = Date.parse('2026-11-23T00:00:00Z');
     const days = (n: number) => new Date(now - n * 86_400_000);
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['v1', 'latest'] }), { keep: true, tags: ['v1', 'latest'] });
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: [`sha256-${'b'.repeat(64)}.sig`] }), { keep: false, why: 'artifact' });
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: [], artifactMediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }), { keep: false, why: 'artifact' });
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: [] }), { keep: false, why: 'untagged' });
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: [] }, { untagged: 'include' }), { keep: true, tags: [] });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['v1', 'latest'] }, TEST_EPOCH), { keep: true, tags: ['v1', 'latest'] });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: [`sha256-${'b'.repeat(64)}.sig`] }, TEST_EPOCH), { keep: false, why: 'artifact' });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: [], artifactMediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, TEST_EPOCH), { keep: false, why: 'artifact' });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: [] }, TEST_EPOCH), { keep: false, why: 'untagged' });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: [] }, TEST_EPOCH, { untagged: 'include' }), { keep: true, tags: [] });
     const scope = { untagged: 'skip' as const, excludeTags: ['pr-*'], maxAgeDays: 90 };
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['pr-12'] }, scope, now), { keep: false, why: 'excluded-tags' });
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['pr-12', 'v3'] }, scope, now), { keep: true, tags: ['v3'] });
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['v1'], pushedAt: days(200) }, scope, now), { keep: false, why: 'age' });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['pr-12'] }, now, scope), { keep: false, why: 'excluded-tags' });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['pr-12', 'v3'] }, now, scope), { keep: true, tags: ['v3'] });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['v1'], pushedAt: days(200) }, now, scope), { keep: false, why: 'age' });
     // Pushed long ago but still pulled: still in use, still verified.
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['v1'], pushedAt: days(200), lastPulledAt: days(3) }, scope, now), { keep: true, tags: ['v1'] });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: ['v1'], pushedAt: days(200), lastPulledAt: days(3) }, now, scope), { keep: true, tags: ['v1'] });
   });
 
   it('matches policy globs against the image’s digest name, and prunes repositories only when no image could match', () => {
@@ -167,9 +168,9 @@ describe('reverify messages', () => {
 describe('policy-change inputs', () => {
   it('reads S3 EventBridge events and refuses others with the reason', () => {
     const event = { id: 'e-1', source: 'aws.s3', 'detail-type': 'Object Deleted', time: '2026-11-23T12:00:00Z', detail: { bucket: { name: 'cfg' }, object: { key: 'policies/acme/a.yaml', sequencer: '0A' } } };
-    assert.deepEqual(parsePolicyChangeEvent(event), { ok: true, change: { eventId: 'e-1', time: '2026-11-23T12:00:00Z', bucket: 'cfg', key: 'policies/acme/a.yaml', kind: 'deleted', sequencer: '0A' } });
-    assert.deepEqual(parsePolicyChangeEvent({ ...event, source: 'aws.ecr' }), { ok: false, reason: 'source "aws.ecr": expected aws.s3' });
-    assert.deepEqual(parsePolicyChangeEvent({ ...event, detail: { bucket: { name: 'cfg' }, object: {} } }), { ok: false, reason: 'detail.object.key: missing' });
+    assert.deepEqual(parsePolicyChangeEvent(event, testNow), { ok: true, change: { eventId: 'e-1', time: '2026-11-23T12:00:00Z', bucket: 'cfg', key: 'policies/acme/a.yaml', kind: 'deleted', sequencer: '0A' } });
+    assert.deepEqual(parsePolicyChangeEvent({ ...event, source: 'aws.ecr' }, testNow), { ok: false, reason: 'source "aws.ecr": expected aws.s3' });
+    assert.deepEqual(parsePolicyChangeEvent({ ...event, detail: { bucket: { name: 'cfg' }, object: {} } }, testNow), { ok: false, reason: 'detail.object.key: missing' });
   });
 
   it('takes the globs of every ClusterImagePolicy in a file, and none from a file that does not parse', () => {

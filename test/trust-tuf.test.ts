@@ -18,6 +18,7 @@ import {
 } from './harness/index.ts';
 import { startHttpServer } from './helpers/http-server.ts';
 import { sigwatch } from './helpers/cli.ts';
+import { testNow } from './helpers/clock.ts';
 
 const GITHUB = 'https://token.actions.githubusercontent.com';
 const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
@@ -194,6 +195,6 @@ describe('TrustRoot resolver cache', () => {
   });
 
   it('names a trustRootRef that is not in the policy set', async () => {
-    await assert.rejects(new TrustRootResolver().lookup([], 'nowhere'), /trustRootRef nowhere: no TrustRoot of that name/);
+    await assert.rejects(new TrustRootResolver({ now: testNow }).lookup([], 'nowhere'), /trustRootRef nowhere: no TrustRoot of that name/);
   });
 });

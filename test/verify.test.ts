@@ -51,6 +51,12 @@ function verdictChecks(name: string, setup: () => Promise<{ ref: (tag: string) =
       assert.match(authority.signatures[0]!.digest, /^sha256:/);
     });
 
+    it('verifies as of --at (an RFC 3339 time with a zone) as it does now', async () => {
+      const r = await verify('signed', '--format', 'json', '--at', '2031-06-30T12:00:00+02:00');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.json().verdict, 'admit');
+    });
+
     it('denies an unsigned image with "no signatures"', async () => {
       const r = await verify('unsigned', '--format', 'json');
       assert.equal(r.code, 1);
@@ -190,5 +196,13 @@ describe('failing closed', () => {
     assert.equal((await sigwatch('verify', 'UPPER/Case', '--policies', join(work, 'policy.yaml'))).code, 2);
     assert.equal((await sigwatch('verify', 'x')).code, 2);
     assert.equal((await sigwatch('verify', 'x', '--policies', join(work, 'policy.yaml'), '--bogus')).code, 2);
+  });
+
+  it('refuses an --at that is not an RFC 3339 time, before reading anything', async () => {
+    for (const at of ['2026', '2026-11-23T10:00:00', 'yesterday']) {
+      const r = await sigwatch('verify', 'x', '--policies', join(work, 'missing'), '--at', at);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`--at must be an RFC 3339 time such as 2026-01-31T12:00:00Z, got "${at}"`));
+    }
   });
 });

@@ -3,6 +3,7 @@
  * repositories and images and sends them to the reverify queue (docs/reverify.md).
  * Built once per cold start from the environment (docs/runtime.md).
  */
+import { systemClock } from '../../src/clock.ts';
 import { defaultClients } from '../../src/pipeline/assemble.ts';
 import { readEnvironment } from '../../src/pipeline/environment.ts';
 import { assembleReverify } from '../../src/reverify/assemble.ts';
@@ -10,4 +11,4 @@ import { plannerHandler } from '../../src/reverify/handlers.ts';
 
 const env = readEnvironment(process.env, { table: true, reverifyQueue: true });
 
-export const handler = plannerHandler(assembleReverify(env, defaultClients(), { functionName: 'reverify-planner' }));
+export const handler = plannerHandler(assembleReverify(env, defaultClients(), { functionName: 'reverify-planner', now: systemClock }));

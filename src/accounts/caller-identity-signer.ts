@@ -2,6 +2,7 @@ import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { SignedAwsRequest } from '../registry/providers/gcp.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * sigwatch's AWS identity, as Google's workload identity federation takes it:
@@ -16,7 +17,7 @@ export interface CallerIdentitySignerOptions {
   region: string | (() => Promise<string>);
   /** sigwatch's own credentials (the function's role), never a member account's. */
   credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
-  now?: () => Date;
+  now: Clock;
 }
 
 export function callerIdentitySigner(opts: CallerIdentitySignerOptions): (audience: string) => Promise<SignedAwsRequest> {
@@ -36,7 +37,7 @@ export function callerIdentitySigner(opts: CallerIdentitySignerOptions): (audien
         headers: { host: hostname, 'x-goog-cloud-target-resource': audience },
         body: '',
       },
-      { signingDate: opts.now?.() ?? new Date() },
+      { signingDate: new Date(opts.now()) },
     );
     return { url: `https://${hostname}?Action=GetCallerIdentity&Version=2011-06-15`, method: 'POST', headers: { ...signed.headers } as Record<string, string> };
   };

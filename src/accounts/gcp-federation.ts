@@ -2,6 +2,7 @@ import type { CredentialLookup } from '../registry/credentials.ts';
 import { GcpFederatedCredentials, isGcpRegistry, type SignedAwsRequest } from '../registry/providers/gcp.ts';
 import type { HttpOptions } from '../registry/http.ts';
 import type { GcpAssociation } from './types.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The federated Google identities of a configuration's GCP associations, one
@@ -24,14 +25,16 @@ export const ARTIFACT_REGISTRY_URL = 'https://artifactregistry.googleapis.com';
 
 export class GcpFederations {
   readonly #sign: (audience: string) => Promise<SignedAwsRequest>;
+  readonly #now: Clock;
   readonly #endpoints: GcpEndpoints;
   readonly #byIdentity = new Map<string, GcpFederatedCredentials>();
   /** Per association of the configuration read (a new configuration makes new ones). */
   readonly #lookups = new WeakMap<GcpAssociation, CredentialLookup>();
 
   /** `sign`: a GetCallerIdentity request signed with sigwatch's own AWS credentials (callerIdentitySigner). */
-  constructor(sign: (audience: string) => Promise<SignedAwsRequest>, endpoints: GcpEndpoints = {}) {
+  constructor(sign: (audience: string) => Promise<SignedAwsRequest>, now: Clock, endpoints: GcpEndpoints = {}) {
     this.#sign = sign;
+    this.#now = now;
     this.#endpoints = endpoints;
   }
 
@@ -48,6 +51,7 @@ export class GcpFederations {
         audience: gcp.audience,
         ...(gcp.serviceAccount !== undefined ? { serviceAccount: gcp.serviceAccount } : {}),
         signCallerIdentity: this.#sign,
+        now: this.#now,
         ...(this.#endpoints.tokenUrl !== undefined ? { tokenUrl: this.#endpoints.tokenUrl } : {}),
         ...(this.#endpoints.iamCredentialsUrl !== undefined ? { iamCredentialsUrl: this.#endpoints.iamCredentialsUrl } : {}),
         ...(this.#endpoints.insecureHosts ? { insecureHosts: this.#endpoints.insecureHosts } : {}),

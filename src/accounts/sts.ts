@@ -2,6 +2,7 @@ import { AssumeRoleCommand, type AssumeRoleCommandOutput, type STSClient } from 
 import { SigwatchError } from '../errors.ts';
 import { isConfiguredAccount } from './config.ts';
 import type { AccountConfig, Association } from './types.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * Credentials for a member account: STS AssumeRole into the role its
@@ -33,8 +34,8 @@ export interface AwsSessionsOptions {
   externalId: ExternalIdResolver;
   /** AssumeRole's DurationSeconds (the configuration's `defaults.sessionDurationSeconds`); 900 by default. */
   durationSeconds?: number;
-  /** Milliseconds since the epoch; `Date.now` by default. */
-  now?: () => number;
+  /** When sessions expire: the composition's clock. */
+  now: Clock;
   /** How long an ExternalId read from a secret is reused before it is read again; 15 minutes by default. */
   externalIdTtlMs?: number;
 }
@@ -95,7 +96,7 @@ export class AwsSessions {
   readonly #sourceIdentity: string;
   readonly #resolve: ExternalIdResolver;
   readonly #durationSeconds: number;
-  readonly #now: () => number;
+  readonly #now: Clock;
   readonly #externalIdTtlMs: number;
   readonly #sessions = new Map<string, Session>();
   /** AssumeRole calls in flight, shared by everyone who asks for the same account meanwhile. */
@@ -114,7 +115,7 @@ export class AwsSessions {
     this.#sourceIdentity = opts.sourceIdentity;
     this.#resolve = opts.externalId;
     this.#durationSeconds = duration;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now;
     this.#externalIdTtlMs = opts.externalIdTtlMs ?? DEFAULT_EXTERNAL_ID_TTL_MS;
   }
 

@@ -12,6 +12,7 @@ import { GCP_PROJECT_RE } from '../accounts/gcp-names.ts';
 import { configError, MAX_CONFIG_BYTES, parseConfig } from '../accounts/config.ts';
 import { AwsSessions } from '../accounts/sts.ts';
 import type { SigwatchConfig } from '../accounts/types.ts';
+import type { Clock } from '../clock.ts';
 import { SigwatchError } from '../errors.ts';
 import { oneOf, parseCommandArgs } from './args.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
@@ -95,9 +96,9 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
   // The central account's region: the configuration's own partition and region unless the environment says otherwise.
   const region = deps.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? config.operators.topicArn.split(':')[3]!;
   const sts = new STSClient({ region });
-  const aws = targets.aws.length === 0 ? [] : await checkAws(targets.aws, config, sts, region, values['source-identity'] ?? env.SIGWATCH_SOURCE_IDENTITY ?? 'sigwatch');
-  const signer = callerIdentitySigner({ region, credentials: deps.credentials ?? sts.config.credentials });
-  const gcp = targets.gcp.length === 0 ? [] : await checkGcpAssociations(targets.gcp, new GcpFederations(signer, deps.gcp));
+  const aws = targets.aws.length === 0 ? [] : await checkAws(targets.aws, config, sts, region, values['source-identity'] ?? env.SIGWATCH_SOURCE_IDENTITY ?? 'sigwatch', io.now);
+  const signer = callerIdentitySigner({ region, credentials: deps.credentials ?? sts.config.credentials, now: io.now });
+  const gcp = targets.gcp.length === 0 ? [] : await checkGcpAssociations(targets.gcp, new GcpFederations(signer, io.now, deps.gcp));
   const ok = aws.every((r) => r.ok) && gcp.every((r) => r.ok);
   const verdict = [...(aws.length > 0 ? [checkVerdict(aws)] : []), ...(gcp.length > 0 ? [gcpCheckVerdict(gcp)] : [])].join(' ');
   if (format === 'json') io.stdout(JSON.stringify({ config: where, ok, verdict, results: aws, gcp }));
@@ -109,11 +110,12 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
   return ok ? EXIT_OK : EXIT_DENY;
 }
 
-async function checkAws(targets: CheckTarget[], config: SigwatchConfig, sts: STSClient, region: string, sourceIdentity: string): Promise<AccountRegionCheck[]> {
+async function checkAws(targets: CheckTarget[], config: SigwatchConfig, sts: STSClient, region: string, sourceIdentity: string, now: Clock): Promise<AccountRegionCheck[]> {
   const secrets = new SecretsManagerClient({ region });
   const sessions = new AwsSessions({
     sts,
     sourceIdentity,
+    now,
     durationSeconds: config.defaults.sessionDurationSeconds,
     externalId: async (secretArn) => {
       // The secret's own region (an ARN names it); the value never leaves this function but for STS.

@@ -77,7 +77,7 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
   }
 
   const credentials = config.registries.config ? await loadDockerConfig(config.registries.config) : anonymous;
-  const client = new RegistryClient({ credentials, insecureHosts: config.registries.insecure });
+  const client = new RegistryClient({ credentials, insecureHosts: config.registries.insecure, now: io.now });
   const noSecretStore: CredentialLookup = async () => {
     throw new SigwatchError('CONFIG', 'signaturePullSecrets: no secrets store in a local run; put the credentials in registries.config');
   };
@@ -88,12 +88,13 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
       registry: (ref, pullSecrets) =>
         client.repository({ registry: mirrorFor(config, ref.registry), repository: ref.repository }, pullSecrets?.length ? noSecretStore : undefined),
       noMatch: config.noMatch,
+      now: io.now,
     }),
     publisher: { publishTo: (n) => notifier.publish(n) },
     idempotency: new MemoryIdempotencyStore(),
     graceMs: 0,
-    now: Date.now,
-    log: jsonLogger({ write: (line) => io.stderr(line) }),
+    now: io.now,
+    log: jsonLogger({ write: (line) => io.stderr(line), now: io.now }),
     metrics: noMetrics,
   });
   const verdicts = published.filter((n) => n.verdict !== 'error');

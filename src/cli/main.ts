@@ -2,6 +2,7 @@
  * The `sigwatch` command. Exit codes per CLI-CONTRACT.md:
  * 0 admit / valid, 1 deny (fail closed), 2 usage or configuration error.
  */
+import { systemClock, type Clock } from '../clock.ts';
 import { SigwatchError } from '../errors.ts';
 
 export const EXIT_OK = 0;
@@ -23,6 +24,8 @@ run 'sigwatch <command> --help' for a command's options.`;
 export interface Io {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /** The run's one clock: every command's composition reads time only through it. */
+  now: Clock;
   /**
    * When the command started, on the monotonic clock (`performance.now()`):
    * `verify --timeout` counts from here. The process itself passes 0 (its
@@ -32,6 +35,7 @@ export interface Io {
 }
 
 const defaultIo: Io = {
+  now: systemClock,
   stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   stderr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
   startedAt: 0,

@@ -13,11 +13,13 @@ import type { PublicKey } from '../trust/keys.ts';
 import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
+import { TrustRootResolver } from '../trust/trust-roots.ts';
 import { oneOf, parseCommandArgs, parseDuration } from './args.ts';
 import { deadline, isUnavailable, withinDeadline } from '../deadline.ts';
 import type { Verdict } from '../policy/verdict.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
+import { fixedClock, type Clock } from '../clock.ts';
 
 const HELP = `usage: sigwatch verify IMAGE --policies PATH [options]
 
@@ -67,9 +69,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   if (!values.policies) throw new SigwatchError('USAGE', `verify needs --policies PATH\n${HELP}`);
   const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
   const noMatch = oneOf('--no-match', values['no-match'], ['deny', 'allow', 'warn'] as const, 'deny');
-  if (values.at !== undefined && Number.isNaN(Date.parse(values.at))) {
-    throw new SigwatchError('USAGE', `--at must be an RFC 3339 time, got "${values.at}"`);
-  }
+  const now = values.at === undefined ? io.now : fixedClock(parseAt(values.at));
   const timeoutMs = parseDuration('--timeout', values.timeout ?? DEFAULT_TIMEOUT);
   // Counted from the process's start: loading the code and the policies (from S3 too) is within the deadline.
   const startedAt = io.startedAt ?? performance.now();
@@ -83,8 +83,8 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   for (const p of set.problems) io.stderr(formatProblem(p));
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
-  const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [] });
-  const secrets = teamSecrets(values['secrets-prefix']);
+  const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [], now });
+  const secrets = teamSecrets(values['secrets-prefix'], now);
   const verifying = verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
@@ -92,6 +92,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
       registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(secrets.pullSecrets(names), client.defaultCredentials) : undefined, signal),
       trust: trust && (() => trust),
       trustRoots: set.trustRoots,
+      trustRootResolver: new TrustRootResolver({ now }),
       kmsKey: localKmsKeys(),
       secretKey: secrets.key,
     },
@@ -120,6 +121,14 @@ async function pastDeadline(verifying: Promise<Verdict>, image: string, backstop
     return { image, digest: '', verdict: 'deny', policies: [], reasons: [err.message], error: { code: err.code, message: err.message } };
   }
 }
+
+/** RFC 3339 with a time zone, as `--at` promises; Date.parse alone would also take "2026" or a local time. */
+function parseAt(at: string): number {
+  const ms = RFC3339.test(at) ? Date.parse(at) : NaN;
+  if (Number.isNaN(ms)) throw new SigwatchError('USAGE', `--at must be an RFC 3339 time such as 2026-01-31T12:00:00Z, got "${at}"`);
+  return ms;
+}
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 function parseTargetOrUsage(input: string, as: string | undefined) {
   try {
@@ -150,7 +159,7 @@ function localKmsKeys(): (kms: string) => Promise<PublicKey> {
  * a secret with no prefix configured fails the authority: never a silent
  * anonymous fallback or a skipped key.
  */
-function teamSecrets(prefix: string | undefined) {
+function teamSecrets(prefix: string | undefined, now: Clock) {
   const missing = (what: string) => new SigwatchError('CONFIG', `${what}: no secrets store configured (--secrets-prefix)`);
   let stores: Promise<{ pull: PullSecretStore; keys: SecretKeyStore }> | undefined;
   const open = () => {
@@ -162,7 +171,7 @@ function teamSecrets(prefix: string | undefined) {
     ]).then(([{ PullSecretStore, secretIdUnder }, { SecretKeyStore }, { SecretsManagerClient }]) => {
       const client = new SecretsManagerClient({});
       const secretId = secretIdUnder(prefix);
-      return { pull: new PullSecretStore({ client, secretId }), keys: new SecretKeyStore({ client, secretId }) };
+      return { pull: new PullSecretStore({ client, secretId, now }), keys: new SecretKeyStore({ client, secretId, now }) };
     });
     return stores;
   };

@@ -9,6 +9,8 @@
  * defence behind the rule that no credential is ever put in a log entry.
  */
 
+import type { Clock } from '../clock.ts';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;
 
@@ -30,16 +32,15 @@ export interface JsonLoggerOptions {
   write: (line: string) => void;
   level?: LogLevel;
   fields?: LogFields;
-  now?: () => Date;
+  now: Clock;
 }
 
 export function jsonLogger(opts: JsonLoggerOptions): Logger {
   const min = ORDER[opts.level ?? 'info'];
-  const now = opts.now ?? (() => new Date());
   const make = (base: LogFields): Logger => {
     const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
       if (ORDER[level] < min) return;
-      opts.write(JSON.stringify(redact({ level, time: now().toISOString(), message, ...base, ...fields })));
+      opts.write(JSON.stringify(redact({ level, time: new Date(opts.now()).toISOString(), message, ...base, ...fields })));
     };
     return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), child: (fields) => make({ ...base, ...fields }) };
   };

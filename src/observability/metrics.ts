@@ -6,6 +6,7 @@
  */
 
 export type Unit = 'Count' | 'Milliseconds';
+import type { Clock } from '../clock.ts';
 
 export interface Metrics {
   add(name: string, value: number, unit: Unit, dimensions?: Record<string, string>): void;
@@ -17,13 +18,13 @@ export const METRICS_NAMESPACE = 'sigwatch';
 export class EmfMetrics implements Metrics {
   readonly #write: (line: string) => void;
   readonly #base: Record<string, string>;
-  readonly #now: () => number;
+  readonly #now: Clock;
   readonly #pending = new Map<string, { dimensions: Record<string, string>; values: Map<string, { unit: Unit; values: number[] }> }>();
 
-  constructor(opts: { write: (line: string) => void; dimensions: Record<string, string>; now?: () => number }) {
+  constructor(opts: { write: (line: string) => void; dimensions: Record<string, string>; now: Clock }) {
     this.#write = opts.write;
     this.#base = opts.dimensions;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now;
   }
 
   add(name: string, value: number, unit: Unit, dimensions: Record<string, string> = {}): void {

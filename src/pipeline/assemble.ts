@@ -24,6 +24,7 @@ import { s3PrefixReader } from '../store/s3.ts';
 import { CentralVerifier } from './central.ts';
 import type { Environment } from './environment.ts';
 import type { OnPushDeps, RecheckScheduler } from './on-push.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * Builds the on-push pipeline of a deployed function from its environment and
@@ -79,19 +80,20 @@ export interface AssembleOptions {
   endpoint?: (host: string) => string;
   registry?: RegistryClient;
   write?: (line: string) => void;
-  now?: () => number;
+  /** The composition's one clock (the handler's entry point passes the wall clock). */
+  now: Clock;
   functionName?: string;
   /** Google's endpoints (tests point them at 127.0.0.1). */
   gcp?: GcpEndpoints;
 }
 
-export function assembleOnPush(env: Environment, clients: AwsClients, opts: AssembleOptions = {}): OnPushDeps & { metrics: Metrics; log: Logger } {
+export function assembleOnPush(env: Environment, clients: AwsClients, opts: AssembleOptions): OnPushDeps & { metrics: Metrics; log: Logger } {
   if (!env.table) throw new SigwatchError('CONFIG', 'environment: SIGWATCH_TABLE: missing (a DynamoDB table name)');
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const now = opts.now ?? Date.now;
+  const now = opts.now;
   const functionName = opts.functionName ?? 'on-push';
-  const log = jsonLogger({ write, level: env.logLevel, fields: { function: functionName } });
-  const metrics = new EmfMetrics({ write, dimensions: { function: functionName } });
+  const log = jsonLogger({ write, level: env.logLevel, fields: { function: functionName }, now });
+  const metrics = new EmfMetrics({ write, dimensions: { function: functionName }, now });
   const sessionsFor = sessionsPerDuration(clients, env.sourceIdentity, now);
   const verifier = new CentralVerifier({
     config: new S3ConfigSource(clients.s3, env.configBucket, env.configKey),
@@ -100,9 +102,10 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
     ecrClient: clients.ecr,
     kmsClient: clients.kms,
     secrets: clients.secrets,
-    registry: opts.registry ?? new RegistryClient(),
+    registry: opts.registry ?? new RegistryClient({ now }),
     endpoint: opts.endpoint,
-    gcp: gcpFederations(clients.sts, opts.gcp),
+    gcp: gcpFederations(clients.sts, now, opts.gcp),
+    now,
   });
   const queueUrl = env.pushQueueUrl;
   const recheck: RecheckScheduler | undefined = queueUrl
@@ -130,8 +133,8 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
  * Google identities for GCP associations, proven with the function's own AWS
  * credentials and region (those of its STS client): no Google key is stored.
  */
-export function gcpFederations(sts: STSClient, endpoints?: GcpEndpoints): GcpFederations {
-  return new GcpFederations(callerIdentitySigner({ region: () => sts.config.region(), credentials: sts.config.credentials }), endpoints);
+export function gcpFederations(sts: STSClient, now: Clock, endpoints?: GcpEndpoints): GcpFederations {
+  return new GcpFederations(callerIdentitySigner({ region: () => sts.config.region(), credentials: sts.config.credentials, now }), now, endpoints);
 }
 
 /**
@@ -139,7 +142,7 @@ export function gcpFederations(sts: STSClient, endpoints?: GcpEndpoints): GcpFed
  * `sessionDurationSeconds` (the configuration sets it, and can change it), so
  * that every function reuses sessions across batches until the setting changes.
  */
-export function sessionsPerDuration(clients: Pick<AwsClients, 'sts' | 'secrets'>, sourceIdentity: string, now: () => number): (config: SigwatchConfig) => AwsSessions {
+export function sessionsPerDuration(clients: Pick<AwsClients, 'sts' | 'secrets'>, sourceIdentity: string, now: Clock): (config: SigwatchConfig) => AwsSessions {
   const externalId = externalIdFromSecrets(clients.secrets);
   let current: { durationSeconds: number; sessions: AwsSessions } | undefined;
   return (config) => {

@@ -1,4 +1,5 @@
 import type { ECRClient } from '@aws-sdk/client-ecr';
+import type { Clock } from '../clock.ts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { TrustMaterial } from '@sigstore/verify';
@@ -20,6 +21,7 @@ import type { LoadedConfig, ConfigSource } from '../store/config-object.ts';
 import type { GroupPolicies, GroupPolicySet } from '../store/group-policies.ts';
 import { policiesMatching } from '../store/policy-set.ts';
 import { KmsKeyResolver, type AwsKmsKey } from '../trust/kms.ts';
+import { TrustRootResolver } from '../trust/trust-roots.ts';
 import type { PublicKey } from '../trust/keys.ts';
 import { SecretKeyStore } from '../trust/secret-keys.ts';
 import type { Audience, BatchVerifier, ImageCheck, ImageVerifier, OwnedImage } from './image-check.ts';
@@ -63,6 +65,8 @@ export interface CentralVerifierDeps {
   otherCredentials?: CredentialLookup;
   /** Repositories served from somewhere other than a registry (the demo's OCI layout); undefined for a real one. */
   localRepository?: (host: string, repository: string) => Repository | undefined;
+  /** The composition's clock: when ECR tokens, cached secrets and TUF trust roots expire. */
+  now: Clock;
 }
 
 export class CentralVerifier implements ImageVerifier {
@@ -72,12 +76,15 @@ export class CentralVerifier implements ImageVerifier {
   #sessions: RoleSessions | undefined;
   readonly #ecr: EcrCredentialProvider;
   readonly #kms: KmsKeyResolver;
+  readonly #trustRoots: TrustRootResolver;
   readonly #pullSecrets = new Map<string, PullSecretStore>();
   readonly #keySecrets = new Map<string, SecretKeyStore>();
 
   constructor(deps: CentralVerifierDeps) {
     this.#deps = deps;
+    this.#trustRoots = new TrustRootResolver({ now: deps.now });
     this.#ecr = new EcrCredentialProvider({
+      now: deps.now,
       clientFor: async (account, region, { fips }) => {
         const { ecrClient } = this.#deps;
         if (!this.#sessions || !ecrClient) throw new SigwatchError('CONFIG', `no ECR access configured for account ${account}`);
@@ -144,6 +151,7 @@ export class CentralVerifier implements ImageVerifier {
         registry: (ref, pullSecrets) => this.#repository(owner, ref, pullSecrets, signal),
         trust: this.#deps.trust,
         trustRoots: policies.set.trustRoots,
+        trustRootResolver: this.#trustRoots,
         kmsKey: (kms) => this.#kms.resolve(kms),
         secretKey: (name) => this.#secretKey(owner, name),
       },
@@ -178,14 +186,14 @@ export class CentralVerifier implements ImageVerifier {
   #pullSecretStore(owner: KnownAccount): PullSecretStore {
     const prefix = this.#secretsPrefix(owner, 'signaturePullSecrets');
     let store = this.#pullSecrets.get(prefix);
-    if (!store) this.#pullSecrets.set(prefix, (store = new PullSecretStore({ client: this.#secrets(), secretId: secretIdUnder(prefix) })));
+    if (!store) this.#pullSecrets.set(prefix, (store = new PullSecretStore({ client: this.#secrets(), secretId: secretIdUnder(prefix), now: this.#deps.now })));
     return store;
   }
 
   #secretKey(owner: KnownAccount, name: string): Promise<PublicKey[]> {
     const prefix = this.#secretsPrefix(owner, 'key.secretRef');
     let store = this.#keySecrets.get(prefix);
-    if (!store) this.#keySecrets.set(prefix, (store = new SecretKeyStore({ client: this.#secrets(), secretId: secretIdUnder(prefix) })));
+    if (!store) this.#keySecrets.set(prefix, (store = new SecretKeyStore({ client: this.#secrets(), secretId: secretIdUnder(prefix), now: this.#deps.now })));
     return store.resolve(name);
   }
 

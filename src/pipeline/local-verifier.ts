@@ -1,4 +1,5 @@
 import type { PolicySet } from '../policy/types.ts';
+import { TrustRootResolver } from '../trust/trust-roots.ts';
 import type { ImageRef } from '../registry/reference.ts';
 import { parseImageTarget } from '../registry/target.ts';
 import type { Repository } from '../registry/types.ts';
@@ -7,6 +8,7 @@ import type { NoMatchBehaviour } from '../policy/evaluate.ts';
 import type { Audience, BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
 import { manifestExists, manifestSubject } from './subject.ts';
 import { verifyImage } from './verify-image.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The verifier of a local run without associations (`sigwatch invoke` with a
@@ -22,13 +24,17 @@ export interface LocalVerifierDeps {
   policies: () => Promise<PolicySet & { version?: string }>;
   registry: (ref: Pick<ImageRef, 'registry' | 'repository'>, pullSecrets?: string[]) => Repository;
   noMatch: NoMatchBehaviour;
+  /** When TUF trust roots expire. */
+  now: Clock;
 }
 
 export class LocalVerifier implements ImageVerifier {
   readonly #deps: LocalVerifierDeps;
+  readonly #trustRoots: TrustRootResolver;
 
   constructor(deps: LocalVerifierDeps) {
     this.#deps = deps;
+    this.#trustRoots = new TrustRootResolver({ now: deps.now });
   }
 
   async beginBatch(): Promise<BatchVerifier> {
@@ -40,7 +46,7 @@ export class LocalVerifier implements ImageVerifier {
         const verdict = await verifyImage(
           parseImageTarget(`${image.registry}/${image.repository}@${image.digest}`),
           (name, literal) => policiesMatching(set, name, { literal }),
-          { registry: this.#deps.registry, trustRoots: set.trustRoots },
+          { registry: this.#deps.registry, trustRoots: set.trustRoots, trustRootResolver: this.#trustRoots },
           { noMatch: this.#deps.noMatch },
         );
         return { kind: 'verdict', verdict, audience: AUDIENCE, policySetVersion: version };

@@ -11,6 +11,7 @@ import type { IdempotencyStore } from '../store/idempotency.ts';
 import type { VerdictRecord } from '../store/verdicts.ts';
 import { verdictRecordOf } from '../reverify/worker.ts';
 import type { BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The on-push step: each event of a batch becomes at most one message per
@@ -35,7 +36,7 @@ export interface OnPushDeps {
   recheck?: RecheckScheduler;
   /** How long an image may wait for its signature before its deny is published. */
   graceMs: number;
-  now: () => number;
+  now: Clock;
   log: Logger;
   metrics: Metrics;
   /** Where the last verdict of each image is kept, so that re-verification reports only changes. */

@@ -15,7 +15,7 @@ import { defaultPolicyEvaluator, type PolicyEvaluator } from '../attest/evaluate
 import { specPolicyEvaluator } from '../attest/spec-policy.ts';
 import type { SignatureLookup } from '../signatures/types.ts';
 import type { PublicKey } from '../trust/keys.ts';
-import { trustRootMaterial } from '../trust/trust-roots.ts';
+import type { TrustRootResolver } from '../trust/trust-roots.ts';
 import { publicGoodTrustMaterial } from '../trust/trusted-root.ts';
 
 export interface VerifyDeps {
@@ -28,6 +28,8 @@ export interface VerifyDeps {
   trust?: () => TrustMaterial;
   /** The `TrustRoot` resources of the policy set, for `trustRootRef`. */
   trustRoots?: TrustRoot[];
+  /** Resolves `trustRootRef` (TUF results kept per process until they expire by the composition's clock). */
+  trustRootResolver: Pick<TrustRootResolver, 'lookup'>;
   /** Public keys of `key.kms` references (AWS KMS through the right account). */
   kmsKey?: (kms: string) => Promise<PublicKey>;
   /** Public keys of `key.secretRef` secrets (the team's secrets). */
@@ -126,7 +128,7 @@ export async function verifyImage(
   };
   const policyEvaluator = deps.policyEvaluator ?? defaultPolicyEvaluator();
   // sigstoreKeys as given; remote and repository through TUF, cached for the process until expiry.
-  const trustRoot = (name: string): Promise<TrustMaterial> => withinDeadline(trustRootMaterial(deps.trustRoots, name), signal, `trust root ${name}`);
+  const trustRoot = (name: string): Promise<TrustMaterial> => withinDeadline(deps.trustRootResolver.lookup(deps.trustRoots, name), signal, `trust root ${name}`);
   const { kmsKey: resolveKms, secretKey: resolveSecret } = deps;
   const kmsKey = resolveKms && ((kms: string) => withinDeadline(resolveKms(kms), signal, `KMS key ${kms}`));
   const secretKey = resolveSecret && ((name: string) => withinDeadline(resolveSecret(name), signal, `key secret ${name}`));

@@ -1,6 +1,7 @@
 import { SigwatchError } from '../errors.ts';
 import type { Credential } from './credentials.ts';
 import type { HttpClient } from './http.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The distribution auth handshake: a 401 names a scheme; Basic sends the
@@ -35,8 +36,8 @@ interface CachedToken {
 
 export class TokenCache {
   private readonly tokens = new Map<string, CachedToken>();
-  private readonly now: () => number;
-  constructor(now: () => number = Date.now) {
+  private readonly now: Clock;
+  constructor(now: Clock) {
     this.now = now;
   }
 

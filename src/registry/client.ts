@@ -8,11 +8,14 @@ import { parseManifest } from './manifest.ts';
 import { registryReferrers } from './referrers.ts';
 import { isDigest, type ImageRef } from './reference.ts';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Descriptor, type Manifest, type Repository } from './types.ts';
+import type { Clock } from '../clock.ts';
 
 export interface RegistryClientOptions extends HttpOptions {
   credentials?: CredentialLookup;
   /** Hosts (`host:port`) reached over plain HTTP. Everything else is HTTPS. */
   insecureHosts?: Iterable<string>;
+  /** When bearer tokens expire. */
+  now: Clock;
 }
 
 /** One request below `/v2/<name>/`; `path` may carry a query. */
@@ -33,13 +36,14 @@ export class RegistryClient {
   private readonly credentials: CredentialLookup;
   private readonly insecure: Set<string>;
   private readonly challenges = new Map<string, Challenge>();
-  private readonly tokens = new TokenCache();
+  private readonly tokens: TokenCache;
   /** Token fetches under way, so concurrent requests for one scope share one. */
   private readonly pendingTokens = new Map<string, Promise<string>>();
   private readonly withoutReferrersApi = new Set<string>();
 
-  constructor(opts: RegistryClientOptions = {}) {
+  constructor(opts: RegistryClientOptions) {
     this.http = new HttpClient(opts);
+    this.tokens = new TokenCache(opts.now);
     this.credentials = opts.credentials ?? anonymous;
     this.insecure = new Set(opts.insecureHosts ?? []);
   }

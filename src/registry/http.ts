@@ -85,7 +85,7 @@ export class HttpClient {
       try {
         const res = await this.followRedirects(req, kind);
         if (!RETRY_STATUS.has(res.status) || attempt === this.attempts) return res;
-        const wait = this.retryDelay(attempt, res.headers.get('retry-after'));
+        const wait = this.retryDelay(attempt, res.headers.get('retry-after'), res.headers.get('date'));
         // A retry that would end past the deadline cannot help: the answer we have is the answer.
         if (wait === undefined || wait >= remainingMs(signal)) return res;
         await sleepWithin(wait, signal, what);
@@ -104,10 +104,11 @@ export class HttpClient {
     throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError, lastElapsed)}`, { cause: lastError });
   }
 
-  private retryDelay(attempt: number, retryAfter: string | null): number | undefined {
+  private retryDelay(attempt: number, retryAfter: string | null, date: string | null = null): number | undefined {
     if (retryAfter) {
       const seconds = Number(retryAfter);
-      const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+      // An HTTP-date is read against the server's own Date header, so a skewed clock on either side cannot stretch or skip the wait.
+      const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.parse(date ?? '');
       if (!Number.isFinite(ms)) return undefined;
       return ms > this.maxRetryAfterMs ? undefined : Math.max(0, ms);
     }

@@ -20,6 +20,7 @@ import { ecrHost } from '../registry/providers/ecr.ts';
 import { failureReporter, publishRunSummaries } from './summary.ts';
 import { SnsTopics } from './topics.ts';
 import type { VerifyOwnedImage, WorkerDeps } from './worker.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The re-verification functions assembled from their environment and AWS
@@ -34,13 +35,15 @@ export interface ReverifyAssembleOptions {
   endpoint?: (host: string) => string;
   registry?: RegistryClient;
   write?: (line: string) => void;
-  now?: () => number;
+  now: Clock;
   /** Google's endpoints (tests point them at 127.0.0.1). */
   gcp?: GcpEndpoints;
 }
 
 export interface ReverifyRuntime {
   log: Log;
+  /** The composition's clock. */
+  now: Clock;
   config(): Promise<LoadedConfig>;
   /** The planner's dependencies for one invocation (`remainingMs`: the Lambda context's). */
   planner(remainingMs: () => number): Promise<PlannerDeps>;
@@ -52,9 +55,9 @@ export interface ReverifyRuntime {
 export function assembleReverify(env: Environment, clients: AwsClients, opts: ReverifyAssembleOptions): ReverifyRuntime {
   if (!env.table) throw new SigwatchError('CONFIG', 'environment: SIGWATCH_TABLE: missing (a DynamoDB table name)');
   const table = env.table;
-  const now = opts.now ?? Date.now;
+  const now = opts.now;
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const logger = jsonLogger({ write, level: env.logLevel, fields: { function: opts.functionName } });
+  const logger = jsonLogger({ write, level: env.logLevel, fields: { function: opts.functionName }, now });
   const log: Log = (entry) => {
     const { level, message, ...fields } = entry;
     const l: LogLevel = level === 'debug' || level === 'warn' || level === 'error' ? level : 'info';
@@ -70,9 +73,10 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
     ecrClient: clients.ecr,
     kmsClient: clients.kms,
     secrets: clients.secrets,
-    registry: opts.registry ?? new RegistryClient(),
+    registry: opts.registry ?? new RegistryClient({ now }),
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-    gcp: gcpFederations(clients.sts, opts.gcp),
+    gcp: gcpFederations(clients.sts, now, opts.gcp),
+    now,
   });
   const ledger = new RunLedger(clients.dynamo, table, { now });
   const verdicts = new VerdictStore(clients.dynamo, table, { now });
@@ -106,6 +110,7 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
 
   return {
     log,
+    now,
     config: () => configSource.load(),
     planner,
     worker: async () => {

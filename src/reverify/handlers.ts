@@ -25,7 +25,7 @@ export const WORKER_PUBLISH_MARGIN_MS = 20_000;
 export function plannerHandler(rt: ReverifyRuntime): (event: Partial<EventBridgeEvent<string, unknown>>, context: LambdaContext) => Promise<void> {
   return async (event, context) => {
     const deps = await rt.planner(() => context.getRemainingTimeInMillis());
-    const time = typeof event.time === 'string' && !Number.isNaN(Date.parse(event.time)) ? new Date(event.time) : new Date();
+    const time = typeof event.time === 'string' && !Number.isNaN(Date.parse(event.time)) ? new Date(event.time) : new Date(rt.now());
     const runId = `reverify-${time.toISOString().replace(/[-:]|\.\d+/g, '')}`;
     await startRun(deps, { runId, trigger: 'reverify', targets: planTargets(deps.config) });
   };
@@ -53,7 +53,7 @@ export function workerHandler(rt: ReverifyRuntime, opts: { publishMarginMs?: num
  */
 export function policyChangeHandler(rt: ReverifyRuntime): (event: unknown, context: LambdaContext) => Promise<void> {
   return async (event, context) => {
-    const parsed = parsePolicyChangeEvent(event);
+    const parsed = parsePolicyChangeEvent(event, rt.now);
     if (!parsed.ok) {
       rt.log({ level: 'error', message: 'policy-change event rejected', reason: parsed.reason });
       return;

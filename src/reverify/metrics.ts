@@ -14,8 +14,9 @@ export type Log = (entry: Record<string, unknown>) => void;
 export function emf(
   fn: string,
   metrics: Record<string, number>,
-  properties: Record<string, unknown> = {},
-  now: number = Date.now(),
+  properties: Record<string, unknown>,
+  /** The EMF timestamp: the composition's clock, read by the caller. */
+  now: number,
 ): Record<string, unknown> {
   return {
     _aws: {

@@ -12,6 +12,7 @@ import type { QueueSender } from './queue.ts';
 import type { RunLedger, RunState } from './run-ledger.ts';
 import { ecrHost } from '../registry/providers/ecr.ts';
 import { globCouldMatchRepository, globsMatchImage, imageSelected, repositoryIncluded } from './selection.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The planner: for each associated account and region, the repositories and
@@ -45,7 +46,7 @@ export interface PlannerDeps {
   /** Milliseconds left in this invocation. */
   remainingMs(): number;
   log: Log;
-  now?: () => number;
+  now: Clock;
   retry?: RetryOptions;
   /** Accounts listed at once (default 4); one account's regions are listed one after the other. */
   accountsInParallel?: number;
@@ -122,7 +123,7 @@ async function planWork(deps: PlannerDeps, runId: string, trigger: RunTrigger, s
   await mapLimit([...byAccount.values()], deps.accountsInParallel ?? 4, async (list) => {
     for (const w of list) await planOne(deps, runId, trigger, scope, w, stats);
   });
-  deps.log(emf('reverify-planner', { ...stats }, { level: 'info', message: 'reverify planning step', runId, trigger }, (deps.now ?? Date.now)()));
+  deps.log(emf('reverify-planner', { ...stats }, { level: 'info', message: 'reverify planning step', runId, trigger }, deps.now()));
   return stats;
 }
 
@@ -172,7 +173,7 @@ async function listTarget(deps: PlannerDeps, runId: string, trigger: RunTrigger,
   const globs = scope ? scope.globs : await deps.globsFor(association.group);
   const host = ecrHost(account.id, region);
   const ctx: ListingContext = { account: account.id, region, ...(deps.retry ? { retry: deps.retry } : {}), onRequest: () => stats.ecrRequests++ };
-  const now = (deps.now ?? Date.now)();
+  const now = deps.now();
   let cursor: PlanCursor = { ...w.cursor };
   for (;;) {
     const page = await repositoriesPage(ecr, ctx, cursor.repositoriesToken);
@@ -189,7 +190,7 @@ async function listTarget(deps: PlannerDeps, runId: string, trigger: RunTrigger,
         const images = await imagesPage(ecr, ctx, repository, imagesToken);
         const entries = [];
         for (const image of images.items) {
-          const decision = imageSelected(image, deps.config.reverify, now);
+          const decision = imageSelected(image, now, deps.config.reverify);
           if (decision.keep && globsMatchImage(globs, host, repository, image.digest)) entries.push({ digest: image.digest, tags: decision.tags });
           else stats.imagesSkipped++;
         }
@@ -244,7 +245,7 @@ async function fail(
   stats: PlanStats,
 ): Promise<void> {
   stats.failed++;
-  deps.log(emf('reverify-planner', { targetsFailed: 1 }, { level: 'error', message: 'account not listed', runId, ...where, reason }, (deps.now ?? Date.now)()));
+  deps.log(emf('reverify-planner', { targetsFailed: 1 }, { level: 'error', message: 'account not listed', runId, ...where, reason }, deps.now()));
   // Reported before it is counted: if the report fails, the retried invocation reports it again.
   await deps.reportFailure({ runId, trigger, ...where, reason });
   const state = await deps.ledger.targetFinished(runId, targetId(where), reason);

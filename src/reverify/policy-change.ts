@@ -1,4 +1,5 @@
 import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Clock } from '../clock.ts';
 import type { AccountDirectory } from '../accounts/groups.ts';
 import type { SigwatchConfig } from '../accounts/types.ts';
 import { SigwatchError } from '../errors.ts';
@@ -30,7 +31,7 @@ export interface PolicyChange {
 const POLICY_FILE = /\.(ya?ml|json)$/i;
 
 /** An EventBridge `Object Created`/`Object Deleted` event from S3 → a change, or why it is not one to act on. */
-export function parsePolicyChangeEvent(event: unknown): { ok: true; change: PolicyChange } | { ok: false; reason: string } {
+export function parsePolicyChangeEvent(event: unknown, now: Clock): { ok: true; change: PolicyChange } | { ok: false; reason: string } {
   const e = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
   const detail = (typeof e.detail === 'object' && e.detail !== null ? e.detail : {}) as Record<string, unknown>;
   const bucket = (detail.bucket as { name?: unknown } | undefined)?.name;
@@ -45,7 +46,7 @@ export function parsePolicyChangeEvent(event: unknown): { ok: true; change: Poli
     ok: true,
     change: {
       eventId: e.id,
-      time: typeof e.time === 'string' ? e.time : new Date().toISOString(),
+      time: typeof e.time === 'string' ? e.time : new Date(now()).toISOString(),
       bucket,
       key: object.key,
       kind: type === 'Object Created' ? 'created' : 'deleted',

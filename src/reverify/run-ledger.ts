@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { SigwatchError } from '../errors.ts';
 import type { RunTrigger } from './messages.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * A run's progress, in the shared table (docs/runtime.md, `run#<run id>`):
@@ -70,19 +71,19 @@ export const MAX_CHANGES_LISTED = 200;
 const RUN_TTL_DAYS = 14;
 
 export interface RunLedgerOptions {
-  now?: () => number;
+  now: Clock;
 }
 
 export class RunLedger {
   readonly #client: DynamoDBClient;
   readonly #table: string;
-  readonly #now: () => number;
+  readonly #now: Clock;
 
-  constructor(client: DynamoDBClient, table: string, opts: RunLedgerOptions = {}) {
+  constructor(client: DynamoDBClient, table: string, opts: RunLedgerOptions) {
     if (table === '') throw new SigwatchError('CONFIG', 'run ledger: no table name (SIGWATCH_TABLE)');
     this.#client = client;
     this.#table = table;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now;
   }
 
   /** Records a run's start; a second start of the same run (a retried schedule) changes nothing. */

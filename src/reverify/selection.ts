@@ -32,7 +32,7 @@ export type ImageDecision = { keep: true; tags: string[] } | { keep: false; why:
  * `maxAgeDays` is skipped; tags matching `excludeTags` do not count, and an
  * image left without tags follows `untagged`.
  */
-export function imageSelected(image: ListedImage, scope: ReverifyConfig = DEFAULT_SCOPE, now = Date.now()): ImageDecision {
+export function imageSelected(image: ListedImage, now: number, scope: ReverifyConfig = DEFAULT_SCOPE): ImageDecision {
   if ((image.artifactMediaType && ARTIFACT_MEDIA_TYPE.test(image.artifactMediaType)) || (image.tags.length > 0 && image.tags.every((t) => COSIGN_TAG.test(t)))) {
     return { keep: false, why: 'artifact' };
   }

@@ -3,6 +3,7 @@ import { emf } from './metrics.ts';
 import type { RunTrigger } from './messages.ts';
 import { imagesOf, type ChangedImage, type RunLedger, type RunState, type TeamCounts } from './run-ledger.ts';
 import type { Topics } from './topics.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * A run's summaries, published once when the run completes: one per team
@@ -43,13 +44,13 @@ export interface SummaryDeps {
   topics: Topics;
   operatorsTopicArn: string;
   log: Log;
-  now?: () => number;
+  now: Clock;
 }
 
 /** Publishes the run's summaries if this caller is the first to ask; true when it did. */
 export async function publishRunSummaries(state: RunState, deps: SummaryDeps): Promise<boolean> {
   if (!(await deps.ledger.claimSummary(state.runId))) return false;
-  const finishedAt = new Date((deps.now ?? Date.now)()).toISOString();
+  const finishedAt = new Date(deps.now()).toISOString();
   try {
     const teams = await deps.ledger.teams(state.runId);
     const total: TeamCounts & { images: number } = { images: 0, admit: 0, deny: 0, warn: 0, error: 0, unverified: 0, changed: 0 };
@@ -83,7 +84,7 @@ export async function publishRunSummaries(state: RunState, deps: SummaryDeps): P
       failures: state.failures,
     };
     await deps.topics.publishMessage(deps.operatorsTopicArn, operators, { type: 'run-summary' });
-    deps.log(emf('reverify-worker', { runImages: total.images, runChanged: total.changed, runTargetsFailed: state.targetsFailed }, { level: 'info', message: 'reverify run complete', runId: state.runId, trigger: state.trigger, teams: teams.length }));
+    deps.log(emf('reverify-worker', { runImages: total.images, runChanged: total.changed, runTargetsFailed: state.targetsFailed }, { level: 'info', message: 'reverify run complete', runId: state.runId, trigger: state.trigger, teams: teams.length }, deps.now()));
     return true;
   } catch (err) {
     // Give the claim back: the message that completed the run fails, and its retry publishes.
@@ -102,7 +103,7 @@ export interface RunFailure {
 }
 
 /** Tells the operators, at once, that an account could not be listed (attribute `type`: `run-failure`). */
-export function failureReporter(topics: Topics, operatorsTopicArn: string, now: () => number = Date.now): (f: RunFailure) => Promise<void> {
+export function failureReporter(topics: Topics, operatorsTopicArn: string, now: Clock): (f: RunFailure) => Promise<void> {
   return (f) =>
     topics.publishMessage(
       operatorsTopicArn,

@@ -9,6 +9,7 @@ import { emf, type Log } from './metrics.ts';
 import type { ChangedImage, RunLedger, RunState, TeamProgress } from './run-ledger.ts';
 import { ecrHost } from '../registry/providers/ecr.ts';
 import type { Topics } from './topics.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The worker: verifies each image of an `images` message through the same
@@ -50,7 +51,7 @@ export interface WorkerDeps {
   /** Called by whoever's update completes the run: publishes its summaries. */
   complete(state: RunState): Promise<void>;
   log: Log;
-  now?: () => number;
+  now: Clock;
   /** Images of one message verified at once (default 4): one repository, so one registry, at a polite rate. */
   concurrency?: number;
   /** Runs in a row an admitted image must fail to be verified before the error is published (default DEFAULT_ERROR_RUNS). */
@@ -73,7 +74,7 @@ export const IMAGE_DEADLINE_MS = 30_000;
  * (and its other images) a timeout of the invocation.
  */
 export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budget?: BatchBudget): Promise<BatchStats> {
-  const now = deps.now ?? Date.now;
+  const now = deps.now;
   const { account, region, repository, runId, trigger } = message;
   const registry = ecrHost(account, region);
   const previous = await deps.verdicts.getMany(message.images.map((i) => ({ account, region, repository, digest: i.digest })));

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SigwatchError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * "Publish once" for at-least-once delivery. EventBridge and SQS may deliver an
@@ -30,7 +31,7 @@ export interface DynamoIdempotencyOptions {
   ttlSeconds?: number;
   /** How long an unfinished claim blocks others; 2 minutes by default (over a publish's worst case). */
   inProgressMs?: number;
-  now?: () => number;
+  now: Clock;
 }
 
 const SK = '-';
@@ -40,14 +41,14 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
   readonly #table: string;
   readonly #ttlSeconds: number;
   readonly #inProgressMs: number;
-  readonly #now: () => number;
+  readonly #now: Clock;
 
   constructor(opts: DynamoIdempotencyOptions) {
     this.#client = opts.client;
     this.#table = opts.table;
     this.#ttlSeconds = opts.ttlSeconds ?? 24 * 3600;
     this.#inProgressMs = opts.inProgressMs ?? 120_000;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now;
   }
 
   async claim(key: string): Promise<ClaimResult> {

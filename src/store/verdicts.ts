@@ -1,5 +1,6 @@
 import { BatchGetItemCommand, BatchWriteItemCommand, type BatchGetItemCommandOutput, type BatchWriteItemCommandOutput, type WriteRequest, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SigwatchError } from '../errors.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * The verdict store: the last verdict sigwatch reached for each image, so that
@@ -44,7 +45,7 @@ export interface VerdictRecord extends ImageKey {
 export interface VerdictStoreOptions {
   /** Days a verdict is kept after its last verification (default 30). */
   ttlDays?: number;
-  now?: () => number;
+  now: Clock;
 }
 
 /** Reasons kept per verdict, and characters per reason: the item stays far below DynamoDB's 400 KB. */
@@ -65,15 +66,15 @@ export class VerdictStore {
   readonly #client: DynamoDBClient;
   readonly #table: string;
   readonly #ttlSeconds: number;
-  readonly #now: () => number;
+  readonly #now: Clock;
   readonly #sleep: (ms: number) => Promise<void>;
 
-  constructor(client: DynamoDBClient, table: string, opts: VerdictStoreOptions & { sleep?: (ms: number) => Promise<void> } = {}) {
+  constructor(client: DynamoDBClient, table: string, opts: VerdictStoreOptions & { sleep?: (ms: number) => Promise<void> }) {
     if (table === '') throw new SigwatchError('CONFIG', 'verdict store: no table name (SIGWATCH_TABLE)');
     this.#client = client;
     this.#table = table;
     this.#ttlSeconds = Math.round((opts.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400);
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now;
     this.#sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 

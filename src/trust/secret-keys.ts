@@ -2,6 +2,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SigwatchError } from '../errors.ts';
 import { assertPullSecretName, SecretCache } from '../registry/providers/pull-secrets.ts';
 import { parsePublicKeys, type PublicKey } from './keys.ts';
+import type { Clock } from '../clock.ts';
 
 /**
  * `key.secretRef`: a public key kept as a secret. Upstream reads a Kubernetes
@@ -38,7 +39,7 @@ export class SecretKeyStore {
   private readonly secretId: (name: string) => string;
   private readonly cache: SecretCache<PublicKey[]>;
 
-  constructor(opts: { client: SecretsManagerClient; secretId: (name: string) => string; ttlMs?: number; now?: () => number }) {
+  constructor(opts: { client: SecretsManagerClient; secretId: (name: string) => string; ttlMs?: number; now: Clock }) {
     this.secretId = opts.secretId;
     this.cache = new SecretCache({ client: opts.client, parse: parseKeySecret, ttlMs: opts.ttlMs, now: opts.now });
   }

@@ -5,6 +5,7 @@ import type { TrustRoot } from '../policy/types.ts';
 import { sigstoreKeysTrustMaterial } from './sigstore-keys.ts';
 // TUF (tuf-js and its in-memory file system) is loaded only for a `remote` or `repository` TrustRoot.
 import type { TufSource, TufTrustedRoot } from './tuf.ts';
+import type { Clock } from '../clock.ts';
 
 type TufModule = typeof import('./tuf.ts');
 const loadTuf = (): Promise<TufModule> => import('./tuf.ts');
@@ -20,7 +21,7 @@ const loadTuf = (): Promise<TufModule> => import('./tuf.ts');
  */
 
 export interface TrustRootResolverOptions {
-  now?: () => number;
+  now: Clock;
   /** How long a TUF result is kept at most (policy-controller resyncs TrustRoots every 10 hours). */
   maxAgeMs?: number;
   fetchTimeoutMs?: number;
@@ -38,13 +39,13 @@ const TEN_HOURS_MS = 10 * 60 * 60 * 1000;
 
 export class TrustRootResolver {
   private readonly entries = new Map<string, Promise<Cached>>();
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly maxAgeMs: number;
   private readonly fetchTuf: ((source: TufSource) => Promise<TufTrustedRoot>) | undefined;
   private readonly fetchOptions: { fetchTimeoutMs?: number; fetchRetries?: number };
 
-  constructor(opts: TrustRootResolverOptions = {}) {
-    this.now = opts.now ?? Date.now;
+  constructor(opts: TrustRootResolverOptions) {
+    this.now = opts.now;
     this.maxAgeMs = opts.maxAgeMs ?? TEN_HOURS_MS;
     this.fetchTuf = opts.fetchTuf;
     this.fetchOptions = { fetchTimeoutMs: opts.fetchTimeoutMs, fetchRetries: opts.fetchRetries };
@@ -120,12 +121,4 @@ function cacheKey(root: TrustRoot): string {
     keys.set(root, key);
   }
   return key;
-}
-
-/** The process's resolver: the CLI and the Lambda handlers share one per process, so TUF is fetched once per expiry. */
-export const processTrustRoots = new TrustRootResolver();
-
-/** `trustRootRef` resolution with the process's resolver. */
-export function trustRootMaterial(roots: readonly TrustRoot[] | undefined, name: string): Promise<TrustMaterial> {
-  return processTrustRoots.lookup(roots, name);
 }

@@ -7,6 +7,7 @@ import type { Verdict } from '../../src/policy/verdict.ts';
 import { verifyImage } from '../../src/pipeline/verify-image.ts';
 import { parseImageTarget } from '../../src/registry/target.ts';
 import { sha256Digest, type BuiltManifest } from '../harness/index.ts';
+import { testTrustRoots } from '../helpers/trust-roots.ts';
 
 /**
  * The corpus's hostile registry content is served from an OCI image layout
@@ -72,6 +73,7 @@ spec:
 /** verifyImage on `oci:DIR:app` with one policy; no registry may be contacted. */
 export function verifyLayout(dir: string, policy: ClusterImagePolicy, trust?: TrustMaterial): Promise<Verdict> {
   return verifyImage(parseImageTarget(`oci:${dir}:app`), () => [policy], {
+    trustRootResolver: testTrustRoots(),
     registry: () => {
       throw new Error('the corpus never reaches a registry');
     },

@@ -21,6 +21,12 @@ export interface TestRegistry {
   auth?: RegistryAuth;
   /** Set when the registry trusts a token server; `auth` is then the pusher's account there. */
   tokenAuth?: TokenAuth;
+  /**
+   * The registry's clock minus this process's, from its `Date` header (to the
+   * second). Not zero under `faketime`: Go reads the clock without libc, so
+   * the binary keeps real time while Node is shifted.
+   */
+  clockOffsetMs: number;
   stop(): Promise<void>;
 }
 
@@ -82,6 +88,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     const registry: TestRegistry = {
       host: `127.0.0.1:${running.port}`,
       url: `http://127.0.0.1:${running.port}`,
+      clockOffsetMs: running.clockOffsetMs,
       stop: () => {
         stopped ??= stopChild(running.child).then(() => {
           liveCleanups.delete(running.kill);
@@ -102,6 +109,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 
 interface Running {
   port: number;
+  clockOffsetMs: number;
   child: ChildProcess;
   kill: () => void;
 }
@@ -116,8 +124,10 @@ async function launch(binary: string, dir: string, attempt: number, opts: StartR
   const kill = () => child.kill('SIGKILL');
   liveCleanups.add(kill);
   try {
-    await waitUntilReady(`http://127.0.0.1:${port}`, opts.auth || opts.tokenAuth ? 401 : 200, () => failure);
-    return { port, child, kill };
+    const clockOffsetMs = await waitUntilReady(`http://127.0.0.1:${port}`, opts.auth || opts.tokenAuth ? 401 : 200, () => failure);
+    // Tokens the registry checks are issued on its clock, whatever ours says.
+    opts.tokenAuth?.alignClock?.(clockOffsetMs);
+    return { port, child, kill, clockOffsetMs };
   } catch (err) {
     kill();
     liveCleanups.delete(kill);
@@ -162,15 +172,18 @@ function spawnUnref(binary: string, configPath: string, logPath: string): ChildP
   }
 }
 
-async function waitUntilReady(url: string, expected: number, failure: () => string | undefined): Promise<void> {
+/** Resolves with the registry's clock offset once it answers `GET /v2/` as expected. */
+async function waitUntilReady(url: string, expected: number, failure: () => string | undefined): Promise<number> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const failed = failure();
     if (failed) throw new Error(failed);
     try {
+      const sent = Date.now();
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1_000) });
       await res.arrayBuffer();
-      if (res.status === expected) return;
+      // The Date header has whole seconds: the registry's second began at most 1 s before it says.
+      if (res.status === expected) return Date.parse(res.headers.get('date') ?? '') + 500 - (sent + Date.now()) / 2 || 0;
     } catch {
       // not listening yet
     }

@@ -13,6 +13,8 @@ export interface TokenAuth {
   issuer: string;
   /** Self-signed certificate of the signing key: the registry's `rootcertbundle`. */
   certPem: string;
+  /** Told the registry's clock offset once it runs (startRegistry calls it), so tokens are issued on the registry's time. */
+  alignClock?: (registryOffsetMs: number) => void;
 }
 
 export interface TokenUser {
@@ -50,6 +52,8 @@ export interface TokenServer {
   url: string;
   auth: TokenAuth;
   requests: TokenRequestRecord[];
+  /** The JSON bodies of the tokens issued, in order. */
+  issuedAnswers: string[];
   /** Lifetime of the tokens issued from now on, as `expires_in` and in the `exp` claim. */
   expiresIn: number;
   /**
@@ -57,6 +61,13 @@ export interface TokenServer {
    * still says `expiresIn`: a token the registry refuses before the client expects.
    */
   expClaim: number | undefined;
+  /**
+   * The registry's clock minus ours: JWT claims (iat, nbf, exp) and the
+   * answer's `issued_at` are on the registry's time, as a real token service
+   * shares its registry's clock; a client whose clock differs sees them in
+   * the future or the past.
+   */
+  clockOffsetMs: number;
   close(): Promise<void>;
 }
 
@@ -74,12 +85,14 @@ const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 export async function startTokenServer(opts: TokenServerOptions = {}): Promise<TokenServer> {
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
+  // The registry trusts this root from its start, before anyone knows its clock: ten years either way, as roots are.
+  const TEN_YEARS_MS = 10 * 365 * 86_400_000;
   const cert = await X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: '01',
       name: `CN=${ISSUER}`,
-      notBefore: new Date(now - 3_600_000),
-      notAfter: new Date(now + 86_400_000),
+      notBefore: new Date(now - TEN_YEARS_MS),
+      notAfter: new Date(now + TEN_YEARS_MS),
       signingAlgorithm: EC,
       keys,
       extensions: [
@@ -95,10 +108,12 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
 
   const server: TokenServer = {
     url: '',
-    auth: { realm: '', service: SERVICE, issuer: ISSUER, certPem: cert.toString('pem') },
+    auth: { realm: '', service: SERVICE, issuer: ISSUER, certPem: cert.toString('pem'), alignClock: (offset) => (server.clockOffsetMs = offset) },
     requests: [],
+    issuedAnswers: [],
     expiresIn: opts.expiresIn ?? 300,
     expClaim: undefined,
+    clockOffsetMs: 0,
     close: () =>
       new Promise<void>((resolve) => {
         http.closeAllConnections();
@@ -107,7 +122,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   };
 
   const jwt = (subject: string, access: Access[]): string => {
-    const issuedAt = Math.floor(Date.now() / 1000);
+    const issuedAt = Math.floor((Date.now() + server.clockOffsetMs) / 1000);
     const expires = issuedAt + (server.expClaim ?? server.expiresIn);
     const header = { typ: 'JWT', alg: 'ES256', x5c: [x5c] };
     const claims = { iss: ISSUER, sub: subject, aud: SERVICE, exp: expires, nbf: issuedAt - 5, iat: issuedAt, jti: randomUUID(), access };
@@ -135,7 +150,9 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     const allowed = basic ? { prefixes: users[basic.username]!.repositories, actions: users[basic.username]!.actions ?? ['pull'] } : { prefixes: anonymous, actions: ['pull'] };
     record.granted = scopes.flatMap((scope) => grant(scope, allowed.prefixes, allowed.actions));
     const token = jwt(basic?.username ?? '', record.granted);
-    reply(200, { token, access_token: token, expires_in: server.expiresIn, issued_at: new Date().toISOString() });
+    const answer = { token, access_token: token, expires_in: server.expiresIn, issued_at: new Date(Date.now() + server.clockOffsetMs).toISOString() };
+    server.issuedAnswers.push(JSON.stringify(answer));
+    reply(200, answer);
   };
 
   const http = createServer(handle);

@@ -7,6 +7,7 @@
  * Manager mocked; a configuration of two teams of one organisation, their
  * policies, and signed and unsigned images.
  */
+import { testNow } from './clock.ts';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
@@ -243,7 +244,7 @@ spec:
     const others = new Set(opts.otherHosts ?? []);
     const deps = assembleOnPush({ ...env, pushQueueUrl: sc.pushQueue.url }, clients, {
       endpoint: (host) => (others.has(host) ? host : sc.reg.host),
-      registry: new RegistryClient({ insecureHosts: [sc.reg.host, ...others] }),
+      registry: new RegistryClient({ now: testNow, insecureHosts: [sc.reg.host, ...others] }),
       write: (line) => void this.logs.push(line),
       now: () => this.now,
     });

@@ -1,6 +1,7 @@
 import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import { SigwatchError } from '../../errors.ts';
 import type { Credential, CredentialLookup } from '../credentials.ts';
+import type { Clock } from '../../clock.ts';
 
 /**
  * Pull credentials for Amazon ECR private registries. ECR has no long-lived
@@ -49,7 +50,7 @@ export interface EcrCredentialProviderOptions {
    */
   clientFor: (account: string, region: string, options: { fips: boolean }) => Promise<ECRClient>;
   /** Milliseconds since the epoch; injectable for tests. */
-  now?: () => number;
+  now: Clock;
 }
 
 /** Renew this long before ECR's `expiresAt`, so a token never expires between lookup and pull. */
@@ -62,14 +63,14 @@ interface CachedToken {
 
 export class EcrCredentialProvider {
   private readonly clientFor: EcrCredentialProviderOptions['clientFor'];
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly tokens = new Map<string, CachedToken>();
   /** Token requests under way, so concurrent lookups for one registry share one call. */
   private readonly pending = new Map<string, Promise<CachedToken>>();
 
   constructor(opts: EcrCredentialProviderOptions) {
     this.clientFor = opts.clientFor;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now;
   }
 
   /**

@@ -5,6 +5,7 @@ import type { Credential, CredentialLookup } from '../credentials.ts';
 import { describe, HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from '../http.ts';
 import { isObject } from '../manifest.ts';
 import { SecretCache } from './pull-secrets.ts';
+import type { Clock } from '../../clock.ts';
 
 /**
  * Pull credentials for Google Container Registry and Artifact Registry, from
@@ -62,7 +63,7 @@ export interface ServiceAccountKeyLookupOptions {
   /** The Secrets Manager secret holding the key. */
   secretId: string;
   ttlMs?: number;
-  now?: () => number;
+  now: Clock;
 }
 
 /** A service-account key kept in Secrets Manager, for GCR and Artifact Registry hosts only. */
@@ -101,7 +102,7 @@ export interface GcpFederationOptions {
   /** `host:port`s reached over plain HTTP (tests); everything else must be HTTPS, since the signed request is replayable for minutes. */
   insecureHosts?: Iterable<string>;
   http?: HttpOptions;
-  now?: () => number;
+  now: Clock;
 }
 
 export const GCP_STS_TOKEN_URL = 'https://sts.googleapis.com/v1/token';
@@ -132,7 +133,7 @@ export class GcpFederatedCredentials {
   private readonly tokenUrl: string;
   private readonly impersonationUrl: string | undefined;
   private readonly scope: string;
-  private readonly now: () => number;
+  private readonly now: Clock;
   private cached: AccessToken | undefined;
   private pending: Promise<AccessToken> | undefined;
 
@@ -155,7 +156,7 @@ export class GcpFederatedCredentials {
     this.impersonationUrl = opts.serviceAccount && `${iam}/v1/projects/-/serviceAccounts/${opts.serviceAccount}:generateAccessToken`;
     this.scope = opts.scope ?? GCP_CLOUD_PLATFORM_SCOPE;
     this.http = new HttpClient(opts.http ?? {});
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now;
   }
 
   /** `oauth2accesstoken` and the access token, for GCR and Artifact Registry hosts only. */

@@ -2,6 +2,7 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { SigwatchError } from '../../errors.ts';
 import { anonymous, dockerConfigLookup, normalizeAuthKey, type CredentialLookup } from '../credentials.ts';
 import { isObject } from '../manifest.ts';
+import type { Clock } from '../../clock.ts';
 
 /**
  * Kubernetes image pull secrets (`signaturePullSecrets` in a policy), kept in
@@ -51,7 +52,7 @@ export interface SecretCacheOptions<T> {
   parse: (text: string, label: string) => T;
   /** How long a secret is reused before it is read again, so a rotation is seen within this time. */
   ttlMs?: number;
-  now?: () => number;
+  now: Clock;
 }
 
 /**
@@ -63,7 +64,7 @@ export class SecretCache<T> {
   private readonly client: SecretsManagerClient;
   private readonly parse: (text: string, label: string) => T;
   private readonly ttlMs: number;
-  private readonly now: () => number;
+  private readonly now: Clock;
   private readonly values = new Map<string, { value: T; expiresAt: number }>();
   private readonly pending = new Map<string, Promise<T>>();
 
@@ -71,7 +72,7 @@ export class SecretCache<T> {
     this.client = opts.client;
     this.parse = opts.parse;
     this.ttlMs = opts.ttlMs ?? DEFAULT_SECRET_TTL_MS;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now;
   }
 
   /** `label` is how errors name the secret (its name and id, never its value). */
@@ -172,7 +173,7 @@ export interface PullSecretStoreOptions {
   /** The tenancy rule: the Secrets Manager id of one team's secret `name`, e.g. `secretIdUnder('sigwatch/team-a')`. */
   secretId: (name: string) => string;
   ttlMs?: number;
-  now?: () => number;
+  now: Clock;
 }
 
 /**
