@@ -3,6 +3,9 @@ import { after, describe, it } from 'node:test';
 import { deadline, deadlineError, remainingMs, sleepWithin, withinDeadline } from '../src/deadline.ts';
 import { SigwatchError } from '../src/errors.ts';
 import { HttpClient } from '../src/registry/http.ts';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { sdkHttpOptions } from '../src/pipeline/assemble.ts';
+import { startHangingServer } from './helpers/hanging-server.ts';
 import { startHttpServer } from './helpers/http-server.ts';
 
 /** The one deadline mechanism (src/deadline.ts) and the registry HTTP client's use of it. */
@@ -65,5 +68,18 @@ describe('registry HTTP under a deadline', () => {
     );
     assert.equal(server.requests.length, 1);
     assert.ok(performance.now() - started < 1_000);
+  });
+});
+
+describe('AWS calls under a deadline', () => {
+  it('bounds an AWS call to an endpoint that never answers (the SDK sets no timeout of its own)', async () => {
+    const server = await startHangingServer('silent');
+    servers.push(server);
+    const sts = new STSClient({ region: 'eu-west-1', endpoint: `http://${server.host}`, credentials: { accessKeyId: 'central', secretAccessKey: 'central' }, maxAttempts: 1, ...sdkHttpOptions(300) });
+    const started = performance.now();
+    await assert.rejects(sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::111122223333:role/sigwatch-member', RoleSessionName: 's' })), (e: Error) => /timeout/i.test(`${e.name} ${e.message}`));
+    assert.ok(performance.now() - started < 2_000, `took ${Math.round(performance.now() - started)} ms`);
+    assert.equal(server.hits, 1);
+    sts.destroy();
   });
 });
