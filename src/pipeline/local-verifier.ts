@@ -53,6 +53,7 @@ export class LocalVerifier implements ImageVerifier {
         return { kind: 'verdict', verdict, audience: AUDIENCE, policySetVersion: version };
       },
       referrerSubject: (image: OwnedImage) => manifestSubject(this.#deps.registry(image), image.digest),
+      resolveTag: (image, tag) => this.#deps.registry(image).resolve(tag),
       exists: (image: OwnedImage) => manifestExists(this.#deps.registry(image), image.digest),
     };
   }
