@@ -20,6 +20,7 @@ IMAGE is host[:port]/repo:tag, host/repo@sha256:HEX, a Docker Hub short name, oc
     'trusted-root': { type: 'string', value: 'FILE', help: 'sigstore TrustedRoot JSON for keyless authorities' },
     at: { type: 'string', value: 'RFC3339', help: 'verify as of this time (only where "now" is used; certificates are checked at their Rekor or timestamp time, as cosign does)' },
     'no-match': { type: 'string', value: 'deny|allow|warn', help: 'verdict for an image no policy matches (default deny)' },
+    timeout: { type: 'string', value: 'DURATION', help: 'deadline of the whole verification, e.g. 5s, 2m (default 60s); past it the verdict is a deny naming what was still waiting' },
     as: { type: 'string', value: 'REF', help: 'the registry reference an oci: image stands for (policy globs see it pinned to the digest, as policy-controller does)' },
     'skip-invalid': { type: 'boolean', help: 'load the valid policies and report the invalid ones' },
     'pull-secrets': { type: 'string', value: 'DIR', help: 'Kubernetes Secret manifests (kubectl ... -o yaml) that signaturePullSecrets name, found by metadata.name: kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg, or Opaque with sa.json (a Google service account key)' },
@@ -68,7 +69,7 @@ Notifications go to stdout (with a sigwatch.yaml, each with the topic it goes to
     'pull-secrets': { type: 'string', value: 'DIR', help: 'Kubernetes Secret manifests that signaturePullSecrets name (with a sigwatch.yaml: DIR/<group secretsPrefix>/); overrides pullSecrets' },
     format: { type: 'string', value: 'json|line', help: 'output format; overrides notifier.format' },
   },
-  footer: `exit codes: 0 every verdict admit or warn, 1 any deny or error, a rejected record or an undeliverable verdict, 2 usage or configuration error (bad flags, unreadable or unusable event file, invalid config, missing or empty policies)`,
+  footer: `exit codes: 0 every verdict admit or warn, 1 any deny, any image that could not be verified, a rejected record or an undeliverable verdict, 2 usage or configuration error (bad flags, unreadable or unusable event file, invalid config, missing or empty policies)`,
 } as const satisfies CommandSpec;
 
 export const ASSOCIATIONS_CHECK = {

@@ -80,17 +80,18 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
     metrics: noMetrics,
   });
   const verdicts = published.filter((n) => n.verdict !== 'error');
-  const errors = published.length - verdicts.length;
 
   const ignored = batch.records.filter((r) => !r.parsed.ok && r.parsed.ignored).length;
   const counts = { admit: 0, warn: 0, deny: 0 };
   for (const v of verdicts) if (v.verdict !== 'error') counts[v.verdict]++;
   const parts = [`${verdicts.length} verdict${verdicts.length === 1 ? '' : 's'} (${counts.admit} admit, ${counts.warn} warn, ${counts.deny} deny)`];
-  if (errors > 0) parts.push(`${errors} error${errors === 1 ? '' : 's'} (no verdict)`);
   if (failedMessageIds.length > 0) parts.push(`${failedMessageIds.length} record${failedMessageIds.length === 1 ? '' : 's'} failed`);
+  // "Could not verify" goes to the team and the operators: counted once per image. Fail closed: exit 1.
+  const unverified = new Set(published.filter((n) => n.verdict === 'error').map((n) => n.image)).size;
+  if (unverified > 0) parts.push(`${unverified} could not be verified`);
   if (ignored > 0) parts.push(`${ignored} ignored`);
   io.stderr(`sigwatch invoke: ${parts.join(', ')}`);
-  return counts.deny > 0 || errors > 0 || failedMessageIds.length > 0 ? EXIT_DENY : EXIT_OK;
+  return counts.deny > 0 || unverified > 0 || failedMessageIds.length > 0 ? EXIT_DENY : EXIT_OK;
 }
 
 /** One policy set for every image, no routing: the local configuration alone. */

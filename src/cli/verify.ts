@@ -1,4 +1,5 @@
 import { SigwatchError } from '../errors.ts';
+import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
 import { verifyImage } from '../pipeline/verify-image.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig } from '../registry/credentials.ts';
@@ -14,9 +15,11 @@ import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
-import { insecureRegistries, oneOf, requirePolicies } from './args.ts';
+import { insecureRegistries, oneOf, parseDuration, requirePolicies } from './args.ts';
 import { VERIFY } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
+import { deadline, isUnavailable, withinDeadline } from '../deadline.ts';
+import type { Verdict } from '../policy/verdict.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
 import { fixedClock, type Clock } from '../clock.ts';
@@ -36,6 +39,12 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const insecure = insecureRegistries(values['insecure-registry']);
   const noMatch = oneOf('--no-match', values['no-match'], ['deny', 'allow', 'warn'] as const, 'deny');
   const now = values.at === undefined ? io.now : fixedClock(parseAt(values.at));
+  const timeoutMs = parseDuration('--timeout', values.timeout ?? DEFAULT_TIMEOUT);
+  // Counted from the process's start: loading the code and the policies (from S3 too) is within the deadline.
+  const startedAt = io.startedAt ?? performance.now();
+  const left = Math.max(0, timeoutMs - (performance.now() - startedAt));
+  const signal = deadline(left, undefined, { budgetMs: timeoutMs, startedAt });
+  const backstop = deadline(left + REPORT_GRACE_MS, undefined, { budgetMs: timeoutMs, startedAt });
   const trust = values['trusted-root'] === undefined ? undefined : await loadTrustedRootFile(values['trusted-root']);
 
   const target = parseTargetOrUsage(positionals[0]!, values.as);
@@ -46,22 +55,42 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: insecure, now });
   const secrets = teamSecrets(values['secrets-prefix'], values['pull-secrets'], now);
-  const verdict = await verifyImage(
+  const verifying = verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
     {
-      registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(secrets.pullSecrets(names), client.defaultCredentials) : undefined),
+      registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(secrets.pullSecrets(names), client.defaultCredentials) : undefined, signal),
       trust: trust && (() => trust),
       trustRoots: set.trustRoots,
       trustRootResolver: new TrustRootResolver({ now }),
       kmsKey: localKmsKeys(),
       secretKey: secrets.key,
+      policyEvaluator: defaultPolicyEvaluator(now),
     },
-    { noMatch },
+    { noMatch, signal },
   );
+  const verdict = await pastDeadline(verifying, target.input, backstop);
 
   io.stdout(format === 'json' ? JSON.stringify(verdict) : formatVerdictText(verdict));
   return verdict.verdict === 'deny' ? EXIT_DENY : EXIT_OK;
+}
+
+/** Default of `--timeout`: well past a healthy registry's seconds, well short of a user giving up. */
+const DEFAULT_TIMEOUT = '60s';
+/** How long past its deadline a verification may take to say what was waiting, before it is cut short. */
+const REPORT_GRACE_MS = 500;
+
+/**
+ * The verification, or, when something it waits on ignores the deadline (a
+ * cloud SDK call), a deny at the deadline: the command ends on time either way.
+ */
+async function pastDeadline(verifying: Promise<Verdict>, image: string, backstop: AbortSignal): Promise<Verdict> {
+  try {
+    return await withinDeadline(verifying, backstop, 'the verification');
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
+    return { image, digest: '', verdict: 'deny', policies: [], reasons: [err.message], error: { code: err.code, message: err.message } };
+  }
 }
 
 /** RFC 3339 with a time zone, as `--at` promises; Date.parse alone would also take "2026" or a local time. */
