@@ -21,7 +21,8 @@ import { CentralVerifier } from '../src/pipeline/central.ts';
 import { handlePushBatch } from '../src/pipeline/on-push.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { OciLayout } from '../src/registry/layout.ts';
-import { FileConfigSource } from '../src/store/config-object.ts';
+import { readConfig } from '../src/store/config-object.ts';
+import { loadLocalConfig } from '../src/pipeline/local-config.ts';
 import { folderPrefixReader } from '../src/store/folder.ts';
 import { GroupPolicies } from '../src/store/group-policies.ts';
 import { MemoryIdempotencyStore } from '../src/store/idempotency.ts';
@@ -51,6 +52,9 @@ associations:
     accounts:
       - id: "${PAYMENTS}"
         regions: [${REGION}]
+# What \`sigwatch invoke --config\` reads on a machine: the folder laid out as the config bucket.
+local:
+  bucket: ..
 `;
 
 /** The demo is an entry point: its one clock is the wall clock. */
@@ -95,9 +99,13 @@ try {
   console.log(`policy of group acme (policies/acme/require-release-key.yaml):\n${policy.replace(/^/gm, '    ')}`);
 
   const idempotency = new MemoryIdempotencyStore();
+  // Read as \`sigwatch invoke --config\` reads it: one sigwatch.yaml with its local: section.
+  const configFile = join(work, 'config/sigwatch.yaml');
+  const { local, sigwatch } = await loadLocalConfig(configFile);
+  const loaded = readConfig(sigwatch!, configFile, { allowInlineExternalId: true });
   const verifier = new CentralVerifier({
-    config: new FileConfigSource(join(work, 'config/sigwatch.yaml'), { allowInlineExternalId: true }),
-    policies: new GroupPolicies(folderPrefixReader(work)),
+    config: { load: async () => loaded },
+    policies: new GroupPolicies(folderPrefixReader(local.bucket!)),
     registry: new RegistryClient({ now }),
     now,
     // The member account's registry is the layout; nothing leaves the machine.

@@ -198,8 +198,25 @@ describe('sigwatch associations check', () => {
       r.stdout,
     );
     assert.ok(r.stdout.includes(`  ${NO_ECR_ACCOUNT} eu-west-1 ecr-describe-repositories: the role lacks ecr:DescribeRepositories (AccessDeniedException, HTTP 400, request req-AccessDeniedException)`), r.stdout);
-    assert.equal(r.stdout.trimEnd().split('\n').at(-1), `AWS role impersonation failed for 2 of 4 account regions: ${DENIED_ACCOUNT} (us-east-1), ${NO_ECR_ACCOUNT} (eu-west-1)`);
+    assert.equal(r.stdout.trimEnd().split('\n').at(-1), `AWS checks failed for 2 of 4 account regions: ${DENIED_ACCOUNT} (us-east-1): role not assumed, ${NO_ECR_ACCOUNT} (eu-west-1): role assumed, ECR listing refused`);
     assertNoSecrets(r.stdout + r.stderr);
+  });
+
+  it('says "no AWS credentials found" when the SDK has none, not that AWS could not be reached', async () => {
+    // What the SDK's default chain throws with no profile, environment or instance role: nothing was sent.
+    const none = () => Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+    secrets.reset();
+    secrets.on(GetSecretValueCommand).rejects(none());
+    const r = await check('acme/payments', '--account', OK_ACCOUNT, '--config', ACME);
+    assert.equal(r.code, 1);
+    assert.ok(
+      r.stdout.includes(
+        `  ${OK_ACCOUNT} eu-west-1 assume-role: account ${OK_ACCOUNT}: cannot assume ${ROLES[OK_ACCOUNT]}: cannot read its ExternalId from ${PAYMENTS_SECRET}: no AWS credentials found: run with the credentials of the sigwatch functions' role (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) (CredentialsProviderError)`,
+      ),
+      r.stdout,
+    );
+    assert.doesNotMatch(r.stdout, /could not be reached|retry later/);
+    assert.equal(r.stdout.trimEnd().split('\n').at(-1), 'AWS checks not run: no AWS credentials found (2 of 2 account regions unchecked)');
   });
 
   it('--format json: one object with every step of every account region', async () => {
@@ -207,7 +224,8 @@ describe('sigwatch associations check', () => {
     assert.equal(r.code, 1);
     const out = JSON.parse(r.stdout) as { ok: boolean; verdict: string; results: { account: string; region: string; ok: boolean; steps: { check: string; status: string }[] }[] };
     assert.equal(out.ok, false);
-    assert.equal(out.verdict, `AWS role impersonation failed for 1 of 1 account region: ${NO_ECR_ACCOUNT} (eu-west-1)`);
+    // The role was assumed: the verdict says where it stopped, not that impersonation failed.
+    assert.equal(out.verdict, `AWS checks failed for 1 of 1 account region: ${NO_ECR_ACCOUNT} (eu-west-1): role assumed, ECR listing refused`);
     assert.deepEqual(
       out.results.map((x) => [x.account, x.region, x.ok, x.steps.map((s) => `${s.check}:${s.status}`)]),
       [[NO_ECR_ACCOUNT, 'eu-west-1', false, ['assume-role:ok', 'caller-identity:ok', 'ecr-describe-repositories:failed', 'ecr-authorization-token:ok']]],

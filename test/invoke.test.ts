@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -154,6 +154,29 @@ describe('sigwatch invoke', () => {
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot read event file .*nope\.json/);
     assert.equal(missing.stdout, '');
+  });
+
+  it('reads signaturePullSecrets from --pull-secrets DIR in a local config, and says how when there is none', async () => {
+    file(
+      'pull-secret-policy.yaml',
+      keyPolicyYaml('release', '**', key.publicKeyPem).replace('      key:', `      source:\n        - oci: ${ECR_HOST}/team/app\n          signaturePullSecrets: [{name: regcreds}]\n      key:`),
+    );
+    const cfg = file('pull-secrets.yaml', `policies: ./pull-secret-policy.yaml\nregistries:\n  mirror:\n    "${ECR_HOST}": "${reg.host}"\n  insecure: ["${reg.host}"]\n`);
+    const event = file('pull-secrets-event.json', ecrEvent('ps', digestOf('signed'), 'v1'));
+    const none = await sigwatch('invoke', event, '--config', cfg);
+    assert.equal(none.code, 1);
+    assert.match(
+      JSON.stringify(notifications(none.stdout)[0]!.reasons),
+      /signaturePullSecrets: no pull secrets in a local run; give --pull-secrets DIR \(Kubernetes Secret manifests\) or pullSecrets in the config/,
+    );
+    const secrets = join(dir, 'secrets');
+    mkdirSync(secrets, { recursive: true });
+    // Keyed by the registry the policy names (the ECR host), not by the mirror it is read from.
+    const auths = JSON.stringify({ auths: { [ECR_HOST]: { username: 'ci', password: 'x', auth: Buffer.from('ci:x').toString('base64') } } });
+    writeFileSync(join(secrets, 'regcreds.yaml'), `apiVersion: v1\nkind: Secret\nmetadata: {name: regcreds}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: ${Buffer.from(auths).toString('base64')}\n`);
+    const ok = await sigwatch('invoke', event, '--config', cfg, '--pull-secrets', secrets);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.equal(notifications(ok.stdout)[0]!.verdict, 'admit');
   });
 
   it('exits 2 for usage errors', async () => {

@@ -78,7 +78,7 @@ describe('sigwatch policy validate', () => {
     await assert.rejects(validateCommand([], capture()), { code: 'USAGE' });
     await assert.rejects(validateCommand([join(scratch, 'missing')], capture()), (err: SigwatchError) => {
       assert.equal(err.code, 'CONFIG');
-      assert.match(err.message, /^cannot read policies at .*missing: ENOENT/);
+      assert.match(err.message, /^cannot read policies at .*missing: no such file or folder$/);
       return true;
     });
     const io = capture();

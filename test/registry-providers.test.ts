@@ -13,7 +13,6 @@ import {
   GcpFederatedCredentials,
   isGcpRegistry,
   serviceAccountKeyCredential,
-  serviceAccountKeyLookup,
   type GcpFederationOptions,
   type SignedAwsRequest,
 } from '../src/registry/providers/gcp.ts';
@@ -304,10 +303,12 @@ describe('PullSecretStore', () => {
   });
 
   it('refuses team prefixes that are not plain Secrets Manager paths', () => {
-    for (const prefix of ['', '/team-a', 'team-a/', 'a//b', 'team-a/../team-b', 'arn:aws:secretsmanager:us-east-1:1:secret:x']) {
+    for (const prefix of ['', '/', '/team-a', 'team-a//', 'a//b', 'team-a/../team-b', 'arn:aws:secretsmanager:us-east-1:1:secret:x']) {
       throwsWith(() => secretIdUnder(prefix), 'CONFIG', /pull secret prefix .* is not a Secrets Manager name path/);
     }
     assert.equal(secretIdUnder('sigwatch/team-a')('regcred'), 'sigwatch/team-a/regcred');
+    // sigwatch.yaml writes a group's prefix as a folder (secretsPrefix: sigwatch/acme/).
+    assert.equal(secretIdUnder('sigwatch/acme/')('regcred'), 'sigwatch/acme/regcred');
   });
 
   it('reports a missing secret as CONFIG naming it', async () => {
@@ -403,19 +404,24 @@ describe('GCP service account key', () => {
     }
   });
 
-  it('is read from Secrets Manager once per TTL, for GCP hosts only', async () => {
-    const client = new SecretsManagerClient(fakeAws);
-    const mock = mockClient(client);
-    mock.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ 'sa.json': saKey }) });
-    const lookup = serviceAccountKeyLookup({ client, secretId: 'sigwatch/gcp/gcr-sa', now: testNow });
+  it('is a pull secret (gcr-sa) read from Secrets Manager once per TTL, offered to GCP hosts only', async () => {
+    const h = secretsHarness({ [`${PREFIX}/gcr-sa`]: JSON.stringify({ 'sa.json': saKey }), [`${PREFIX}/regcred`]: dockerConfigJsonSecret({ 'europe-west1-docker.pkg.dev/acme/ci': ['ci', 'ci-pw'] }) });
+    const lookup = h.store.lookupFor(['gcr-sa']);
     assert.equal(await lookup('ghcr.io', 'a'), undefined);
-    assert.equal(mock.calls().length, 0);
+    assert.equal(await lookup('127.0.0.1:5000', 'a'), undefined);
     assert.deepEqual(await lookup('europe-west1-docker.pkg.dev', 'acme/repo/app'), basic('_json_key', saKey));
     assert.deepEqual(await lookup('gcr.io', 'acme/app'), basic('_json_key', saKey));
-    assert.deepEqual(
-      mock.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input),
-      [{ SecretId: 'sigwatch/gcp/gcr-sa' }],
-    );
+    assert.deepEqual(h.ids(), [{ SecretId: `${PREFIX}/gcr-sa` }]);
+    // Named with a Docker pull secret, the key answers only where no auths entry does.
+    const both = h.store.lookupFor(['gcr-sa', 'regcred']);
+    assert.deepEqual(await both('europe-west1-docker.pkg.dev', 'acme/ci/sigs'), basic('ci', 'ci-pw'));
+    assert.deepEqual(await both('europe-west1-docker.pkg.dev', 'acme/repo/app'), basic('_json_key', saKey));
+  });
+
+  it('refuses a broken gcr-sa secret naming it, never its content', async () => {
+    const h = secretsHarness({ [`${PREFIX}/gcr-sa`]: JSON.stringify({ 'sa.json': JSON.stringify({ type: 'service_account', private_key: 'hunter2' }) }) });
+    const err = await rejectsWith(h.store.lookupFor(['gcr-sa'])('gcr.io', 'acme/app'), 'CONFIG', `pull secret "gcr-sa" (${PREFIX}/gcr-sa): service account key has no "client_email"`);
+    assert.doesNotMatch(err.message, /hunter2/);
   });
 });
 
@@ -586,6 +592,9 @@ describe('GCP workload identity federation from AWS', () => {
       },
     });
     await rejectsWith(unsigned.lookup('gcr.io', 'a'), 'CONFIG', 'GCP federation: the signed AWS request lacks the authorization header');
+    // The SDK's default chain found nothing to sign with: said as such, not as a failed signature.
+    const noCredentials = federation({ signCallerIdentity: async () => Promise.reject(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' })) });
+    await rejectsWith(noCredentials.lookup('gcr.io', 'a'), 'REGISTRY_AUTH', 'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks');
     assert.equal(recorded.length, 0);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -126,5 +126,64 @@ describe('signaturePullSecrets from Secrets Manager (Enforce guide examples)', (
     const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--secrets-prefix', 'sigwatch/acme');
     assert.equal(r.code, 1);
     assert.match(r.json().reasons[0]!, /regcreds/);
+  });
+});
+
+/** What `kubectl create secret docker-registry NAME --docker-server=… --docker-username=… --docker-password=… --dry-run=client -o yaml` prints. */
+function kubectlDockerRegistrySecret(name: string, server: string, username: string, password: string): string {
+  const config = JSON.stringify({ auths: { [server]: { username, password, auth: b64(`${username}:${password}`) } } });
+  return `apiVersion: v1
+data:
+  .dockerconfigjson: ${b64(config)}
+kind: Secret
+metadata:
+  creationTimestamp: null
+  name: ${name}
+type: kubernetes.io/dockerconfigjson
+`;
+}
+
+function secretsFolder(name: string, files: Record<string, string>): string {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+  return dir;
+}
+
+describe('signaturePullSecrets from a local folder of Secret manifests (--pull-secrets DIR)', () => {
+  it('verifies with regcreds as kubectl --dry-run writes it, without Secrets Manager', async () => {
+    // The file name is not the secret's name: policy-controller finds secrets by metadata.name.
+    const dir = secretsFolder('kubectl', { 'ci-credentials.yaml': kubectlDockerRegistrySecret('regcreds', reg.host, 'ci', users.ci.password) });
+    const before = tokens.requests.length;
+    const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets', dir);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.json().verdict, 'admit');
+    assert.equal(secrets.commandCalls(GetSecretValueCommand).length, 0);
+    assert.ok(tokens.requests.slice(before).some((t) => t.username === 'ci' && t.scopes.includes('repository:signatures/web:pull')));
+    assert.doesNotMatch(r.stdout + r.stderr, /ci-secret-pw/);
+  });
+
+  it('keeps a namespace-scoped secret to its namespace, as in Secrets Manager', async () => {
+    const dir = secretsFolder('scoped', { 'privatecreds.yaml': kubectlDockerRegistrySecret('privatecreds', `${reg.host}/othernamespace`, 'team', users.team.password) });
+    const r = await verify('apps/api:v1', policy(`${reg.host}/privatenamespace/sigs`, 'privatecreds'), '--pull-secrets', dir);
+    assert.equal(r.code, 1);
+    assert.match(r.json().reasons[0]!, /access denied/);
+  });
+
+  it('denies naming the secret and the folder when no manifest has that name, or the folder is missing', async () => {
+    const dir = secretsFolder('other', { 'a.yaml': kubectlDockerRegistrySecret('somethingelse', reg.host, 'ci', users.ci.password) });
+    const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets', dir);
+    assert.equal(r.code, 1);
+    assert.match(r.json().reasons.join('\n'), new RegExp(`pull secret "regcreds" \\(in ${dir}\\) not found: no Secret manifest there has metadata.name "regcreds" \\(found: somethingelse\\)`));
+    const missing = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets', join(work, 'nope'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.json().reasons.join('\n'), /pull secrets folder .*nope: no such folder/);
+  });
+
+  it('refuses a Secret of a type that holds no registry credentials, naming its file', async () => {
+    const dir = secretsFolder('tls', { 'tls.yaml': 'apiVersion: v1\nkind: Secret\nmetadata: {name: regcreds}\ntype: kubernetes.io/tls\ndata: {tls.crt: eA==, tls.key: eA==}\n' });
+    const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets', dir);
+    assert.equal(r.code, 1);
+    assert.match(r.json().reasons.join('\n'), /tls\.yaml\): a Secret of type kubernetes\.io\/tls holds no registry credentials; expected kubernetes\.io\/dockerconfigjson, kubernetes\.io\/dockercfg, or an Opaque Secret with sa\.json/);
   });
 });

@@ -61,7 +61,12 @@ function verdictChecks(name: string, setup: () => Promise<{ ref: (tag: string) =
       const r = await verify('unsigned', '--format', 'json');
       assert.equal(r.code, 1);
       assert.equal(r.json().verdict, 'deny');
-      assert.match(r.json().reasons[0]!, /no signatures found/);
+      const digest = r.json().digest.replace(':', '-');
+      // Where it looked: the .sig tag and the referrers, in the image's own repository.
+      assert.match(
+        r.json().reasons[0]!,
+        new RegExp(`no signatures found in (127\\.0\\.0\\.1:\\d+/team/app|oci:\\S+/layout) \\(looked for tag ${digest}\\.sig and for bundles among the referrers of ${r.json().digest}\\)$`),
+      );
     });
 
     it('denies a signature made with another key', async () => {

@@ -177,10 +177,26 @@ function awsErrorLabel(err: unknown): string {
   return parts.join(', ');
 }
 
-/** The AWS half of the one-line answer, as `chainctl iam groups check-aws` gives it. */
+/** What the first failed step of an account region says about how far it got. */
+const FAILED_AT: Record<CheckName, (step: CheckStep) => string> = {
+  'assume-role': (s) => (/no AWS credentials found/.test(s.detail) ? 'no AWS credentials found' : 'role not assumed'),
+  'caller-identity': () => 'role assumed, but the session is not that role',
+  'ecr-describe-repositories': (s) => `role assumed, ECR listing ${s.detail.startsWith('the role lacks') ? 'refused' : 'failed'}`,
+  'ecr-authorization-token': (s) => `role assumed, ECR login token ${s.detail.startsWith('the role lacks') ? 'refused' : 'not issued'}`,
+};
+
+/**
+ * The AWS half of the one-line answer, as `chainctl iam groups check-aws`
+ * gives it; a failure names the step each account region stopped at, so a
+ * role that was assumed is never reported as an impersonation failure.
+ */
 export function checkVerdict(results: readonly AccountRegionCheck[]): string {
   const failed = results.filter((r) => !r.ok);
   if (failed.length === 0) return 'AWS role impersonation was successful!';
-  const where = failed.map((r) => `${r.account} (${r.region})`).join(', ');
-  return `AWS role impersonation failed for ${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'}: ${where}`;
+  const firstFailure = (r: AccountRegionCheck) => r.steps.find((s) => s.status === 'failed')!;
+  const noCredentials = failed.every((r) => /no AWS credentials found/.test(firstFailure(r).detail));
+  if (noCredentials) return `AWS checks not run: no AWS credentials found (${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'} unchecked)`;
+  const head = failed.every((r) => firstFailure(r).check === 'assume-role') ? 'AWS role impersonation failed' : 'AWS checks failed';
+  const where = failed.map((r) => `${r.account} (${r.region}): ${FAILED_AT[firstFailure(r).check](firstFailure(r))}`).join(', ');
+  return `${head} for ${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'}: ${where}`;
 }

@@ -57,7 +57,7 @@ const FALLBACK_SESSION_NAME = `${SESSION_PREFIX}-verify`;
 /** Hex digits of the digest in a session name: enough to find the image, short enough to leave room for its repository. */
 const DIGEST_CHARS = 12;
 
-export type AssumeRoleFailure = 'access-denied' | 'throttled' | 'rejected' | 'unavailable';
+export type AssumeRoleFailure = 'access-denied' | 'throttled' | 'rejected' | 'unavailable' | 'no-credentials';
 
 /**
  * Why credentials for an account could not be had. Names the account and the
@@ -239,12 +239,16 @@ export function roleSessionName(image?: string): string {
   return parts.length > 1 ? parts.join('-') : FALLBACK_SESSION_NAME;
 }
 
+/** The SDK found no credentials of its own (no profile, no environment, no instance role): nothing reached AWS, and retrying will not help. */
+const NO_CREDENTIALS = "no AWS credentials found: run with the credentials of the sigwatch functions' role (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+
 const ASSUME_ROLE_FAILURES: Record<AssumeRoleFailure, string> = {
   'access-denied':
     "access denied: the role's trust policy must allow this function sts:AssumeRole and sts:SetSourceIdentity, with the association's ExternalId",
   throttled: 'STS is throttling requests; retry later',
   rejected: 'STS refused the request',
   unavailable: 'STS could not be reached; retry later',
+  'no-credentials': NO_CREDENTIALS,
 };
 
 const SECRET_FAILURES: Record<AssumeRoleFailure, string> = {
@@ -252,6 +256,7 @@ const SECRET_FAILURES: Record<AssumeRoleFailure, string> = {
   throttled: 'Secrets Manager is throttling requests; retry later',
   rejected: 'the secret could not be read',
   unavailable: 'Secrets Manager could not be reached; retry later',
+  'no-credentials': NO_CREDENTIALS,
 };
 
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException']);
@@ -278,6 +283,7 @@ function failureOf(err: unknown): AssumeRoleFailure {
   const status = e.$metadata?.httpStatusCode;
   if (THROTTLING.has(e.name ?? '') || status === 429 || e.$retryable?.throttling) return 'throttled';
   if (ACCESS_DENIED.has(e.name ?? '')) return 'access-denied';
+  if (e.name === 'CredentialsProviderError') return 'no-credentials';
   if (status === undefined || status >= 500) return 'unavailable';
   return 'rejected';
 }

@@ -1,19 +1,40 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SigwatchError } from '../errors.ts';
-
-/** node's parseArgs, with its errors turned into usage errors (exit 2). */
-export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(command: string, args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new SigwatchError('USAGE', `${command}: ${(err as Error).message}`);
-  }
-}
 
 export function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new SigwatchError('USAGE', `${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+}
+
+// host or host:port: DNS labels, an IPv4 address or a bracketed IPv6 one, an optional port.
+const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
+
+/**
+ * `--insecure-registry` values as the registry client matches them (`host:port`).
+ * `http://host:port` says the same thing and is taken (a trailing `/` too); an
+ * `https://` URL contradicts the flag and anything else is not a host: both
+ * are refused, since a value that silently matched nothing would leave the
+ * registry on HTTPS and fail later with a TLS error.
+ */
+export function insecureRegistries(values: readonly string[] | undefined): string[] {
+  return (values ?? []).map((value) => {
+    const host = value.replace(/^http:\/\//i, '').replace(/\/+$/, '');
+    if (/^https:\/\//i.test(value)) throw new SigwatchError('USAGE', `--insecure-registry ${value}: an https:// registry is not insecure; give HOST:PORT of a registry that speaks plain HTTP`);
+    const m = REGISTRY_HOST.exec(host);
+    if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535))) {
+      throw new SigwatchError('USAGE', `--insecure-registry ${value}: expected HOST[:PORT] (as in the image reference, e.g. 127.0.0.1:5000), or http://HOST[:PORT]`);
+    }
+    return host.toLowerCase();
+  });
+}
+
+/**
+ * A policy set with no ClusterImagePolicy is a configuration error (exit 2) for
+ * every command: verifying against it would only ever give the no-match
+ * verdict, which says nothing about the image.
+ */
+export function requirePolicies(set: { policies: readonly unknown[] }, location: string): void {
+  if (set.policies.length === 0) throw new SigwatchError('CONFIG', `no ClusterImagePolicy in ${location}: nothing to verify against`);
 }
 
 const DURATION_RE = /^(\d{1,7})(ms|s|m|h)$/;

@@ -14,42 +14,13 @@ import { AwsSessions } from '../accounts/sts.ts';
 import type { SigwatchConfig } from '../accounts/types.ts';
 import type { Clock } from '../clock.ts';
 import { SigwatchError } from '../errors.ts';
-import { oneOf, parseCommandArgs } from './args.ts';
+import { oneOf } from './args.ts';
+import { ASSOCIATIONS_CHECK } from './commands.ts';
+import { helpText, parseCommand } from './spec.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
 
-const HELP = `usage: sigwatch associations check [GROUP] [--account ID] [--project ID] [--config FILE|s3://BUCKET/KEY] [--format json]
 
-For every AWS account associated with GROUP or a group below it (all groups
-without GROUP), in each of its regions: assumes the account's role as the
-sigwatch functions do (its ExternalId from Secrets Manager, SourceIdentity),
-calls sts:GetCallerIdentity with the session, and the read-only ECR calls a
-verification starts with (ecr:DescribeRepositories, ecr:GetAuthorizationToken).
-
-For every GCP association there: exchanges sigwatch's AWS identity for a
-Google token at Google STS (workload identity federation), impersonates the
-association's service account if it names one, and lists Artifact Registry
-repositories of each project in each of its locations.
-
-Prints what works and what is missing, then a one-line verdict.
-
-Run it with the credentials of the sigwatch functions' role (member roles
-and pool providers trust that role only; see docs/deploy.md).
-
-options:
-  --account ID        only this AWS account
-  --project ID        only this GCP project
-  --config FILE|s3://BUCKET/KEY
-                      the sigwatch configuration (default:
-                      s3://$SIGWATCH_CONFIG_BUCKET/$SIGWATCH_CONFIG_KEY, the key
-                      defaulting to config/sigwatch.yaml)
-  --source-identity ID
-                      SourceIdentity of the sessions (default
-                      $SIGWATCH_SOURCE_IDENTITY or sigwatch)
-  --format json       one JSON object instead of the table
-
-exit codes: 0 every account and project works, 1 any fails, 2 usage or
-configuration error (unreadable or invalid configuration, unknown group,
-account or project)`;
+const HELP = helpText(ASSOCIATIONS_CHECK);
 
 export interface AssociationsDeps {
   /** Region of the central account's STS, Secrets Manager and S3 calls. */
@@ -71,14 +42,7 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
     io.stderr(`sigwatch associations: unknown subcommand "${sub}"; expected check`);
     return EXIT_USAGE;
   }
-  const { values, positionals } = parseCommandArgs('associations check', rest, {
-    account: { type: 'string' },
-    project: { type: 'string' },
-    config: { type: 'string' },
-    'source-identity': { type: 'string' },
-    format: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parseCommand(ASSOCIATIONS_CHECK, rest);
   if (values.help) {
     io.stdout(HELP);
     return EXIT_OK;

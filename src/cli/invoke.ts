@@ -6,39 +6,29 @@ import { noMetrics } from '../observability/metrics.ts';
 import { LocalVerifier } from '../pipeline/local-verifier.ts';
 import { handlePushBatch } from '../pipeline/on-push.ts';
 import { MemoryIdempotencyStore } from '../store/idempotency.ts';
-import { loadLocalConfig, mirrorFor, readCapped } from '../pipeline/local-config.ts';
+import { loadLocalConfig, mirrorFor, readCapped, type LocalConfig } from '../pipeline/local-config.ts';
+import { CentralVerifier } from '../pipeline/central.ts';
+import { LocalPullSecrets } from '../registry/providers/local-pull-secrets.ts';
+import { pullSecretLookup } from '../registry/providers/pull-secrets.ts';
+import { readConfig } from '../store/config-object.ts';
+import { folderPrefixReader } from '../store/folder.ts';
+import { GroupPolicies } from '../store/group-policies.ts';
+import { resolve } from 'node:path';
 import { formatProblem } from '../policy/problems.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig, type CredentialLookup } from '../registry/credentials.ts';
 import type { PolicySet } from '../policy/types.ts';
 import { openPolicySource } from '../store/source.ts';
-import { oneOf, parseCommandArgs } from './args.ts';
+import { oneOf, requirePolicies } from './args.ts';
+import { INVOKE } from './commands.ts';
+import { helpText, parseCommand } from './spec.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
 
-const HELP = `usage: sigwatch invoke EVENT.json [--config FILE] [--format json|line]
 
-Runs the on-push handler locally on an EventBridge "ECR Image Action" event
-(or an SQS batch of them) and prints the notification it would publish.
-
-options:
-  --config FILE        local config (YAML or JSON): policies, noMatch, registries
-                       (mirror, insecure, config), notifier.format; see docs/invoke.md
-                       (default: policies ./policies, registries as named, json output)
-  --format json|line   output format; overrides notifier.format
-
-Notifications go to stdout; log entries (JSON lines) and rejected or ignored
-records go to stderr.
-
-exit codes: 0 every verdict admit or warn, 1 any deny, any image that could
-not be verified, a rejected record or an undeliverable verdict, 2 usage or configuration error (bad flags, unreadable
-or unusable event file, invalid config)`;
+const HELP = helpText(INVOKE);
 
 export async function invokeCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('invoke', args, {
-    config: { type: 'string' },
-    format: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parseCommand(INVOKE, args);
   if (values.help) {
     io.stdout(HELP);
     return EXIT_OK;
@@ -46,7 +36,12 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new SigwatchError('USAGE', `invoke takes exactly one EVENT.json, got ${positionals.length}\n${HELP}`);
   const eventFile = positionals[0]!;
   const formatFlag = values.format === undefined ? undefined : oneOf('--format', values.format, ['json', 'line'] as const, 'json');
-  const config = await loadLocalConfig(values.config);
+  const { local: config, sigwatch } = await loadLocalConfig(values.config);
+  if (values['pull-secrets'] !== undefined) config.pullSecrets = resolve(values['pull-secrets']);
+  if (values.bucket !== undefined) {
+    if (sigwatch === undefined) throw new SigwatchError('USAGE', '--bucket is for a sigwatch.yaml given with --config; a local config names its policies');
+    config.bucket = resolve(values.bucket);
+  }
   const format = formatFlag ?? config.notifier.format;
 
   let text: string;
@@ -66,31 +61,18 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
     return EXIT_USAGE;
   }
 
-  // Policies are loaded up front (only when some record needs them), so that
-  // a bad policy location or an invalid policy is a configuration error (exit
-  // 2) rather than a failed record.
-  let set: PolicySet | undefined;
-  if (batch.records.some((r) => r.parsed.ok)) {
-    const loaded = await openPolicySource(config.policies).load();
-    for (const p of loaded.problems) io.stderr(formatProblem(p));
-    set = loaded;
-  }
-
   const credentials = config.registries.config ? await loadDockerConfig(config.registries.config) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: config.registries.insecure, now: io.now });
-  const noSecretStore: CredentialLookup = async () => {
-    throw new SigwatchError('CONFIG', 'signaturePullSecrets: no secrets store in a local run; put the credentials in registries.config');
-  };
+  const needed = batch.records.some((r) => r.parsed.ok);
+  const verifier =
+    sigwatch === undefined
+      ? await localVerifier(config, client, needed, io)
+      : await routedVerifier(config, sigwatch, values.config!, client, credentials, needed, io);
   const notifier = new StdoutNotifier({ write: (t: string) => io.stdout(t.replace(/\n$/, '')) }, format);
   const { failedMessageIds, published } = await handlePushBatch(batch, {
-    verifier: new LocalVerifier({
-      policies: async () => set ?? Promise.reject(new SigwatchError('INTERNAL', 'policies were not loaded')),
-      registry: (ref, pullSecrets) =>
-        client.repository({ registry: mirrorFor(config, ref.registry), repository: ref.repository }, pullSecrets?.length ? noSecretStore : undefined),
-      noMatch: config.noMatch,
-      now: io.now,
-    }),
-    publisher: { publishTo: (n) => notifier.publish(n) },
+    verifier,
+    // A local config has no topics; a sigwatch.yaml's verdicts are shown with the topic each goes to.
+    publisher: { publishTo: (n, topicArn) => (sigwatch === undefined ? notifier.publish(n) : notifier.publishTo(n, topicArn)) },
     idempotency: new MemoryIdempotencyStore(),
     graceMs: 0,
     now: io.now,
@@ -110,4 +92,64 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
   if (ignored > 0) parts.push(`${ignored} ignored`);
   io.stderr(`sigwatch invoke: ${parts.join(', ')}`);
   return counts.deny > 0 || unverified > 0 || failedMessageIds.length > 0 ? EXIT_DENY : EXIT_OK;
+}
+
+/** One policy set for every image, no routing: the local configuration alone. */
+async function localVerifier(config: LocalConfig, client: RegistryClient, needed: boolean, io: Io): Promise<LocalVerifier> {
+  // Policies are loaded up front (only when some record needs them), so that
+  // a bad policy location or an invalid policy is a configuration error (exit
+  // 2) rather than a failed record.
+  let set: PolicySet | undefined;
+  if (needed) {
+    const loaded = await openPolicySource(config.policies).load();
+    for (const p of loaded.problems) io.stderr(formatProblem(p));
+    requirePolicies(loaded, config.policies);
+    set = loaded;
+  }
+  const folder = config.pullSecrets === undefined ? undefined : new LocalPullSecrets(config.pullSecrets);
+  return new LocalVerifier({
+    policies: async () => set ?? Promise.reject(new SigwatchError('INTERNAL', 'policies were not loaded')),
+    registry: (ref, pullSecrets) => {
+      const endpoint = mirrorFor(config, ref.registry);
+      // Pull secrets are the deployed ones, keyed by the registries the policy names, not by a local mirror.
+      const secrets = pullSecrets?.length ? (folder ? pullSecretLookup(folder, pullSecrets) : noSecretStore) : undefined;
+      return client.repository({ registry: endpoint, repository: ref.repository }, secrets && ((_host, repository) => secrets(ref.registry, repository)));
+    },
+    noMatch: config.noMatch,
+    now: io.now,
+  });
+}
+
+const noSecretStore: CredentialLookup = async () => {
+  throw new SigwatchError('CONFIG', 'signaturePullSecrets: no pull secrets in a local run; give --pull-secrets DIR (Kubernetes Secret manifests) or pullSecrets in the config');
+};
+
+/**
+ * The central verifier on a sigwatch.yaml: the image's association decides
+ * its group, policies and topic, as in the deployed functions; no role is
+ * assumed (registries are reached as the local section says).
+ */
+async function routedVerifier(config: LocalConfig, text: string, where: string, client: RegistryClient, credentials: CredentialLookup, needed: boolean, io: Io): Promise<CentralVerifier> {
+  // Parsed up front, as strictly as the functions do (with inline ExternalIds allowed: this is a local file), so a bad configuration is exit 2.
+  const loaded = readConfig(text, where, { allowInlineExternalId: true });
+  const bucket = config.bucket!;
+  const read = folderPrefixReader(bucket);
+  if (needed) {
+    const prefixes = [...new Set([...loaded.config.groups.values()].map((g) => g.policyPrefix))].sort();
+    const files = (await Promise.all(prefixes.map(read))).flat();
+    if (files.length === 0) {
+      throw new SigwatchError('CONFIG', `no policies in ${bucket} under any group's policyPrefix (${prefixes.join(', ')}); give --bucket DIR, the folder laid out as the config bucket`);
+    }
+  }
+  const folder = config.pullSecrets;
+  return new CentralVerifier({
+    config: { load: async () => loaded },
+    policies: new GroupPolicies(read),
+    registry: client,
+    endpoint: (host) => mirrorFor(config, host),
+    // registries.config is looked up by the host contacted, as in a local config.
+    otherCredentials: (host, repository) => credentials(mirrorFor(config, host), repository),
+    ...(folder !== undefined ? { pullSecrets: (prefix: string) => LocalPullSecrets.forPrefix(folder, prefix) } : {}),
+    now: io.now,
+  });
 }

@@ -4,22 +4,23 @@
  */
 import { systemClock, type Clock } from '../clock.ts';
 import { SigwatchError } from '../errors.ts';
+import { COMMANDS } from './commands.ts';
+import { nearest } from './spec.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_DENY = 1;
 export const EXIT_USAGE = 2;
 
+/** The package's version; a test keeps it equal to package.json's. */
+export const VERSION = '0.1.0';
+
 const USAGE = `usage: sigwatch <command> [options]
 
 commands:
-  verify IMAGE --policies PATH|s3://BUCKET/PREFIX [--format json]
-  policy validate PATH...
-  policy match IMAGE... --policies PATH [--format json]
-  invoke EVENT.json [--config FILE]
-  associations check [GROUP] [--account ID] [--project ID] [--config FILE|s3://BUCKET/KEY] [--format json]
-  trust refresh --out FILE [--mirror URL --root FILE]
+${COMMANDS.map((c) => `  ${c.usage}`).join('\n')}
+  --version
 
-run 'sigwatch <command> --help' for a command's options.`;
+run 'sigwatch <command> --help' for a command's options; docs/cli.md has them all.`;
 
 export interface Io {
   stdout: (s: string) => void;
@@ -60,15 +61,23 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         return await (await import('./associations.ts')).associationsCommand(rest, io);
       case 'trust':
         return await (await import('./trust.ts')).trustCommand(rest, io);
+      case '--version':
+      case '-v':
+      case 'version':
+        io.stdout(VERSION);
+        return EXIT_OK;
       case undefined:
       case '-h':
       case '--help':
       case 'help':
         io.stdout(USAGE);
         return command === undefined ? EXIT_USAGE : EXIT_OK;
-      default:
-        io.stderr(`sigwatch: unknown command "${command}"\n${USAGE}`);
+      default: {
+        const option = command.startsWith('-');
+        const guess = option ? nearest(command.replace(/^-+/, ''), ['version', 'help']) : nearest(command, ['verify', 'policy', 'invoke', 'associations', 'trust']);
+        io.stderr(`sigwatch: unknown ${option ? 'option' : 'command'} "${command}"${guess ? `; did you mean ${option ? '--' : ''}${guess}?` : ''}\n${USAGE}`);
         return EXIT_USAGE;
+      }
     }
   } catch (err) {
     // Anything unexpected is still a clear, non-admitting exit.

@@ -5,41 +5,18 @@ import type { ClusterImagePolicy } from '../policy/types.ts';
 import { parseReference } from '../registry/reference.ts';
 import { readPolicyFiles } from '../store/folder.ts';
 import { collectPolicySet, policiesMatching, type LoadedPolicySet } from '../store/policy-set.ts';
-import { oneOf, parseCommandArgs } from './args.ts';
+import { oneOf, requirePolicies } from './args.ts';
+import { POLICY_MATCH, POLICY_VALIDATE } from './commands.ts';
+import { helpText, parseCommand } from './spec.ts';
 import { EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
 
-const VALIDATE_HELP = `usage: sigwatch policy validate PATH...
 
-Checks ClusterImagePolicy and TrustRoot documents (policy.sigstore.dev/v1alpha1
-or v1beta1) with policy-controller's own rules and messages. PATH is a YAML or
-JSON file (one or more --- documents) or a folder, read recursively, of *.yaml,
-*.yml and *.json files. All PATHs form one policy set: names must be unique
-across them and every trustRootRef must name a TrustRoot among them.
 
-Each problem is one line on stderr: FILE: KIND/NAME: FIELD.PATH: MESSAGE
-Warnings ("warning: …") point at surprises and do not fail the check.
-
-exit codes: 0 valid, 2 invalid, unreadable or no documents`;
-
-const MATCH_HELP = `usage: sigwatch policy match IMAGE... --policies PATH [--format text|json]
-
-Which policies' spec.images globs cover each IMAGE, with policy-controller's glob
-rules: IMAGE is read as a full reference (busybox is
-index.docker.io/library/busybox:latest), then as written when that is shorter
-(upstream's fallback), * stops at "/", ** does not; a Docker Hub short-name glob
-(team/*) is also read as index.docker.io/team/*. No network. An oci:PATH image
-is matched as written. In a cluster images are pinned (repo@sha256:...) before
-matching: give that form to see what admission sees.
-
-options:
-  --policies PATH      ClusterImagePolicy YAML/JSON file or folder (required)
-  --format text|json   json: one {"image","normalized","policies"} object per line
-  --skip-invalid       match against the valid policies and report the invalid ones
-
-exit codes: 0 done (whether or not anything matched), 2 usage or invalid policies`;
+const VALIDATE_HELP = helpText(POLICY_VALIDATE);
+const MATCH_HELP = helpText(POLICY_MATCH);
 
 export async function validateCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('policy validate', args, { help: { type: 'boolean', short: 'h' } });
+  const { values, positionals } = parseCommand(POLICY_VALIDATE, args);
   if (values.help) {
     io.stdout(VALIDATE_HELP);
     return EXIT_OK;
@@ -51,7 +28,7 @@ export async function validateCommand(args: string[], io: Io): Promise<number> {
   for (const p of set.problems) io.stderr(formatProblem(p));
   if (hasErrors(set)) return EXIT_USAGE;
   if (set.policies.length === 0 && set.trustRoots.length === 0) {
-    io.stderr(`sigwatch policy validate: no ClusterImagePolicy or TrustRoot in ${positionals.join(', ')}`);
+    io.stderr(`sigwatch: no ClusterImagePolicy or TrustRoot in ${positionals.join(', ')}: nothing to validate`);
     return EXIT_USAGE;
   }
   io.stdout(`valid: ${count(set.policies.length, 'ClusterImagePolicy', 'ClusterImagePolicies')}, ${count(set.trustRoots.length, 'TrustRoot', 'TrustRoots')} in ${count(files.length, 'file', 'files')}`);
@@ -59,12 +36,7 @@ export async function validateCommand(args: string[], io: Io): Promise<number> {
 }
 
 export async function matchCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('policy match', args, {
-    policies: { type: 'string' },
-    format: { type: 'string' },
-    'skip-invalid': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parseCommand(POLICY_MATCH, args);
   if (values.help) {
     io.stdout(MATCH_HELP);
     return EXIT_OK;
@@ -79,6 +51,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
   const set = collectPolicySet(await readPolicyFiles([values.policies]));
   for (const p of set.problems) io.stderr(formatProblem(p));
   if (hasErrors(set) && !values['skip-invalid']) return EXIT_USAGE;
+  requirePolicies(set, values.policies);
 
   for (const { image, normalized, literal } of images) {
     const names = policiesMatching(set, image, { literal, asWritten: true })

@@ -3,25 +3,12 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { SigwatchError } from '../errors.ts';
 import { publicGoodTufRoot, PUBLIC_GOOD_MIRROR, trustMaterialFromJson } from '../trust/trusted-root.ts';
 import { fetchTufTrustedRoot, remoteSource } from '../trust/tuf.ts';
-import { parseCommandArgs } from './args.ts';
+import { TRUST_REFRESH } from './commands.ts';
+import { helpText, parseCommand } from './spec.ts';
 import { EXIT_OK, type Io } from './main.ts';
 
-const HELP = `usage: sigwatch trust refresh --out FILE [--mirror URL --root FILE] [--targets DIR] [--trusted-root-target NAME]
 
-Fetches a sigstore trusted root through TUF, verifies it from the given TUF root,
-and writes it as TrustedRoot JSON for 'sigwatch verify --trusted-root FILE'.
-Optional: verification never needs it (the public-good root ships with sigwatch).
-
-options:
-  --out FILE                   where to write the trusted root (required)
-  --mirror URL                 TUF mirror (default ${PUBLIC_GOOD_MIRROR})
-  --root FILE                  trusted initial TUF root.json (default: the shipped
-                               public-good root; required with another --mirror)
-  --targets DIR                where targets live under the mirror (default targets)
-  --trusted-root-target NAME   the target holding the trusted root (default trusted_root.json;
-                               without it, the legacy Fulcio/Rekor/CT/TSA targets are used)
-
-exit codes: 0 written, 1 the TUF repository did not verify (nothing written), 2 usage error`;
+const HELP = helpText(TRUST_REFRESH);
 
 export async function trustCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
@@ -34,14 +21,7 @@ export async function trustCommand(args: string[], io: Io): Promise<number> {
 }
 
 async function refreshCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('trust refresh', args, {
-    out: { type: 'string' },
-    mirror: { type: 'string' },
-    root: { type: 'string' },
-    targets: { type: 'string' },
-    'trusted-root-target': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parseCommand(TRUST_REFRESH, args);
   if (values.help) {
     io.stdout(HELP);
     return EXIT_OK;

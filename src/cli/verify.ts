@@ -15,53 +15,20 @@ import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
-import { oneOf, parseCommandArgs, parseDuration } from './args.ts';
+import { insecureRegistries, oneOf, parseDuration, requirePolicies } from './args.ts';
+import { VERIFY } from './commands.ts';
+import { helpText, parseCommand } from './spec.ts';
 import { deadline, isUnavailable, withinDeadline } from '../deadline.ts';
 import type { Verdict } from '../policy/verdict.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
 import { fixedClock, type Clock } from '../clock.ts';
 
-const HELP = `usage: sigwatch verify IMAGE --policies PATH [options]
 
-IMAGE is host[:port]/repo:tag, host/repo@sha256:HEX, a Docker Hub short name,
-oci:PATH:TAG or oci:PATH@sha256:HEX (an OCI image layout folder).
-
-options:
-  --policies PATH|s3://BUCKET/PREFIX
-                               ClusterImagePolicy YAML file, folder or S3 prefix (required)
-  --format text|json           output format (default text)
-  --registry-config FILE       Docker config.json with registry credentials
-  --insecure-registry HOST:PORT  plain HTTP to this registry (repeatable; tests only)
-  --trusted-root FILE          sigstore TrustedRoot JSON for keyless authorities
-  --at RFC3339                 verify as of this time (only where "now" is used; certificates
-                               are checked at their Rekor or timestamp time, as cosign does)
-  --no-match deny|allow|warn   verdict for an image no policy matches (default deny)
-  --timeout DURATION           deadline of the whole verification, e.g. 5s, 2m (default 60s);
-                               past it the verdict is a deny naming what was still waiting
-  --as REF                     the registry reference an oci: image stands for (policy globs
-                               see it pinned to the digest, as policy-controller does)
-  --skip-invalid               load the valid policies and report the invalid ones
-  --secrets-prefix PREFIX      AWS Secrets Manager prefix of the secrets policies name:
-                               signaturePullSecrets and key.secretRef (PREFIX/NAME)
-
-exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error`;
+const HELP = helpText(VERIFY);
 
 export async function verifyCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('verify', args, {
-    policies: { type: 'string' },
-    format: { type: 'string' },
-    'registry-config': { type: 'string' },
-    'insecure-registry': { type: 'string', multiple: true },
-    'trusted-root': { type: 'string' },
-    at: { type: 'string' },
-    'no-match': { type: 'string' },
-    as: { type: 'string' },
-    'skip-invalid': { type: 'boolean' },
-    'secrets-prefix': { type: 'string' },
-    timeout: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parseCommand(VERIFY, args);
   if (values.help) {
     io.stdout(HELP);
     return EXIT_OK;
@@ -69,6 +36,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new SigwatchError('USAGE', `verify takes exactly one IMAGE, got ${positionals.length}\n${HELP}`);
   if (!values.policies) throw new SigwatchError('USAGE', `verify needs --policies PATH\n${HELP}`);
   const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
+  const insecure = insecureRegistries(values['insecure-registry']);
   const noMatch = oneOf('--no-match', values['no-match'], ['deny', 'allow', 'warn'] as const, 'deny');
   const now = values.at === undefined ? io.now : fixedClock(parseAt(values.at));
   const timeoutMs = parseDuration('--timeout', values.timeout ?? DEFAULT_TIMEOUT);
@@ -82,10 +50,11 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const target = parseTargetOrUsage(positionals[0]!, values.as);
   const set = await openPolicySource(values.policies, { skipInvalid: values['skip-invalid'] }).load();
   for (const p of set.problems) io.stderr(formatProblem(p));
+  requirePolicies(set, values.policies);
 
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
-  const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [], now });
-  const secrets = teamSecrets(values['secrets-prefix'], now);
+  const client = new RegistryClient({ credentials, insecureHosts: insecure, now });
+  const secrets = teamSecrets(values['secrets-prefix'], values['pull-secrets'], now);
   const verifying = verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
@@ -161,8 +130,16 @@ function localKmsKeys(): (kms: string) => Promise<PublicKey> {
  * a secret with no prefix configured fails the authority: never a silent
  * anonymous fallback or a skipped key.
  */
-function teamSecrets(prefix: string | undefined, now: Clock) {
-  const missing = (what: string) => new SigwatchError('CONFIG', `${what}: no secrets store configured (--secrets-prefix)`);
+function teamSecrets(prefix: string | undefined, pullSecretsDir: string | undefined, now: Clock) {
+  const missing = (what: string) => new SigwatchError('CONFIG', `${what}: no secrets store configured (--secrets-prefix${what.startsWith('signaturePullSecrets') ? ' or --pull-secrets DIR' : ''})`);
+  // A folder of manifests stands in for the pull secrets; key secrets still come from Secrets Manager.
+  const local =
+    pullSecretsDir === undefined
+      ? undefined
+      : Promise.all([import('../registry/providers/local-pull-secrets.ts'), import('../registry/providers/pull-secrets.ts')]).then(([{ LocalPullSecrets }, { pullSecretLookup }]) => {
+          const folder = new LocalPullSecrets(pullSecretsDir);
+          return (names: string[]) => pullSecretLookup(folder, names);
+        });
   let stores: Promise<{ pull: PullSecretStore; keys: SecretKeyStore }> | undefined;
   const open = () => {
     if (prefix === undefined) return undefined;
@@ -179,6 +156,7 @@ function teamSecrets(prefix: string | undefined, now: Clock) {
   };
   return {
     pullSecrets: (names: string[]): CredentialLookup => async (registry, repository) => {
+      if (local) return (await local)(names)(registry, repository);
       const s = await open();
       if (!s) throw missing(`signaturePullSecrets ${names.join(', ')}`);
       return s.pull.lookupFor(names)(registry, repository);

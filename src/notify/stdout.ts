@@ -23,6 +23,11 @@ export class StdoutNotifier implements Notifier {
   async publish(n: Notification): Promise<void> {
     this.#out.write(`${this.#format === 'line' ? summaryLine(n) : JSON.stringify(n, null, 2)}\n`);
   }
+
+  /** The notification with the SNS topic it would be published to: `{topicArn, notification}`, or the line with `topic=ARN`. */
+  async publishTo(n: Notification, topicArn: string): Promise<void> {
+    this.#out.write(`${this.#format === 'line' ? `${summaryLine(n)} topic=${topicArn}` : JSON.stringify({ topicArn, notification: n }, null, 2)}\n`);
+  }
 }
 
 /** One line per verdict, e.g. `DENY 1234….dkr.ecr…/app@sha256:… team=payments policies=signed:fail trigger=push`. */

@@ -14,7 +14,7 @@ import type { RegistryClient } from '../registry/client.ts';
 import type { CredentialLookup } from '../registry/credentials.ts';
 import { chainLookups } from '../registry/providers/chain.ts';
 import { EcrCredentialProvider } from '../registry/providers/ecr.ts';
-import { PullSecretStore, secretIdUnder } from '../registry/providers/pull-secrets.ts';
+import { pullSecretLookup, PullSecretStore, secretIdUnder, type PullSecretSource } from '../registry/providers/pull-secrets.ts';
 import { parseImageTarget } from '../registry/target.ts';
 import type { Repository } from '../registry/types.ts';
 import type { LoadedConfig, ConfigSource } from '../store/config-object.ts';
@@ -54,6 +54,8 @@ export interface CentralVerifierDeps {
   kmsClient?: (region: string, credentials: AwsCredentials | undefined) => KMSClient | Promise<KMSClient>;
   /** Secrets Manager in the central account (pull secrets and secretRef keys). */
   secrets?: SecretsManagerClient;
+  /** Where a group's pull secrets are read instead of Secrets Manager, by its `secretsPrefix` (a local run's folder of Secret manifests). */
+  pullSecrets?: (secretsPrefix: string) => PullSecretSource;
   /** The process's registry client (connection reuse, token cache). */
   registry: RegistryClient;
   /** Where to connect for a registry host (tests and local runs point ECR hosts at a local registry). */
@@ -78,7 +80,7 @@ export class CentralVerifier implements ImageVerifier {
   readonly #ecr: EcrCredentialProvider;
   readonly #kms: KmsKeyResolver;
   readonly #trustRoots: TrustRootResolver;
-  readonly #pullSecrets = new Map<string, PullSecretStore>();
+  readonly #pullSecrets = new Map<string, PullSecretSource>();
   readonly #keySecrets = new Map<string, SecretKeyStore>();
 
   constructor(deps: CentralVerifierDeps) {
@@ -173,7 +175,7 @@ export class CentralVerifier implements ImageVerifier {
     const local = this.#deps.localRepository?.(ref.registry, ref.repository);
     if (local) return local;
     const lookups: CredentialLookup[] = [];
-    if (pullSecrets.length > 0) lookups.push(this.#pullSecretStore(owner).lookupFor(pullSecrets));
+    if (pullSecrets.length > 0) lookups.push(pullSecretLookup(this.#pullSecretSource(owner), pullSecrets));
     // ECR tokens come through the account's role; a local run without sessions reaches registries as configured.
     if (this.#sessions) lookups.push(this.#ecr.lookup);
     const gcp = this.#deps.gcp && this.#directory?.gcpFor(owner.group.path);
@@ -185,10 +187,13 @@ export class CentralVerifier implements ImageVerifier {
     return this.#deps.registry.repository({ registry: endpoint, repository: ref.repository }, (_endpoint, repository) => withinDeadline(lookup(host, repository), signal, `registry credentials for ${host}`), signal);
   }
 
-  #pullSecretStore(owner: KnownAccount): PullSecretStore {
+  #pullSecretSource(owner: KnownAccount): PullSecretSource {
     const prefix = this.#secretsPrefix(owner, 'signaturePullSecrets');
     let store = this.#pullSecrets.get(prefix);
-    if (!store) this.#pullSecrets.set(prefix, (store = new PullSecretStore({ client: this.#secrets(), secretId: secretIdUnder(prefix), now: this.#deps.now })));
+    if (!store) {
+      store = this.#deps.pullSecrets?.(prefix) ?? new PullSecretStore({ client: this.#secrets(), secretId: secretIdUnder(prefix), now: this.#deps.now });
+      this.#pullSecrets.set(prefix, store);
+    }
     return store;
   }
 

@@ -6,15 +6,22 @@ import type { NoMatchBehaviour } from '../policy/evaluate.ts';
 import type { StdoutFormat } from '../notify/stdout.ts';
 
 /**
- * The configuration of a local run (`sigwatch invoke --config FILE`): where
- * policies are, how registries are reached, how verdicts are printed.
+ * The configuration of a local run (`sigwatch invoke --config FILE`), in one
+ * of two shapes:
  *
- *   policies: ./policies | s3://BUCKET/PREFIX/
- *   noMatch: deny | allow | warn
+ * - the real `sigwatch.yaml` (groups, associations, topics), optionally with
+ *   a `local:` section of overrides, so that an event is replayed through
+ *   the operator's own routing: verdicts go to the owning group's topic;
+ * - a local configuration alone, for one policy set and no routing:
+ *
+ *   policies: ./policies | s3://BUCKET/PREFIX/      (local configuration only)
+ *   noMatch: deny | allow | warn                     (local configuration only)
+ *   bucket: ./bucket                                 (sigwatch.yaml only: a folder laid out as the config bucket)
  *   registries:
  *     mirror: { "111122223333.dkr.ecr.eu-west-1.amazonaws.com": "127.0.0.1:5000", "*": "…" }
  *     insecure: ["127.0.0.1:5000"]
  *     config: ./docker-config.json
+ *   pullSecrets: ./pull-secrets                      (Kubernetes Secret manifests)
  *   notifier: { format: json | line }
  *
  * Validation is strict: an unknown field or a bad value is a problem naming its
@@ -34,7 +41,18 @@ export interface LocalConfig {
     /** Docker config.json with credentials. */
     config?: string;
   };
+  /** A folder of Kubernetes Secret manifests that `signaturePullSecrets` name (with a sigwatch.yaml: one subfolder per group `secretsPrefix`). */
+  pullSecrets?: string;
+  /** With a sigwatch.yaml: the folder that stands for the config bucket (group policies under `policies/<group>/`); the config file's folder unless set. */
+  bucket?: string;
   notifier: { format: StdoutFormat };
+}
+
+/** A local run's configuration: the local settings, and the sigwatch.yaml text when the file was one. */
+export interface InvokeConfig {
+  local: LocalConfig;
+  /** The sigwatch.yaml part (without `local:`), parsed by the caller with accounts/config.ts. */
+  sigwatch?: string;
 }
 
 export interface LocalConfigProblem {
@@ -52,7 +70,11 @@ const MAX_MIRRORS = 100;
 
 const NO_MATCH = ['deny', 'allow', 'warn'] as const;
 const FORMATS = ['json', 'line'] as const;
-const TOP_FIELDS = ['policies', 'noMatch', 'registries', 'notifier'];
+const TOP_FIELDS = ['policies', 'noMatch', 'registries', 'pullSecrets', 'notifier'];
+/** The overrides a sigwatch.yaml's `local:` section may hold: routing, noMatch and policy locations come from sigwatch.yaml itself. */
+const SIGWATCH_LOCAL_FIELDS = ['bucket', 'registries', 'pullSecrets', 'notifier'];
+/** Sections only a sigwatch.yaml has. */
+const SIGWATCH_SECTIONS = ['operators', 'groups', 'associations', 'defaults', 'reverify'];
 const REGISTRIES_FIELDS = ['mirror', 'insecure', 'config'];
 const NOTIFIER_FIELDS = ['format'];
 
@@ -82,6 +104,19 @@ const fieldPath = (base: string, key: string) => {
  * relative paths (the folder of the config file).
  */
 export function parseLocalConfig(text: string, baseDir = '.'): LocalConfigResult {
+  const r = parseInvokeConfig(text, baseDir);
+  if (!r.ok) return r;
+  if (r.config.sigwatch !== undefined) return { ok: false, problems: [{ path: '(root)', message: 'a sigwatch.yaml, not a local configuration' }] };
+  return { ok: true, config: r.config.local };
+}
+
+/**
+ * Either shape of a local run's configuration (see the top of this file). A
+ * document with any sigwatch.yaml section is a sigwatch.yaml: its `local:`
+ * section (every field optional) is read here, the rest is returned for
+ * accounts/config.ts, which validates it as strictly as the deployed functions do.
+ */
+export function parseInvokeConfig(text: string, baseDir = '.'): { ok: true; config: InvokeConfig } | { ok: false; problems: LocalConfigProblem[] } {
   const problems: LocalConfigProblem[] = [];
   const problem = (path: string, message: string) => void problems.push({ path: path || '(root)', message });
   const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: true, prettyErrors: false });
@@ -98,86 +133,107 @@ export function parseLocalConfig(text: string, baseDir = '.'): LocalConfigResult
   if (!plainTree(doc.contents)) return { ok: false, problems: [{ path: '(root)', message: 'mapping keys must be plain strings' }] };
 
   const config = defaultLocalConfig();
-  const top = mapping(value, '', problem);
-  if (!top) return { ok: false, problems };
-  unknownFields(top, TOP_FIELDS, '', problem);
+  const root = mapping(value, '', problem);
+  if (!root) return { ok: false, problems };
+  const isSigwatch = SIGWATCH_SECTIONS.some((k) => Object.hasOwn(root, k));
+  let top: Record<string, unknown> = root;
+  let base = '';
+  let sigwatch: string | undefined;
+  if (isSigwatch) {
+    base = 'local';
+    const local = root.local === undefined ? {} : mapping(root.local, 'local', problem);
+    if (!local) return { ok: false, problems };
+    top = local;
+    unknownFields(top, SIGWATCH_LOCAL_FIELDS, base, problem);
+    doc.delete('local');
+    sigwatch = doc.toString();
+  } else unknownFields(top, TOP_FIELDS, '', problem);
+  const at = (path: string) => (base === '' ? path : `${base}.${path}`);
 
-  if (top.policies !== undefined) {
+  if (!isSigwatch && top.policies !== undefined) {
     const p = str(top.policies, 'policies', problem);
     if (p !== undefined) {
       if (p.trim() === '') problem('policies', 'must not be empty');
       else config.policies = /^[a-z][a-z0-9+.-]*:\/\//i.test(p) || isAbsolute(p) ? p : resolve(baseDir, p);
     }
   }
-  if (top.noMatch !== undefined) {
+  if (!isSigwatch && top.noMatch !== undefined) {
     const v = enumOf(top.noMatch, 'noMatch', NO_MATCH, problem);
     if (v) config.noMatch = v;
   }
+  for (const [field, key] of [['bucket', 'bucket'], ['pullSecrets', 'pullSecrets']] as const) {
+    if (top[field] === undefined || (field === 'bucket' && !isSigwatch)) continue;
+    const v = str(top[field], at(field), problem);
+    if (v === undefined) continue;
+    if (v.trim() === '') problem(at(field), 'must not be empty');
+    else config[key] = resolve(baseDir, v);
+  }
   if (top.registries !== undefined) {
-    const r = mapping(top.registries, 'registries', problem);
+    const r = mapping(top.registries, at('registries'), problem);
     if (r) {
-      unknownFields(r, REGISTRIES_FIELDS, 'registries', problem);
+      unknownFields(r, REGISTRIES_FIELDS, at('registries'), problem);
       if (r.mirror !== undefined) {
-        const m = mapping(r.mirror, 'registries.mirror', problem);
+        const m = mapping(r.mirror, at('registries.mirror'), problem);
         if (m) {
           const entries = Object.entries(m);
-          if (entries.length > MAX_MIRRORS) problem('registries.mirror', `${entries.length} entries, over the limit of ${MAX_MIRRORS}`);
+          if (entries.length > MAX_MIRRORS) problem(at('registries.mirror'), `${entries.length} entries, over the limit of ${MAX_MIRRORS}`);
           for (const [from, to] of entries.slice(0, MAX_MIRRORS)) {
-            const at = fieldPath('registries.mirror', from);
+            const at2 = fieldPath(at('registries.mirror'), from);
             if (from !== '*') {
               const bad = hostProblem(from);
-              if (bad) problem(at, `key: ${bad} or "*"`);
+              if (bad) problem(at2, `key: ${bad} or "*"`);
             }
-            const target = str(to, at, problem);
+            const target = str(to, at2, problem);
             if (target === undefined) continue;
             const bad = hostProblem(target);
-            if (bad) problem(at, bad);
+            if (bad) problem(at2, bad);
             else config.registries.mirror[from.toLowerCase()] = target.toLowerCase();
           }
         }
       }
       if (r.insecure !== undefined) {
-        if (!Array.isArray(r.insecure)) problem('registries.insecure', `expected a list of host[:port], got ${kindOf(r.insecure)}`);
+        if (!Array.isArray(r.insecure)) problem(at('registries.insecure'), `expected a list of host[:port], got ${kindOf(r.insecure)}`);
         else {
           r.insecure.forEach((h: unknown, i) => {
-            const at = `registries.insecure[${i}]`;
-            const host = str(h, at, problem);
+            const where = at(`registries.insecure[${i}]`);
+            const host = str(h, where, problem);
             if (host === undefined) return;
             const bad = hostProblem(host);
-            if (bad) problem(at, bad);
+            if (bad) problem(where, bad);
             else config.registries.insecure.push(host.toLowerCase());
           });
         }
       }
       if (r.config !== undefined) {
-        const c = str(r.config, 'registries.config', problem);
+        const c = str(r.config, at('registries.config'), problem);
         if (c !== undefined) {
-          if (c.trim() === '') problem('registries.config', 'must not be empty');
+          if (c.trim() === '') problem(at('registries.config'), 'must not be empty');
           else config.registries.config = resolve(baseDir, c);
         }
       }
     }
   }
   if (top.notifier !== undefined) {
-    const n = mapping(top.notifier, 'notifier', problem);
+    const n = mapping(top.notifier, at('notifier'), problem);
     if (n) {
-      unknownFields(n, NOTIFIER_FIELDS, 'notifier', problem);
-      if (n.format === undefined) problem('notifier.format', 'missing field; expected one of json, line');
+      unknownFields(n, NOTIFIER_FIELDS, at('notifier'), problem);
+      if (n.format === undefined) problem(at('notifier.format'), 'missing field; expected one of json, line');
       else {
-        const f = enumOf(n.format, 'notifier.format', FORMATS, problem);
+        const f = enumOf(n.format, at('notifier.format'), FORMATS, problem);
         if (f) config.notifier.format = f;
       }
     }
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config };
+  if (isSigwatch && config.bucket === undefined) config.bucket = resolve(baseDir);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: { local: config, ...(sigwatch !== undefined ? { sigwatch } : {}) } };
 }
 
 /**
  * The config at `path`, or the defaults when no path is given. Throws CONFIG
  * (exit 2) for an unreadable file or one with problems, listing them all.
  */
-export async function loadLocalConfig(path: string | undefined): Promise<LocalConfig> {
-  if (path === undefined) return defaultLocalConfig();
+export async function loadLocalConfig(path: string | undefined): Promise<InvokeConfig> {
+  if (path === undefined) return { local: defaultLocalConfig() };
   let text: string;
   try {
     text = await readCapped(path, MAX_LOCAL_CONFIG_BYTES);
@@ -185,7 +241,7 @@ export async function loadLocalConfig(path: string | undefined): Promise<LocalCo
     if (err instanceof SigwatchError) throw err;
     throw new SigwatchError('CONFIG', `cannot read config ${path}: ${(err as Error).message}`);
   }
-  const result = parseLocalConfig(text, dirname(resolve(path)));
+  const result = parseInvokeConfig(text, dirname(resolve(path)));
   if (!result.ok) {
     throw new SigwatchError('CONFIG', `config ${path} is invalid:\n${result.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
   }

@@ -99,7 +99,8 @@ export async function verifyImage(
     const key = `${repo.location}|${source?.tagPrefix ?? ''}|${pullSecretNames(source).join(',')}`;
     let lookup = lookups.get(key);
     if (!lookup) {
-      lookup = fetchLegacySignatures(repo, digest, { tagPrefix: source?.tagPrefix, maxLayerBytes });
+      const searched = `tag ${source?.tagPrefix ?? ''}${digest.replace(':', '-')}.sig in ${repo.location}`;
+      lookup = fetchLegacySignatures(repo, digest, { tagPrefix: source?.tagPrefix, maxLayerBytes }).then((l) => ({ ...l, searched }));
       lookups.set(key, lookup);
     }
     return lookup;
@@ -110,7 +111,8 @@ export async function verifyImage(
     const key = `${repo.location}|${pullSecretNames(source).join(',')}`;
     let lookup = bundleLookups.get(key);
     if (!lookup) {
-      lookup = fetchReferrerBundles(repo, digest, { maxLayerBytes });
+      const searched = `the referrers of ${digest} in ${repo.location}`;
+      lookup = fetchReferrerBundles(repo, digest, { maxLayerBytes }).then((l) => ({ ...l, searched }));
       bundleLookups.set(key, lookup);
     }
     return lookup;

@@ -359,6 +359,23 @@ async function checkAuthorityAttestations(authority: Authority, env: AuthorityEn
   return { name, verdict: 'fail', reason: `${reason}${ignored}`, signatures: [], attestations: results };
 }
 
+/**
+ * `no signatures found in host/repo (looked for tag sha256-….sig and for bundles among the referrers of sha256:…)`:
+ * where the evidence was looked for, the place named once when both lookups were in one repository.
+ */
+function noneFound(what: string, searched: (string | undefined)[]): string {
+  const parts = searched
+    .filter((s): s is string => s !== undefined)
+    .map((s) => {
+      const at = s.lastIndexOf(' in ');
+      return { what: s.startsWith('tag ') ? `for ${s.slice(0, at)}` : `for bundles among ${s.slice(0, at)}`, where: s.slice(at + 4) };
+    });
+  if (parts.length === 0) return `no ${what} found`;
+  const where = new Set(parts.map((p) => p.where));
+  if (where.size === 1) return `no ${what} found in ${parts[0]!.where} (looked ${parts.map((p) => p.what).join(' and ')})`;
+  return `no ${what} found (looked ${parts.map((p) => `${p.what} in ${p.where}`).join(' and ')})`;
+}
+
 function uniqueByDigest(list: VerifiedSignature[]): VerifiedSignature[] {
   const seen = new Set<string>();
   return list.filter((s) => !seen.has(s.digest) && seen.add(s.digest));
@@ -368,18 +385,18 @@ function uniqueByDigest(list: VerifiedSignature[]): VerifiedSignature[] {
 async function gather<L>(
   kind: 'signature' | 'attestation',
   format: EvidenceFormat,
-  readLegacy: () => Promise<{ items: L[]; problems: string[] }>,
+  readLegacy: () => Promise<{ items: L[]; problems: string[]; searched?: string }>,
   readBundles: () => Promise<BundleLookup>,
-): Promise<{ legacy: { items: L[]; problems: string[] }; referrers: BundleLookup }> {
-  const none = { items: [] as L[], problems: [] as string[] };
-  const [legacy, found] = await Promise.all([format === 'bundle' ? none : readLegacy(), format === 'legacy' ? { bundles: [], problems: [] } : readBundles()]);
+): Promise<{ legacy: { items: L[]; problems: string[]; searched?: string }; referrers: BundleLookup }> {
+  const none: { items: L[]; problems: string[]; searched?: string } = { items: [], problems: [] };
+  const [legacy, found] = await Promise.all([format === 'bundle' ? none : readLegacy(), format === 'legacy' ? ({ bundles: [], problems: [] } as BundleLookup) : readBundles()]);
   const problems = [...found.problems];
   const bundles = found.bundles.filter((b) => {
     const old = bundleVersionProblem(b);
     if (old) problems.push(`${b.digest}: ${old}`);
     return !old;
   });
-  const referrers = { bundles, problems };
+  const referrers: BundleLookup = { bundles, problems, ...(found.searched !== undefined ? { searched: found.searched } : {}) };
   if (format === 'both' && legacy.items.length > 0 && hasBundlesOfKind(bundles, kind)) {
     return { legacy: none, referrers: { bundles, problems: [...problems, `${legacy.items.length} legacy: ${legacyIgnored(kind)}`] } };
   }
@@ -411,11 +428,11 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
     check.format,
     async () => {
       const r = await env.signatures(source);
-      return { items: r.signatures, problems: r.problems };
+      return { items: r.signatures, problems: r.problems, searched: r.searched };
     },
     () => env.bundles(source),
   );
-  const legacy = { signatures: gathered.items, problems: gathered.problems };
+  const legacy = { signatures: gathered.items, problems: gathered.problems, searched: gathered.searched };
   const verified: VerifiedSignature[] = [];
   const failures = [...legacy.problems, ...referrers.problems];
   for (const sig of legacy.signatures) {
@@ -444,6 +461,6 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
   const name = authority.name;
   const found = legacy.signatures.length + referrers.bundles.length;
   if (verified.length > 0) return { name, verdict: 'pass', reason: `${verified.length} valid signature(s)`, signatures: verified };
-  if (found === 0 && failures.length === 0) return { name, verdict: 'fail', reason: 'no signatures found', signatures: [] };
+  if (found === 0 && failures.length === 0) return { name, verdict: 'fail', reason: noneFound('signatures', [check.format === 'bundle' ? undefined : legacy.searched, check.format === 'legacy' ? undefined : referrers.searched]), signatures: [] };
   return { name, verdict: 'fail', reason: `no valid signatures: ${failures.join('; ')}`, signatures: [] };
 }

@@ -101,7 +101,7 @@ export class HttpClient {
       }
     }
     if (lastError instanceof SigwatchError) throw lastError;
-    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError, lastElapsed)}`, { cause: lastError });
+    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError, lastElapsed, hostOf(req.url))}`, { cause: lastError });
   }
 
   private retryDelay(attempt: number, retryAfter: string | null, date: string | null = null): number | undefined {
@@ -199,13 +199,24 @@ export function describe(url: string): string {
   }
 }
 
-function networkReason(err: unknown, elapsedMs: number): string {
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'HOST:PORT';
+  }
+}
+
+function networkReason(err: unknown, elapsedMs: number, host: string): string {
   if (err instanceof Error) {
     // The time actually spent on the last attempt (headers, or a body that stalled), not the setting.
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return `request timed out after ${Math.round(elapsedMs)} ms`;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     // OpenSSL's own text is a stack of internals; the code says it all.
-    if (cause?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `TLS handshake failed (${cause.code}): the server may speak plain HTTP`;
+    // Almost always a local registry without TLS: say how to reach one on purpose (plain HTTP is never guessed).
+    if (cause?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+      return `TLS handshake failed (${cause.code}): the server may speak plain HTTP; if it is a local test registry, name it insecure (--insecure-registry ${host}, or registries.insecure in a local config)`;
+    }
     if (cause?.code?.startsWith('ERR_SSL_')) return `TLS handshake failed (${cause.code})`;
     if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message.trim()})` : ''}`;
     return err.message;

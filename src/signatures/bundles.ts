@@ -21,6 +21,8 @@ export interface ReferrerBundle {
 export interface BundleLookup {
   bundles: ReferrerBundle[];
   problems: string[];
+  /** Where they were looked for, for a reason that finds none: `the referrers of sha256:… in host/repo`. */
+  searched?: string;
 }
 
 /**

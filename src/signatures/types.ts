@@ -20,4 +20,6 @@ export interface CosignSignature {
 export interface SignatureLookup {
   signatures: CosignSignature[];
   problems: string[];
+  /** Where they were looked for, for a reason that finds none: `tag sha256-….sig in host/repo`. */
+  searched?: string;
 }

@@ -80,7 +80,8 @@ export class FileConfigSource implements ConfigSource {
   }
 }
 
-function readConfig(text: string, where: string, opts: ConfigParseOptions): LoadedConfig {
+/** A configuration's text, parsed and indexed as a source hands it out; throws CONFIG naming `where` and every problem. */
+export function readConfig(text: string, where: string, opts: ConfigParseOptions): LoadedConfig {
   const parsed = parseConfig(text, opts);
   if (!parsed.ok) throw configError(where, parsed.problems);
   return { config: parsed.config, directory: new AccountDirectory(parsed.config), version: createHash('sha256').update(text).digest('hex').slice(0, 32) };

@@ -51,6 +51,8 @@ export const AWS_GCP_SIGNER_SECRET_KEY = 'gcp-signer-secret-key-3f2a';
 export const AWS_GCP_SIGNER_SESSION_TOKEN = 'gcp-signer-session-token-8e4b';
 /** A key Google would not find behind the signature. */
 export const AWS_GCP_WRONG_SECRET_KEY = 'gcp-signer-wrong-secret-key-61d0';
+/** The private key of the gcr-sa service account key (invoke-sigwatch-config). */
+export const GCR_SA_PRIVATE_KEY = 'gcr-sa-private-key-7d21e9';
 // ExternalIds of member-account associations.
 export const EXTERNAL_ID = 'local-external-id-0001';
 export const EXTERNAL_ID_ROTATED = 'ext-rotated-0002';
@@ -92,6 +94,7 @@ const LIST: [string, string, string[]][] = [
   ['AWS secret key (GCP signer)', AWS_GCP_SIGNER_SECRET_KEY, []],
   ['AWS session token (GCP signer)', AWS_GCP_SIGNER_SESSION_TOKEN, []],
   ['AWS secret key (GCP signer, wrong)', AWS_GCP_WRONG_SECRET_KEY, []],
+  ['gcr-sa private key', GCR_SA_PRIVATE_KEY, []],
   ['ExternalId', EXTERNAL_ID, []],
   ['ExternalId (rotated)', EXTERNAL_ID_ROTATED, []],
   ['fault-matrix bearer token', FAULT_MATRIX_BEARER_TOKEN, []],

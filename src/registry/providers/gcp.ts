@@ -1,10 +1,8 @@
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GCP_AUDIENCE_RE, GCP_SERVICE_ACCOUNT_RE } from '../../accounts/gcp-names.ts';
 import { SigwatchError } from '../../errors.ts';
 import type { Credential, CredentialLookup } from '../credentials.ts';
 import { describe, HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from '../http.ts';
 import { isObject } from '../manifest.ts';
-import { SecretCache } from './pull-secrets.ts';
 import type { Clock } from '../../clock.ts';
 
 /**
@@ -27,7 +25,7 @@ export function isGcpRegistry(host: string): boolean {
 
 /**
  * A service-account key as the Basic credential GCR and Artifact Registry
- * accept. The secret holds the key file (`gcloud iam service-accounts keys
+ * accept (a pull secret may hold one: see pull-secrets.ts). The secret holds the key file (`gcloud iam service-accounts keys
  * create`), or, as KubeClarity's `gcr-sa` secret does, `{"sa.json": "<the key file>"}`.
  * Checks name the missing field, never a value: the key's private key is the secret.
  */
@@ -56,21 +54,6 @@ function parseObject(text: string, label: string): Record<string, unknown> {
   }
   if (!isObject(json)) throw new SigwatchError('CONFIG', `${label}: not a JSON object`);
   return json;
-}
-
-export interface ServiceAccountKeyLookupOptions {
-  client: SecretsManagerClient;
-  /** The Secrets Manager secret holding the key. */
-  secretId: string;
-  ttlMs?: number;
-  now: Clock;
-}
-
-/** A service-account key kept in Secrets Manager, for GCR and Artifact Registry hosts only. */
-export function serviceAccountKeyLookup(opts: ServiceAccountKeyLookupOptions): CredentialLookup {
-  const cache = new SecretCache({ client: opts.client, parse: serviceAccountKeyCredential, ttlMs: opts.ttlMs, now: opts.now });
-  const label = `GCP service account key (${opts.secretId})`;
-  return async (registry) => (isGcpRegistry(registry) ? cache.get(opts.secretId, label) : undefined);
 }
 
 // ---- (b) workload identity federation from AWS ------------------------------
@@ -263,7 +246,9 @@ export class GcpFederatedCredentials {
       req = await this.sign(this.audience);
     } catch (err) {
       if (err instanceof SigwatchError) throw err;
-      throw new SigwatchError('REGISTRY_AUTH', `GCP federation: signing the AWS GetCallerIdentity request failed (${errorName(err)})`);
+      const name = errorName(err);
+      if (name === 'CredentialsProviderError') throw new SigwatchError('REGISTRY_AUTH', 'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks');
+      throw new SigwatchError('REGISTRY_AUTH', `GCP federation: signing the AWS GetCallerIdentity request failed (${name})`);
     }
     checkSignedRequest(req, this.audience);
     return req;

@@ -1,8 +1,9 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SigwatchError } from '../../errors.ts';
-import { anonymous, dockerConfigLookup, normalizeAuthKey, type CredentialLookup } from '../credentials.ts';
+import { anonymous, dockerConfigLookup, normalizeAuthKey, type Credential, type CredentialLookup } from '../credentials.ts';
 import { isObject } from '../manifest.ts';
 import type { Clock } from '../../clock.ts';
+import { isGcpRegistry, serviceAccountKeyCredential } from './gcp.ts';
 
 /**
  * Kubernetes image pull secrets (`signaturePullSecrets` in a policy), kept in
@@ -38,6 +39,8 @@ const SECRET_PREFIX = /^[A-Za-z0-9_+=.@-]+(?:\/[A-Za-z0-9_+=.@-]+)*$/;
  * The prefix comes from the operator (one per team), never from a policy.
  */
 export function secretIdUnder(prefix: string): (name: string) => string {
+  // `sigwatch.yaml` writes prefixes as folders (`sigwatch/acme/`); the id is the same either way.
+  prefix = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
   if (!SECRET_PREFIX.test(prefix) || prefix.split('/').some((segment) => segment === '.' || segment === '..')) {
     throw new SigwatchError('CONFIG', `pull secret prefix ${JSON.stringify(prefix)} is not a Secrets Manager name path (no leading or trailing "/", no "..")`);
   }
@@ -118,17 +121,26 @@ async function readSecretText(client: SecretsManagerClient, secretId: string, la
 type AuthEntry = [key: string, value: unknown];
 
 /**
- * The `auths` of a pull secret in any of the forms it is kept in:
+ * What one pull secret holds: Docker `auths` entries, or a Google service
+ * account key (KubeClarity's `gcr-sa`), which is offered to GCR and Artifact
+ * Registry hosts only.
+ */
+export type PullSecret = { kind: 'auths'; auths: AuthEntry[] } | { kind: 'gcp-key'; credential: Credential };
+
+/**
+ * A pull secret's value in any of the forms it is kept in:
  * - a `kubernetes.io/dockerconfigjson` secret's data, `{".dockerconfigjson": "<JSON>"}`,
  *   the value plain (`stringData`) or base64 (`data`, as `kubectl get -o json` shows it);
  * - a `kubernetes.io/dockercfg` secret's data, `{".dockercfg": "<JSON of the auths map>"}`;
- * - the Docker config itself (`{"auths": {...}}`) or a bare auths map.
+ * - the Docker config itself (`{"auths": {...}}`) or a bare auths map;
+ * - a Google service account key file, or `{"sa.json": "<the key file>"}` (KubeClarity's `gcr-sa`).
  * Errors name the secret and what is wrong, never the content: JSON parser
  * messages quote the text, so they are not passed on.
  */
-export function parsePullSecret(text: string, label: string): AuthEntry[] {
+export function parsePullSecret(text: string, label: string): PullSecret {
   const doc = parseJson(text, `${label}: the value`);
   if (!isObject(doc)) throw new SigwatchError('CONFIG', `${label}: the value is not a JSON object`);
+  if ('sa.json' in doc || doc.type === 'service_account') return { kind: 'gcp-key', credential: serviceAccountKeyCredential(text, label) };
   let config: unknown = doc;
   for (const field of ['.dockerconfigjson', '.dockercfg'] as const) {
     if (!(field in doc)) continue;
@@ -144,12 +156,50 @@ export function parsePullSecret(text: string, label: string): AuthEntry[] {
   if (!isObject(auths) || Object.values(auths).some((v) => !isObject(v))) {
     throw new SigwatchError(
       'CONFIG',
-      `${label}: expected a Kubernetes pull secret (".dockerconfigjson" or ".dockercfg") or a Docker config with "auths" mapping registries to credentials`,
+      `${label}: expected a Kubernetes pull secret (".dockerconfigjson" or ".dockercfg"), a Docker config with "auths" mapping registries to credentials, or a Google service account key ("sa.json")`,
     );
   }
   // Parse once here for the checks dockerConfigLookup makes, so a broken entry is reported against its secret.
   dockerConfigLookup({ auths }, label);
-  return Object.entries(auths).map(([key, value]) => [normalizeAuthKey(key), value]);
+  return { kind: 'auths', auths: Object.entries(auths).map(([key, value]) => [normalizeAuthKey(key), value]) };
+}
+
+/** Where named pull secrets are read from: Secrets Manager under a team prefix, or a local folder of manifests. */
+export interface PullSecretSource {
+  /** `name` checked and placed under the team's scope; `label` names it in errors (name and where, never the value). */
+  locate(name: string): { id: string; label: string };
+  read(id: string, label: string): Promise<PullSecret>;
+}
+
+/**
+ * One lookup over the named secrets (a policy's `signaturePullSecrets`), as
+ * if their `auths` were one Docker config: the longest matching prefix across
+ * all of them wins, and for the same key the secret named first. A service
+ * account key among them answers for GCR and Artifact Registry hosts that no
+ * `auths` entry covers (the first key named). Names are checked now, before
+ * anything is read; secrets are read on the first lookup, so a policy whose
+ * images never need them costs nothing.
+ */
+export function pullSecretLookup(source: PullSecretSource, names: string[]): CredentialLookup {
+  const secrets = [...new Set(names)].map((name) => {
+    assertPullSecretName(name);
+    return source.locate(name);
+  });
+  if (secrets.length === 0) return anonymous;
+  const label = `pull secrets ${secrets.map((s) => s.label).join(', ')}`;
+  let last: { parts: PullSecret[]; lookup: CredentialLookup } | undefined;
+  return async (registry, repository) => {
+    const parts = await Promise.all(secrets.map((s) => source.read(s.id, s.label)));
+    // Rebuild only when a secret was read again (TTL, rotation); otherwise reuse the merged lookup.
+    if (!last || parts.some((p, i) => p !== last!.parts[i])) {
+      const merged = new Map<string, unknown>();
+      for (const part of parts) if (part.kind === 'auths') for (const [key, value] of part.auths) if (!merged.has(key)) merged.set(key, value);
+      const auths = dockerConfigLookup({ auths: Object.fromEntries(merged) }, label);
+      const key = parts.find((p) => p.kind === 'gcp-key');
+      last = { parts, lookup: async (r, repo) => (await auths(r, repo)) ?? (key && isGcpRegistry(r) ? key.credential : undefined) };
+    }
+    return last.lookup(registry, repository);
+  };
 }
 
 function parseJson(text: string, what: string, opts: { base64?: boolean } = {}): unknown {
@@ -177,44 +227,31 @@ export interface PullSecretStoreOptions {
 }
 
 /**
- * The pull secrets of one team. Build one store per team (prefix) and keep it
- * for the life of the process, so its cache is reused across verifications.
+ * The pull secrets of one team in Secrets Manager. Build one store per team
+ * (prefix) and keep it for the life of the process, so its cache is reused
+ * across verifications.
  */
-export class PullSecretStore {
+export class PullSecretStore implements PullSecretSource {
   private readonly secretId: (name: string) => string;
-  private readonly cache: SecretCache<AuthEntry[]>;
+  private readonly cache: SecretCache<PullSecret>;
 
   constructor(opts: PullSecretStoreOptions) {
     this.secretId = opts.secretId;
     this.cache = new SecretCache({ client: opts.client, parse: parsePullSecret, ttlMs: opts.ttlMs, now: opts.now });
   }
 
-  /**
-   * One lookup over the named secrets (a policy's `signaturePullSecrets`),
-   * as if their `auths` were one Docker config: the longest matching prefix
-   * across all of them wins, and for the same key the secret named first.
-   * Names are checked now, before any AWS call; secrets are read on the first
-   * lookup, so a policy whose images never need them costs nothing.
-   */
+  locate(name: string): { id: string; label: string } {
+    const id = this.secretId(name);
+    return { id, label: `pull secret "${name}" (${id})` };
+  }
+
+  read(id: string, label: string): Promise<PullSecret> {
+    return this.cache.get(id, label);
+  }
+
+  /** The lookup of a policy's `signaturePullSecrets` (see pullSecretLookup). */
   lookupFor(names: string[]): CredentialLookup {
-    const secrets = [...new Set(names)].map((name) => {
-      assertPullSecretName(name);
-      const id = this.secretId(name);
-      return { id, label: `pull secret "${name}" (${id})` };
-    });
-    if (secrets.length === 0) return anonymous;
-    const source = `pull secrets ${secrets.map((s) => s.label).join(', ')}`;
-    let last: { parts: AuthEntry[][]; lookup: CredentialLookup } | undefined;
-    return async (registry, repository) => {
-      const parts = await Promise.all(secrets.map((s) => this.cache.get(s.id, s.label)));
-      // Rebuild only when a secret was read again (TTL, rotation); otherwise reuse the merged lookup.
-      if (!last || parts.some((p, i) => p !== last!.parts[i])) {
-        const merged = new Map<string, unknown>();
-        for (const [key, value] of parts.flat()) if (!merged.has(key)) merged.set(key, value);
-        last = { parts, lookup: dockerConfigLookup({ auths: Object.fromEntries(merged) }, source) };
-      }
-      return last.lookup(registry, repository);
-    };
+    return pullSecretLookup(this, names);
   }
 }
 
