@@ -2,14 +2,13 @@
  * The `sigwatch` command. Exit codes per CLI-CONTRACT.md:
  * 0 admit / valid, 1 deny (fail closed), 2 usage or configuration error.
  */
-import { systemClock, type Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
 import { SigwatchError } from '../errors.ts';
 import { COMMANDS } from './commands.ts';
+import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 import { nearest } from './spec.ts';
 
-export const EXIT_OK = 0;
-export const EXIT_DENY = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io };
 
 /** The package's version; a test keeps it equal to package.json's. */
 export const VERSION = '0.1.0';
@@ -21,19 +20,6 @@ ${COMMANDS.map((c) => `  ${c.usage}`).join('\n')}
   --version
 
 run 'sigwatch <command> --help' for a command's options; docs/cli.md has them all.`;
-
-export interface Io {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  /** The run's one clock: every command's composition reads time only through it. */
-  now: Clock;
-  /**
-   * When the command started, on the monotonic clock (`performance.now()`):
-   * `verify --timeout` counts from here. The process itself passes 0 (its
-   * start, so loading the code counts too); in-process callers leave it out.
-   */
-  startedAt?: number;
-}
 
 const defaultIo: Io = {
   now: systemClock,

@@ -8,7 +8,7 @@ import { collectPolicySet, policiesMatching, type LoadedPolicySet } from '../sto
 import { oneOf, requirePolicies } from './args.ts';
 import { POLICY_MATCH, POLICY_VALIDATE } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
-import { EXIT_OK, EXIT_USAGE, type Io } from './main.ts';
+import { EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 
 
 

@@ -5,7 +5,7 @@ import { publicGoodTufRoot, PUBLIC_GOOD_MIRROR, trustMaterialFromJson } from '..
 import { fetchTufTrustedRoot, remoteSource } from '../trust/tuf.ts';
 import { TRUST_REFRESH } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
-import { EXIT_OK, type Io } from './main.ts';
+import { EXIT_OK, type Io } from './io.ts';
 
 
 const HELP = helpText(TRUST_REFRESH);

@@ -21,7 +21,7 @@ import { helpText, parseCommand } from './spec.ts';
 import { deadline, isUnavailable, withinDeadline } from '../deadline.ts';
 import type { Verdict } from '../policy/verdict.ts';
 import { formatVerdictText } from './format.ts';
-import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
+import { EXIT_DENY, EXIT_OK, type Io } from './io.ts';
 import { fixedClock, type Clock } from '../clock.ts';
 
 
