@@ -18,6 +18,7 @@ commands:
   invoke EVENT.json [--config FILE]
   associations check [GROUP] [--account ID] [--project ID] [--config FILE|s3://BUCKET/KEY] [--format json]
   trust refresh --out FILE [--mirror URL --root FILE]
+  report [--verdicts FILE|dynamodb://TABLE] [--config FILE] [--out DIR]
 
 run 'sigwatch <command> --help' for a command's options.`;
 
@@ -53,6 +54,8 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         return await (await import('./associations.ts')).associationsCommand(rest, io);
       case 'trust':
         return await (await import('./trust.ts')).trustCommand(rest, io);
+      case 'report':
+        return await (await import('./report.ts')).reportCommand(rest, io);
       case undefined:
       case '-h':
       case '--help':

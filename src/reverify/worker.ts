@@ -83,7 +83,7 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Pro
       stats.published++;
       deps.log({ level: 'info', message: 'verdict changed', runId, image: n.image, change, from: before?.verdict ?? null, to: judgement.verdict });
     }
-    records.push(verdictRecordOf(key, outcome, trigger, time));
+    records.push(verdictRecordOf(key, outcome, trigger, time, before));
     stats.images++;
     stats.byVerdict[judgement.verdict] = (stats.byVerdict[judgement.verdict] ?? 0) + 1;
     tally(teams, outcome, judgement.verdict, change, before, { image: `${registry}/${repository}@${entry.digest}`, tags: entry.tags });
@@ -111,16 +111,20 @@ export function verdictRecordOf(
   outcome: Pick<VerifyOutcome, 'verdict' | 'policySetVersion'>,
   trigger: string,
   time: Date,
+  /** The stored verdict, when the caller read it: its `since` carries on while the verdict stays. */
+  before?: VerdictRecord,
 ): VerdictRecord {
   const v = outcome.verdict;
+  const verdict = 'error' in v ? 'error' : v.verdict;
   const policyVersions: Record<string, string> = {};
   if (!('error' in v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
   return {
     ...key,
-    verdict: 'error' in v ? 'error' : v.verdict,
+    verdict,
     reasons: 'error' in v ? [v.error] : v.reasons,
     warnings: judgementOf(v).warnings,
     time: time.toISOString(),
+    since: before && before.verdict === verdict ? (before.since ?? before.time) : time.toISOString(),
     policyVersions,
     policySetVersion: outcome.policySetVersion,
     trigger,
