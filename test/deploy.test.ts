@@ -627,6 +627,7 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
+        'dynamodb:Scan',
         'dynamodb:UpdateItem',
         'kms:Decrypt',
         'kms:GenerateDataKey',
@@ -636,6 +637,7 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
         'logs:TagResource',
         's3:GetObject',
         's3:ListBucket',
+        's3:PutObject',
         'secretsmanager:GetSecretValue',
         'sns:Publish',
         'sqs:DeleteMessage',
@@ -675,6 +677,11 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       const list = withAction(base.stack, 's3:ListBucket');
       assert.equal(list.length, 1);
       assert.deepEqual(list[0]!.statement.Condition, { StringLike: { 's3:prefix': ['config/*', 'policies/*'] } });
+      // Reports are written under reports/ only.
+      const put = withAction(base.stack, 's3:PutObject');
+      assert.equal(put.length, 1);
+      assert.deepEqual(actions(put[0]!.statement), ['s3:PutObject']);
+      assert.deepEqual(asList(put[0]!.statement.Resource).map((r) => ((r as JsonObject)['Fn::Sub'] as Json[])[0]), ['arn:${AWS::Partition}:s3:::${Bucket}/reports/*']);
     });
 
     it('SNS: publish to the stack\'s topics and the listed team topics only', () => {

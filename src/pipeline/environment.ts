@@ -16,6 +16,8 @@ export interface Environment {
   graceSeconds: number;
   sourceIdentity: string;
   logLevel: LogLevel;
+  /** Key prefix in the config bucket of the posture reports re-verification writes (`reports/` unless set). */
+  reportsPrefix?: string;
 }
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -46,6 +48,7 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
   const grace = get('SIGWATCH_GRACE_SECONDS', /^\d{1,6}$/, `whole seconds from 0 to ${MAX_GRACE_SECONDS}`, false, '600');
   if (grace !== undefined && Number(grace) > MAX_GRACE_SECONDS) problems.push(`SIGWATCH_GRACE_SECONDS: expected whole seconds from 0 to ${MAX_GRACE_SECONDS}`);
   const sourceIdentity = get('SIGWATCH_SOURCE_IDENTITY', SOURCE_IDENTITY_RE, '2 to 64 of [A-Za-z0-9_+=,.@-]', false, 'sigwatch');
+  const reportsPrefix = get('SIGWATCH_REPORTS_PREFIX', /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)+$/, 'a key prefix ending in /, such as reports/', false);
   const logLevel = env.SIGWATCH_LOG_LEVEL ?? 'info';
   if (!isLogLevel(logLevel)) problems.push('SIGWATCH_LOG_LEVEL: expected debug, info, warn or error');
   if (problems.length > 0) throw new SigwatchError('CONFIG', `environment: ${problems.join('; ')}`);
@@ -58,5 +61,6 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
     graceSeconds: Number(grace),
     sourceIdentity: sourceIdentity!,
     logLevel: logLevel as LogLevel,
+    ...(reportsPrefix ? { reportsPrefix } : {}),
   };
 }
