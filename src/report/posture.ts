@@ -180,7 +180,9 @@ export class PostureBuilder {
 
   build(): PostureReport {
     const byName = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => compare(a, b));
-    const groups: GroupNode[] = byName(this.#groups).map(([group, g]) => ({
+    // Groups by name, the images no association owns last: they are the operators' to sort out, not a group's.
+    const groupsInOrder = byName(this.#groups).sort(([a], [b]) => Number(a === UNASSOCIATED) - Number(b === UNASSOCIATED));
+    const groups: GroupNode[] = groupsInOrder.map(([group, g]) => ({
       group,
       counts: g.counts,
       teams: byName(g.teams).map(([team, t]) => ({
