@@ -105,12 +105,15 @@ export async function openPage(url: string): Promise<Page> {
         ws.send(JSON.stringify({ id: n, method, params }));
       });
     const evaluate = async <T>(expression: string): Promise<T> => {
-      const r = (await call('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true })) as { result: { value: T }; exceptionDetails?: { text: string } };
-      if (r.exceptionDetails) throw new Error(`page: ${r.exceptionDetails.text}`);
+      const r = (await call('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true })) as { result: { value: T }; exceptionDetails?: { text: string; exception?: { description?: string } } };
+      if (r.exceptionDetails) throw new Error(`page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
       return r.result.value;
     };
-    // Wait for the document to finish loading.
-    for (let i = 0; i < 200 && (await evaluate<string>('document.readyState')) !== 'complete'; i++) await new Promise((r) => setTimeout(r, 50));
+    // Wait for the page itself (not the about:blank before it) to finish loading.
+    const loaded = `location.href === ${JSON.stringify(url)} && document.readyState === 'complete'`;
+    let ready = false;
+    for (let i = 0; i < 400 && !(ready = await evaluate<boolean>(loaded)); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!ready) throw new Error(`chromium did not load ${url} in 20 s`);
     return {
       evaluate,
       close: async () => {
