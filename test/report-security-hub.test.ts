@@ -104,7 +104,9 @@ describe('Security Hub findings', () => {
   it('the custom integration product ARN and a stable id per image', () => {
     assert.equal(productArn(TARGET), PRODUCT);
     assert.equal(productArn({ partition: 'aws-cn', account: ACCOUNT, region: 'cn-north-1' }), `arn:aws-cn:securityhub:cn-north-1:${ACCOUNT}:product/${ACCOUNT}/default`);
-    assert.equal(findingId(failing(1)), findingId({ ...failing(1), reasons: ['another wording'] }));
+    const reworded: FailingImage = { ...failing(1), reasons: ['another wording'], verdict: 'error' };
+    assert.equal(findingId(failing(1)), findingId(reworded));
+    assert.equal(findingId(failing(1)), `sigwatch/${ACCOUNT}/${REGION}/payments/api@${digest(1)}`);
   });
 
   it('a new failure: one finding imported in the member account, created at the time the image was first seen failing', async () => {
