@@ -120,7 +120,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     hub.on(GetFindingsCommand).callsFake(async (input: { Filters: { ProductArn: { Value: string }[] } }) => {
       const product = input.Filters.ProductArn[0]!.Value;
       if (product !== `arn:aws:securityhub:eu-west-1:${B}:product/${B}/default`) return { Findings: [] };
-      const old: AwsSecurityFinding = { Id: `sigwatch/${B}/eu-west-1/app/web@${digest(4)}`, ProductArn: product, AwsAccountId: B, CreatedAt: '2026-11-01T00:00:00.000Z', Workflow: { Status: 'NEW' } };
+      const old = { Id: `sigwatch/${B}/eu-west-1/app/web@${digest(4)}`, ProductArn: product, AwsAccountId: B, CreatedAt: '2026-11-01T00:00:00.000Z', Workflow: { Status: 'NEW' } } as AwsSecurityFinding;
       return { Findings: [old] };
     });
     hub.on(BatchImportFindingsCommand).callsFake(async (input: { Findings: AwsSecurityFinding[] }) => ({ SuccessCount: input.Findings.length, FailedCount: 0, FailedFindings: [] }));
