@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -344,6 +345,23 @@ describe('posture report: sigwatch report, from a verdict store, through a real 
     const runs = await sigwatch('report', '--verdicts', join(work, 'bad.json'), '--runs', '0');
     assert.equal(runs.code, 2);
     assert.match(runs.stderr, /--runs: expected a whole number from 1 to 1000/);
+  });
+});
+
+describe('npm run demo', () => {
+  it('ends by writing the report of its own verdicts and printing the HTML file\'s path', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sigwatch-demo-cwd-'));
+    try {
+      const out = spawnSync(process.execPath, [new URL('../scripts/demo.ts', import.meta.url).pathname], { cwd, encoding: 'utf8', timeout: 120_000 });
+      assert.equal(out.status, 0, out.stderr);
+      const last = out.stdout.trim().split('\n').pop()!;
+      assert.equal(last, join(cwd, '.demo', 'report', 'report.html'));
+      const html = readFileSync(last, 'utf8');
+      assert.match(html, /data-group="acme" data-team="payments" data-account="111122223333"/);
+      assert.match(out.stdout, /posture report: 5 images \(1 admit, 4 deny, 0 error, 0 warn\)/);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 });
 
