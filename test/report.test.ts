@@ -203,6 +203,9 @@ describe('posture report: formats', () => {
     bad[3] = { ...bad[3]!, verdict: 'maybe' as 'admit' };
     assert.throws(() => parseVerdictsFile(JSON.stringify({ verdicts: bad }), 'f.json'), /f\.json: verdicts\[3\]\.verdict: expected one of admit, deny, warn, error, got "maybe"/);
     assert.throws(() => parseVerdictsFile(JSON.stringify([{ ...VERDICTS[0], account: '12' }]), 'f.json'), /f\.json: \[0\]\.account: expected a 12-digit AWS account id/);
+    assert.throws(() => parseVerdictsFile(JSON.stringify(buildPosture(VERDICTS, { generatedAt: iso(0) })), 'r.json'), /r\.json: a posture report, not verdicts/);
+    assert.throws(() => parseVerdictsFile('{"images": 3}', 'x.json'), /x\.json: expected a list of verdict records/);
+    assert.equal(parseVerdictsFile(JSON.stringify(VERDICTS[0]), 'one.jsonl').verdicts.length, 1);
   });
 });
 

@@ -44,7 +44,10 @@ export function parseVerdictsFile(text: string, where: string): VerdictsFile {
   try {
     whole = JSON.parse(trimmed);
     isWhole = Array.isArray(whole) || (isObject(whole) && 'verdicts' in whole);
-  } catch {
+    if (isObject(whole) && whole.schema === 'sigwatch.posture-report') throw new SigwatchError('CONFIG', `${where}: a posture report, not verdicts: give the verdict records (or dynamodb://TABLE)`);
+    if (!isWhole && !(isObject(whole) && 'verdict' in whole)) throw new SigwatchError('CONFIG', `${where}: expected a list of verdict records, {"verdicts": [...]}, or JSON lines of records`);
+  } catch (err) {
+    if (err instanceof SigwatchError) throw err;
     if (trimmed.startsWith('[')) throw new SigwatchError('CONFIG', `${where}: not JSON`);
   }
   if (isWhole) {
