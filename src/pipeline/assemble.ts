@@ -66,8 +66,9 @@ export function defaultClients(): AwsClients {
   const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips }));
   let kmsModule: Promise<typeof import('@aws-sdk/client-kms')> | undefined;
   const kms = perCredentials(async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials }));
-  let hubModule: Promise<typeof import('@aws-sdk/client-securityhub')> | undefined;
-  const securityHub = perCredentials(async (region, credentials) => new (await (hubModule ??= import('@aws-sdk/client-securityhub'))).SecurityHubClient({ region, credentials }));
+  // Through the findings module, so that the whole Security Hub SDK is one chunk, loaded only when securityHub is enabled.
+  let hubModule: Promise<typeof import('../report/security-hub.ts')> | undefined;
+  const securityHub = perCredentials(async (region, credentials) => (await (hubModule ??= import('../report/security-hub.ts'))).securityHubClient(region, credentials!));
   return {
     s3: new S3Client({ followRegionRedirects: true }),
     sns: new SNSClient({}),

@@ -2,10 +2,11 @@ import {
   BatchImportFindingsCommand,
   BatchUpdateFindingsCommand,
   GetFindingsCommand,
+  SecurityHubClient,
   type AwsSecurityFinding,
   type AwsSecurityFindingFilters,
-  type SecurityHubClient,
 } from '@aws-sdk/client-securityhub';
+import type { AwsCredentials } from '../accounts/sts.ts';
 import type { Clock } from '../clock.ts';
 import type { FailingImage } from './posture.ts';
 
@@ -43,6 +44,11 @@ export interface FindingTarget {
   partition: string;
   account: string;
   region: string;
+}
+
+/** A member account's Security Hub client (its session's credentials, the account's region). */
+export function securityHubClient(region: string, credentials: AwsCredentials): SecurityHubClient {
+  return new SecurityHubClient({ region, credentials });
 }
 
 export function productArn(t: FindingTarget): string {

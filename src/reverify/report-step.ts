@@ -8,7 +8,7 @@ import type { RunHistory } from '../report/history.ts';
 import { DEFAULT_TREND_RUNS } from '../report/history.ts';
 import { writeReportToS3 } from '../report/outputs.ts';
 import { PostureBuilder, type FailingImage, type PostureReport } from '../report/posture.ts';
-import { findingId, syncFindings, type SyncResult } from '../report/security-hub.ts';
+import type { SyncResult } from '../report/security-hub.ts';
 import type { VerdictStore } from '../store/verdicts.ts';
 import type { Clock } from '../clock.ts';
 import { emf, type Log } from './metrics.ts';
@@ -52,11 +52,13 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
   const history = await deps.history.recent((deps.trendRuns ?? DEFAULT_TREND_RUNS) - 1);
   const builder = new PostureBuilder({ directory: deps.directory, generatedAt, runId: state.runId, history });
   const hub = deps.config.securityHub?.enabled === true;
+  // Loaded only when enabled: the Security Hub client's model is most of a cold start's worth of code.
+  const findings$ = hub ? await import('../report/security-hub.ts') : undefined;
   // Admitted images' finding ids, only when findings are kept: an archived finding then says "admitted again" rather than "gone".
   const admitted = new Set<string>();
   for await (const page of deps.verdicts.scan({ segments: 4 })) {
     builder.add(page);
-    if (hub) for (const r of page) if (r.verdict === 'admit') admitted.add(findingId(r));
+    if (findings$) for (const r of page) if (r.verdict === 'admit') admitted.add(findings$.findingId(r));
   }
   const report = builder.build();
   await deps.history.record(report.trend[report.trend.length - 1]!);
@@ -64,7 +66,7 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
 
   const findings: SyncResult[] = [];
   let findingTargetsFailed = 0;
-  if (hub) {
+  if (findings$) {
     const byTarget = new Map<string, FailingImage[]>();
     for (const f of report.failing) {
       const k = `${f.account}/${f.region}`;
@@ -80,7 +82,7 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
           const target = { partition, account: account.id, region };
           try {
             const client = await deps.securityHub(region, await deps.credentials(association, account));
-            const result = await syncFindings(target, byTarget.get(`${account.id}/${region}`) ?? [], admitted, { client, now: deps.now });
+            const result = await findings$.syncFindings(target, byTarget.get(`${account.id}/${region}`) ?? [], admitted, { client, now: deps.now });
             findings.push(result);
             if (result.failed.length > 0) {
               deps.log({ level: 'error', message: 'Security Hub refused findings', runId: state.runId, account: account.id, region, failed: result.failed.slice(0, 20), failedCount: result.failed.length });
