@@ -145,16 +145,22 @@ describe('pipeline fault matrix', () => {
     const { client: sns, broken } = breakable(freshSns(sc));
     let release: () => void = () => {};
     const hanging = new Promise<void>((resolve) => (release = resolve));
+    let reached: () => void = () => {};
+    const publishing = new Promise<void>((resolve) => (reached = resolve));
     (sns.middlewareStack as unknown as Stack).add(
       (next) => async (args) => {
-        if (broken.on) await hanging;
+        if (broken.on) {
+          reached();
+          await hanging;
+        }
         return next(args);
       },
       { step: 'initialize', name: 'hang' },
     );
     broken.on = true;
     const zombie = sc.handler({ clients: { sns } })(sc.batch({ id: 'z', body: e }));
-    await new Promise((r) => setTimeout(r, 300));
+    // Publishing comes after the claim: from here the claim is in progress, however loaded the machine.
+    await publishing;
     // SQS redelivers after the visibility timeout: the claim is still in progress.
     sc.now += 60_000;
     const early = await sc.handler()(sc.batch({ id: 'z', body: e }));

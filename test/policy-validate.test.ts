@@ -141,7 +141,7 @@ spec:
       'warning: sigwatch: "a|b" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^(?:a|b)$"',
     ]);
     assert.deepEqual(findings('^release@example\\.com'), [
-      'warning: sigwatch: "^release@example\\.com" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^release@example\\.com$"',
+      'warning: sigwatch: "^release@example\\.com" is not anchored at the end, so it also matches values that merely start with it (as in policy-controller); to match the whole value write "^release@example\\.com$"',
     ]);
     assert.deepEqual(findings('(?i)release@example\\.com\\$'), [
       'warning: sigwatch: "(?i)release@example\\.com\\$" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^(?i)release@example\\.com\\$$"',
@@ -150,6 +150,33 @@ spec:
     assert.deepEqual(findings('(?m)^release$'), [
       'warning: sigwatch: "(?m)^release$" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "^(?:(?m)^release$)$"',
     ]);
+  });
+
+  it('suggests anchors that still match what the author meant', () => {
+    const advice = (re: string) => findings(re).map((f) => /write "(.*)"$/.exec(f)?.[1]);
+    // A path prefix is anchored where it matters: adding `$` would deny every workflow under it.
+    assert.deepEqual(findings('^https://github\\.com/acme/'), []);
+    assert.deepEqual(findings('^https:\\/\\/github\\.com\\/acme\\/'), []);
+    assert.deepEqual(advice('https://github\\.com/acme/'), ['^https://github\\.com/acme/']);
+    // Subjects and issuers are URLs: a host without a scheme gets one, or nothing would match.
+    assert.deepEqual(advice('github\\.com/acme/'), ['^https://github\\.com/acme/']);
+    assert.deepEqual(advice('token\\.actions\\.githubusercontent\\.com'), ['^https://token\\.actions\\.githubusercontent\\.com$']);
+    // A domain suffix: any mailbox there.
+    assert.deepEqual(advice('@acme\\.com$'), ['^[^@]+@acme\\.com$']);
+    // Each suggestion matches what was meant, and not the forgery the warning is about.
+    const cases: [string, string, string][] = [
+      ['https://github\\.com/acme/', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1', 'https://evil.example/?https://github.com/acme/x'],
+      ['github\\.com/acme/', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1', 'https://evil.example/github.com/acme/x'],
+      ['@acme\\.com$', 'release@acme.com', 'release@evil.example?@acme.com'],
+      ['^https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v1', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v10'],
+    ];
+    for (const [re, meant, forged] of cases) {
+      const suggested = advice(re)[0]!;
+      const compiled = compileGoRegExp(suggested);
+      assert.ok(compiled.ok, suggested);
+      assert.ok(compiled.matcher.test(meant), `${suggested} should match ${meant}`);
+      assert.ok(!compiled.matcher.test(forged), `${suggested} should not match ${forged}`);
+    }
   });
 
   it('matches with Go\'s meaning, not JavaScript\'s', () => {

@@ -158,14 +158,17 @@ describe('registry faults through sigwatch verify', () => {
     const r = await verify(server.host, '--registry-config', config);
     assert.equal(r.code, 0, r.stdout);
     const basic = `Basic ${Buffer.from('ci:basic-s3cret').toString('base64')}`;
+    const seen = server.requests.map((q) => `${q.method} ${q.url} ${q.headers.authorization ?? '-'}`);
+    assert.deepEqual(seen.slice(0, 2), [`HEAD /v2/team/app/manifests/signed -`, `HEAD /v2/team/app/manifests/signed ${basic}`]);
+    // The signature and the referrers (the API, then its fallback tag) are read side by side.
     assert.deepEqual(
-      server.requests.map((q) => `${q.method} ${q.url} ${q.headers.authorization ?? '-'}`),
+      seen.slice(2).sort(),
       [
-        `HEAD /v2/team/app/manifests/signed -`,
-        `HEAD /v2/team/app/manifests/signed ${basic}`,
         `GET /v2/team/app/manifests/${signatureTag(signed.image.digest)} ${basic}`,
+        `GET /v2/team/app/referrers/${signed.image.digest} ${basic}`,
+        `GET /v2/team/app/manifests/${signed.image.digest.replace(':', '-')} ${basic}`,
         `GET /v2/team/app/blobs/${payload.digest} ${basic}`,
-      ],
+      ].sort(),
     );
     assert.deepEqual(
       blobs.requests.map((q) => q.headers.authorization),

@@ -4,7 +4,7 @@ import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from 
 import { certificateIdentity, type CertificateIdentity } from '../signatures/certificate-identity.ts';
 import { legacySignatureBundle } from '../signatures/cosign-bundle.ts';
 import type { DsseEnvelope, LegacyAttestation } from '../signatures/attestations.ts';
-import type { KeylessRequirements } from '../signatures/verify-keyless.ts';
+import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../signatures/sigstore-verify.ts';
 import type { PublicKey } from '../trust/keys.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from './statement.ts';
 
@@ -36,7 +36,8 @@ function legacyBundle(att: LegacyAttestation, signature: { keyid: string; sig: B
       certificatePem: opts.key ? undefined : att.certificatePem,
       chainPem: opts.key ? undefined : att.chainPem,
       rekorBundle: opts.withLog ? att.rekorBundle : undefined,
-      rfc3161Timestamp: att.rfc3161Timestamp,
+      // A key reads no observer timestamps, as cosign (`WithNoObserverTimestamps`).
+      rfc3161Timestamp: opts.key ? undefined : att.rfc3161Timestamp,
       source: att.source,
     },
     opts.key ? { hint: opts.key.id, hash: 'sha256' } : undefined,
@@ -107,7 +108,7 @@ export function verifyLegacyAttestationKeyless(att: LegacyAttestation, trust: Tr
   for (const signature of att.envelope.signatures) {
     try {
       const bundle = legacyBundle(att, signature, { withLog: true });
-      runVerifier(trust, bundle, { tlog: req.requireTlog ? 1 : 0, ctlog: req.requireSct ? 1 : 0, timestamp: 1 });
+      verifyKeylessEvidence(bundle, trust, req);
       return certificateIdentity(leafCertificate(bundle));
     } catch (err) {
       lastError = err as Error;
@@ -145,12 +146,11 @@ export function verifyAttestationBundle(
   };
   if ('keys' in how) {
     if (bundle.verificationMaterial.content.$case !== 'publicKey') throw new Error('bundle is not signed with a key (it carries a certificate)');
-    // Without a ctlog the authority does not consult the log, as upstream.
-    const checked: Bundle = how.logTrust ? bundle : { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [] } };
     let lastError: Error | undefined;
     for (const key of how.keys) {
       try {
-        runVerifier(withKey(how.logTrust, key), checked, { tlog: how.logTrust ? 1 : 0, ctlog: 0, timestamp: how.logTrust ? 1 : 0 });
+        // Without a ctlog the authority does not consult the log, as upstream.
+        verifyKeyDsseBundle(bundle, key, 'sha256', how.logTrust);
         requireInToto(envelope);
         return { envelope, signer: { key } };
       } catch (err) {
@@ -164,7 +164,7 @@ export function verifyAttestationBundle(
     throw new Error('no RFC 3161 timestamp in the bundle, and the authority requires one');
   }
   const leaf = leafCertificate(bundle);
-  runVerifier(how.trust, bundle, { tlog: how.req.requireTlog ? 1 : 0, ctlog: how.req.requireSct ? 1 : 0, timestamp: 1 });
+  verifyKeylessEvidence(bundle, how.trust, how.req);
   requireInToto(envelope);
   return { envelope, signer: { identity: certificateIdentity(leaf) } };
 }

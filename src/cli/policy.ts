@@ -23,8 +23,11 @@ const MATCH_HELP = `usage: sigwatch policy match IMAGE... --policies PATH [--for
 
 Which policies' spec.images globs cover each IMAGE, with policy-controller's glob
 rules: IMAGE is read as a full reference (busybox is
-index.docker.io/library/busybox:latest), * stops at "/", ** does not. No network.
-An oci:PATH image is matched as written.
+index.docker.io/library/busybox:latest), then as written when that is shorter
+(upstream's fallback), * stops at "/", ** does not; a Docker Hub short-name glob
+(team/*) is also read as index.docker.io/team/*. No network. An oci:PATH image
+is matched as written. In a cluster images are pinned (repo@sha256:...) before
+matching: give that form to see what admission sees.
 
 options:
   --policies PATH      ClusterImagePolicy YAML/JSON file or folder (required)
@@ -75,7 +78,7 @@ export async function matchCommand(args: string[], io: Io): Promise<number> {
   if (hasErrors(set) && !values['skip-invalid']) return EXIT_USAGE;
 
   for (const { image, normalized, literal } of images) {
-    const names = policiesMatching(set, image, { literal })
+    const names = policiesMatching(set, image, { literal, asWritten: true })
       .map((p) => p.metadata.name)
       .sort();
     if (format === 'json') io.stdout(JSON.stringify({ image, normalized, policies: names }));

@@ -11,7 +11,8 @@ import { findSigningKey, verifyKeySignatureInLog, type HashAlgorithm } from '../
 import type { BundleLookup, ReferrerBundle } from '../signatures/bundles.ts';
 import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
 import type { KeylessRequirements } from '../signatures/verify-keyless.ts';
-import { verifyImageBundle } from '../signatures/verify-bundle.ts';
+import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from '../signatures/verify-bundle.ts';
+import { isObject } from '../registry/manifest.ts';
 import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
 import { describeIdentity, matchedSubject } from './identities.ts';
@@ -60,21 +61,79 @@ type Outcome = { identity: SignerIdentity } | { failure: string };
 /**
  * Authenticates one piece of evidence: whom it is from, or why it is not
  * acceptable. `legacy` checks the signature only (the payload's digest is
- * compared after); `bundle`, when the authority reads bundles, checks all.
+ * compared after); `bundle` checks all.
  */
 interface SignatureCheck {
   legacy: (sig: CosignSignature) => Outcome;
-  bundle?: (bundle: ReferrerBundle) => Outcome;
-  /** `signatureFormat: bundle` reads bundles only, as upstream. */
-  bundlesOnly?: boolean;
+  bundle: (bundle: ReferrerBundle) => Outcome;
+  format: EvidenceFormat;
 }
+
+/**
+ * Where an authority looks: `signatureFormat: bundle` reads referrer bundles
+ * only, an explicit `legacy` (or any other value, as policy-controller reads
+ * it) the `.sig`/`.att` tags only; unset reads both, and then, as cosign v3's
+ * `verify` and `verify-attestation` do, an image that has sigstore bundles is
+ * judged by its bundles alone.
+ */
+type EvidenceFormat = 'legacy' | 'bundle' | 'both';
+
+export function evidenceFormat(authority: Authority): EvidenceFormat {
+  if (authority.signatureFormat === undefined || authority.signatureFormat === '') return 'both';
+  return authority.signatureFormat === 'bundle' ? 'bundle' : 'legacy';
+}
+
+/**
+ * cosign reads a referrer as a bundle only when it parses and is v0.3 or
+ * later (`ociremote.Bundle`); others are not signatures to it, nor here.
+ */
+function bundleVersionProblem(b: ReferrerBundle): string | undefined {
+  const mediaType = isObject(b.json) ? b.json.mediaType : undefined;
+  if (typeof mediaType !== 'string') return undefined;
+  const old = /^application\/vnd\.dev\.sigstore\.bundle\+json;version=0\.[12]$/.exec(mediaType);
+  return old ? `bundle version too old (${mediaType}; cosign reads v0.3 and later)` : undefined;
+}
+
+/**
+ * Whether the image has cosign v3 evidence of this kind, so that its legacy
+ * evidence is not used: for signatures a bundle with the cosign sign
+ * statement, for attestations a bundle with any other. cosign v3 counts every
+ * bundle for both (so a lone SBOM bundle would hide a valid `.sig` from
+ * `cosign verify`, and verify as a signature); judging by the kind keeps an
+ * image signed the legacy way and attested with a bundle admitted, as
+ * policy-controller admits it. The statement is read unverified only to sort:
+ * a forged one can hide legacy evidence (a deny), never admit.
+ */
+function hasBundlesOfKind(bundles: ReferrerBundle[], kind: 'signature' | 'attestation'): boolean {
+  return bundles.some((b) => {
+    if (bundleVersionProblem(b)) return false;
+    const predicate = bundlePredicateType(b.json);
+    if (predicate === undefined) return false;
+    return kind === 'signature' ? predicate === COSIGN_SIGN_PREDICATE : predicate !== COSIGN_SIGN_PREDICATE;
+  });
+}
+
+/** The predicate type a bundle's DSSE statement claims, unverified; undefined when it is not a DSSE statement bundle. */
+function bundlePredicateType(json: unknown): string | undefined {
+  try {
+    const bundle = parseBundle(json);
+    if (bundle.content.$case !== 'dsseEnvelope') return undefined;
+    const statement: unknown = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'));
+    return isObject(statement) && typeof statement.predicateType === 'string' ? statement.predicateType : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const legacyIgnored = (kind: 'signature' | 'attestation') =>
+  `the image has cosign v3 ${kind} bundles, so its legacy ${kind}s are not used (as cosign v3 verify${kind === 'attestation' ? '-attestation' : ''}; set signatureFormat: legacy to read them instead)`;
 
 /** The same for attestations: a verified envelope's payload, or why not. */
 type EnvelopeOutcome = { identity: SignerIdentity; envelope: DsseEnvelope } | { failure: string };
 interface AttestationCheck {
   legacy: (att: LegacyAttestation) => EnvelopeOutcome;
   bundle: (bundle: ReferrerBundle) => EnvelopeOutcome;
-  bundlesOnly: boolean;
+  format: EvidenceFormat;
 }
 
 /**
@@ -143,9 +202,10 @@ async function keylessVerifier(keyless: KeylessRef, authority: Authority, env: A
   if (identities.length === 0) return 'keyless authority lists no identities';
   const trust = keyless.trustRootRef ? await env.trustRoot(keyless.trustRootRef) : env.defaultTrust();
   // Upstream's rules: with rfc3161timestamp a signed timestamp from the root's TSA is
-  // required and Rekor is not; otherwise Rekor is required (offline, against the root's
-  // log keys) unless a trustRootRef is given without ctlog. Evidence that is present
-  // must verify either way, and the certificate must be valid at that time.
+  // required and the log is not consulted; otherwise Rekor is required (offline, against
+  // the root's log keys) unless a trustRootRef is given without ctlog, and a log entry
+  // that is present must verify. The certificate must be valid at a verified time
+  // (src/signatures/sigstore-verify.ts narrows the evidence as cosign reads it).
   const requirements = {
     requireTlog: !authority.rfc3161timestamp && (!keyless.trustRootRef || authority.ctlog !== undefined),
     requireSct: keyless.insecureIgnoreSCT !== true,
@@ -175,6 +235,15 @@ function signatureCheck(v: AuthorityVerifier, authority: Authority, env: Authori
         }
         return { identity: { key: key.id } };
       },
+      bundle: (b) => {
+        try {
+          const key = verifyKeyImageBundle(b.json, env.imageDigest, v.keys, v.hash, v.logTrust);
+          return { identity: { key: key.id } };
+        } catch (err) {
+          return { failure: reasonOf(err) };
+        }
+      },
+      format: evidenceFormat(authority),
     };
   }
   return {
@@ -193,12 +262,12 @@ function signatureCheck(v: AuthorityVerifier, authority: Authority, env: Authori
         return { failure: reasonOf(err) };
       }
     },
-    bundlesOnly: authority.signatureFormat === 'bundle',
+    format: evidenceFormat(authority),
   };
 }
 
 function attestationCheck(v: AuthorityVerifier, authority: Authority, _env: AuthorityEnv): AttestationCheck | string {
-  const bundlesOnly = authority.signatureFormat === 'bundle';
+  const format = evidenceFormat(authority);
   const guard = (fn: () => EnvelopeOutcome): EnvelopeOutcome => {
     try {
       return fn();
@@ -222,7 +291,7 @@ function attestationCheck(v: AuthorityVerifier, authority: Authority, _env: Auth
           const r = verifyAttestationBundle(b.json, { keys: v.keys, ...(v.logTrust ? { logTrust: v.logTrust } : {}) });
           return { identity: { key: 'key' in r.signer ? r.signer.key.id : '' }, envelope: r.envelope };
         }),
-      bundlesOnly,
+      format,
     };
   }
   const withIdentity = (actual: CertificateIdentity, envelope: DsseEnvelope): EnvelopeOutcome => {
@@ -237,7 +306,7 @@ function attestationCheck(v: AuthorityVerifier, authority: Authority, _env: Auth
         if (!('identity' in r.signer)) return { failure: 'bundle is not keyless' };
         return withIdentity(r.signer.identity, r.envelope);
       }),
-    bundlesOnly,
+    format,
   };
 }
 
@@ -250,11 +319,7 @@ function attestationCheck(v: AuthorityVerifier, authority: Authority, _env: Auth
 async function checkAuthorityAttestations(authority: Authority, env: AuthorityEnv, check: AttestationCheck): Promise<AttestationAuthorityResult | AuthorityResult> {
   const name = authority.name;
   if (!env.attestations) return { name, verdict: 'fail', reason: 'attestations are not read here (no attestation lookup configured)', signatures: [] };
-  const source = effectiveSource(authority);
-  const [legacy, referrers] = await Promise.all([
-    check.bundlesOnly ? { attestations: [], problems: [] } : env.attestations(source),
-    env.bundles(source),
-  ]);
+  const { legacy, referrers } = await gatherAttestations(authority, { attestations: env.attestations, bundles: env.bundles }, check.format);
   const failures = [...legacy.problems, ...referrers.problems];
   const verified: VerifiedAttestation[] = [];
   const accept = (digest: string, outcome: EnvelopeOutcome) => {
@@ -296,12 +361,58 @@ function uniqueByDigest(list: VerifiedSignature[]): VerifiedSignature[] {
   return list.filter((s) => !seen.has(s.digest) && seen.add(s.digest));
 }
 
+/** Legacy evidence and referrer bundles as the authority's format reads them, with the cosign v3 rule applied. */
+async function gather<L>(
+  kind: 'signature' | 'attestation',
+  format: EvidenceFormat,
+  readLegacy: () => Promise<{ items: L[]; problems: string[] }>,
+  readBundles: () => Promise<BundleLookup>,
+): Promise<{ legacy: { items: L[]; problems: string[] }; referrers: BundleLookup }> {
+  const none = { items: [] as L[], problems: [] as string[] };
+  const [legacy, found] = await Promise.all([format === 'bundle' ? none : readLegacy(), format === 'legacy' ? { bundles: [], problems: [] } : readBundles()]);
+  const problems = [...found.problems];
+  const bundles = found.bundles.filter((b) => {
+    const old = bundleVersionProblem(b);
+    if (old) problems.push(`${b.digest}: ${old}`);
+    return !old;
+  });
+  const referrers = { bundles, problems };
+  if (format === 'both' && legacy.items.length > 0 && hasBundlesOfKind(bundles, kind)) {
+    return { legacy: none, referrers: { bundles, problems: [...problems, `${legacy.items.length} legacy: ${legacyIgnored(kind)}`] } };
+  }
+  return { legacy, referrers };
+}
+
+async function gatherAttestations(
+  authority: Authority,
+  read: { attestations: NonNullable<AuthorityEnv['attestations']>; bundles: AuthorityEnv['bundles'] },
+  format: EvidenceFormat,
+) {
+  const source = effectiveSource(authority);
+  const { legacy, referrers } = await gather(
+    'attestation',
+    format,
+    async () => {
+      const r = await read.attestations(source);
+      return { items: r.attestations, problems: r.problems };
+    },
+    () => read.bundles(source),
+  );
+  return { legacy: { attestations: legacy.items, problems: legacy.problems }, referrers };
+}
+
 async function checkSignatures(authority: Authority, env: AuthorityEnv, check: SignatureCheck): Promise<AuthorityResult> {
   const source = effectiveSource(authority);
-  const [legacy, referrers] = await Promise.all([
-    check.bundlesOnly ? { signatures: [], problems: [] } : env.signatures(source),
-    check.bundle ? env.bundles(source) : { bundles: [], problems: [] },
-  ]);
+  const { legacy: gathered, referrers } = await gather(
+    'signature',
+    check.format,
+    async () => {
+      const r = await env.signatures(source);
+      return { items: r.signatures, problems: r.problems };
+    },
+    () => env.bundles(source),
+  );
+  const legacy = { signatures: gathered.items, problems: gathered.problems };
   const verified: VerifiedSignature[] = [];
   const failures = [...legacy.problems, ...referrers.problems];
   for (const sig of legacy.signatures) {
@@ -322,8 +433,8 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
     }
     verified.push({ digest: sig.digest, identity: outcome.identity });
   }
-  for (const b of check.bundle ? referrers.bundles : []) {
-    const outcome = check.bundle!(b);
+  for (const b of referrers.bundles) {
+    const outcome = check.bundle(b);
     if ('failure' in outcome) failures.push(`${b.digest}: ${outcome.failure}`);
     else verified.push({ digest: b.digest, identity: outcome.identity });
   }

@@ -73,6 +73,82 @@ export function globMatches(glob: string, image: string): boolean {
 }
 
 /**
+ * The Docker Hub form of a short-name glob: `privatenamespace/*` is
+ * `index.docker.io/privatenamespace/*`, `busybox*` is
+ * `index.docker.io/library/busybox*`, as image references are read. Upstream
+ * compiles globs as written, so at admission (where the name is always the
+ * full one) a short-name glob never matches; Enforce's documentation writes
+ * them short, and sigwatch reads them as they are evidently meant. Undefined
+ * for a glob that names a registry (a first segment with `.` or `:`, or
+ * `localhost`) or starts with a wildcard.
+ */
+export function dockerHubGlob(glob: string): string | undefined {
+  const segments = glob.split('/');
+  const first = segments[0]!;
+  if (first === '' || first.startsWith('*')) return undefined;
+  if (segments.length === 1) return `index.docker.io/library/${glob}`;
+  if (first.includes('*')) return undefined;
+  if (first.includes('.') || first.includes(':') || first === 'localhost') return undefined;
+  return `index.docker.io/${glob}`;
+}
+
+/** Whether a glob covers a full image name (`ref.Name()`), its Docker Hub short form included. */
+export function globCoversName(glob: string, name: string): boolean {
+  if (globRegExp(glob).test(name)) return true;
+  const hub = dockerHubGlob(glob);
+  return hub !== undefined && globRegExp(hub).test(name);
+}
+
+const PROBE_DIGEST = `sha256:${'0'.repeat(64)}`;
+
+/**
+ * At admission the webhook has pinned every image to its digest, so the name
+ * a glob meets is `registry/repo@sha256:…`, never a tag. For a glob that can
+ * never match such a name, the glob that would (the same repositories, any
+ * digest); undefined when it can. Decided by probing: each wildcard in turn
+ * is filled with the rest of a digest-pinned name, and the probe must both
+ * be a digest-pinned full name and match.
+ */
+export function globForPinnedImages(glob: string): string | undefined {
+  if (globSyntaxError(glob) !== undefined) return undefined;
+  // Upstream's two rewrites, then the Docker Hub reading of a short glob: probes must be full names.
+  const read = glob === '*' ? DOCKER_HUB_OFFICIAL : glob === '*/*' ? DOCKER_HUB_ANY : glob;
+  const forms = [read, dockerHubGlob(read)].filter((g): g is string => g !== undefined);
+  for (const probe of forms.flatMap(pinnedProbes)) if (isPinnedName(probe) && globCoversName(read, probe)) return undefined;
+  const lastSlash = glob.lastIndexOf('/');
+  return `${glob.slice(0, lastSlash + 1)}${glob.slice(lastSlash + 1).replace(/[@:].*$/, '')}@*`;
+}
+
+function pinnedProbes(glob: string): string[] {
+  const stars = [...glob.matchAll(/\*\*|\*/g)].map((m) => ({ at: m.index, length: m[0].length }));
+  const fills = [`registry.example/x@${PROBE_DIGEST}`, `x@${PROBE_DIGEST}`, `@${PROBE_DIGEST}`, PROBE_DIGEST, PROBE_DIGEST.slice('sha256:'.length)];
+  const probes = [glob.replaceAll('*', 'x')];
+  for (const filler of ['x', 'registry.example']) {
+    for (let i = 0; i < stars.length; i++) {
+      for (const fill of fills) {
+        let out = '';
+        let last = 0;
+        stars.forEach((s, j) => {
+          out += glob.slice(last, s.at) + (j === i ? fill : filler);
+          last = s.at + s.length;
+        });
+        probes.push(out + glob.slice(last));
+      }
+    }
+  }
+  return probes;
+}
+
+function isPinnedName(name: string): boolean {
+  try {
+    const ref = parseReference(name);
+    return ref.name === name && name.includes('@sha256:');
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Why upstream's ValidateGlob rejects a glob, or undefined. It first runs Go's
  * `filepath.Match(glob, "")` (whose syntax allows `[...]`, `?` and `\`), then
  * compiles the glob as above, so a bad character class reports

@@ -49,20 +49,43 @@ const FLAG_GROUP = /^\(\?[imsU]*(?:-[imsU]*)?\)/;
 const MULTI_LINE = /\(\?[isU]*m[imsU]*(?:-[imsU]*)?[):]/;
 
 /**
- * The regexp anchored at both ends, or undefined when it already is: each
- * top-level alternative starts with `^` or `\A` and ends with `$` or `\z`
- * (flag groups before them aside); a leading or trailing `.*` makes that end
- * irrelevant.
+ * The regexp anchored where it matters, or undefined when it already is. The
+ * start matters always: unanchored, `github.com/acme/` also matches
+ * `https://evil.example/?github.com/acme/`. The end matters unless the
+ * regexp ends a path (`^https://github.com/acme/` is the author's prefix: every
+ * workflow under it), so adding `$` there would deny every image. A start
+ * that names a host without a scheme gets `https://`, since issuers and
+ * workflow subjects are URLs and `^github.com/…` would match none.
+ * `.*`, `\A`, `\z` count as anchors; multi-line `^`/`$` do not.
  */
 export function anchoredForm(source: string): string | undefined {
   const lineAnchors = MULTI_LINE.test(source);
-  const alternatives = topLevelAlternatives(source).map(stripFlagGroups);
-  const startOk = alternatives.every((a) => a.startsWith('\\A') || a.startsWith('.*') || (!lineAnchors && a.startsWith('^')));
-  const endOk = alternatives.every((a) => endsWithToken(a, '\\z') || endsWithToken(a, '.*') || (!lineAnchors && endsWithToken(a, '$')));
-  if (startOk && endOk) return undefined;
-  // Flags set inside a group end with it, so the outer `^…$` keep their plain meaning.
-  if (alternatives.length > 1 || lineAnchors) return `^(?:${source})$`;
-  return `${startOk ? '' : '^'}${source}${endOk ? '' : '$'}`;
+  if (lineAnchors) return `^(?:${source})$`;
+  const alternatives = topLevelAlternatives(source);
+  const ends = alternatives.map((a) => {
+    const bare = stripFlagGroups(a);
+    return { start: bare.startsWith('\\A') || bare.startsWith('.*') || bare.startsWith('^'), end: endsWithToken(bare, '\\z') || endsWithToken(bare, '.*') || endsWithToken(bare, '$') || endsWithToken(bare, '/') || endsWithToken(bare, '\\/') };
+  });
+  if (ends.every((e) => e.start && e.end)) return undefined;
+  if (alternatives.length > 1) {
+    if (ends.every((e) => !e.end)) return `^(?:${source})$`;
+    if (ends.every((e) => e.end)) return `^(?:${source})`;
+    return alternatives.map((a, i) => anchorOne(a, ends[i]!)).join('|');
+  }
+  return anchorOne(source, ends[0]!);
+}
+
+/** A host name then a path, with no scheme: `github\.com/acme/`. */
+const SCHEMELESS_HOST = /^[a-z0-9-]+(?:\\?\.[a-z0-9-]+)+(?:\/|$)/i;
+
+function anchorOne(alternative: string, ok: { start: boolean; end: boolean }): string {
+  const flags = alternative.slice(0, alternative.length - stripFlagGroups(alternative).length);
+  const bare = alternative.slice(flags.length);
+  let start = ok.start ? '' : '^';
+  if (!ok.start && SCHEMELESS_HOST.test(bare) && !bare.includes('@')) start = '^https://';
+  // `@acme\.com$`: any mailbox at that domain.
+  if (!ok.start && bare.startsWith('@')) start = '^[^@]+';
+  return `${start}${flags}${bare}${ok.end ? '' : '$'}`;
 }
 
 function stripFlagGroups(alternative: string): string {

@@ -3,7 +3,7 @@ import { REGO_UNSUPPORTED } from '../attest/rego.ts';
 import { parseGoUrl, parseRegistry, parseRepository } from '../registry/reference.ts';
 import type { Draft } from './draft.ts';
 import { isPublicKeyPem, urlDecodeIssues } from './go-decode.ts';
-import { globSyntaxError } from './glob.ts';
+import { globForPinnedImages, globSyntaxError } from './glob.ts';
 import { kmsReferenceError } from './kms.ts';
 import {
   asWarnings,
@@ -83,7 +83,15 @@ export function validateClusterImagePolicy(spec: Draft<ClusterImagePolicySpec>):
 function validateGlob(glob: string | undefined): FieldIssue[] {
   if (!glob) return [missingField('glob')];
   const reason = globSyntaxError(glob);
-  return reason ? [invalidValue(glob, 'glob', `glob is invalid: ${reason}`)] : [];
+  if (reason) return [invalidValue(glob, 'glob', `glob is invalid: ${reason}`)];
+  const pinned = globForPinnedImages(glob);
+  if (pinned === undefined) return [];
+  return asWarnings([
+    generic(
+      `sigwatch: "${glob}" can never match an image at admission, where every image is pinned to its digest (registry/repo@sha256:..., no tag); "${pinned}" matches the same repositories`,
+      'glob',
+    ),
+  ]);
 }
 
 function validateAuthority(a: Draft<Authority>): FieldIssue[] {
@@ -309,7 +317,14 @@ function validateRegExp(source: string, field: string): FieldIssue[] {
   if (!compiled.ok) return [invalidValue(source, field, `regex is invalid: ${compiled.message}`)];
   const anchored = anchoredForm(source);
   if (anchored === undefined) return [];
-  return asWarnings([
-    generic(`sigwatch: "${source}" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "${anchored}"`, field),
-  ]);
+  return asWarnings([generic(`sigwatch: ${anchoringAdvice(source, anchored)}`, field)]);
+}
+
+/** What an unanchored identity regexp matches that its author likely did not mean, and the fix. */
+function anchoringAdvice(source: string, anchored: string): string {
+  const endOnly = anchored === `${source}$`;
+  const startOnly = !anchored.endsWith('$') || anchored.endsWith('/');
+  if (endOnly) return `"${source}" is not anchored at the end, so it also matches values that merely start with it (as in policy-controller); to match the whole value write "${anchored}"`;
+  if (startOnly) return `"${source}" is not anchored at the start, so it matches anywhere in the value (as in policy-controller); to match only values that start with it write "${anchored}"`;
+  return `"${source}" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "${anchored}"`;
 }

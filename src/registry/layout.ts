@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SigwatchError } from '../errors.ts';
 import { assertDigest } from './digest.ts';
@@ -10,6 +10,19 @@ import { MAX_MANIFEST_BYTES, MEDIA_TYPES, type Descriptor, type ImageIndex, type
 const MANIFEST_TYPES = new Set<string>(Object.values(MEDIA_TYPES));
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/**
+ * `cosign save` names its entries by kind, not by tag (cosign
+ * `pkg/oci/layout`): the image, its `.sig` image and its `.att` image. It
+ * writes each referrer as a layout of its own into the same folder, so later
+ * writes replace index.json and referrers remain only in `blobs/`; cosign's
+ * own verifier finds them by scanning the blobs for manifests whose subject
+ * is the image (`getLocalBundleDescriptors`), and so does this reader.
+ */
+const COSIGN_KIND = 'kind';
+const COSIGN_KINDS = { image: 'dev.cosignproject.cosign/image', index: 'dev.cosignproject.cosign/imageIndex', sigs: 'dev.cosignproject.cosign/sigs', atts: 'dev.cosignproject.cosign/atts' } as const;
+/** Blobs looked at when scanning a `cosign save` layout for referrers: far more than one image's. */
+export const MAX_SCANNED_BLOBS = 10_000;
 
 /**
  * An OCI image layout folder (what `cosign save`, oras and skopeo write) read
@@ -35,7 +48,22 @@ export class OciLayout implements Repository {
   async resolveTag(tag: string): Promise<Descriptor | undefined> {
     const index = await this.loadIndex();
     // The last entry wins, as with a registry tag that was pushed again.
-    return index.manifests.findLast((d) => d.annotations?.[REF_NAME] === tag);
+    const tagged = index.manifests.findLast((d) => d.annotations?.[REF_NAME] === tag);
+    return tagged ?? this.cosignSaveEntry(index, tag);
+  }
+
+  /**
+   * In a `cosign save` layout, the image's `sha256-<hex>.sig` / `.att` tag is
+   * the entry of that kind, when the layout's image has that digest.
+   */
+  private cosignSaveEntry(index: ImageIndex, tag: string): Descriptor | undefined {
+    const m = /^(sha256)-([0-9a-f]{64})\.(sig|att)$/.exec(tag);
+    if (!m) return undefined;
+    const digest = `${m[1]}:${m[2]}`;
+    const kindOf = (d: Descriptor) => d.annotations?.[COSIGN_KIND];
+    const isImage = index.manifests.some((d) => d.digest === digest && (kindOf(d) === COSIGN_KINDS.image || kindOf(d) === COSIGN_KINDS.index));
+    if (!isImage) return undefined;
+    return index.manifests.findLast((d) => kindOf(d) === (m[3] === 'sig' ? COSIGN_KINDS.sigs : COSIGN_KINDS.atts));
   }
 
   async getManifest(reference: string): Promise<Manifest | undefined> {
@@ -78,7 +106,42 @@ export class OciLayout implements Repository {
     if (tagged) {
       for (const d of referrersOf(tagged, `${this.location}:${tag}`)) if (!found.has(d.digest)) found.set(d.digest, d);
     }
+    if (await this.isCosignSaveImage(digest)) {
+      for (const m of await this.manifestsInBlobs()) if (m.json.subject?.digest === digest && !found.has(m.digest)) found.set(m.digest, referrerDescriptor(m));
+    }
     return withArtifactType([...found.values()], artifactType);
+  }
+
+  private async isCosignSaveImage(digest: string): Promise<boolean> {
+    const kinds: string[] = [COSIGN_KINDS.image, COSIGN_KINDS.index];
+    return (await this.loadIndex()).manifests.some((d) => d.digest === digest && kinds.includes(d.annotations?.[COSIGN_KIND] ?? ''));
+  }
+
+  /** Every manifest among the layout's sha256 blobs (small enough to be one, and parsing as one), in name order. */
+  private async manifestsInBlobs(): Promise<Manifest[]> {
+    let names: string[];
+    try {
+      names = (await readdir(join(this.root, 'blobs', 'sha256'))).filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
+    } catch {
+      return [];
+    }
+    if (names.length > MAX_SCANNED_BLOBS) {
+      throw new SigwatchError('TOO_LARGE', `${this.location}: ${names.length} blobs, more than the ${MAX_SCANNED_BLOBS} scanned for referrers`);
+    }
+    const out: Manifest[] = [];
+    for (const hex of names) {
+      const digest = `sha256:${hex}`;
+      const size = await this.blobSize(digest);
+      if (size === undefined || size > MAX_MANIFEST_BYTES) continue;
+      const bytes = await this.readBlob(digest, MAX_MANIFEST_BYTES);
+      if (!bytes || bytes[0] !== 0x7b) continue;
+      try {
+        out.push(parseManifest(bytes, { digest, where: `${this.location}@${digest}` }));
+      } catch {
+        // A config or a layer that happens to be JSON: not a manifest.
+      }
+    }
+    return out;
   }
 
   /**

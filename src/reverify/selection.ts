@@ -1,6 +1,6 @@
 import { minimatch } from 'minimatch';
 import type { Association, ReverifyConfig } from '../accounts/types.ts';
-import { globRegExp } from '../policy/glob.ts';
+import { globCoversName } from '../policy/glob.ts';
 import type { ListedImage } from './ecr-listing.ts';
 
 /**
@@ -74,7 +74,7 @@ export function globCouldMatchRepository(glob: string, host: string, repository:
 /** An invalid glob matches everything here: the policy set's own validation refuses it, and verification then fails closed. */
 function safeTest(glob: string, name: string, onError: boolean): boolean {
   try {
-    return globRegExp(glob).test(name);
+    return globCoversName(glob, name);
   } catch {
     return onError;
   }

@@ -1,42 +1,91 @@
+import { verify } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { X509Certificate } from '@sigstore/core';
-import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from '@sigstore/verify';
+import { dsse, X509Certificate } from '@sigstore/core';
+import type { TrustMaterial } from '@sigstore/verify';
 import { isObject } from '../registry/manifest.ts';
+import type { PublicKey } from '../trust/keys.ts';
 import { certificateIdentity, type CertificateIdentity } from './certificate-identity.ts';
-import type { KeylessRequirements } from './verify-keyless.ts';
+import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from './sigstore-verify.ts';
+import type { HashAlgorithm } from './verify-key.ts';
 
 /** The predicate cosign v3 signs to say "this image is signed" (cosign `sign --new-bundle-format`). */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
-/**
- * Verifies a keyless sigstore bundle signing an image: the bundle's own
- * cryptography by `@sigstore/verify`, then that its DSSE statement is cosign's
- * signature predicate for exactly this image digest.
- */
-export function verifyImageBundle(json: unknown, imageDigest: string, trust: TrustMaterial, req: KeylessRequirements): CertificateIdentity {
-  let bundle: Bundle;
+/** A bundle document as `@sigstore/bundle` reads it, or why it is not one. */
+export function parseBundle(json: unknown): Bundle {
   try {
-    bundle = bundleFromJSON(json);
+    return bundleFromJSON(json);
   } catch (err) {
     throw new Error(`not a valid sigstore bundle: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Verifies a keyless sigstore bundle signing an image: the bundle's own
+ * cryptography by `@sigstore/verify` under cosign's evidence rules, then that
+ * its DSSE statement is cosign's signature predicate for exactly this image digest.
+ */
+export function verifyImageBundle(json: unknown, imageDigest: string, trust: TrustMaterial, req: KeylessRequirements): CertificateIdentity {
+  const bundle = parseBundle(json);
   if (bundle.content.$case !== 'dsseEnvelope') throw new Error('message-signature bundles cannot name an image digest; expected a DSSE statement');
   const leaf = leafCertificate(bundle);
-  if (req.requireTimestamp && !bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length) {
-    throw new Error('no RFC 3161 timestamp in the bundle, and the authority requires one');
-  }
-  const verifier = new Verifier(trust, { tlogThreshold: req.requireTlog ? 1 : 0, ctlogThreshold: req.requireSct ? 1 : 0, timestampThreshold: 1 });
-  try {
-    verifier.verify(toSignedEntity(bundle));
-  } catch (err) {
-    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
-    throw err;
-  }
-  const envelope = bundle.content.dsseEnvelope;
-  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) throw new Error(`DSSE payload type ${envelope.payloadType} is not an in-toto statement`);
-  checkStatement(Buffer.from(envelope.payload), imageDigest);
+  verifyKeylessEvidence(bundle, trust, req);
+  checkImageStatement(bundle, imageDigest);
   return certificateIdentity(leaf);
+}
+
+/**
+ * A cosign v3 bundle made with `cosign sign --key`: the bundle must carry a
+ * public key (a certificate bundle is keyless evidence, refused here as
+ * sigstore-go's `WithKey` policy does); the first of `keys` that verifies is
+ * returned, tried in order whatever the bundle's hint says.
+ */
+export function verifyKeyImageBundle(json: unknown, imageDigest: string, keys: PublicKey[], hash: HashAlgorithm, logTrust?: TrustMaterial): PublicKey {
+  const bundle = parseBundle(json);
+  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('message-signature bundles cannot name an image digest; expected a DSSE statement');
+  if (bundle.verificationMaterial.content.$case !== 'publicKey') throw new Error('bundle is signed with a certificate (keyless), not a key');
+  let lastError: Error | undefined;
+  for (const key of keys) {
+    try {
+      verifyKeyDsseBundle(bundle, key, hash, logTrust);
+      checkImageStatement(bundle, imageDigest);
+      return key;
+    } catch (err) {
+      lastError = err as Error;
+    }
+  }
+  if (lastError && /does not verify with the authority's key/.test(lastError.message)) {
+    const other = otherHash(bundle, keys, hash);
+    if (other) throw new Error(`${lastError.message} with hashAlgorithm ${hash}; it verifies with ${other} (cosign signs ${other} for this key: set key.hashAlgorithm: ${other})`);
+    if (keys.some((k) => k.key.asymmetricKeyType === 'ed25519')) {
+      throw new Error(`${lastError.message} (Ed25519 is checked as pure Ed25519, as cosign verify --key does; cosign v3 sign --key signs Ed25519ph, which neither accepts)`);
+    }
+  }
+  throw lastError ?? new Error('authority has no keys');
+}
+
+/**
+ * cosign v3 signs with the key's own hash (SHA-384 for P-384, SHA-512 for
+ * P-521) while `verify` and `hashAlgorithm` default to SHA-256: name the hash
+ * that would verify, so the deny says how to fix the policy.
+ */
+function otherHash(bundle: Bundle, keys: PublicKey[], hash: HashAlgorithm): HashAlgorithm | undefined {
+  if (bundle.content.$case !== 'dsseEnvelope' || bundle.content.dsseEnvelope.signatures.length !== 1) return undefined;
+  const env = bundle.content.dsseEnvelope;
+  const pae = dsse.preAuthEncoding(env.payloadType, Buffer.from(env.payload));
+  const candidates: HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
+  for (const h of candidates.filter((c) => c !== hash)) {
+    for (const key of keys) {
+      if (key.key.asymmetricKeyType === 'ed25519') continue;
+      try {
+        if (verify(h, pae, key.key, Buffer.from(env.signatures[0]!.sig))) return h;
+      } catch {
+        // not this key
+      }
+    }
+  }
+  return undefined;
 }
 
 function leafCertificate(bundle: Bundle): X509Certificate {
@@ -47,10 +96,13 @@ function leafCertificate(bundle: Bundle): X509Certificate {
 }
 
 /** The statement must be cosign's signature predicate with this image among its subjects. */
-function checkStatement(payload: Buffer, imageDigest: string): void {
+function checkImageStatement(bundle: Bundle, imageDigest: string): void {
+  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('expected a DSSE statement');
+  const envelope = bundle.content.dsseEnvelope;
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) throw new Error(`DSSE payload type ${envelope.payloadType} is not an in-toto statement`);
   let statement: unknown;
   try {
-    statement = JSON.parse(payload.toString('utf8'));
+    statement = JSON.parse(Buffer.from(envelope.payload).toString('utf8'));
   } catch {
     throw new Error('in-toto statement is not valid JSON');
   }

@@ -31,7 +31,9 @@ export function findSigningKey(sig: CosignSignature, keys: PublicKey[], hash: Ha
 export function verifyKeySignatureInLog(sig: CosignSignature, key: PublicKey, hash: HashAlgorithm, trust: TrustMaterial): void {
   if (sig.rekorBundle === undefined) throw new Error('no Rekor bundle annotation, and the authority requires the transparency log');
   if (hash === 'sha224') throw new Error('sha224 signatures cannot be checked against the transparency log');
-  const bundle = legacySignatureBundle(sig, { hint: key.id, hash });
+  // With a key cosign reads no observer timestamps (`WithNoObserverTimestamps`): an RFC 3161
+  // annotation, perhaps from a TSA the root does not list, is not evidence here.
+  const bundle = legacySignatureBundle({ ...sig, rfc3161Timestamp: undefined }, { hint: key.id, hash });
   const withKey: TrustMaterial = { ...trust, publicKey: () => ({ publicKey: key.key, validFor: () => true }) };
   try {
     new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, sig.payload));

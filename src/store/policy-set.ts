@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SigwatchError } from '../errors.ts';
-import { globRegExp } from '../policy/glob.ts';
+import { globCoversName, globRegExp } from '../policy/glob.ts';
 import { parsePolicyDocuments } from '../policy/parse.ts';
 import { formatProblem, type PolicyProblem } from '../policy/problems.ts';
 import type { ClusterImagePolicy, PolicySet, TrustRoot } from '../policy/types.ts';
@@ -111,6 +111,12 @@ function trustRootsResolve(policy: ClusterImagePolicy, trustRoots: TrustRoot[], 
 export interface MatchOptions {
   /** Match the image string as written, without reading it as a reference (for `oci:` layout paths). */
   literal?: boolean;
+  /**
+   * Also try the image as written when it is shorter than its full name
+   * (upstream `glob.Match`'s deprecated fallback): `policy match`'s answer
+   * for `busybox`. Never at admission, where names are full.
+   */
+  asWritten?: boolean;
 }
 
 /**
@@ -122,6 +128,8 @@ export interface MatchOptions {
  * the same result. Throws REFERENCE_INVALID for an image that is not a reference.
  */
 export function policiesMatching(set: PolicySet, image: string, opts: MatchOptions = {}): ClusterImagePolicy[] {
-  const name = opts.literal ? image : parseReference(image).name;
-  return set.policies.filter((p) => p.spec.images.some((i) => globRegExp(i.glob).test(name)));
+  if (opts.literal) return set.policies.filter((p) => p.spec.images.some((i) => globRegExp(i.glob).test(image)));
+  const name = parseReference(image).name;
+  const covers = (glob: string) => globCoversName(glob, name) || (opts.asWritten === true && name !== image && globRegExp(glob).test(image));
+  return set.policies.filter((p) => p.spec.images.some((i) => covers(i.glob)));
 }

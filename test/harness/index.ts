@@ -8,3 +8,4 @@ export * from './bundles.ts';
 export * from './token-server.ts';
 export * from './tuf.ts';
 export * from './attestations.ts';
+export * from './ed25519ph.ts';

@@ -59,6 +59,10 @@ export interface KeylessFixture {
   writeTrustedRoot(path: string): Promise<void>;
   /** Logs a key-made signature in the test Rekor, as `cosign sign --key` does: cosign's bundle annotation. */
   logKeySignature(payload: Buffer, signature: string, publicKeyPem: string): Promise<CosignRekorBundle>;
+  /** Logs a DSSE envelope's one signature as a `dsse` v0.0.1 entry (`verifier`: a PEM key or certificate), as a bundle's tlog entry. */
+  logDsse(envelopeJson: string, payload: Buffer, signature: Buffer, verifierPem: string): Promise<TransparencyLogEntry>;
+  /** An RFC 3161 timestamp (DER TimeStampResp) over these signature bytes from this fixture's TSA. */
+  timestamp(signature: Buffer): Promise<Buffer>;
 }
 
 /** The shape the mock Rekor returns, keyed by entry UUID. */
@@ -152,8 +156,27 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
     );
   }
 
+  // Rekor's stored form of a dsse v0.0.1 entry: hashes plus signature and verifier.
+  async function logDsse(envelopeJson: string, payload: Buffer, signature: Buffer, verifierPem: string): Promise<TransparencyLogEntry> {
+    const { tlogEntry } = await logEntry(
+      {
+        apiVersion: '0.0.1',
+        kind: 'dsse',
+        spec: {
+          envelopeHash: { algorithm: 'sha256', value: sha256(envelopeJson).toString('hex') },
+          payloadHash: { algorithm: 'sha256', value: sha256(payload).toString('hex') },
+          signatures: [{ signature: signature.toString('base64'), verifier: Buffer.from(verifierPem).toString('base64') }],
+        },
+      },
+      'dsse',
+    );
+    return tlogEntry;
+  }
+
   return {
     trustedRoot,
+    logDsse,
+    timestamp,
 
     async signKeyless(payload, identity, signOpts = {}) {
       const { certificate, privateKey } = await issueCertificate(identity);
@@ -214,24 +237,7 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
       const bundle: Bundle = toDSSEBundle({ artifact: payload, artifactType: payloadType, signature, certificate });
       if (bundle.content.$case !== 'dsseEnvelope') throw new Error('expected a DSSE bundle');
       const envelopeJson = JSON.stringify(envelopeToJSON(bundle.content.dsseEnvelope));
-      // Rekor's stored form of a dsse v0.0.1 entry: hashes plus signature and verifier.
-      const { tlogEntry } = await logEntry(
-        {
-          apiVersion: '0.0.1',
-          kind: 'dsse',
-          spec: {
-            envelopeHash: { algorithm: 'sha256', value: sha256(envelopeJson).toString('hex') },
-            payloadHash: { algorithm: 'sha256', value: sha256(payload).toString('hex') },
-            signatures: [
-              {
-                signature: signature.toString('base64'),
-                verifier: Buffer.from(new X509Certificate(certificate).toString()).toString('base64'),
-              },
-            ],
-          },
-        },
-        'dsse',
-      );
+      const tlogEntry = await logDsse(envelopeJson, payload, signature, new X509Certificate(certificate).toString());
       bundle.verificationMaterial.tlogEntries = [tlogEntry];
       return bundleToJSON(bundle);
     },

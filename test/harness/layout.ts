@@ -57,3 +57,25 @@ export async function writeKeylessSignedLayout(
   ]);
   return image;
 }
+
+/**
+ * The layout `cosign save` (v3) leaves: index.json lists the image, its
+ * `.sig` and `.att` images by a `kind` annotation (no tags), and each referrer
+ * (bundle) was written as a layout of its own into the same folder, so only
+ * its blobs remain; cosign's verifier finds them by scanning `blobs/`.
+ */
+export async function writeCosignSaveLayout(
+  dir: string,
+  entries: { image: BuiltManifest; sigs?: BuiltManifest; atts?: BuiltManifest; referrers?: BuiltManifest[] },
+): Promise<void> {
+  const listed: { kind: string; manifest: BuiltManifest }[] = [{ kind: 'dev.cosignproject.cosign/image', manifest: entries.image }];
+  if (entries.sigs) listed.push({ kind: 'dev.cosignproject.cosign/sigs', manifest: entries.sigs });
+  if (entries.atts) listed.push({ kind: 'dev.cosignproject.cosign/atts', manifest: entries.atts });
+  await writeOciLayout(dir, [...listed.map((l) => ({ manifest: l.manifest })), ...(entries.referrers ?? []).map((manifest) => ({ manifest }))]);
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociIndex,
+    manifests: listed.map(({ kind, manifest }) => ({ mediaType: manifest.mediaType, size: manifest.bytes.length, digest: manifest.digest, annotations: { kind } })),
+  };
+  await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+}
