@@ -11,7 +11,7 @@ import { reportCommand } from '../src/cli/report.ts';
 import { RunHistory } from '../src/report/history.ts';
 import { buildPosture, REPORT_SCHEMA, REPORT_SCHEMA_VERSION, UNASSOCIATED, type PostureReport } from '../src/report/posture.ts';
 import { csvField, renderCsv } from '../src/report/render-csv.ts';
-import { escapeHtml, renderHtml } from '../src/report/render-html.ts';
+import { escapeHtml, MAX_HTML_FAILING, renderHtml } from '../src/report/render-html.ts';
 import { parseVerdictsFile } from '../src/report/verdicts-file.ts';
 import { VerdictStore, type VerdictRecord } from '../src/store/verdicts.ts';
 import { dumpDom, openPage, screenshot } from './helpers/chromium.ts';
@@ -162,6 +162,14 @@ describe('posture report: formats', () => {
     assert.ok(html.includes(escapeHtml(hostileReason)));
     assert.ok(html.includes(`content="default-src 'none'; style-src 'unsafe-inline'"`));
     assert.equal(escapeHtml(`<a href="x" title='y'>&</a>`), '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
+  });
+
+  it('HTML lists at most MAX_HTML_FAILING failing images and says where the rest are', () => {
+    const many = Array.from({ length: MAX_HTML_FAILING + 7 }, (_, i) => verdict(i + 1, PAYMENTS, 'eu-west-1', 'payments/api', 'deny'));
+    const html = renderHtml(buildPosture(many, { generatedAt: iso(0) }));
+    assert.equal((html.match(/<tr class="failing"/g) ?? []).length, MAX_HTML_FAILING);
+    assert.ok(html.includes(`The first ${MAX_HTML_FAILING} are listed here; the JSON and CSV files list all ${MAX_HTML_FAILING + 7}.`));
+    assert.equal(renderCsv(buildPosture(many, { generatedAt: iso(0) })).split('\r\n').filter(Boolean).length, MAX_HTML_FAILING + 8);
   });
 
   it('CSV: RFC 4180 quoting, CRLF line ends, and cells a spreadsheet would run as formulas neutralised', () => {
