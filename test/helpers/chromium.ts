@@ -41,7 +41,7 @@ export function dumpDom(url: string): string {
     if (out.status !== 0) throw new Error(`chromium --dump-dom exited ${out.status}: ${out.stderr.slice(-2000)}`);
     return out.stdout;
   } finally {
-    rmSync(p.dir, { recursive: true, force: true });
+    rmSync(p.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }
 
@@ -53,7 +53,7 @@ export function screenshot(url: string, file: string, size = { width: 1280, heig
     if (out.error) throw new Error(`chromium --screenshot: ${out.error.message} (is Debian's chromium installed?)`);
     if (out.status !== 0) throw new Error(`chromium --screenshot exited ${out.status}: ${out.stderr.slice(-2000)}`);
   } finally {
-    rmSync(p.dir, { recursive: true, force: true });
+    rmSync(p.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }
 
@@ -77,7 +77,7 @@ export async function openPage(url: string): Promise<Page> {
       child.kill('SIGTERM');
       await new Promise<void>((resolve) => child.once('exit', () => resolve()));
     }
-    rmSync(p.dir, { recursive: true, force: true });
+    rmSync(p.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   };
   try {
     const browserWs = await devtoolsUrl(child);
