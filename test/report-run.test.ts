@@ -13,6 +13,7 @@ import { VerdictStore, type VerdictRecord } from '../src/store/verdicts.ts';
 import { ManualClock, TEST_EPOCH } from './helpers/clock.ts';
 import { startDynamo, type TestDynamo } from './helpers/dynamodb.ts';
 import { startS3, type TestS3 } from './helpers/s3.ts';
+import { AWS_EXAMPLE_ACCESS_KEY_ID, AWS_EXAMPLE_SECRET_KEY } from './helpers/secrets.ts';
 
 const A = '111122223333';
 const B = '444455556666';
@@ -202,7 +203,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
         s3: s3.client,
         bucket: 'config-bucket',
         prefix: 'reports/',
-        credentials: async () => ({ accessKeyId: 'AKIATEST', secretAccessKey: 's', sessionToken: 't', expiration: new Date(TEST_EPOCH + 3_600_000) }),
+        credentials: async () => ({ accessKeyId: AWS_EXAMPLE_ACCESS_KEY_ID, secretAccessKey: AWS_EXAMPLE_SECRET_KEY, sessionToken: 't', expiration: new Date(TEST_EPOCH + 3_600_000) }),
         securityHub: async (region, credentials) => new SecurityHubClient({ region, credentials }),
         log: (e) => void logs.push(e),
         now: clock.now,
