@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'POLICY_INVALID' // a ClusterImagePolicy / TrustRoot failed validation
   | 'REFERENCE_INVALID' // an image reference could not be parsed
   | 'REGISTRY_UNREACHABLE' // connection refused, DNS, timeout
+  | 'DEADLINE' // the verification's time budget ran out while something was still waiting
   | 'REGISTRY_AUTH' // 401/403 after trying the credentials we have
   | 'REGISTRY_NOT_FOUND' // manifest or blob unknown
   | 'REGISTRY_PROTOCOL' // an answer that breaks the distribution spec

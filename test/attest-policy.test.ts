@@ -180,26 +180,10 @@ describe('spec.policy over the authorities that passed', () => {
   });
 });
 
-describe('Rego and configMapRef are refused, never passed', () => {
-  const rego = { type: 'rego', data: 'package sigstore\nisCompliant = true\n' };
-
-  it('policy validate rejects a Rego attestation policy and a Rego spec.policy, saying why', async () => {
-    const file = policyFile({ authorities: [provenanceAuthority(rego)], policy: rego });
-    const out = await sigwatch('policy', 'validate', file);
-    assert.equal(out.code, 2);
-    assert.match(out.stdout + out.stderr, /spec\.authorities\[0\]\.attestations\.policy\.type: invalid value: rego: sigwatch: Rego policies are not supported by sigwatch/);
-    assert.match(out.stdout + out.stderr, /spec\.type: invalid value: rego: sigwatch: Rego policies are not supported by sigwatch .*\(the field is under spec\.policy\)/);
-  });
-
-  it('verify with a Rego policy does not admit', async () => {
-    const out = await sigwatch('verify', `${reg.host}/${REPO}:v1`, '--policies', policyFile({ authorities: [provenanceAuthority(rego)] }), '--insecure-registry', reg.host);
-    assert.notEqual(out.code, 0);
-    assert.match(out.stderr, /Rego policies are not supported by sigwatch/);
-  });
-
-  it('the evaluator itself denies Rego and configMapRef, should one get past validation', async () => {
-    assert.match((await evaluate('provenance', rego as never, {})) ?? '', /^failed evaluating rego policy for type provenance: Rego policies are not supported/);
+describe('configMapRef is refused, never passed', () => {
+  it('the evaluator itself denies configMapRef, should one get past validation', async () => {
     assert.match((await evaluate('provenance', { type: 'cue', configMapRef: { name: 'p', key: 'k' } }, {})) ?? '', /configMapRef needs a Kubernetes cluster/);
+    assert.match((await evaluate('provenance', { type: 'rego', configMapRef: { name: 'p', key: 'k' } }, {})) ?? '', /configMapRef needs a Kubernetes cluster/);
   });
 
   it('policy validate rejects configMapRef with its field path', async () => {

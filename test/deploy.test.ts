@@ -499,7 +499,7 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       const rule = props(base.template, 'EcrPushRule');
       assert.deepEqual(rule.EventBusName, ref(busName));
       assert.equal(rule.State, 'ENABLED');
-      assert.deepEqual(rule.EventPattern, { source: ['aws.ecr'], 'detail-type': ['ECR Image Action', 'ECR Referrer Action'] });
+      assert.deepEqual(rule.EventPattern, { source: ['aws.ecr'], 'detail-type': ['ECR Image Action', 'ECR Referrer Action', 'ECR Pull Through Cache Action', 'ECR Replication Action'] });
       assert.deepEqual(
         asList(rule.Targets).map((t) => (t as JsonObject).Arn),
         [getAtt('PushQueue', 'Arn')],

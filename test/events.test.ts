@@ -10,6 +10,7 @@ import {
   type ParsedEvent,
   type PushEvent,
 } from '../src/events/index.ts';
+import { awsSample, awsSampleText, sampleWith, shapeOf } from './helpers/aws-samples.ts';
 
 type Json = Record<string, unknown>;
 
@@ -133,7 +134,7 @@ describe('ECR EventBridge events', () => {
       ['missing source', pushWith('source', undefined), 'source'],
       ['wrong source', pushWith('source', 'aws.s3'), 'source'],
       ['source of another type', pushWith('source', ['aws.ecr']), 'source'],
-      ['unsupported detail-type', pushWith('detail-type', 'ECR Image Scan'), 'detail-type'],
+      ['unsupported detail-type', pushWith('detail-type', 'ECR Image Teleport'), 'detail-type'],
       ['detail-type as a number', pushWith('detail-type', 7), 'detail-type'],
       ['detail-type from Object.prototype', pushWith('detail-type', 'constructor'), 'detail-type'],
       ['missing id', pushWith('id', undefined), 'id'],
@@ -278,5 +279,75 @@ describe('SQS and EventBridge envelopes', () => {
       assert.deepEqual(result.records, []);
       assert.match(result.batchError!, pattern);
     }
+  });
+});
+
+describe("ECR events AWS documents for images that arrive other than by a push", () => {
+  const values = { id: 'evt-arrival', account: '111122223333', region: 'eu-west-1', time: '2026-11-23T10:00:00Z', repository: 'docker-hub/alpine', digest: IMG, tag: '3.17.2' };
+
+  it('reads the pull-through cache sample as printed only as far as it is valid: not JSON, then no such day', () => {
+    assert.match(parseIncoming(awsSampleText('pull-through-cache')).batchError ?? '', /^input: not JSON/);
+    assert.match(rejection(parseEcrEvent(awsSample('pull-through-cache'))), /^time: expected an ISO 8601 time/);
+  });
+
+  it('gives a pull-through cache action of that shape a verdict like a push (its digest, its tag)', () => {
+    const e = sampleWith('pull-through-cache', values);
+    assert.deepEqual(shapeOf(e), shapeOf(awsSample('pull-through-cache')));
+    assert.deepEqual(event(parseEcrEvent(e)), {
+      kind: 'image',
+      action: 'PUSH',
+      arrival: 'pull-through-cache',
+      account: '111122223333',
+      region: 'eu-west-1',
+      repository: 'docker-hub/alpine',
+      digest: IMG,
+      tag: '3.17.2',
+      eventId: 'evt-arrival',
+      time: '2026-11-23T10:00:00Z',
+      registry: '111122223333.dkr.ecr.eu-west-1.amazonaws.com',
+      imageReference: `111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/alpine@${IMG}`,
+    });
+  });
+
+  it('reads a pull-through cache action that names its tag alone (the digest is resolved later), never one that names neither', () => {
+    const e = sampleWith('pull-through-cache', values);
+    delete (e.detail as Json)['image-digest'];
+    const read = event(parseEcrEvent(e));
+    assert.equal(read.digest, undefined);
+    assert.equal(read.imageReference, '111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/alpine:3.17.2');
+    delete (e.detail as Json)['image-tag'];
+    assert.equal(rejection(parseEcrEvent(e)), 'detail.image-digest: missing');
+    // A push without its digest is still malformed.
+    assert.equal(rejection(parseEcrEvent(pushWith('detail.image-digest', undefined))), 'detail.image-digest: missing');
+  });
+
+  it('ignores a pull-through cache action whose sync did not succeed', () => {
+    const e = sampleWith('pull-through-cache', values);
+    (e.detail as Json)['sync-status'] = 'FAILED';
+    const parsed = parseEcrEvent(e);
+    assert.ok(!parsed.ok && parsed.ignored, 'ignored');
+    assert.match(parsed.reason, /detail\.sync-status "FAILED"/);
+  });
+
+  it('rejects the replication sample as printed for its 60-digit digest, and reads one of its shape in the destination account and region', () => {
+    assert.match(rejection(parseEcrEvent(awsSample('replication'))), /^detail\.image-digest: expected sha256:<64 lowercase hex>/);
+    const e = sampleWith('replication', { ...values, account: '444455556666', region: 'us-east-1' });
+    assert.deepEqual(shapeOf(e), shapeOf(awsSample('replication')));
+    const read = event(parseEcrEvent(e));
+    assert.equal(read.arrival, 'replication');
+    assert.equal(read.registry, '444455556666.dkr.ecr.us-east-1.amazonaws.com');
+    assert.equal(read.imageReference, `444455556666.dkr.ecr.us-east-1.amazonaws.com/docker-hub/alpine@${IMG}`);
+    assert.equal(read.tag, '3.17.2');
+  });
+
+  it('ignores the failed replication sample, and scan events, with a reason; never a rejection', () => {
+    for (const name of ['replication-failed', 'image-scan', 'scan-resource-change'] as const) {
+      const parsed = parseEcrEvent(awsSample(name));
+      assert.ok(!parsed.ok && parsed.ignored, `${name}: ${parsed.ok ? 'accepted' : parsed.reason}`);
+    }
+    const failed = parseEcrEvent(awsSample('replication-failed'));
+    assert.match(failed.ok ? '' : failed.reason, /^ECR Replication Action with detail\.result "FAILED"/);
+    const scan = parseEcrEvent(awsSample('image-scan'));
+    assert.equal(scan.ok ? '' : scan.reason, 'ECR Image Scan: an ECR event about no new image, nothing to verify');
   });
 });

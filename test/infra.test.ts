@@ -474,15 +474,15 @@ describe('infra/member-account.yaml', () => {
   describe('ECR event forwarding', () => {
     const rules = resourcesOfType(template, 'AWS::Events::Rule');
 
-    it('matches successful ECR image and referrer actions', () => {
+    it('matches successful ECR image, referrer, pull-through cache and replication actions', () => {
       assert.equal(rules.length, 1);
       const [, rule] = rules[0]!;
       assert.equal(rule.EventBusName, undefined, 'ECR emits on the default bus');
       assert.equal(rule.State, 'ENABLED');
       assert.deepEqual(rule.EventPattern, {
         source: ['aws.ecr'],
-        'detail-type': ['ECR Image Action', 'ECR Referrer Action'],
-        detail: { result: ['SUCCESS'] },
+        'detail-type': ['ECR Image Action', 'ECR Referrer Action', 'ECR Pull Through Cache Action', 'ECR Replication Action'],
+        detail: { $or: [{ result: ['SUCCESS'] }, { 'sync-status': ['SUCCESS'] }] },
       });
     });
 

@@ -71,13 +71,15 @@ describe('sigwatch invoke', () => {
     assert.match(r.stderr, /1 verdict \(1 admit, 0 warn, 0 deny\)/);
   });
 
-  it('sends registry requests to the mirror: an unreachable mirror denies naming it, not the ECR host', async () => {
+  it('sends registry requests to the mirror: an unreachable mirror is "could not verify" (exit 1) naming it, not the ECR host', async () => {
     const dead = file('dead.yaml', `policies: ./release.yaml\nregistries:\n  mirror: { "*": "127.0.0.1:1" }\n  insecure: ["127.0.0.1:1"]\n`);
     const event = file('signed-dead.json', ecrEvent('dead', digestOf('signed')));
     const r = await sigwatch('invoke', event, '--config', dead);
     assert.equal(r.code, 1, r.stderr);
     const [n] = notifications(r.stdout);
-    assert.equal(n!.verdict, 'deny');
+    assert.equal(n!.verdict, 'error');
+    assert.equal(n!.error?.code, 'REGISTRY_UNREACHABLE');
+    assert.match(r.stderr, /1 could not be verified/);
     const reasons = JSON.stringify(n);
     assert.match(reasons, /127\.0\.0\.1:1\b/);
     assert.doesNotMatch(reasons.replaceAll(`"${ECR_HOST}"`, '').replaceAll(`${ECR_HOST}/team/app@`, ''), /amazonaws\.com/);

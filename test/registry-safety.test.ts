@@ -141,7 +141,7 @@ describe('registry faults through sigwatch verify', () => {
       trustRootResolver: testTrustRoots(),
     });
     assert.equal(verdict.verdict, 'deny');
-    assert.equal(verdict.reasons[0], `cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: request timed out after 300 ms`);
+    assert.match(verdict.reasons[0]!, new RegExp(`^cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: request timed out after 3\\d\\d ms$`));
     assert.equal(server.requests.length, 2);
     assert.ok(Date.now() - started < 2_000);
   });

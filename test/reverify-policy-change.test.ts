@@ -176,7 +176,7 @@ describe('policy change → re-verification of the matching repositories only (a
       payments.filter((m) => m.type === undefined).map((m) => [m.body.image, m.body.verdict, m.body.trigger]),
       [[`${HOST_A}/payments/web@${img.web!.digest}`, 'warn', 'policy-change']],
     );
-    assert.deepEqual(payments.filter((m) => m.type === 'run-summary').map((m) => m.body.counts), [{ images: 1, admit: 0, deny: 0, warn: 1, error: 0, changed: 1 }]);
+    assert.deepEqual(payments.filter((m) => m.type === 'run-summary').map((m) => m.body.counts), [{ images: 1, admit: 0, deny: 0, warn: 1, error: 0, unverified: 0, changed: 1 }]);
   });
 
   it('a deleted policy re-verifies the images its last globs matched', async () => {

@@ -130,7 +130,7 @@ describe('scheduled re-verification over two accounts', () => {
       [[`${HOST_A}/payments/web@${img.web1!.digest}`, 'deny', 'reverify', 'payments']],
     );
     const summary = payments.find((m) => m.type === 'run-summary')!.body;
-    assert.deepEqual(summary.counts, { images: 3, admit: 2, deny: 1, warn: 0, error: 0, changed: 1 });
+    assert.deepEqual(summary.counts, { images: 3, admit: 2, deny: 1, warn: 0, error: 0, unverified: 0, changed: 1 });
     assert.deepEqual(summary.changed, [{ image: `${HOST_A}/payments/web@${img.web1!.digest}`, tags: ['main'], from: 'none', to: 'deny', reason: (verdicts[0]!.reasons as string[])[0] }]);
     const retail = await drain(world, world.topics.retail);
     assert.deepEqual(
@@ -172,7 +172,7 @@ describe('scheduled re-verification over two accounts', () => {
       ].sort(),
     );
     const summary = payments.find((m) => m.type === 'run-summary')!.body;
-    assert.deepEqual(summary.counts, { images: 3, admit: 2, deny: 1, warn: 0, error: 0, changed: 2 });
+    assert.deepEqual(summary.counts, { images: 3, admit: 2, deny: 1, warn: 0, error: 0, unverified: 0, changed: 2 });
     assert.deepEqual(
       (summary.changed as { from: string; to: string; image: string }[]).map((c) => [c.image, c.from, c.to]).sort(),
       [

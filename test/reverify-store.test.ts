@@ -67,7 +67,7 @@ describe('RunLedger (dynalite)', () => {
   });
   after(() => dynamo.stop());
 
-  const team = (changes: number, counts = { admit: 1, deny: 0, warn: 0, error: 0, changed: changes }) => ({
+  const team = (changes: number, counts = { admit: 1, deny: 0, warn: 0, error: 0, unverified: 0, changed: changes }) => ({
     team: 'payments',
     topicArn: 'arn:aws:sns:eu-west-1:999999999999:payments',
     counts,
@@ -88,14 +88,14 @@ describe('RunLedger (dynalite)', () => {
     assert.equal(s.targetsFailed, 1);
     s = await ledger.targetFinished('run-a', '444455556666/eu-west-1', 'access denied');
     assert.deepEqual([s.targetsDone, s.targetsFailed, s.failures], [1, 1, [{ target: '444455556666/eu-west-1', reason: 'access denied' }]]);
-    s = await ledger.batchDone('run-a', 'b1', [team(1, { admit: 2, deny: 1, warn: 0, error: 0, changed: 1 })]);
+    s = await ledger.batchDone('run-a', 'b1', [team(1, { admit: 2, deny: 1, warn: 0, error: 0, unverified: 0, changed: 1 })]);
     assert.equal(s.done, 3);
-    s = await ledger.batchDone('run-a', 'b1', [team(1, { admit: 2, deny: 1, warn: 0, error: 0, changed: 1 })]);
+    s = await ledger.batchDone('run-a', 'b1', [team(1, { admit: 2, deny: 1, warn: 0, error: 0, unverified: 0, changed: 1 })]);
     assert.deepEqual([s.done, s.complete], [3, false]);
-    s = await ledger.batchDone('run-a', 'b2', [team(0, { admit: 2, deny: 0, warn: 0, error: 0, changed: 0 })]);
+    s = await ledger.batchDone('run-a', 'b2', [team(0, { admit: 2, deny: 0, warn: 0, error: 0, unverified: 0, changed: 0 })]);
     assert.deepEqual([s.done, s.planned, s.complete], [5, 5, true]);
     const [t] = await ledger.teams('run-a');
-    assert.deepEqual(t!.counts, { admit: 4, deny: 1, warn: 0, error: 0, changed: 1 });
+    assert.deepEqual(t!.counts, { admit: 4, deny: 1, warn: 0, error: 0, unverified: 0, changed: 1 });
     assert.equal(t!.changes.length, 1);
     assert.equal(await ledger.claimSummary('run-a'), true);
     assert.equal(await ledger.claimSummary('run-a'), false);
@@ -106,7 +106,7 @@ describe('RunLedger (dynalite)', () => {
   it(`lists at most ${MAX_CHANGES_LISTED} changed images per team and counts the rest`, async () => {
     const ledger = new RunLedger(dynamo.client, table, { now: () => T0 });
     await ledger.start('run-b', 'reverify', 1);
-    for (let b = 0; b < 5; b++) await ledger.batchDone('run-b', `b${b}`, [team(50, { admit: 0, deny: 50, warn: 0, error: 0, changed: 50 })]);
+    for (let b = 0; b < 5; b++) await ledger.batchDone('run-b', `b${b}`, [team(50, { admit: 0, deny: 50, warn: 0, error: 0, unverified: 0, changed: 50 })]);
     const [t] = await ledger.teams('run-b');
     assert.equal(t!.counts.changed, 250);
     assert.equal(t!.changes.length, 200);

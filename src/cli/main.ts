@@ -27,12 +27,19 @@ export interface Io {
   stderr: (s: string) => void;
   /** The run's one clock: every command's composition reads time only through it. */
   now: Clock;
+  /**
+   * When the command started, on the monotonic clock (`performance.now()`):
+   * `verify --timeout` counts from here. The process itself passes 0 (its
+   * start, so loading the code counts too); in-process callers leave it out.
+   */
+  startedAt?: number;
 }
 
 const defaultIo: Io = {
   now: systemClock,
   stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   stderr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  startedAt: 0,
 };
 
 export async function run(argv: string[], io: Io = defaultIo): Promise<number> {

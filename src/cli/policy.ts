@@ -1,5 +1,7 @@
+import { checkRego } from '../attest/rego.ts';
 import { SigwatchError } from '../errors.ts';
-import { formatProblem } from '../policy/problems.ts';
+import { formatProblem, type PolicyProblem } from '../policy/problems.ts';
+import type { ClusterImagePolicy } from '../policy/types.ts';
 import { parseReference } from '../registry/reference.ts';
 import { readPolicyFiles } from '../store/folder.ts';
 import { collectPolicySet, policiesMatching, type LoadedPolicySet } from '../store/policy-set.ts';
@@ -45,6 +47,7 @@ export async function validateCommand(args: string[], io: Io): Promise<number> {
   if (positionals.length === 0) throw new SigwatchError('USAGE', `policy validate needs at least one PATH\n${VALIDATE_HELP}`);
   const files = await readPolicyFiles(positionals);
   const set = collectPolicySet(files);
+  set.problems.push(...(await regoProblems(set.policies)));
   for (const p of set.problems) io.stderr(formatProblem(p));
   if (hasErrors(set)) return EXIT_USAGE;
   if (set.policies.length === 0 && set.trustRoots.length === 0) {
@@ -94,6 +97,31 @@ function normalise(image: string): { image: string; normalized: string; literal:
   } catch (err) {
     throw new SigwatchError('USAGE', `policy match: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Inline Rego policies that do not parse or compile, with OPA's code and the
+ * line and column inside the policy text. Upstream's webhook leaves Rego
+ * unchecked until an image is evaluated; a CLI check can say it at once.
+ */
+async function regoProblems(policies: ClusterImagePolicy[]): Promise<PolicyProblem[]> {
+  const out: PolicyProblem[] = [];
+  for (const policy of policies) {
+    // Field paths as upstream's validation words them (no index under attestations), so the attestation is named.
+    const checks: [string, string | undefined, string][] = [];
+    if (policy.spec.policy?.type === 'rego') checks.push(['spec.policy.data', policy.spec.policy.data, '']);
+    policy.spec.authorities.forEach((a, i) =>
+      a.attestations?.forEach((att) => {
+        if (att.policy?.type === 'rego') checks.push([`spec.authorities[${i}].attestations.policy.data`, att.policy.data, `attestation ${att.name}: `]);
+      }),
+    );
+    for (const [path, data, which] of checks) {
+      if (!data) continue;
+      const problem = await checkRego(data);
+      if (problem) out.push({ file: policy.origin.file, document: `ClusterImagePolicy/${policy.metadata.name}`, path, message: `${which}invalid Rego: ${problem}`, severity: 'error' });
+    }
+  }
+  return out;
 }
 
 function hasErrors(set: LoadedPolicySet): boolean {

@@ -1,4 +1,5 @@
 import { SigwatchError } from '../errors.ts';
+import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
 import { verifyImage } from '../pipeline/verify-image.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig } from '../registry/credentials.ts';
@@ -14,7 +15,9 @@ import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
-import { oneOf, parseCommandArgs } from './args.ts';
+import { oneOf, parseCommandArgs, parseDuration } from './args.ts';
+import { deadline, isUnavailable, withinDeadline } from '../deadline.ts';
+import type { Verdict } from '../policy/verdict.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './main.ts';
 import { fixedClock, type Clock } from '../clock.ts';
@@ -34,6 +37,8 @@ options:
   --at RFC3339                 verify as of this time (only where "now" is used; certificates
                                are checked at their Rekor or timestamp time, as cosign does)
   --no-match deny|allow|warn   verdict for an image no policy matches (default deny)
+  --timeout DURATION           deadline of the whole verification, e.g. 5s, 2m (default 60s);
+                               past it the verdict is a deny naming what was still waiting
   --as REF                     the registry reference an oci: image stands for (policy globs
                                see it pinned to the digest, as policy-controller does)
   --skip-invalid               load the valid policies and report the invalid ones
@@ -54,6 +59,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
     as: { type: 'string' },
     'skip-invalid': { type: 'boolean' },
     'secrets-prefix': { type: 'string' },
+    timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -65,6 +71,12 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
   const noMatch = oneOf('--no-match', values['no-match'], ['deny', 'allow', 'warn'] as const, 'deny');
   const now = values.at === undefined ? io.now : fixedClock(parseAt(values.at));
+  const timeoutMs = parseDuration('--timeout', values.timeout ?? DEFAULT_TIMEOUT);
+  // Counted from the process's start: loading the code and the policies (from S3 too) is within the deadline.
+  const startedAt = io.startedAt ?? performance.now();
+  const left = Math.max(0, timeoutMs - (performance.now() - startedAt));
+  const signal = deadline(left, undefined, { budgetMs: timeoutMs, startedAt });
+  const backstop = deadline(left + REPORT_GRACE_MS, undefined, { budgetMs: timeoutMs, startedAt });
   const trust = values['trusted-root'] === undefined ? undefined : await loadTrustedRootFile(values['trusted-root']);
 
   const target = parseTargetOrUsage(positionals[0]!, values.as);
@@ -74,22 +86,42 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
   const credentials = values['registry-config'] ? await loadDockerConfig(values['registry-config']) : anonymous;
   const client = new RegistryClient({ credentials, insecureHosts: values['insecure-registry'] ?? [], now });
   const secrets = teamSecrets(values['secrets-prefix'], now);
-  const verdict = await verifyImage(
+  const verifying = verifyImage(
     target,
     (name, literal) => policiesMatching(set, name, { literal }),
     {
-      registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(secrets.pullSecrets(names), client.defaultCredentials) : undefined),
+      registry: (ref, names) => client.repository(ref, names?.length ? chainLookups(secrets.pullSecrets(names), client.defaultCredentials) : undefined, signal),
       trust: trust && (() => trust),
       trustRoots: set.trustRoots,
       trustRootResolver: new TrustRootResolver({ now }),
       kmsKey: localKmsKeys(),
       secretKey: secrets.key,
+      policyEvaluator: defaultPolicyEvaluator(now),
     },
-    { noMatch },
+    { noMatch, signal },
   );
+  const verdict = await pastDeadline(verifying, target.input, backstop);
 
   io.stdout(format === 'json' ? JSON.stringify(verdict) : formatVerdictText(verdict));
   return verdict.verdict === 'deny' ? EXIT_DENY : EXIT_OK;
+}
+
+/** Default of `--timeout`: well past a healthy registry's seconds, well short of a user giving up. */
+const DEFAULT_TIMEOUT = '60s';
+/** How long past its deadline a verification may take to say what was waiting, before it is cut short. */
+const REPORT_GRACE_MS = 500;
+
+/**
+ * The verification, or, when something it waits on ignores the deadline (a
+ * cloud SDK call), a deny at the deadline: the command ends on time either way.
+ */
+async function pastDeadline(verifying: Promise<Verdict>, image: string, backstop: AbortSignal): Promise<Verdict> {
+  try {
+    return await withinDeadline(verifying, backstop, 'the verification');
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
+    return { image, digest: '', verdict: 'deny', policies: [], reasons: [err.message], error: { code: err.code, message: err.message } };
+  }
 }
 
 /** RFC 3339 with a time zone, as `--at` promises; Date.parse alone would also take "2026" or a local time. */

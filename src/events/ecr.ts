@@ -1,9 +1,13 @@
 import { isDigest } from '../registry/reference.ts';
-import { accepted, ignored, rejected, type ParsedEvent, type PushAction, type PushEvent, type PushEventKind } from './types.ts';
+import { accepted, ignored, rejected, type ParsedEvent, type PushAction, type PushArrival, type PushEvent, type PushEventKind } from './types.ts';
 
 /**
- * Reads one EventBridge event from Amazon ECR ("ECR Image Action" or
- * "ECR Referrer Action") into a PushEvent. The event reaches us through a
+ * Reads one EventBridge event from Amazon ECR into a PushEvent: every way an
+ * image arrives in a registry, "ECR Image Action" (a push), "ECR Referrer
+ * Action", "ECR Pull Through Cache Action" (an image cached from upstream) and
+ * "ECR Replication Action" (an image replicated into this account and region;
+ * the event's account and region are the destination's). Other ECR events
+ * (scans, scan configuration changes) are ignored, never failed. The event reaches us through a
  * queue that anything with SendMessage can write to, so every field is
  * checked before it can become part of a registry URL, a log line or a
  * verdict; the pipeline still re-resolves the digest from the registry.
@@ -12,7 +16,19 @@ import { accepted, ignored, rejected, type ParsedEvent, type PushAction, type Pu
 const DETAIL_TYPES = new Map<string, PushEventKind>([
   ['ECR Image Action', 'image'],
   ['ECR Referrer Action', 'referrer'],
+  ['ECR Pull Through Cache Action', 'image'],
+  ['ECR Replication Action', 'image'],
 ]);
+/** How the image arrived, for the detail-types that are not a push. */
+const ARRIVALS = new Map<string, PushArrival>([
+  ['ECR Pull Through Cache Action', 'pull-through-cache'],
+  ['ECR Replication Action', 'replication'],
+]);
+/**
+ * ECR's other event types (EventBridge's list for aws.ecr): real events about
+ * no new content, ignored with a log line rather than dead-lettered.
+ */
+const NO_VERDICT_TYPES = new Set(['ECR Image Scan', 'ECR Scan Resource Change', 'ECR Artifact Action', 'AWS API Call via CloudTrail']);
 
 const ACCOUNT_RE = /^\d{12}$/;
 // Commercial (us-east-1), GovCloud (us-gov-west-1) and China (cn-north-1): the
@@ -53,8 +69,10 @@ function readEvent(input: unknown): ParsedEvent {
   const detailType = requiredString(event, 'detail-type', 'detail-type');
   const kind = DETAIL_TYPES.get(detailType);
   if (kind === undefined) {
-    fail('detail-type', `unsupported detail-type ${describeValue(detailType)} (sigwatch reads "ECR Image Action" and "ECR Referrer Action")`);
+    if (NO_VERDICT_TYPES.has(detailType)) return ignored(`${detailType}: an ECR event about no new image, nothing to verify`);
+    fail('detail-type', `unsupported detail-type ${describeValue(detailType)} (sigwatch reads ${[...DETAIL_TYPES.keys()].map((t) => `"${t}"`).join(', ')})`);
   }
+  const arrival = ARRIVALS.get(detailType);
   const eventId = matching(event, 'id', 'id', EVENT_ID_RE, 'an EventBridge event id');
   const time = isoTime(requiredString(event, 'time', 'time'));
   const account = matching(event, 'account', 'account', ACCOUNT_RE, 'a 12-digit AWS account id');
@@ -64,19 +82,27 @@ function readEvent(input: unknown): ParsedEvent {
   // A failed push or an archive/restore (UPDATE_STORAGE_CLASS) is a real ECR
   // event with no new content to verify: reported as ignored, not as an error,
   // and before the image fields, which a failed push may lack.
-  const result = requiredString(detail, 'result', 'detail.result');
+  // A pull-through cache event says how the sync went in `sync-status`, and has no action-type.
+  const resultField = arrival === 'pull-through-cache' ? 'sync-status' : 'result';
+  const result = requiredString(detail, resultField, `detail.${resultField}`);
   if (result !== 'SUCCESS') {
-    return ignored(`${detailType} with detail.result ${describeValue(result)}: the action did not complete, nothing to verify`);
+    return ignored(`${detailType} with detail.${resultField} ${describeValue(result)}: the action did not complete, nothing to verify`);
   }
-  const action = requiredString(detail, 'action-type', 'detail.action-type');
-  if (!isPushAction(action)) {
-    return ignored(`${detailType} with detail.action-type ${describeValue(action)}: only PUSH and DELETE are verified`);
+  let action: PushAction = 'PUSH';
+  if (arrival === undefined) {
+    const type = requiredString(detail, 'action-type', 'detail.action-type');
+    if (!isPushAction(type)) return ignored(`${detailType} with detail.action-type ${describeValue(type)}: only PUSH and DELETE are verified`);
+    action = type;
+  } else if (arrival === 'replication') {
+    const type = requiredString(detail, 'action-type', 'detail.action-type');
+    if (type !== 'REPLICATE') return ignored(`${detailType} with detail.action-type ${describeValue(type)}: only REPLICATE brings an image`);
   }
 
   const repository = repositoryName(requiredString(detail, 'repository-name', 'detail.repository-name'));
-  const digest = requiredString(detail, 'image-digest', 'detail.image-digest');
-  if (!isDigest(digest)) fail('detail.image-digest', `expected sha256:<64 lowercase hex>, got ${describeValue(digest)}`);
   const tag = optionalMatching(detail, 'image-tag', 'detail.image-tag', TAG_RE, 'an OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})');
+  // An image that arrived by cache or replication may be named by its tag alone: resolved later, through the member role.
+  const digest = arrival !== undefined && tag !== undefined && own(detail, 'image-digest') === undefined ? undefined : requiredString(detail, 'image-digest', 'detail.image-digest');
+  if (digest !== undefined && !isDigest(digest)) fail('detail.image-digest', `expected sha256:<64 lowercase hex>, got ${describeValue(digest)}`);
   const manifestMediaType = optionalMatching(detail, 'manifest-media-type', 'detail.manifest-media-type', MEDIA_TYPE_RE, 'a media type');
   const artifactMediaType = optionalMatching(detail, 'artifact-media-type', 'detail.artifact-media-type', MEDIA_TYPE_RE, 'a media type');
 
@@ -87,12 +113,13 @@ function readEvent(input: unknown): ParsedEvent {
     account,
     region,
     repository,
-    digest,
     eventId,
     time,
     registry,
-    imageReference: `${registry}/${repository}@${digest}`,
+    imageReference: digest !== undefined ? `${registry}/${repository}@${digest}` : `${registry}/${repository}:${tag}`,
   };
+  if (digest !== undefined) pushEvent.digest = digest;
+  if (arrival !== undefined) pushEvent.arrival = arrival;
   if (tag !== undefined) pushEvent.tag = tag;
   if (manifestMediaType !== undefined) pushEvent.manifestMediaType = manifestMediaType;
   if (artifactMediaType !== undefined) pushEvent.artifactMediaType = artifactMediaType;

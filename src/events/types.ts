@@ -6,6 +6,8 @@
 /** `image` for ECR Image Action, `referrer` for ECR Referrer Action. */
 export type PushEventKind = 'image' | 'referrer';
 export type PushAction = 'PUSH' | 'DELETE';
+/** An image that arrived other than by a push: cached from upstream, or replicated from another account or region. */
+export type PushArrival = 'pull-through-cache' | 'replication';
 
 export interface PushEvent {
   kind: PushEventKind;
@@ -14,19 +16,25 @@ export interface PushEvent {
   account: string;
   region: string;
   repository: string;
-  /** `sha256:<64 hex>`: the manifest that was pushed or deleted. */
-  digest: string;
+  /**
+   * `sha256:<64 hex>`: the manifest that was pushed or deleted. Absent only for
+   * a pull-through cache or replication event that names a tag alone (AWS's
+   * samples carry both): the tag is then resolved through the member role.
+   */
+  digest?: string;
   /** Absent when the push was by digest (ECR then sends an empty `image-tag`). */
   tag?: string;
   manifestMediaType?: string;
   artifactMediaType?: string;
+  /** Absent for a push; otherwise how the image arrived (it is judged like a push). */
+  arrival?: PushArrival;
   /** EventBridge event id, for de-duplication of at-least-once delivery. */
   eventId: string;
   /** ISO 8601 time of the event as EventBridge stamped it. */
   time: string;
   /** `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (`.amazonaws.com.cn` in China regions). */
   registry: string;
-  /** `registry/repository@digest`: the reference to verify, pinned to what was pushed. */
+  /** `registry/repository@digest` (`:tag` when the event has no digest): the reference to verify, pinned to what was pushed. */
   imageReference: string;
 }
 

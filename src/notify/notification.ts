@@ -4,7 +4,7 @@
  * are only ever added within a version) plus a few SNS message attributes, so
  * that subscriptions can filter without parsing the body.
  */
-import type { Decision, PolicyResult, Verdict } from '../policy/verdict.ts';
+import { isNoVerdict, type Decision, type NoVerdict, type PolicyResult, type Verdict, type VerdictError } from '../policy/verdict.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -70,6 +70,11 @@ export interface Notification {
   eventId?: string;
   /** Present when the size guard shortened anything. */
   truncated?: true;
+  /**
+   * With verdict `error` when the cause has a code: `DEADLINE`, `REGISTRY_UNREACHABLE`
+   * ("could not verify": the image was not judged, see docs/notifications.md).
+   */
+  error?: VerdictError;
 }
 
 /** Something that delivers notifications: SNS in Lambda, stdout locally. */
@@ -79,7 +84,7 @@ export interface Notifier {
 
 export interface NotificationInput {
   /** A verdict, or why none could be reached (configuration, access): the team hears either way. */
-  verdict: Verdict | { error: string };
+  verdict: Verdict | NoVerdict;
   image: { registry: string; repository: string; digest: string; tags: string[]; account?: string; region?: string };
   team?: string;
   trigger: Trigger;
@@ -89,7 +94,9 @@ export interface NotificationInput {
 
 export function buildNotification(input: NotificationInput): Notification {
   const { image, verdict } = input;
-  const failed = 'error' in verdict;
+  const failed = isNoVerdict(verdict);
+  // A deny that is "could not verify" goes out as `error`, its policies and reasons kept.
+  const cause = failed ? (verdict.code ? { code: verdict.code, message: verdict.error } : undefined) : verdict.error;
   return {
     schemaVersion: SCHEMA_VERSION,
     image: `${image.registry}/${image.repository}@${image.digest}`,
@@ -100,12 +107,13 @@ export function buildNotification(input: NotificationInput): Notification {
     ...(image.region !== undefined ? { region: image.region } : {}),
     tags: [...image.tags],
     ...(input.team !== undefined ? { team: input.team } : {}),
-    verdict: failed ? 'error' : verdict.verdict,
+    verdict: failed || cause ? 'error' : verdict.verdict,
     policies: failed ? [] : verdict.policies.map(policyOf),
     reasons: failed ? [verdict.error] : [...verdict.reasons],
     time: input.time.toISOString(),
     trigger: input.trigger,
     ...(input.eventId !== undefined ? { eventId: input.eventId } : {}),
+    ...(cause ? { error: { code: cause.code, message: cause.message } } : {}),
   };
 }
 

@@ -48,8 +48,20 @@ export interface AwsClients {
   securityHub?: (region: string, credentials: AwsCredentials) => SecurityHubClient | Promise<SecurityHubClient>;
 }
 
+/**
+ * Bounds on every AWS call's connection and answer. The SDK sets none, and the
+ * calls sessions, tokens and keys are fetched with are shared by the records
+ * of a batch (and cached): records race them against their own deadlines, but
+ * one that never settled would hold its cache entry until the next cold start.
+ */
+export function sdkHttpOptions(requestTimeoutMs = 10_000): { requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true } } {
+  // Without throwOnRequestTimeout the SDK only logs a warning and keeps waiting.
+  return { requestHandler: { connectionTimeout: Math.min(3_000, requestTimeoutMs), requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true } };
+}
+
 /** The SDK's defaults: the function's role and region. Member-account clients are cached per region and credentials. */
 export function defaultClients(): AwsClients {
+  const http = sdkHttpOptions();
   const perCredentials = <C>(make: (region: string, credentials: AwsCredentials | undefined, fips: boolean) => C) => {
     const cache = new Map<string, { credentials: AwsCredentials | undefined; client: C }>();
     return (region: string, credentials: AwsCredentials | undefined, fips = false): C => {
@@ -63,19 +75,19 @@ export function defaultClients(): AwsClients {
       return client;
     };
   };
-  const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips }));
+  const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips, ...http }));
   let kmsModule: Promise<typeof import('@aws-sdk/client-kms')> | undefined;
-  const kms = perCredentials(async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials }));
+  const kms = perCredentials(async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials, ...http }));
   // Through the findings module, so that the whole Security Hub SDK is one chunk, loaded only when securityHub is enabled.
   let hubModule: Promise<typeof import('../report/security-hub.ts')> | undefined;
-  const securityHub = perCredentials(async (region, credentials) => (await (hubModule ??= import('../report/security-hub.ts'))).securityHubClient(region, credentials!));
+  const securityHub = perCredentials(async (region, credentials) => (await (hubModule ??= import('../report/security-hub.ts'))).securityHubClient(region, credentials!, http));
   return {
-    s3: new S3Client({ followRegionRedirects: true }),
-    sns: new SNSClient({}),
-    sqs: new SQSClient({}),
-    dynamo: new DynamoDBClient({}),
-    sts: new STSClient({}),
-    secrets: new SecretsManagerClient({}),
+    s3: new S3Client({ followRegionRedirects: true, ...http }),
+    sns: new SNSClient({ ...http }),
+    sqs: new SQSClient({ ...http }),
+    dynamo: new DynamoDBClient({ ...http }),
+    sts: new STSClient({ ...http }),
+    secrets: new SecretsManagerClient({ ...http }),
     ecr: (region, credentials, { fips }) => ecr(region, credentials, fips),
     kms: (region, credentials) => kms(region, credentials),
     securityHub: (region, credentials) => securityHub(region, credentials),
@@ -129,6 +141,7 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
     verdicts: new VerdictStore(clients.dynamo, env.table, { now }),
     ...(recheck ? { recheck } : {}),
     graceMs: env.graceSeconds * 1000,
+    unverifiedAttempts: env.unverifiedAttempts,
     now,
     log,
     metrics,

@@ -7,6 +7,7 @@ import type { GcpFederations } from '../accounts/gcp-federation.ts';
 import type { AccountDirectory, KnownAccount } from '../accounts/groups.ts';
 import { AssumeRoleError, type AwsCredentials, type SessionPurpose } from '../accounts/sts.ts';
 import type { AccountConfig, Association, SigwatchConfig } from '../accounts/types.ts';
+import { withinDeadline } from '../deadline.ts';
 import { reasonOf, SigwatchError } from '../errors.ts';
 import type { ImageRef } from '../registry/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
@@ -25,6 +26,7 @@ import type { PublicKey } from '../trust/keys.ts';
 import { SecretKeyStore } from '../trust/secret-keys.ts';
 import type { Audience, BatchVerifier, ImageCheck, ImageVerifier, OwnedImage } from './image-check.ts';
 import { manifestExists, manifestSubject } from './subject.ts';
+import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
 import { verifyImage } from './verify-image.ts';
 
 /**
@@ -105,23 +107,28 @@ export class CentralVerifier implements ImageVerifier {
     const policySets = this.#deps.policies.scope(loaded.directory);
     return {
       operatorsTopicArn: loaded.config.operators.topicArn,
-      check: (image) => this.#check(loaded, policySets, image),
-      referrerSubject: (image) => this.#referrerSubject(loaded, image),
-      exists: async (image) => {
+      check: (image, signal) => this.#check(loaded, policySets, image, signal),
+      referrerSubject: (image, signal) => this.#referrerSubject(loaded, image, signal),
+      resolveTag: async (image, tag, signal) => {
+        const owner = loaded.directory.resolve(image);
+        if (!owner.known) throw new SigwatchError('CONFIG', `${image.registry}/${image.repository}:${tag}: ${owner.reason}; no role is assumed to resolve its tag`);
+        return this.#repository(owner, image, [], signal).resolve(tag);
+      },
+      exists: async (image, signal) => {
         const owner = loaded.directory.resolve(image);
         // An image of no association is judged (as an error) without touching its registry.
-        return !owner.known || manifestExists(this.#repository(owner, image), image.digest);
+        return !owner.known || manifestExists(this.#repository(owner, image, [], signal), image.digest);
       },
     };
   }
 
-  async #check(loaded: LoadedConfig, policySets: (group: string) => Promise<GroupPolicySet>, image: OwnedImage): Promise<ImageCheck> {
+  async #check(loaded: LoadedConfig, policySets: (group: string) => Promise<GroupPolicySet>, image: OwnedImage, signal: AbortSignal | undefined): Promise<ImageCheck> {
     const owner = loaded.directory.resolve(image);
     if (!owner.known) return { kind: 'unowned', reason: owner.reason };
     const audience = audienceOf(owner);
     let policies: GroupPolicySet;
     try {
-      policies = await policySets(owner.group.path);
+      policies = await withinDeadline(policySets(owner.group.path), signal, `the policies of group ${owner.group.path}`);
     } catch (err) {
       // An invalid policy is a fact to report; S3 failing is a reason to try again.
       if (err instanceof SigwatchError && err.code === 'POLICY_INVALID') {
@@ -131,7 +138,8 @@ export class CentralVerifier implements ImageVerifier {
     }
     try {
       // Assumed before verifying, so that a role refusing sigwatch is reported as such, not as a deny.
-      if (this.#sessions) await this.#sessions.credentialsFor(owner.association, owner.account, { image: reference(image) });
+      // A shared session cannot be cancelled for one record: it is raced against the record's deadline.
+      if (this.#sessions) await withinDeadline(this.#sessions.credentialsFor(owner.association, owner.account, { image: reference(image) }), signal, `a session in account ${owner.account.id}`);
     } catch (err) {
       if (err instanceof AssumeRoleError && !err.retryable) return { kind: 'error', audience, reason: err.message };
       throw err;
@@ -141,26 +149,27 @@ export class CentralVerifier implements ImageVerifier {
       target,
       (name, literal) => policiesMatching(policies.set, name, { literal }),
       {
-        registry: (ref, pullSecrets) => this.#repository(owner, ref, pullSecrets),
+        registry: (ref, pullSecrets) => this.#repository(owner, ref, pullSecrets, signal),
         trust: this.#deps.trust,
         trustRoots: policies.set.trustRoots,
         trustRootResolver: this.#trustRoots,
         kmsKey: (kms) => this.#kms.resolve(kms),
         secretKey: (name) => this.#secretKey(owner, name),
+        policyEvaluator: defaultPolicyEvaluator(this.#deps.now),
       },
-      { noMatch: loaded.config.defaults.noMatch },
+      { noMatch: loaded.config.defaults.noMatch, ...(signal ? { signal } : {}) },
     );
     return { kind: 'verdict', verdict, audience, policySetVersion: policies.version };
   }
 
-  async #referrerSubject(loaded: LoadedConfig, image: OwnedImage): Promise<string | undefined> {
+  async #referrerSubject(loaded: LoadedConfig, image: OwnedImage, signal: AbortSignal | undefined): Promise<string | undefined> {
     const owner = loaded.directory.resolve(image);
     if (!owner.known) return undefined;
-    return manifestSubject(this.#repository(owner, image), image.digest);
+    return manifestSubject(this.#repository(owner, image, [], signal), image.digest);
   }
 
   /** A repository reached at its endpoint, with credentials looked up by its real host. */
-  #repository(owner: KnownAccount, ref: Pick<ImageRef, 'registry' | 'repository'>, pullSecrets: string[] = []): Repository {
+  #repository(owner: KnownAccount, ref: Pick<ImageRef, 'registry' | 'repository'>, pullSecrets: string[] = [], signal?: AbortSignal): Repository {
     const local = this.#deps.localRepository?.(ref.registry, ref.repository);
     if (local) return local;
     const lookups: CredentialLookup[] = [];
@@ -173,7 +182,7 @@ export class CentralVerifier implements ImageVerifier {
     const lookup = chainLookups(...lookups);
     const host = ref.registry;
     const endpoint = this.#deps.endpoint?.(host) ?? host;
-    return this.#deps.registry.repository({ registry: endpoint, repository: ref.repository }, (_endpoint, repository) => lookup(host, repository));
+    return this.#deps.registry.repository({ registry: endpoint, repository: ref.repository }, (_endpoint, repository) => withinDeadline(lookup(host, repository), signal, `registry credentials for ${host}`), signal);
   }
 
   #pullSecretStore(owner: KnownAccount): PullSecretStore {

@@ -18,6 +18,10 @@ export interface Environment {
   logLevel: LogLevel;
   /** Key prefix in the config bucket of the posture reports re-verification writes (`reports/` unless set). */
   reportsPrefix?: string;
+  /** On-push: the receive at which "could not verify" is reported as `error` rather than retried. */
+  unverifiedAttempts: number;
+  /** Re-verification: runs an admitted image must fail to be verified before the error is published. */
+  errorRuns: number;
 }
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -49,6 +53,8 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
   if (grace !== undefined && Number(grace) > MAX_GRACE_SECONDS) problems.push(`SIGWATCH_GRACE_SECONDS: expected whole seconds from 0 to ${MAX_GRACE_SECONDS}`);
   const sourceIdentity = get('SIGWATCH_SOURCE_IDENTITY', SOURCE_IDENTITY_RE, '2 to 64 of [A-Za-z0-9_+=,.@-]', false, 'sigwatch');
   const reportsPrefix = get('SIGWATCH_REPORTS_PREFIX', /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)+$/, 'a key prefix ending in /, such as reports/', false);
+  const attempts = get('SIGWATCH_UNVERIFIED_ATTEMPTS', /^[1-9]\d?$/, 'a whole number from 1 to 99', false, '3');
+  const errorRuns = get('SIGWATCH_ERROR_RUNS', /^[1-9]\d?$/, 'a whole number from 1 to 99', false, '2');
   const logLevel = env.SIGWATCH_LOG_LEVEL ?? 'info';
   if (!isLogLevel(logLevel)) problems.push('SIGWATCH_LOG_LEVEL: expected debug, info, warn or error');
   if (problems.length > 0) throw new SigwatchError('CONFIG', `environment: ${problems.join('; ')}`);
@@ -62,5 +68,7 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
     sourceIdentity: sourceIdentity!,
     logLevel: logLevel as LogLevel,
     ...(reportsPrefix ? { reportsPrefix } : {}),
+    unverifiedAttempts: Number(attempts),
+    errorRuns: Number(errorRuns),
   };
 }

@@ -61,11 +61,21 @@ export interface UnjudgedImage {
 export interface BatchVerifier {
   /** The operators' topic of the configuration this batch read. */
   readonly operatorsTopicArn: string;
-  check(image: OwnedImage): Promise<ImageCheck>;
+  /**
+   * `signal`: the record's deadline (src/deadline.ts). Past it the verdict is a
+   * deny with `error` (code `DEADLINE`) naming what was still waiting.
+   */
+  check(image: OwnedImage, signal?: AbortSignal): Promise<ImageCheck>;
   /** The digest a referrer artifact (a cosign v3 bundle…) is about, read from its manifest's `subject`. */
-  referrerSubject(image: OwnedImage): Promise<string | undefined>;
+  referrerSubject(image: OwnedImage, signal?: AbortSignal): Promise<string | undefined>;
+  /**
+   * The digest a tag names now, through the owner's role (an image that arrived
+   * by cache or replication named by its tag alone); undefined for a tag that
+   * is gone. Throws for an image of no association: no role is assumed for it.
+   */
+  resolveTag(image: Omit<OwnedImage, 'digest' | 'tags'>, tag: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Whether the registry still has the image (a 404 is false; any failure throws). */
-  exists(image: OwnedImage): Promise<boolean>;
+  exists(image: OwnedImage, signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface ImageVerifier {

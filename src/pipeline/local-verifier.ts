@@ -7,6 +7,7 @@ import { policiesMatching } from '../store/policy-set.ts';
 import type { NoMatchBehaviour } from '../policy/evaluate.ts';
 import type { Audience, BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
 import { manifestExists, manifestSubject } from './subject.ts';
+import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
 import { verifyImage } from './verify-image.ts';
 import type { Clock } from '../clock.ts';
 
@@ -46,12 +47,13 @@ export class LocalVerifier implements ImageVerifier {
         const verdict = await verifyImage(
           parseImageTarget(`${image.registry}/${image.repository}@${image.digest}`),
           (name, literal) => policiesMatching(set, name, { literal }),
-          { registry: this.#deps.registry, trustRoots: set.trustRoots, trustRootResolver: this.#trustRoots },
+          { registry: this.#deps.registry, trustRoots: set.trustRoots, trustRootResolver: this.#trustRoots, policyEvaluator: defaultPolicyEvaluator(this.#deps.now) },
           { noMatch: this.#deps.noMatch },
         );
         return { kind: 'verdict', verdict, audience: AUDIENCE, policySetVersion: version };
       },
       referrerSubject: (image: OwnedImage) => manifestSubject(this.#deps.registry(image), image.digest),
+      resolveTag: (image, tag) => this.#deps.registry(image).resolve(tag),
       exists: (image: OwnedImage) => manifestExists(this.#deps.registry(image), image.digest),
     };
   }

@@ -1,4 +1,6 @@
-import { reasonOf } from '../errors.ts';
+import { deadline, isUnavailable, remainingMs, type BatchBudget } from '../deadline.ts';
+import { reasonOf, SigwatchError } from '../errors.ts';
+import { mapLimit } from '../reverify/limit.ts';
 import { signatureSubject } from '../events/ecr.ts';
 import type { IncomingBatch, IncomingRecord } from '../events/envelope.ts';
 import type { PushEvent, Recheck } from '../events/types.ts';
@@ -39,7 +41,16 @@ export interface OnPushDeps {
   metrics: Metrics;
   /** Where the last verdict of each image is kept, so that re-verification reports only changes. */
   verdicts?: { put(record: VerdictRecord): Promise<void> };
+  /** Records verified at once (default DEFAULT_RECORD_CONCURRENCY). */
+  concurrency?: number;
+  /**
+   * The receive of a record at which "could not verify" (a deadline, an
+   * unreachable registry) is reported as an `error` verdict instead of being
+   * retried (default DEFAULT_UNVERIFIED_ATTEMPTS; below the queue's maxReceiveCount).
+   */
+  unverifiedAttempts?: number;
 }
+
 
 export interface PushOutcome {
   failedMessageIds: string[];
@@ -49,10 +60,14 @@ export interface PushOutcome {
 
 /** SQS's ceiling for DelaySeconds. */
 export const MAX_DELAY_SECONDS = 900;
+/** A full SQS batch (batchSize 10 in serverless.yml) at once: verification is mostly waiting. */
+export const DEFAULT_RECORD_CONCURRENCY = 10;
+/** Two retries through the queue's redrive, then `error`; the queue dead-letters at 5. */
+export const DEFAULT_UNVERIFIED_ATTEMPTS = 3;
 
 const IMAGE_MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 
-export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps): Promise<PushOutcome> {
+export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps, budget?: BatchBudget): Promise<PushOutcome> {
   const outcome: PushOutcome = { failedMessageIds: [], published: [] };
   if (batch.batchError) deps.log.error('unusable batch', { reason: batch.batchError });
   const accepted = batch.records.filter((r) => r.parsed.ok);
@@ -79,28 +94,55 @@ export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps): P
     for (const r of accepted) outcome.failedMessageIds.push(r.messageId ?? '');
     return outcome;
   }
-  await Promise.all(
-    accepted.map(async (record) => {
-      try {
-        await handleRecord(record, verifier, deps, outcome);
-      } catch (err) {
-        const event = record.parsed.ok ? record.parsed.event : undefined;
-        deps.log.error('record failed, will be retried', { messageId: record.messageId, correlationId: event?.eventId, image: event?.imageReference, reason: reasonOf(err) });
-        deps.metrics.add('FailedRecords', 1, 'Count');
-        outcome.failedMessageIds.push(record.messageId ?? '');
+  // Each record gets an equal share of the batch's time, so one hanging registry costs only its own records.
+  const width = Math.max(1, Math.min(deps.concurrency ?? DEFAULT_RECORD_CONCURRENCY, accepted.length));
+  const shareMs = budget ? budget.ms / Math.ceil(accepted.length / width) : undefined;
+  await mapLimit(accepted, width, async (record) => {
+    const signal = budget && shareMs !== undefined ? deadline(Math.min(shareMs, remainingMs(budget.signal)), budget.signal) : undefined;
+    try {
+      await handleRecord(record, verifier, deps, outcome, signal);
+    } catch (err) {
+      const event = record.parsed.ok ? record.parsed.event : undefined;
+      const digest = event?.digest;
+      if (event && digest !== undefined && isUnavailable(err) && exhausted(record, deps)) {
+        // Not even the image's owner could be read in time: the operators hear it, by code.
+        await reportUnavailable(record, { ...event, digest }, verifier, err, deps, outcome).catch((e: unknown) => fail(record, e));
+        return;
       }
-    }),
-  );
+      fail(record, err);
+    }
+  });
   return outcome;
+
+  function fail(record: IncomingRecord, err: unknown): void {
+    const event = record.parsed.ok ? record.parsed.event : undefined;
+    deps.log.error('record failed, will be retried', { messageId: record.messageId, correlationId: event?.eventId, image: event?.imageReference, reason: reasonOf(err), ...(err instanceof SigwatchError ? { code: err.code } : {}) });
+    deps.metrics.add('FailedRecords', 1, 'Count');
+    outcome.failedMessageIds.push(record.messageId ?? '');
+  }
 }
 
-async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, deps: OnPushDeps, outcome: PushOutcome): Promise<void> {
+/** Whether this receive is the last that retries "could not verify"; a bare event (no queue) is never retried. */
+function exhausted(record: IncomingRecord, deps: OnPushDeps): boolean {
+  return record.receiveCount === undefined || record.receiveCount >= (deps.unverifiedAttempts ?? DEFAULT_UNVERIFIED_ATTEMPTS);
+}
+
+async function reportUnavailable(record: IncomingRecord, event: PushEvent & { digest: string }, verifier: BatchVerifier, err: SigwatchError, deps: OnPushDeps, outcome: PushOutcome): Promise<void> {
+  const image = { account: event.account, region: event.region, registry: event.registry, repository: event.repository, digest: event.digest, tags: event.tag !== undefined ? [event.tag] : [] };
+  const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference });
+  log.error('could not verify, reported', { code: err.code, reason: err.message, receiveCount: record.receiveCount });
+  deps.metrics.add('Verdicts', 1, 'Count', { verdict: 'error' });
+  const n = buildNotification({ verdict: { error: err.message, code: err.code }, image, trigger: 'push', time: new Date(deps.now()), eventId: event.eventId });
+  await publishOnce(n, verifier.operatorsTopicArn, `idem#${image.account}#${image.region}#${image.repository}@${image.digest}#-#push#unverified-operators`, deps, outcome, log);
+}
+
+async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, deps: OnPushDeps, outcome: PushOutcome, signal: AbortSignal | undefined): Promise<void> {
   if (!record.parsed.ok) return;
   const { event, recheck, raw } = record.parsed;
-  const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference });
+  const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference, ...(event.arrival ? { arrival: event.arrival } : {}) });
   const started = performance.now();
 
-  const target = await subjectOf(event, verifier);
+  const target = await subjectOf(event, verifier, signal);
   if ('skip' in target) {
     log.info('no verdict needed', { reason: target.skip });
     return;
@@ -111,15 +153,16 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
     registry: event.registry,
     repository: event.repository,
     digest: target.digest,
-    tags: target.digest === event.digest && event.tag !== undefined ? [event.tag] : [],
+    // The pushed tag belongs to the digest judged unless that is a signature's subject or a referrer's.
+    tags: (event.digest === undefined || target.digest === event.digest) && event.tag !== undefined ? [event.tag] : [],
   };
   // A signature deleted with its image (`cosign clean`, an image deletion) leaves nothing to judge;
   // a registry that fails to answer throws, and the record is retried.
-  if (event.action === 'DELETE' && !(await verifier.exists(image))) {
+  if (event.action === 'DELETE' && !(await verifier.exists(image, signal))) {
     log.info('subject image is gone too: no verdict', { digest: image.digest });
     return;
   }
-  const check = await verifier.check(image);
+  const check = await verifier.check(image, signal);
   const publish = (n: Notification, topicArn: string, key: string) => publishOnce(n, topicArn, key, deps, outcome, log);
   const notification = (verdict: Parameters<typeof buildNotification>[0]['verdict'], team?: string) =>
     buildNotification({ verdict, image, team, trigger: 'push', time: new Date(deps.now()), eventId: event.eventId });
@@ -141,6 +184,20 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
   }
 
   const { verdict, audience } = check;
+  if (verdict.error) {
+    // "Could not verify" is no judgement of the image: retried through the queue, then reported as `error`.
+    if (!exhausted(record, deps)) {
+      log.warn('could not verify, will be retried', { code: verdict.error.code, reason: verdict.error.message, receiveCount: record.receiveCount });
+      deps.metrics.add('UnverifiedRecords', 1, 'Count');
+      throw new SigwatchError(verdict.error.code, verdict.error.message);
+    }
+    log.error('could not verify, reported', { code: verdict.error.code, reason: verdict.error.message, group: audience.group, receiveCount: record.receiveCount });
+    deps.metrics.add('Verdicts', 1, 'Count', { verdict: 'error' });
+    const n = notification(verdict, audience.team);
+    await publish(n, audience.topicArn, key('unverified', check.policySetVersion));
+    if (verifier.operatorsTopicArn !== audience.topicArn) await publish(n, verifier.operatorsTopicArn, key('unverified-operators', check.policySetVersion));
+    return;
+  }
   if (verdict.verdict === 'deny' && deps.recheck) {
     // cosign pushes the signature after the image: a deny is final only after the grace period.
     const firstSeen = recheck?.firstSeen ?? event.time;
@@ -169,19 +226,25 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
  * a multi-arch push, judged through its index (cosign signs the index), so
  * N+1 events give one verdict.
  */
-async function subjectOf(event: PushEvent, verifier: BatchVerifier): Promise<{ digest: string } | { skip: string }> {
+async function subjectOf(event: PushEvent, verifier: BatchVerifier, signal: AbortSignal | undefined): Promise<{ digest: string } | { skip: string }> {
   const tagged = signatureSubject(event);
   if (tagged) return { digest: tagged.digest };
-  const owned = { account: event.account, region: event.region, registry: event.registry, repository: event.repository, digest: event.digest, tags: [] };
+  const where = { account: event.account, region: event.region, registry: event.registry, repository: event.repository };
+  if (event.digest === undefined) {
+    // A cached or replicated image named by its tag alone: its digest, read through the member role.
+    const digest = await verifier.resolveTag(where, event.tag!, signal);
+    return digest ? { digest } : { skip: `${event.imageReference} is no longer in the registry` };
+  }
+  const owned = { ...where, digest: event.digest, tags: [] };
   if (event.kind === 'referrer') {
     if (event.action === 'DELETE') return { skip: 'a deleted referrer is gone: its subject is re-verified by the schedule' };
     // ECR names either the referrer or its subject; a manifest without `subject` is the subject itself.
-    return { digest: (await verifier.referrerSubject(owned)) ?? event.digest };
+    return { digest: (await verifier.referrerSubject(owned, signal)) ?? event.digest };
   }
   if (event.action === 'DELETE') return { skip: 'the image was deleted' };
   if (event.tag === undefined && (event.manifestMediaType === undefined || IMAGE_MANIFEST_TYPES.has(event.manifestMediaType))) {
     // An untagged manifest is a referrer (a cosign v3 bundle: judge its subject) or a platform manifest of a multi-arch push.
-    const subject = await verifier.referrerSubject(owned);
+    const subject = await verifier.referrerSubject(owned, signal);
     if (subject) return { digest: subject };
     return { skip: 'an untagged platform manifest (part of a multi-arch push): judged through its index, and by re-verification' };
   }

@@ -3,7 +3,8 @@ import { reasonOf } from '../errors.ts';
 import { checkAuthority } from '../policy/authority.ts';
 import { evaluatePolicies, noMatchEvaluation, type NoMatchBehaviour } from '../policy/evaluate.ts';
 import type { ClusterImagePolicy, Source, TrustRoot } from '../policy/types.ts';
-import type { Verdict } from '../policy/verdict.ts';
+import { unverifiedCause, type Verdict, type VerdictError } from '../policy/verdict.ts';
+import { isUnavailable, withinDeadline } from '../deadline.ts';
 import { parseReference, type ImageRef } from '../registry/reference.ts';
 import { openTarget, policyMatchName, type ImageTarget } from '../registry/target.ts';
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';
@@ -43,6 +44,13 @@ export type PolicySelector = (name: string, literal: boolean) => ClusterImagePol
 export interface VerifyOptions {
   noMatch?: NoMatchBehaviour;
   maxSignatureLayerBytes?: number;
+  /**
+   * The verification's deadline (src/deadline.ts). The caller opens its
+   * repositories with it (`deps.registry`); here it bounds the waits that
+   * are not registry requests (TUF, KMS, secrets), and tells a deny that is
+   * "could not verify" (`Verdict.error`) from one on the evidence.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -58,7 +66,8 @@ export async function verifyImage(
   opts: VerifyOptions = {},
 ): Promise<Verdict> {
   const image = target.input;
-  const deny = (digest: string, reason: string): Verdict => ({ image, digest, verdict: 'deny', policies: [], reasons: [reason] });
+  const { signal } = opts;
+  const deny = (digest: string, reason: string, error?: VerdictError): Verdict => ({ image, digest, verdict: 'deny', policies: [], reasons: [reason], ...(error ? { error } : {}) });
   let repository: Repository;
   let digest: string;
   try {
@@ -68,7 +77,8 @@ export async function verifyImage(
     if (!resolved) return deny('', `image not found: ${repository.location} has no ${opened.reference}`);
     digest = resolved;
   } catch (err) {
-    return deny('', `cannot resolve the image: ${reasonOf(err)}`);
+    const reason = `cannot resolve the image: ${reasonOf(err)}`;
+    return deny('', reason, isUnavailable(err) ? { code: err.code, message: reason } : undefined);
   }
   // Policies are chosen only now: like the admission webhook, by the digest reference.
   const { name, literal } = policyMatchName(target, digest);
@@ -118,15 +128,19 @@ export async function verifyImage(
   };
   const policyEvaluator = deps.policyEvaluator ?? defaultPolicyEvaluator();
   // sigstoreKeys as given; remote and repository through TUF, cached for the process until expiry.
-  const trustRoot = (name: string): Promise<TrustMaterial> => deps.trustRootResolver.lookup(deps.trustRoots, name);
+  const trustRoot = (name: string): Promise<TrustMaterial> => withinDeadline(deps.trustRootResolver.lookup(deps.trustRoots, name), signal, `trust root ${name}`);
+  const { kmsKey: resolveKms, secretKey: resolveSecret } = deps;
+  const kmsKey = resolveKms && ((kms: string) => withinDeadline(resolveKms(kms), signal, `KMS key ${kms}`));
+  const secretKey = resolveSecret && ((name: string) => withinDeadline(resolveSecret(name), signal, `key secret ${name}`));
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>
-      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey: deps.kmsKey, secretKey: deps.secretKey, attestations, policy: policyEvaluator }),
+      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey, secretKey, attestations, policy: policyEvaluator }),
     opts.noMatch ?? 'deny',
     specPolicyEvaluator(policyEvaluator),
   );
-  return { image, digest, ...evaluation };
+  const error = unverifiedCause(evaluation.policies, evaluation.verdict);
+  return { image, digest, ...evaluation, ...(error ? { error } : {}) };
 }
 
 function pullSecretNames(source: Source | undefined): string[] {

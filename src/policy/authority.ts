@@ -3,6 +3,7 @@ import { checkAttestations, type AttestationAuthorityResult, type VerifiedAttest
 import { defaultPolicyEvaluator, type PolicyEvaluator } from '../attest/evaluate-policy.ts';
 import { namesDigest, parseStatement, subjectDigests } from '../attest/statement.ts';
 import { verifyAttestationBundle, verifyLegacyAttestationKeyless, verifyLegacyAttestationWithKeys } from '../attest/verify-envelope.ts';
+import { isUnavailable } from '../deadline.ts';
 import { reasonOf } from '../errors.ts';
 import type { AttestationLookup, DsseEnvelope, LegacyAttestation } from '../signatures/attestations.ts';
 import { signedDigest } from '../signatures/simple-signing.ts';
@@ -157,6 +158,8 @@ export async function checkAuthority(authority: Authority, env: AuthorityEnv): P
     }
     return await checkSignatures(authority, env, signatureCheck(verifier, authority, env));
   } catch (err) {
+    // Evidence that could not be read in time is no judgement of the image: marked, for the `error` verdict.
+    if (isUnavailable(err)) return { ...fail(reasonOf(err)), error: { code: err.code, message: err.message } };
     return fail(reasonOf(err));
   }
 }

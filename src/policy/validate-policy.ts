@@ -1,5 +1,4 @@
 import { CONFIG_MAP_UNSUPPORTED } from '../attest/evaluate-policy.ts';
-import { REGO_UNSUPPORTED } from '../attest/rego.ts';
 import { parseGoUrl, parseRegistry, parseRepository } from '../registry/reference.ts';
 import type { Draft } from './draft.ts';
 import { isPublicKeyPem, urlDecodeIssues } from './go-decode.ts';
@@ -287,7 +286,6 @@ function validatePolicy(p: Draft<PolicyCheck>, inSpec: boolean): FieldIssue[] {
     // Valid upstream, but there is no cluster to read it from: refuse rather than deny every image later.
     issues.push(generic(`sigwatch: ${CONFIG_MAP_UNSUPPORTED}`, 'configMapRef'));
   }
-  if (p.type === 'rego') issues.push(invalidValue('rego', 'type', `sigwatch: ${REGO_UNSUPPORTED}`));
   if (p.remote?.sha256sum && !/^[0-9a-f]{64}$/.test(p.remote.sha256sum)) {
     issues.push(
       ...asWarnings([generic('sigwatch: sha256sum is not 64 lower-case hex digits, so no policy body can match it (the policy will always fail)', 'remote.sha256sum')]),

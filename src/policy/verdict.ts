@@ -3,7 +3,21 @@
  * CLI contract's JSON so that the CLI, the notifier and the tests share it.
  */
 
+import type { ErrorCode } from '../errors.ts';
+
 export type Decision = 'admit' | 'deny' | 'warn';
+
+/**
+ * Why no verdict could be reached ("could not verify"), as opposed to a deny
+ * on the evidence: `DEADLINE` (the time budget ran out while something was
+ * still waiting), `REGISTRY_UNREACHABLE` (no answer, or 429/5xx after retries).
+ * The decision stays `deny` (fail closed); this says the deny is not a
+ * judgement of the image, so that on-push retries it and reports `error`.
+ */
+export interface VerdictError {
+  code: ErrorCode;
+  message: string;
+}
 
 export interface SignerIdentity {
   issuer?: string;
@@ -23,6 +37,8 @@ export interface AuthorityResult {
   verdict: 'pass' | 'fail';
   reason: string;
   signatures: VerifiedSignature[];
+  /** Set when the authority could not be checked at all (its evidence could not be read in time). */
+  error?: VerdictError;
 }
 
 export interface PolicyResult {
@@ -44,4 +60,34 @@ export interface Verdict {
   verdict: Decision;
   policies: PolicyResult[];
   reasons: string[];
+  /** Set when the deny is "could not verify": see VerdictError. */
+  error?: VerdictError;
+}
+
+/**
+ * Whether a deny is "could not verify": every enforcing policy that failed has
+ * an authority that could not be checked (had it been, the policy might have
+ * passed). A deny with one policy failed on its evidence alone is a real deny.
+ */
+export function unverifiedCause(policies: readonly PolicyResult[], decision: Decision): VerdictError | undefined {
+  if (decision !== 'deny') return undefined;
+  const failed = policies.filter((p) => p.mode === 'enforce' && p.verdict === 'fail');
+  let first: VerdictError | undefined;
+  for (const p of failed) {
+    const cause = p.authorities.find((a) => a.error)?.error;
+    if (!cause) return undefined;
+    first ??= cause;
+  }
+  return first;
+}
+
+/** Why no verification was even attempted (configuration, access): what on-push and re-verification hand on instead of a Verdict. */
+export interface NoVerdict {
+  error: string;
+  /** The cause's code, when it has one (a deadline that passed before the image was read). */
+  code?: ErrorCode;
+}
+
+export function isNoVerdict(v: Verdict | NoVerdict): v is NoVerdict {
+  return typeof v.error === 'string';
 }

@@ -2,6 +2,7 @@ import { SigwatchError } from '../errors.ts';
 import { basicHeader, fetchBearerToken, parseChallenge, TokenCache, type Challenge } from './auth.ts';
 import { anonymous, type Credential, type CredentialLookup } from './credentials.ts';
 import { assertDigest } from './digest.ts';
+import { withinDeadline } from '../deadline.ts';
 import { describe, expectOk, HttpClient, type HttpOptions, type HttpResponse } from './http.ts';
 import { parseManifest } from './manifest.ts';
 import { registryReferrers } from './referrers.ts';
@@ -50,9 +51,11 @@ export class RegistryClient {
   /**
    * A repository of a registry. `credentials` replaces the client's lookup for
    * it: an authority's `signaturePullSecrets` chained before the defaults.
+   * `signal`: the deadline of the verification it is opened for (src/deadline.ts);
+   * every request made through the repository honours it.
    */
-  repository(ref: Pick<ImageRef, 'registry' | 'repository'>, credentials?: CredentialLookup): Repository {
-    return new RegistryRepository(this, ref.registry, ref.repository, credentials ?? this.credentials);
+  repository(ref: Pick<ImageRef, 'registry' | 'repository'>, credentials?: CredentialLookup, signal?: AbortSignal): Repository {
+    return new RegistryRepository(this, ref.registry, ref.repository, credentials ?? this.credentials, signal);
   }
 
   /** The lookup this client uses when a repository is given none of its own. */
@@ -81,6 +84,7 @@ export class RegistryClient {
     req: RegistryRequest,
     kind: string,
     credentials: CredentialLookup = this.credentials,
+    signal?: AbortSignal,
   ): Promise<HttpResponse> {
     const url = `${this.baseUrl(registry)}/v2/${repository}/${req.path}`;
     const where = `${registry}/${repository}`;
@@ -88,9 +92,9 @@ export class RegistryClient {
     const send = async () => {
       const headers: Record<string, string> = {};
       if (req.accept) headers.accept = req.accept;
-      const authorization = await this.authorization(registry, repository, credential);
+      const authorization = await this.authorization(registry, repository, credential, signal);
       if (authorization) headers.authorization = authorization;
-      return this.http.send({ method: req.method, url, headers, maxBytes: req.maxBytes }, kind);
+      return this.http.send({ method: req.method, url, headers, maxBytes: req.maxBytes, ...(signal ? { signal } : {}) }, kind);
     };
     let res = await send();
     if (res.status === 401) {
@@ -119,7 +123,7 @@ export class RegistryClient {
     this.withoutReferrersApi.add(registry);
   }
 
-  private async authorization(registry: string, repository: string, credential: Credential | undefined): Promise<string | undefined> {
+  private async authorization(registry: string, repository: string, credential: Credential | undefined, signal: AbortSignal | undefined): Promise<string | undefined> {
     const challenge = this.challenges.get(registry);
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') {
@@ -145,7 +149,8 @@ export class RegistryClient {
         .finally(() => this.pendingTokens.delete(key));
       this.pendingTokens.set(key, pending);
     }
-    return `Bearer ${await pending}`;
+    // A token fetch is shared by concurrent verifications, so it runs on the client's own timeouts; each waits only until its own deadline.
+    return `Bearer ${await withinDeadline(pending, signal, `a token for ${where}`)}`;
   }
 }
 
@@ -181,12 +186,14 @@ class RegistryRepository implements Repository {
   private readonly name: string;
 
   private readonly credentials: CredentialLookup;
+  private readonly signal: AbortSignal | undefined;
 
-  constructor(client: RegistryClient, registry: string, name: string, credentials: CredentialLookup) {
+  constructor(client: RegistryClient, registry: string, name: string, credentials: CredentialLookup, signal: AbortSignal | undefined) {
     this.client = client;
     this.registry = registry;
     this.name = name;
     this.credentials = credentials;
+    this.signal = signal;
     this.location = `${registry}/${name}`;
   }
 
@@ -202,6 +209,7 @@ class RegistryRepository implements Repository {
       { method: 'HEAD', path: `manifests/${tag}`, accept: MANIFEST_ACCEPT, maxBytes: 0 },
       'manifest-head',
       this.credentials,
+      this.signal,
     );
     if (res.status === 404) return undefined;
     expectOk(res, `${this.location}:${tag}`);
@@ -227,6 +235,7 @@ class RegistryRepository implements Repository {
       { method: 'GET', path: `manifests/${reference}`, accept: MANIFEST_ACCEPT, maxBytes: MAX_MANIFEST_BYTES },
       'manifest',
       this.credentials,
+      this.signal,
     );
     if (res.status === 404) return undefined;
     expectOk(res, where);
@@ -251,6 +260,7 @@ class RegistryRepository implements Repository {
       { method: 'GET', path: `blobs/${descriptor.digest}`, maxBytes: descriptor.size },
       'blob',
       this.credentials,
+      this.signal,
     );
     if (res.status === 404) throw new SigwatchError('REGISTRY_NOT_FOUND', `${where}: blob not found`);
     expectOk(res, where);
@@ -267,7 +277,7 @@ class RegistryRepository implements Repository {
       {
         location: this.location,
         baseUrl: `${client.baseUrl(registry)}/v2/${name}/`,
-        get: (path, accept, maxBytes) => client.request(registry, name, { method: 'GET', path, accept, maxBytes }, 'referrers', this.credentials),
+        get: (path, accept, maxBytes) => client.request(registry, name, { method: 'GET', path, accept, maxBytes }, 'referrers', this.credentials, this.signal),
         getManifest: (reference) => this.getManifest(reference),
       },
       digest,

@@ -1,3 +1,4 @@
+import { deadlineError, remainingMs, sleepWithin } from '../deadline.ts';
 import { SigwatchError } from '../errors.ts';
 
 /**
@@ -26,6 +27,11 @@ export interface HttpRequest {
   body?: string;
   /** Cap on the body we read; the request fails beyond it. */
   maxBytes: number;
+  /**
+   * The verification's deadline (src/deadline.ts): the request aborts when it
+   * fires, and no retry starts whose wait would pass it.
+   */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -70,23 +76,32 @@ export class HttpClient {
   }
 
   async send(req: HttpRequest, kind: string): Promise<HttpResponse> {
+    const { signal } = req;
+    const what = `${describe(req.url)} (${req.method})`;
     let lastError: unknown;
+    let lastElapsed = 0;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      const started = performance.now();
       try {
         const res = await this.followRedirects(req, kind);
         if (!RETRY_STATUS.has(res.status) || attempt === this.attempts) return res;
         const wait = this.retryDelay(attempt, res.headers.get('retry-after'), res.headers.get('date'));
-        if (wait === undefined) return res;
-        await sleep(wait);
+        // A retry that would end past the deadline cannot help: the answer we have is the answer.
+        if (wait === undefined || wait >= remainingMs(signal)) return res;
+        await sleepWithin(wait, signal, what);
       } catch (err) {
+        if (signal?.aborted) throw deadlineError(signal, what, performance.now() - started);
         lastError = err;
+        lastElapsed = performance.now() - started;
         // Our own size and protocol checks will not get better on retry.
         if (err instanceof SigwatchError || attempt === this.attempts) break;
-        await sleep(this.retryDelay(attempt, null) ?? 0);
+        const wait = this.retryDelay(attempt, null) ?? 0;
+        if (wait >= remainingMs(signal)) break;
+        await sleepWithin(wait, signal, what);
       }
     }
     if (lastError instanceof SigwatchError) throw lastError;
-    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError, this.timeoutMs)}`, { cause: lastError });
+    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError, lastElapsed)}`, { cause: lastError });
   }
 
   private retryDelay(attempt: number, retryAfter: string | null, date: string | null = null): number | undefined {
@@ -104,7 +119,8 @@ export class HttpClient {
   private async followRedirects(req: HttpRequest, kind: string): Promise<HttpResponse> {
     let url = req.url;
     let headers = { ...req.headers };
-    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const perRequest = AbortSignal.timeout(this.timeoutMs);
+    const deadline = req.signal ? AbortSignal.any([req.signal, perRequest]) : perRequest;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       this.counter.add(kind);
       const res = await this.fetchImpl(url, {
@@ -183,9 +199,10 @@ export function describe(url: string): string {
   }
 }
 
-function networkReason(err: unknown, timeoutMs: number): string {
+function networkReason(err: unknown, elapsedMs: number): string {
   if (err instanceof Error) {
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return `request timed out after ${timeoutMs} ms`;
+    // The time actually spent on the last attempt (headers, or a body that stalled), not the setting.
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return `request timed out after ${Math.round(elapsedMs)} ms`;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     // OpenSSL's own text is a stack of internals; the code says it all.
     if (cause?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `TLS handshake failed (${cause.code}): the server may speak plain HTTP`;
@@ -194,8 +211,4 @@ function networkReason(err: unknown, timeoutMs: number): string {
     return err.message;
   }
   return String(err);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

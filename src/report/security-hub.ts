@@ -47,8 +47,8 @@ export interface FindingTarget {
 }
 
 /** A member account's Security Hub client (its session's credentials, the account's region). */
-export function securityHubClient(region: string, credentials: AwsCredentials): SecurityHubClient {
-  return new SecurityHubClient({ region, credentials });
+export function securityHubClient(region: string, credentials: AwsCredentials, options: object = {}): SecurityHubClient {
+  return new SecurityHubClient({ region, credentials, ...options });
 }
 
 export function productArn(t: FindingTarget): string {

@@ -145,7 +145,7 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
     planner,
     worker: async () => {
       const batch = await verifier.beginBatch();
-      return { verify: verifyThroughCentral(batch), verdicts, topics, ledger, complete: completer(batch.operatorsTopicArn), log, now };
+      return { verify: verifyThroughCentral(batch), verdicts, topics, ledger, complete: completer(batch.operatorsTopicArn), log, now, errorRuns: env.errorRuns };
     },
     policyChange: async (remainingMs) => {
       const p = await planner(remainingMs);
@@ -168,8 +168,8 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
  * for the team, or for the operators when no association owns the image any more.
  */
 export function verifyThroughCentral(batch: BatchVerifier): VerifyOwnedImage {
-  return async (image) => {
-    const check = await batch.check({ ...image, registry: ecrHost(image.account, image.region) });
+  return async (image, _trigger, signal) => {
+    const check = await batch.check({ ...image, registry: ecrHost(image.account, image.region) }, signal);
     if (check.kind === 'verdict') {
       return { verdict: check.verdict, ...(check.audience.team !== undefined ? { team: check.audience.team } : {}), topicArn: check.audience.topicArn, policySetVersion: check.policySetVersion };
     }

@@ -1,4 +1,4 @@
-import type { Verdict } from '../policy/verdict.ts';
+import { isNoVerdict, type NoVerdict, type Verdict } from '../policy/verdict.ts';
 import type { StoredVerdict, VerdictRecord } from '../store/verdicts.ts';
 
 /**
@@ -20,10 +20,30 @@ export interface Judgement {
   warnings: string[];
 }
 
-export function judgementOf(verdict: Verdict | { error: string }): Judgement {
-  if ('error' in verdict) return { verdict: 'error', warnings: [] };
+export function judgementOf(verdict: Verdict | NoVerdict): Judgement {
+  // A deny that is "could not verify" is an error, not news about the image.
+  if (isNoVerdict(verdict) || verdict.error) return { verdict: 'error', warnings: [] };
   const warnings = verdict.policies.filter((p) => p.mode === 'warn' && p.verdict === 'fail').map((p) => p.name);
   return { verdict: verdict.verdict, warnings: [...new Set(warnings)].sort() };
+}
+
+/** Runs in a row an admitted image must fail to be verified before that is published (SIGWATCH_ERROR_RUNS). */
+export const DEFAULT_ERROR_RUNS = 2;
+
+/**
+ * Whether a "could not verify" (a deadline, an unreachable registry) of an
+ * admitted image is held back: the registry may be down for an hour, and an
+ * admit→error alert for every image in it trains teams to ignore sigwatch.
+ * Held, the stored admit stands and the run counts the image as
+ * `unverified`; once the error persists for `errorRuns` runs in a row it is
+ * published as the change it is. Other errors (a role that refuses sigwatch,
+ * invalid policies) and other previous verdicts are news at once.
+ * Returns the runs in a row so far when held, undefined when not.
+ */
+export function heldUnverified(previous: Pick<VerdictRecord, 'verdict' | 'unverifiedRuns'> | undefined, verdict: Verdict | NoVerdict, errorRuns: number): number | undefined {
+  if (isNoVerdict(verdict) || !verdict.error || previous?.verdict !== 'admit') return undefined;
+  const runs = (previous.unverifiedRuns ?? 0) + 1;
+  return runs < errorRuns ? runs : undefined;
 }
 
 export function changeOf(previous: Pick<VerdictRecord, 'verdict' | 'warnings'> | undefined, current: Judgement): Change | undefined {

@@ -1,3 +1,4 @@
+import { deadline, remainingMs, type BatchBudget } from '../deadline.ts';
 import { reasonOf } from '../errors.ts';
 import { parseReverifyMessage } from './messages.ts';
 import type { Log } from './metrics.ts';
@@ -24,12 +25,16 @@ export interface DispatchDeps {
   log: Log;
 }
 
-export async function processReverifyRecords(records: readonly QueueRecord[], deps: DispatchDeps): Promise<{ failedMessageIds: string[] }> {
+/**
+ * `budget`: the invocation's time for its records; each `images` record gets
+ * an equal share of what is left when it starts (see verifyBatch).
+ */
+export async function processReverifyRecords(records: readonly QueueRecord[], deps: DispatchDeps, budget?: BatchBudget): Promise<{ failedMessageIds: string[] }> {
   const failed: string[] = [];
   let worker: Promise<WorkerDeps> | undefined;
   // One record after another: each already verifies its images concurrently, and a
   // batch of messages for one repository should not multiply the load on its registry.
-  for (const record of records) {
+  for (const [i, record] of records.entries()) {
     const parsed = parseReverifyMessage(record.body);
     if (!parsed.ok) {
       deps.log({ level: 'error', message: 'reverify message rejected', messageId: record.messageId, reason: parsed.reason });
@@ -38,7 +43,9 @@ export async function processReverifyRecords(records: readonly QueueRecord[], de
     }
     const m = parsed.message;
     try {
-      if (m.kind === 'images') await verifyBatch(m, await (worker ??= deps.worker()));
+      const share = budget && Math.max(0, remainingMs(budget.signal)) / (records.length - i);
+      const messageBudget = budget && share !== undefined ? { signal: deadline(share, budget.signal), ms: share } : undefined;
+      if (m.kind === 'images') await verifyBatch(m, await (worker ??= deps.worker()), messageBudget);
       else await continuePlan(await deps.planner(), m);
     } catch (err) {
       deps.log({ level: 'error', message: 'reverify message failed', messageId: record.messageId, runId: m.runId, kind: m.kind, account: m.account, region: m.region, reason: reasonOf(err) });

@@ -1,4 +1,5 @@
 import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { budget } from '../deadline.ts';
 import type { ReverifyRuntime } from './assemble.ts';
 import { processReverifyRecords } from './dispatch.ts';
 import { planTargets, startRun } from './planner.ts';
@@ -13,6 +14,8 @@ import { parsePolicyChangeEvent, planPolicyChange } from './policy-change.ts';
 type LambdaContext = Pick<Context, 'getRemainingTimeInMillis'>;
 
 const WORKER_RECORDS_RESERVE_MS = 20_000;
+/** Kept back from the worker's remaining time for storing verdicts, the ledger and the run's summaries. */
+export const WORKER_PUBLISH_MARGIN_MS = 20_000;
 
 /**
  * The schedule's event → a run over every associated account. The run id
@@ -29,12 +32,15 @@ export function plannerHandler(rt: ReverifyRuntime): (event: Partial<EventBridge
 }
 
 /** The reverify queue's batches: images to verify, listings to continue; failed records retried alone. */
-export function workerHandler(rt: ReverifyRuntime): (event: SQSEvent, context: LambdaContext) => Promise<SQSBatchResponse> {
+export function workerHandler(rt: ReverifyRuntime, opts: { publishMarginMs?: number } = {}): (event: SQSEvent, context: LambdaContext) => Promise<SQSBatchResponse> {
   return async (event, context) => {
+    // Images end at their share of this; the invocation never times out on a registry that hangs.
+    const records = budget(Math.max(0, context.getRemainingTimeInMillis() - (opts.publishMarginMs ?? WORKER_PUBLISH_MARGIN_MS)));
     const { failedMessageIds } = await processReverifyRecords(
       event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
       // A continued listing leaves time for the batch's other records (the worker's timeout is short).
       { worker: () => rt.worker(), planner: () => rt.planner(() => context.getRemainingTimeInMillis() - WORKER_RECORDS_RESERVE_MS), log: rt.log },
+      records,
     );
     return { batchItemFailures: failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
   };

@@ -44,6 +44,8 @@ export interface TeamCounts {
   deny: number;
   warn: number;
   error: number;
+  /** Could not be verified this run, with the error held back (changes.ts): the stored admit stands. */
+  unverified: number;
   changed: number;
 }
 
@@ -126,7 +128,7 @@ export class RunLedger {
   /** A batch verified: its counts and changes per team, then the run's `done`; the run's state after it. */
   async batchDone(runId: string, batchId: string, teams: readonly TeamProgress[]): Promise<RunState> {
     for (const t of teams) await this.#teamAdd(runId, batchId, t);
-    const images = teams.reduce((n, t) => n + t.counts.admit + t.counts.deny + t.counts.warn + t.counts.error, 0);
+    const images = teams.reduce((n, t) => n + imagesOf(t.counts), 0);
     const state = await this.#guardedAdd(runId, 'total', 'doneBatches', batchId, { done: images });
     return typeof state === 'object' ? state : this.state(runId);
   }
@@ -186,7 +188,7 @@ export class RunLedger {
 
   async #teamAdd(runId: string, batchId: string, t: TeamProgress): Promise<void> {
     const sk = `team#${t.team}`;
-    const counts = { admit: t.counts.admit, deny: t.counts.deny, warn: t.counts.warn, error: t.counts.error, changed: t.counts.changed };
+    const counts = { admit: t.counts.admit, deny: t.counts.deny, warn: t.counts.warn, error: t.counts.error, unverified: t.counts.unverified, changed: t.counts.changed };
     const changes = t.changes.map(changeItem);
     const base = { team: { S: t.team }, topicArn: { S: t.topicArn } };
     // First with the changes listed, while the list has room; then, if it has none, counted only.
@@ -313,11 +315,16 @@ function changeItem(c: ChangedImage): AttributeValue {
   };
 }
 
+/** Images counted: every verdict, and those that could not be verified. */
+export function imagesOf(c: TeamCounts): number {
+  return c.admit + c.deny + c.warn + c.error + c.unverified;
+}
+
 function teamOf(item: Record<string, AttributeValue>): TeamProgress {
   return {
     team: item.team?.S ?? '',
     topicArn: item.topicArn?.S ?? '',
-    counts: { admit: num(item, 'admit'), deny: num(item, 'deny'), warn: num(item, 'warn'), error: num(item, 'error'), changed: num(item, 'changed') },
+    counts: { admit: num(item, 'admit'), deny: num(item, 'deny'), warn: num(item, 'warn'), error: num(item, 'error'), unverified: num(item, 'unverified'), changed: num(item, 'changed') },
     changes: (item.changes?.L ?? []).map((c) => ({
       image: c.M?.image?.S ?? '',
       tags: (c.M?.tags?.L ?? []).map((t) => t.S ?? ''),

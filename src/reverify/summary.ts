@@ -1,7 +1,7 @@
 import type { Log } from './metrics.ts';
 import { emf } from './metrics.ts';
 import type { RunTrigger } from './messages.ts';
-import type { ChangedImage, RunLedger, RunState, TeamCounts } from './run-ledger.ts';
+import { imagesOf, type ChangedImage, type RunLedger, type RunState, type TeamCounts } from './run-ledger.ts';
 import type { Topics } from './topics.ts';
 import type { Clock } from '../clock.ts';
 
@@ -53,10 +53,10 @@ export async function publishRunSummaries(state: RunState, deps: SummaryDeps): P
   const finishedAt = new Date(deps.now()).toISOString();
   try {
     const teams = await deps.ledger.teams(state.runId);
-    const total: TeamCounts & { images: number } = { images: 0, admit: 0, deny: 0, warn: 0, error: 0, changed: 0 };
+    const total: TeamCounts & { images: number } = { images: 0, admit: 0, deny: 0, warn: 0, error: 0, unverified: 0, changed: 0 };
     for (const t of teams) {
-      const images = t.counts.admit + t.counts.deny + t.counts.warn + t.counts.error;
-      for (const k of ['admit', 'deny', 'warn', 'error', 'changed'] as const) total[k] += t.counts[k];
+      const images = imagesOf(t.counts);
+      for (const k of ['admit', 'deny', 'warn', 'error', 'unverified', 'changed'] as const) total[k] += t.counts[k];
       total.images += images;
       const summary: TeamSummary = {
         schemaVersion: SUMMARY_SCHEMA_VERSION,

@@ -1,7 +1,8 @@
 import { buildNotification } from '../notify/notification.ts';
-import type { Verdict } from '../policy/verdict.ts';
+import { isNoVerdict, type NoVerdict, type Verdict } from '../policy/verdict.ts';
 import { imageId, type VerdictRecord, type VerdictStore } from '../store/verdicts.ts';
-import { changeOf, judgementOf, type Change } from './changes.ts';
+import { changeOf, DEFAULT_ERROR_RUNS, heldUnverified, judgementOf, type Change } from './changes.ts';
+import { deadline, remainingMs, type BatchBudget } from '../deadline.ts';
 import { mapLimit } from './limit.ts';
 import type { ImagesMessage, RunTrigger } from './messages.ts';
 import { emf, type Log } from './metrics.ts';
@@ -33,13 +34,14 @@ export interface OwnedImage {
  * the verdict, or why none could be reached, and where it goes.
  */
 export interface VerifyOutcome {
-  verdict: Verdict | { error: string };
+  verdict: Verdict | NoVerdict;
   team?: string;
   topicArn: string;
   policySetVersion: string;
 }
 
-export type VerifyOwnedImage = (image: OwnedImage, trigger: RunTrigger) => Promise<VerifyOutcome>;
+/** `signal`: the image's deadline (src/deadline.ts); past it the verdict is "could not verify". */
+export type VerifyOwnedImage = (image: OwnedImage, trigger: RunTrigger, signal?: AbortSignal) => Promise<VerifyOutcome>;
 
 export interface WorkerDeps {
   verify: VerifyOwnedImage;
@@ -52,6 +54,8 @@ export interface WorkerDeps {
   now: Clock;
   /** Images of one message verified at once (default 4): one repository, so one registry, at a polite rate. */
   concurrency?: number;
+  /** Runs in a row an admitted image must fail to be verified before the error is published (default DEFAULT_ERROR_RUNS). */
+  errorRuns?: number;
 }
 
 export interface BatchStats {
@@ -60,7 +64,16 @@ export interface BatchStats {
   byVerdict: Record<string, number>;
 }
 
-export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Promise<BatchStats> {
+/** The longest one image may take, within its message's share of the invocation (a healthy one takes well under a second). */
+export const IMAGE_DEADLINE_MS = 30_000;
+
+/**
+ * `budget`: the message's share of the invocation's time. Each image has until
+ * the earlier of IMAGE_DEADLINE_MS and the end of that share, so a registry
+ * that hangs costs its own images a "could not verify", never the message
+ * (and its other images) a timeout of the invocation.
+ */
+export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budget?: BatchBudget): Promise<BatchStats> {
   const now = deps.now;
   const { account, region, repository, runId, trigger } = message;
   const registry = ecrHost(account, region);
@@ -71,11 +84,23 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps): Pro
 
   const verifying = mapLimit(message.images, deps.concurrency ?? 4, async (entry) => {
     const key = { account, region, repository, digest: entry.digest };
-    const outcome = await deps.verify({ ...key, tags: entry.tags }, trigger);
-    const judgement = judgementOf(outcome.verdict);
+    const signal = budget ? deadline(Math.min(IMAGE_DEADLINE_MS, remainingMs(budget.signal)), budget.signal) : undefined;
+    const outcome = await deps.verify({ ...key, tags: entry.tags }, trigger, signal);
     const before = previous.get(imageId(key));
-    const change = changeOf(before, judgement);
     const time = new Date(now());
+    const held = heldUnverified(before, outcome.verdict, deps.errorRuns ?? DEFAULT_ERROR_RUNS);
+    if (held !== undefined && before) {
+      // The stored admit stands; the run counts the image apart, and the next run tries again.
+      const reason = isNoVerdict(outcome.verdict) ? outcome.verdict.error : outcome.verdict.error?.message;
+      deps.log({ level: 'warn', message: 'could not verify; the admit stands until the error persists', runId, image: `${registry}/${repository}@${entry.digest}`, runs: held, reason });
+      records.push({ ...before, unverifiedRuns: held, time: time.toISOString(), trigger });
+      stats.images++;
+      stats.byVerdict.unverified = (stats.byVerdict.unverified ?? 0) + 1;
+      tally(teams, outcome, 'unverified', undefined, before, { image: `${registry}/${repository}@${entry.digest}`, tags: entry.tags });
+      return;
+    }
+    const judgement = judgementOf(outcome.verdict);
+    const change = changeOf(before, judgement);
     if (change) {
       const n = buildNotification({ verdict: outcome.verdict, image: { registry, repository, digest: entry.digest, tags: entry.tags, account, region }, ...(outcome.team !== undefined ? { team: outcome.team } : {}), trigger, time });
       // Published before it is stored (below, for the whole message): if publishing fails, the retry still sees the old verdict.
@@ -115,13 +140,13 @@ export function verdictRecordOf(
   before?: VerdictRecord,
 ): VerdictRecord {
   const v = outcome.verdict;
-  const verdict = 'error' in v ? 'error' : v.verdict;
+  const verdict = judgementOf(v).verdict;
   const policyVersions: Record<string, string> = {};
-  if (!('error' in v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
+  if (!isNoVerdict(v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
   return {
     ...key,
     verdict,
-    reasons: 'error' in v ? [v.error] : v.reasons,
+    reasons: isNoVerdict(v) ? [v.error] : v.reasons,
     warnings: judgementOf(v).warnings,
     time: time.toISOString(),
     since: before && before.verdict === verdict ? (before.since ?? before.time) : time.toISOString(),
@@ -134,7 +159,7 @@ export function verdictRecordOf(
 function tally(
   teams: Map<string, TeamProgress>,
   outcome: VerifyOutcome,
-  verdict: 'admit' | 'deny' | 'warn' | 'error',
+  verdict: 'admit' | 'deny' | 'warn' | 'error' | 'unverified',
   change: Change | undefined,
   before: VerdictRecord | undefined,
   image: { image: string; tags: string[] },
@@ -143,13 +168,13 @@ function tally(
   const team = outcome.team ?? `-${outcome.topicArn.split(':').pop() ?? ''}`;
   let t = teams.get(team);
   if (!t) {
-    t = { team, topicArn: outcome.topicArn, counts: { admit: 0, deny: 0, warn: 0, error: 0, changed: 0 }, changes: [], changesOmitted: 0 };
+    t = { team, topicArn: outcome.topicArn, counts: { admit: 0, deny: 0, warn: 0, error: 0, unverified: 0, changed: 0 }, changes: [], changesOmitted: 0 };
     teams.set(team, t);
   }
   t.counts[verdict]++;
   if (change) {
     t.counts.changed++;
-    const reason = 'error' in outcome.verdict ? outcome.verdict.error : outcome.verdict.reasons[0];
+    const reason = isNoVerdict(outcome.verdict) ? outcome.verdict.error : outcome.verdict.reasons[0];
     const c: ChangedImage = { ...image, from: before?.verdict ?? 'none', to: verdict, ...(reason ? { reason } : {}) };
     t.changes.push(c);
   }

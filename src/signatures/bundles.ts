@@ -1,3 +1,4 @@
+import { isUnavailable } from '../deadline.ts';
 import { SigwatchError } from '../errors.ts';
 import { isObject } from '../registry/manifest.ts';
 import type { Repository } from '../registry/types.ts';
@@ -68,7 +69,7 @@ export async function fetchReferrerBundles(repo: Repository, imageDigest: string
       }
       bundles.push({ digest: d.digest, json, source });
     } catch (err) {
-      if (err instanceof SigwatchError && (err.code === 'REGISTRY_UNREACHABLE' || err.code === 'REGISTRY_AUTH')) throw err;
+      if (isUnavailable(err) || (err instanceof SigwatchError && err.code === 'REGISTRY_AUTH')) throw err;
       problems.push(`${source}: ${(err as Error).message}`);
     }
   }

@@ -54,6 +54,12 @@ export interface VerdictRecord extends ImageKey {
   policySetVersion: string;
   /** What caused the verification: `push`, `reverify`, `policy-change`. */
   trigger: string;
+  /**
+   * Runs in a row that could not verify an image whose stored (and published)
+   * verdict is kept meanwhile: an admit stays an admit until the error persists
+   * (src/reverify/changes.ts). Absent when the last run reached a verdict.
+   */
+  unverifiedRuns?: number;
 }
 
 export interface VerdictStoreOptions {
@@ -231,6 +237,7 @@ export class VerdictStore {
       policyVersions: { M: Object.fromEntries(Object.entries(r.policyVersions).map(([k, v]) => [k, { S: v }])) },
       policySetVersion: { S: r.policySetVersion },
       trigger: { S: r.trigger },
+      ...(r.unverifiedRuns ? { unverifiedRuns: { N: String(r.unverifiedRuns) } } : {}),
       expiresAt: { N: String(Math.floor(this.#now() / 1000) + this.#ttlSeconds) },
     };
   }
@@ -304,5 +311,6 @@ function fromItem(item: Record<string, AttributeValue>, image: ImageKey): Verdic
     ),
     policySetVersion: text('policySetVersion') ?? '',
     trigger: text('trigger') ?? '',
+    ...(Number(item.unverifiedRuns?.N) > 0 ? { unverifiedRuns: Number(item.unverifiedRuns!.N) } : {}),
   };
 }

@@ -124,9 +124,13 @@ async function launch(binary: string, dir: string, attempt: number, opts: StartR
   const kill = () => child.kill('SIGKILL');
   liveCleanups.add(kill);
   try {
-    const clockOffsetMs = await waitUntilReady(`http://127.0.0.1:${port}`, opts.auth || opts.tokenAuth ? 401 : 200, () => failure);
-    // Tokens the registry checks are issued on its clock, whatever ours says.
-    opts.tokenAuth?.alignClock?.(clockOffsetMs);
+    let clockOffsetMs = await waitUntilReady(`http://127.0.0.1:${port}`, opts.auth || opts.tokenAuth ? 401 : 200, () => failure);
+    if (opts.tokenAuth) {
+      // Tokens the registry checks are issued on its clock, whatever ours says, to within milliseconds:
+      // tests of expiry leeway work on windows of a second or two.
+      clockOffsetMs = await preciseClockOffset(`http://127.0.0.1:${port}`);
+      opts.tokenAuth.alignClock?.(clockOffsetMs);
+    }
     return { port, child, kill, clockOffsetMs };
   } catch (err) {
     kill();
@@ -190,6 +194,29 @@ async function waitUntilReady(url: string, expected: number, failure: () => stri
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`docker-registry at ${url} did not answer GET /v2/ with ${expected} within ${READY_TIMEOUT_MS} ms`);
+}
+
+/**
+ * The registry's clock minus ours, from the moment its `Date` header turns to
+ * the next second: requests back to back on loopback bracket that moment to
+ * a few milliseconds (the header alone says only the second).
+ */
+async function preciseClockOffset(url: string): Promise<number> {
+  const sample = async () => {
+    const sent = Date.now();
+    const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1_000) });
+    await res.arrayBuffer();
+    return { sent, received: Date.now(), second: Date.parse(res.headers.get('date') ?? '') };
+  };
+  let previous = await sample();
+  for (let i = 0; i < 300; i++) {
+    const current = await sample();
+    if (current.second !== previous.second && current.received - previous.received < 100) {
+      return current.second - (previous.received + current.sent) / 2;
+    }
+    previous = current;
+  }
+  throw new Error(`docker-registry at ${url}: could not read its clock from its Date header`);
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

@@ -102,6 +102,10 @@ export interface HandlerOptions {
   grace?: number;
   /** Replace a client (a fault test wraps one to make it fail). */
   clients?: Partial<AwsClients>;
+  /** More plain-HTTP hosts, reached as themselves rather than as the ECR stand-in (a hanging signature source). */
+  otherHosts?: string[];
+  /** Kept back from the invocation's remaining time (the handler's default otherwise). */
+  publishMarginMs?: number;
 }
 
 export class OnPushScenario {
@@ -218,7 +222,7 @@ spec:
   }
 
   /** The deployed handler, assembled with this scenario's servers and mocks (one per simulated Lambda instance). */
-  handler(opts: HandlerOptions = {}): (event: SQSEvent) => Promise<SQSBatchResponse> {
+  handler(opts: HandlerOptions = {}): (event: SQSEvent, context?: { getRemainingTimeInMillis(): number }) => Promise<SQSBatchResponse> {
     const { servers: sc } = this;
     const env = readEnvironment({
       SIGWATCH_CONFIG_BUCKET: BUCKET,
@@ -237,13 +241,14 @@ spec:
       kms: (region, credentials) => new KMSClient({ region, credentials }),
       ...opts.clients,
     };
+    const others = new Set(opts.otherHosts ?? []);
     const deps = assembleOnPush({ ...env, pushQueueUrl: sc.pushQueue.url }, clients, {
-      endpoint: () => sc.reg.host,
-      registry: new RegistryClient({ now: testNow, insecureHosts: [sc.reg.host] }),
+      endpoint: (host) => (others.has(host) ? host : sc.reg.host),
+      registry: new RegistryClient({ now: testNow, insecureHosts: [sc.reg.host, ...others] }),
       write: (line) => void this.logs.push(line),
       now: () => this.now,
     });
-    return onPushHandler(deps);
+    return onPushHandler(deps, opts.publishMarginMs === undefined ? {} : { publishMarginMs: opts.publishMarginMs });
   }
 
   /** An ECR Image Action of `account`, stamped at EVENT_TIME. */
@@ -251,12 +256,12 @@ spec:
     return { ...ecrImageAction(id, detail), account, time: new Date(EVENT_TIME).toISOString().replace('.000Z', 'Z') };
   }
 
-  batch(...records: { id: string; body: unknown }[]): SQSEvent {
+  batch(...records: { id: string; body: unknown; receiveCount?: number }[]): SQSEvent {
     return {
       Records: records.map((r) => ({
         messageId: r.id,
         body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body),
-        attributes: { ApproximateReceiveCount: '1' },
+        attributes: { ApproximateReceiveCount: String(r.receiveCount ?? 1) },
         eventSource: 'aws:sqs',
       })),
     } as unknown as SQSEvent;
