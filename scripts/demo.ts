@@ -26,6 +26,9 @@ import { loadLocalConfig } from '../src/pipeline/local-config.ts';
 import { folderPrefixReader } from '../src/store/folder.ts';
 import { GroupPolicies } from '../src/store/group-policies.ts';
 import { MemoryIdempotencyStore } from '../src/store/idempotency.ts';
+import { writeReportFiles } from '../src/report/outputs.ts';
+import { buildPosture } from '../src/report/posture.ts';
+import { imageId, type VerdictRecord } from '../src/store/verdicts.ts';
 import { generateKeyPair, signatureTag } from '../test/harness/cosign.ts';
 import { buildSamples, keyPolicyYaml, writeSamplesLayout } from '../test/harness/samples.ts';
 
@@ -99,10 +102,18 @@ try {
   console.log(`policy of group acme (policies/acme/require-release-key.yaml):\n${policy.replace(/^/gm, '    ')}`);
 
   const idempotency = new MemoryIdempotencyStore();
-  // Read as \`sigwatch invoke --config\` reads it: one sigwatch.yaml with its local: section.
+  // Read as `sigwatch invoke --config` reads it: one sigwatch.yaml with its local: section.
   const configFile = join(work, 'config/sigwatch.yaml');
   const { local, sigwatch } = await loadLocalConfig(configFile);
   const loaded = readConfig(sigwatch!, configFile, { allowInlineExternalId: true });
+  // The verdict store, in memory: what the posture report at the end reads (DynamoDB when deployed).
+  const stored = new Map<string, VerdictRecord>();
+  const verdicts = {
+    put: async (r: VerdictRecord) => {
+      const before = stored.get(imageId(r));
+      stored.set(imageId(r), { ...r, since: before && before.verdict === r.verdict ? (before.since ?? before.time) : r.time });
+    },
+  };
   const verifier = new CentralVerifier({
     config: { load: async () => loaded },
     policies: new GroupPolicies(folderPrefixReader(local.bucket!)),
@@ -119,6 +130,7 @@ try {
       verifier,
       publisher: { publishTo: async (n, topic) => void published.push({ n, topic }) },
       idempotency,
+      verdicts,
       graceMs: 0,
       now,
       log: jsonLogger({ write: (l) => void logs.push(l), level: 'warn', now }),
@@ -148,6 +160,13 @@ try {
   if (first.failedMessageIds.length > 0) unexpected++;
   for (const line of logs) console.error(line);
   console.log(unexpected === 0 ? '\nevery verdict as expected' : `\n${unexpected} unexpected verdict(s)`);
+
+  // Where the organisation stands: the posture report of the demo's verdicts (`sigwatch report` does the same from the table).
+  const report = buildPosture(stored.values(), { directory: loaded.directory, generatedAt: new Date(now()).toISOString() });
+  const [html, ...others] = await writeReportFiles(report, join(process.cwd(), '.demo', 'report'));
+  const t = report.totals;
+  console.log(`\nposture report: ${t.images} images (${t.admit} admit, ${t.deny} deny, ${t.error} error, ${t.warn} warn); also ${others.join(', ')}`);
+  console.log(html);
   process.exitCode = unexpected === 0 ? 0 : 1;
 } finally {
   rmSync(work, { recursive: true, force: true });

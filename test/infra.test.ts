@@ -370,12 +370,26 @@ describe('infra/member-account.yaml', () => {
       }
     });
 
-    it('the member role can do nothing but read ECR and (optionally) KMS public keys', () => {
+    it('the member role can do nothing but read ECR and (optionally) KMS public keys and its own Security Hub findings', () => {
       const [roleName] = memberRole(template);
       const kmsPolicies = resourcesOfType(template, 'AWS::IAM::RolePolicy').filter(([, p]) => JSON.stringify(p.RoleName) === JSON.stringify({ Ref: roleName }));
       const mine = perms.filter((s) => s.where.startsWith(`${roleName}.`) || kmsPolicies.some(([n]) => s.where === n));
       const actions = new Set(mine.flatMap((s) => actionsOf(s.statement)));
-      assert.deepEqual([...actions].sort(), ['ecr:GetAuthorizationToken', ...ECR_READ_ACTIONS, 'kms:GetPublicKey'].sort());
+      const hub = ['securityhub:BatchImportFindings', 'securityhub:BatchUpdateFindings', 'securityhub:GetFindings'];
+      assert.deepEqual([...actions].sort(), ['ecr:GetAuthorizationToken', ...ECR_READ_ACTIONS, 'kms:GetPublicKey', ...hub].sort());
+    });
+
+    it('Security Hub access exists only with EnableSecurityHub=true: imports into this account\'s own product, reads and resolves on its hub', () => {
+      const hubStatements = (inputs: Inputs) => statements(materialize(template, inputs)).filter((s) => actionsOf(s.statement).some((a) => a.startsWith('securityhub:')));
+      assert.deepEqual(hubStatements(BASE), [], 'off by default');
+      const on = hubStatements({ ...BASE, EnableSecurityHub: 'true' });
+      assert.equal(on.length, 2);
+      const imports = on.find((s) => actionsOf(s.statement).includes('securityhub:BatchImportFindings'))!.statement;
+      assert.deepEqual(actionsOf(imports), ['securityhub:BatchImportFindings']);
+      assert.equal(renderSub(imports.Resource, BASE), `arn:aws:securityhub:*:${MEMBER_ACCOUNT}:product/${MEMBER_ACCOUNT}/default`);
+      const rest = on.find((s) => actionsOf(s.statement).includes('securityhub:GetFindings'))!.statement;
+      assert.deepEqual([...actionsOf(rest)].sort(), ['securityhub:BatchUpdateFindings', 'securityhub:GetFindings']);
+      assert.equal(renderSub(rest.Resource, BASE), `arn:aws:securityhub:*:${MEMBER_ACCOUNT}:hub/default`);
     });
 
     it('KMS access exists only with EnableKmsRead=true, is GetPublicKey only, and is scoped', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeImagesCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -137,6 +137,16 @@ describe('policy change → re-verification of the matching repositories only (a
     for (const { mock } of world.ecr.values()) mock.resetHistory();
   };
   const described = (account: string) => world.ecr.get(account)!.mock.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input.repositoryName);
+
+  it('the daily run ended with its posture report in the config bucket (reports/<run>/ and reports/latest/)', async () => {
+    const read = async (key: string) => (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString();
+    const latest = JSON.parse(await read('reports/latest/report.json')) as { runId: string; totals: Record<string, number>; groups: { group: string }[] };
+    assert.equal(latest.runId, 'reverify-20261123T031700Z');
+    assert.deepEqual(latest.totals, { images: 3, admit: 3, deny: 0, warn: 0, error: 0 });
+    assert.deepEqual(latest.groups.map((g) => g.group), ['acme']);
+    assert.match(await read('reports/reverify-20261123T031700Z/report.html'), /^<!DOCTYPE html>/);
+    assert.equal(await read('reports/reverify-20261123T031700Z/report.csv'), 'group,team,account,region,repository,digest,verdict,since,lastVerified,trigger,reasons\r\n');
+  });
 
   it('a new policy whose previous globs are unknown re-verifies all of its groups’ images, and none of other groups', async () => {
     reset();

@@ -38,7 +38,8 @@ describe('VerdictStore (dynalite)', () => {
     const store = new VerdictStore(dynamo.client, table, { now: () => T0, ttlDays: 30 });
     const r = record(1, { verdict: 'warn', warnings: ['sbom'], reasons: ['policy sbom (warn): no attestation'] });
     await store.put(r);
-    assert.deepEqual(await store.get(r), r);
+    // A first verdict starts its `since` at its own time.
+    assert.deepEqual(await store.get(r), { ...r, since: r.time });
     const raw = await dynamo.client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: 'verdict#111122223333#eu-west-1#payments/api' }, sk: { S: digest(1) } } }));
     assert.equal(raw.Item?.expiresAt?.N, String(T0 / 1000 + 30 * 86_400));
     assert.equal(await store.get(record(2)), undefined);

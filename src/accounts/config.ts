@@ -2,7 +2,7 @@ import { parseDocument } from 'yaml';
 import { SigwatchError } from '../errors.ts';
 import type { NoMatchBehaviour } from '../policy/evaluate.ts';
 import { GCP_AUDIENCE_RE, GCP_LOCATION_RE, GCP_PROJECT_RE, GCP_SERVICE_ACCOUNT_RE } from './gcp-names.ts';
-import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GcpAssociation, GcpProject, GroupConfig, Operators, ReverifyConfig, SigwatchConfig } from './types.ts';
+import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GcpAssociation, GcpProject, GroupConfig, Operators, ReverifyConfig, SecurityHubConfig, SigwatchConfig } from './types.ts';
 
 /**
  * `sigwatch.yaml` text → SigwatchConfig, or every problem found, each with the
@@ -55,6 +55,7 @@ const NO_MATCH: readonly NoMatchBehaviour[] = ['deny', 'allow', 'warn'];
 
 const TOP_FIELDS = ['defaults', 'operators', 'groups', 'associations'] as const;
 const REVERIFY_FIELDS = ['include', 'exclude', 'excludeTags', 'untagged', 'maxAgeDays'] as const;
+const SECURITY_HUB_FIELDS = ['enabled'] as const;
 /** Longer than any repository name (256) or tag (128) a pattern could be meant for. */
 const MAX_PATTERN_CHARS = 512;
 const MAX_AGE_DAYS = 36_500;
@@ -131,8 +132,8 @@ class ConfigReader {
   }
 
   read(value: unknown): ConfigResult {
-    // `reverify` is optional and read apart, so that the unknown-field message lists the sections every file has.
-    const { reverify: reverifyValue, ...rest } = isMapping(value) ? value : { reverify: undefined };
+    // `reverify` and `securityHub` are optional and read apart, so that the unknown-field message lists the sections every file has.
+    const { reverify: reverifyValue, securityHub: securityHubValue, ...rest } = isMapping(value) ? value : { reverify: undefined, securityHub: undefined };
     const root = this.#mapping(isMapping(value) ? rest : value, '', TOP_FIELDS);
     if (!root) return { ok: false, problems: this.#problems };
     const operators = this.#section(root, 'operators', (v) => this.#operators(v));
@@ -141,9 +142,23 @@ class ConfigReader {
     const associations = this.#section(root, 'associations', (v) => this.#associations(v, groups, defaults));
     // Optional: without it, scheduled re-verification covers every image of every associated repository.
     const reverify = reverifyValue === undefined ? undefined : this.#reverify(reverifyValue);
+    const securityHub = securityHubValue === undefined ? undefined : this.#securityHub(securityHubValue);
     if (this.#problems.length > 0 || !operators || !defaults || !groups || !associations) return { ok: false, problems: this.#problems };
     for (const a of associations) configured.add(a);
-    return { ok: true, config: Object.freeze({ defaults, operators, groups, associations, ...(reverify ? { reverify } : {}) }) };
+    return { ok: true, config: Object.freeze({ defaults, operators, groups, associations, ...(reverify ? { reverify } : {}), ...(securityHub ? { securityHub } : {}) }) };
+  }
+
+  /** Security Hub findings (docs/report.md): `enabled` is required, so that an empty section is not mistaken for either. */
+  #securityHub(value: unknown): SecurityHubConfig | undefined {
+    const fields = this.#mapping(value, 'securityHub', SECURITY_HUB_FIELDS);
+    if (!fields) return undefined;
+    const enabled = this.#string(fields, 'enabled', 'securityHub.enabled', true);
+    if (enabled === undefined) return undefined;
+    if (enabled !== 'true' && enabled !== 'false') {
+      this.#invalid('securityHub.enabled', enabled, 'expected true or false');
+      return undefined;
+    }
+    return Object.freeze({ enabled: enabled === 'true' });
   }
 
   /** The operator's scope for scheduled re-verification (docs/reverify.md). */

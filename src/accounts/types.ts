@@ -15,6 +15,12 @@ export interface SigwatchConfig {
   associations: readonly Association[];
   /** Scope of scheduled re-verification; absent means every image of every associated repository. */
   reverify?: ReverifyConfig;
+  /** Findings in the member accounts' Security Hub at the end of each run (docs/report.md); off unless enabled. */
+  securityHub?: SecurityHubConfig;
+}
+
+export interface SecurityHubConfig {
+  enabled: boolean;
 }
 
 /**

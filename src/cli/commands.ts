@@ -104,5 +104,22 @@ export const TRUST_REFRESH = {
   footer: 'exit codes: 0 written, 1 the TUF repository did not verify (nothing written), 2 usage error',
 } as const satisfies CommandSpec;
 
+export const REPORT = {
+  name: 'report',
+  usage: 'report [--verdicts FILE|dynamodb://TABLE] [--config FILE] [--out DIR] [--runs N]',
+  description: `Writes the posture report (report.html, report.json, report.csv) for the verdicts given, and prints the paths it wrote, the HTML file's first (docs/report.md).`,
+  options: {
+    verdicts: {
+      type: 'string',
+      value: 'FILE|dynamodb://TABLE',
+      help: 'a JSON file of verdict records (a list, {"verdicts": [...], "runs": [...]}, or JSON lines), or sigwatch\'s DynamoDB table (read with the SDK\'s usual credentials and region; the trend comes from the table\'s report history). Default: dynamodb://$SIGWATCH_TABLE when that is set',
+    },
+    config: { type: 'string', value: 'FILE', help: 'the sigwatch configuration (sigwatch.yaml): groups and teams of the accounts; without it every image is "(unassociated)"' },
+    out: { type: 'string', value: 'DIR', help: 'where to write (default: sigwatch-report)' },
+    runs: { type: 'string', value: 'N', help: 'runs on the trend (default 30)' },
+  },
+  footer: 'exit codes: 0 written, 2 usage or configuration error (unreadable or invalid verdicts file or configuration), 1 anything else (the table unreachable)',
+} as const satisfies CommandSpec;
+
 /** In the order docs/cli.md lists them. */
-export const COMMANDS: readonly CommandSpec[] = [VERIFY, POLICY_VALIDATE, POLICY_MATCH, INVOKE, ASSOCIATIONS_CHECK, TRUST_REFRESH];
+export const COMMANDS: readonly CommandSpec[] = [VERIFY, POLICY_VALIDATE, POLICY_MATCH, INVOKE, ASSOCIATIONS_CHECK, TRUST_REFRESH, REPORT];

@@ -47,6 +47,8 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         return await (await import('./associations.ts')).associationsCommand(rest, io);
       case 'trust':
         return await (await import('./trust.ts')).trustCommand(rest, io);
+      case 'report':
+        return await (await import('./report.ts')).reportCommand(rest, io);
       case '--version':
       case '-v':
       case 'version':

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -43,6 +44,8 @@ export interface AwsClients {
   ecr: (region: string, credentials: AwsCredentials, options: { fips: boolean }) => ECRClient;
   /** Loaded on first use: few policies name KMS keys, and its SDK client is 60 KiB of every cold start. */
   kms: (region: string, credentials: AwsCredentials | undefined) => KMSClient | Promise<KMSClient>;
+  /** Member accounts' Security Hub (posture findings, only when enabled): loaded on first use, like KMS. */
+  securityHub?: (region: string, credentials: AwsCredentials) => SecurityHubClient | Promise<SecurityHubClient>;
 }
 
 /**
@@ -75,6 +78,9 @@ export function defaultClients(): AwsClients {
   const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips, ...http }));
   let kmsModule: Promise<typeof import('@aws-sdk/client-kms')> | undefined;
   const kms = perCredentials(async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials, ...http }));
+  // Through the findings module, so that the whole Security Hub SDK is one chunk, loaded only when securityHub is enabled.
+  let hubModule: Promise<typeof import('../report/security-hub.ts')> | undefined;
+  const securityHub = perCredentials(async (region, credentials) => (await (hubModule ??= import('../report/security-hub.ts'))).securityHubClient(region, credentials!, http));
   return {
     s3: new S3Client({ followRegionRedirects: true, ...http }),
     sns: new SNSClient({ ...http }),
@@ -84,6 +90,7 @@ export function defaultClients(): AwsClients {
     secrets: new SecretsManagerClient({ ...http }),
     ecr: (region, credentials, { fips }) => ecr(region, credentials, fips),
     kms: (region, credentials) => kms(region, credentials),
+    securityHub: (region, credentials) => securityHub(region, credentials),
   };
 }
 

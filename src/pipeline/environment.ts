@@ -16,6 +16,8 @@ export interface Environment {
   graceSeconds: number;
   sourceIdentity: string;
   logLevel: LogLevel;
+  /** Key prefix in the config bucket of the posture reports re-verification writes (`reports/` unless set). */
+  reportsPrefix?: string;
   /** On-push: the receive at which "could not verify" is reported as `error` rather than retried. */
   unverifiedAttempts: number;
   /** Re-verification: runs an admitted image must fail to be verified before the error is published. */
@@ -50,6 +52,7 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
   const grace = get('SIGWATCH_GRACE_SECONDS', /^\d{1,6}$/, `whole seconds from 0 to ${MAX_GRACE_SECONDS}`, false, '600');
   if (grace !== undefined && Number(grace) > MAX_GRACE_SECONDS) problems.push(`SIGWATCH_GRACE_SECONDS: expected whole seconds from 0 to ${MAX_GRACE_SECONDS}`);
   const sourceIdentity = get('SIGWATCH_SOURCE_IDENTITY', SOURCE_IDENTITY_RE, '2 to 64 of [A-Za-z0-9_+=,.@-]', false, 'sigwatch');
+  const reportsPrefix = get('SIGWATCH_REPORTS_PREFIX', /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)+$/, 'a key prefix ending in /, such as reports/', false);
   const attempts = get('SIGWATCH_UNVERIFIED_ATTEMPTS', /^[1-9]\d?$/, 'a whole number from 1 to 99', false, '3');
   const errorRuns = get('SIGWATCH_ERROR_RUNS', /^[1-9]\d?$/, 'a whole number from 1 to 99', false, '2');
   const logLevel = env.SIGWATCH_LOG_LEVEL ?? 'info';
@@ -64,6 +67,7 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
     graceSeconds: Number(grace),
     sourceIdentity: sourceIdentity!,
     logLevel: logLevel as LogLevel,
+    ...(reportsPrefix ? { reportsPrefix } : {}),
     unverifiedAttempts: Number(attempts),
     errorRuns: Number(errorRuns),
   };

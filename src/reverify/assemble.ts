@@ -1,5 +1,5 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SigwatchError } from '../errors.ts';
+import { reasonOf, SigwatchError } from '../errors.ts';
 import { jsonLogger, type LogLevel } from '../observability/log.ts';
 import type { GcpEndpoints } from '../accounts/gcp-federation.ts';
 import { gcpFederations, sessionsPerDuration, type AwsClients } from '../pipeline/assemble.ts';
@@ -18,6 +18,9 @@ import { SqsQueue } from './queue.ts';
 import { RunLedger, type RunState } from './run-ledger.ts';
 import { ecrHost } from '../registry/providers/ecr.ts';
 import { failureReporter, publishRunSummaries } from './summary.ts';
+import { reportRun } from './report-step.ts';
+import { RunHistory } from '../report/history.ts';
+import { emf } from './metrics.ts';
 import { SnsTopics } from './topics.ts';
 import type { VerifyOwnedImage, WorkerDeps } from './worker.ts';
 import type { Clock } from '../clock.ts';
@@ -28,6 +31,9 @@ import type { Clock } from '../clock.ts';
  * configuration source, group policies, member-account sessions and
  * CentralVerifier, so that a re-verified image is judged exactly as a pushed one.
  */
+
+/** Where run reports go in the config bucket unless SIGWATCH_REPORTS_PREFIX says otherwise. */
+export const DEFAULT_REPORTS_PREFIX = 'reports/';
 
 export interface ReverifyAssembleOptions {
   functionName: string;
@@ -85,8 +91,32 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
     if (!env.reverifyQueueUrl) throw new SigwatchError('CONFIG', 'environment: SIGWATCH_REVERIFY_QUEUE_URL: missing (an SQS queue URL)');
     return new SqsQueue(clients.sqs, env.reverifyQueueUrl);
   };
+  const history = new RunHistory(clients.dynamo, table, { now });
   const completer = (operatorsTopicArn: string) => async (state: RunState) => {
-    await publishRunSummaries(state, { ledger, topics, operatorsTopicArn, log, now });
+    if (!(await publishRunSummaries(state, { ledger, topics, operatorsTopicArn, log, now }))) return;
+    // The summaries are out: a failed report must not fail (and so republish) them. It is logged, and the next run writes a new one.
+    try {
+      const loaded = await configSource.load();
+      const sessions = sessionsFor(loaded.config);
+      await reportRun(state, {
+        verdicts,
+        history,
+        config: loaded.config,
+        directory: loaded.directory,
+        s3: clients.s3,
+        bucket: env.configBucket,
+        prefix: env.reportsPrefix ?? DEFAULT_REPORTS_PREFIX,
+        securityHub: async (region, credentials) => {
+          if (!clients.securityHub) throw new SigwatchError('CONFIG', 'securityHub is enabled, but this composition has no Security Hub client');
+          return clients.securityHub(region, credentials);
+        },
+        credentials: (association, account) => sessions.credentialsFor(association, account),
+        log,
+        now,
+      });
+    } catch (err) {
+      log(emf(opts.functionName, { reportFailed: 1 }, { level: 'error', message: 'posture report failed', runId: state.runId, reason: reasonOf(err) }, now()));
+    }
   };
 
   const planner = async (remainingMs: () => number): Promise<PlannerDeps> => {

@@ -108,7 +108,7 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
       stats.published++;
       deps.log({ level: 'info', message: 'verdict changed', runId, image: n.image, change, from: before?.verdict ?? null, to: judgement.verdict });
     }
-    records.push(verdictRecordOf(key, outcome, trigger, time));
+    records.push(verdictRecordOf(key, outcome, trigger, time, before));
     stats.images++;
     stats.byVerdict[judgement.verdict] = (stats.byVerdict[judgement.verdict] ?? 0) + 1;
     tally(teams, outcome, judgement.verdict, change, before, { image: `${registry}/${repository}@${entry.digest}`, tags: entry.tags });
@@ -136,16 +136,20 @@ export function verdictRecordOf(
   outcome: Pick<VerifyOutcome, 'verdict' | 'policySetVersion'>,
   trigger: string,
   time: Date,
+  /** The stored verdict, when the caller read it: its `since` carries on while the verdict stays. */
+  before?: VerdictRecord,
 ): VerdictRecord {
   const v = outcome.verdict;
+  const verdict = judgementOf(v).verdict;
   const policyVersions: Record<string, string> = {};
   if (!isNoVerdict(v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
   return {
     ...key,
-    verdict: judgementOf(v).verdict,
+    verdict,
     reasons: isNoVerdict(v) ? [v.error] : v.reasons,
     warnings: judgementOf(v).warnings,
     time: time.toISOString(),
+    since: before && before.verdict === verdict ? (before.since ?? before.time) : time.toISOString(),
     policyVersions,
     policySetVersion: outcome.policySetVersion,
     trigger,

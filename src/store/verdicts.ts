@@ -1,4 +1,17 @@
-import { BatchGetItemCommand, BatchWriteItemCommand, type BatchGetItemCommandOutput, type BatchWriteItemCommandOutput, type WriteRequest, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  type BatchGetItemCommandOutput,
+  type BatchWriteItemCommandOutput,
+  type WriteRequest,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { SigwatchError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 
@@ -28,6 +41,13 @@ export interface VerdictRecord extends ImageKey {
   warnings: string[];
   /** ISO 8601 time of the verification. */
   time: string;
+  /**
+   * ISO 8601 time of the first verification that reached this same verdict:
+   * kept while the verdict stays, started again when it changes ("failing
+   * since", in the posture report). Absent in items written before it
+   * existed; read as `time` then.
+   */
+  since?: string;
   /** Policy object (file) → version, of the policies that judged the image. */
   policyVersions: Record<string, string>;
   /** Version of the whole policy set the image was judged against. */
@@ -107,8 +127,84 @@ export class VerdictStore {
     return found;
   }
 
+  /**
+   * Stores one verdict. The caller does not know the stored one (on-push), so
+   * `since` is kept here: an update conditional on the same verdict keeps the
+   * stored `since`; when the verdict differs (or there is none), the record
+   * starts it.
+   */
   async put(record: VerdictRecord): Promise<void> {
+    const { pk: _pk, sk: _sk, since: _since, ...fields } = this.#toItem(record);
+    const names: Record<string, string> = { '#since': 'since', '#verdict': 'verdict' };
+    const values: Record<string, AttributeValue> = { ':since': { S: record.since ?? record.time } };
+    const sets = ['#since = if_not_exists(#since, :since)'];
+    Object.entries(fields).forEach(([k, v], i) => {
+      names[`#f${i}`] = k;
+      values[`:f${i}`] = v;
+      sets.push(`#f${i} = :f${i}`);
+    });
+    values[':verdict'] = fields.verdict!;
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: keyOf(record),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: '#verdict = :verdict',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) await this.#send('write', record, () => Promise.reject(err));
+    }
     await this.#send('write', record, () => this.#client.send(new PutItemCommand({ TableName: this.#table, Item: this.#toItem(record) })));
+  }
+
+  /**
+   * Every stored verdict that has not expired (DynamoDB deletes expired items
+   * late, up to days after their TTL), page by page: the posture report's
+   * input. `segments` parallel scan segments (DynamoDB's own way of reading a
+   * big table faster); pages arrive in no particular order.
+   */
+  async *scan(opts: { segments?: number } = {}): AsyncGenerator<VerdictRecord[]> {
+    const segments = Math.max(1, Math.min(16, opts.segments ?? 1));
+    const nowSeconds = String(Math.floor(this.#now() / 1000));
+    const readSegment = async function* (this: VerdictStore, segment: number): AsyncGenerator<VerdictRecord[]> {
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const out = await this.#send('read', { account: '*', region: '*', repository: '*', digest: `(scan segment ${segment})` }, () =>
+          this.#client.send(
+            new ScanCommand({
+              TableName: this.#table,
+              FilterExpression: 'begins_with(pk, :kind) AND (attribute_not_exists(expiresAt) OR expiresAt > :now)',
+              ExpressionAttributeValues: { ':kind': { S: 'verdict#' }, ':now': { N: nowSeconds } },
+              ...(segments > 1 ? { Segment: segment, TotalSegments: segments } : {}),
+              ...(start ? { ExclusiveStartKey: start } : {}),
+            }),
+          ),
+        );
+        yield (out.Items ?? []).map((item) => fromItem(item, imageOfItem(item)));
+        start = out.LastEvaluatedKey;
+      } while (start);
+    };
+    if (segments === 1) {
+      yield* readSegment.call(this, 0);
+      return;
+    }
+    // Segments read concurrently, pages handed out as they come.
+    const iterators = Array.from({ length: segments }, (_, i) => readSegment.call(this, i));
+    const pending = new Map(iterators.map((it, i) => [i, it.next().then((r) => ({ i, r }))]));
+    while (pending.size > 0) {
+      const { i, r } = await Promise.race(pending.values());
+      if (r.done) {
+        pending.delete(i);
+        continue;
+      }
+      pending.set(i, iterators[i]!.next().then((next) => ({ i, r: next })));
+      yield r.value;
+    }
   }
 
   /** Stores many verdicts with BatchWriteItem (25 a request), retrying what DynamoDB leaves unprocessed. */
@@ -137,6 +233,7 @@ export class VerdictStore {
       reasons: { L: reasons.map((s) => ({ S: s })) },
       warnings: { L: r.warnings.map((s) => ({ S: s })) },
       time: { S: r.time },
+      since: { S: r.since ?? r.time },
       policyVersions: { M: Object.fromEntries(Object.entries(r.policyVersions).map(([k, v]) => [k, { S: v }])) },
       policySetVersion: { S: r.policySetVersion },
       trigger: { S: r.trigger },
@@ -174,6 +271,11 @@ export function imageId(image: ImageKey): string {
   return itemId(verdictKey(image));
 }
 
+/** The image an item is about, from its own attributes (a scan has no key to start from). */
+function imageOfItem(item: Record<string, AttributeValue>): ImageKey {
+  return { account: item.account?.S ?? '', region: item.region?.S ?? '', repository: item.repository?.S ?? '', digest: item.sk?.S ?? '' };
+}
+
 function plain(item: Record<string, AttributeValue>): { pk: string; sk: string } {
   return { pk: item.pk?.S ?? '', sk: item.sk?.S ?? '' };
 }
@@ -201,6 +303,7 @@ function fromItem(item: Record<string, AttributeValue>, image: ImageKey): Verdic
     reasons: list('reasons'),
     warnings: list('warnings'),
     time: text('time') ?? '',
+    ...(text('since') !== undefined ? { since: text('since')! } : {}),
     policyVersions: Object.fromEntries(
       Object.entries(item.policyVersions?.M ?? {})
         .filter(([, v]) => v.S !== undefined)
