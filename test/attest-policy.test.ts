@@ -56,7 +56,12 @@ async function startHttpsPolicyServer() {
   const server = createHttpsServer({ key: readFileSync(`${base}.key`), cert: tlsCert }, (req, res) => {
     requests.push(req.url ?? '');
     const body = POLICIES[req.url ?? ''];
-    if (body === undefined) res.writeHead(404).end();
+    if (req.url === '/trickle.cue') {
+      // A byte every 100 ms, for ever: never silent long enough for a socket timeout.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write(' '), 100);
+      res.on('close', () => clearInterval(timer));
+    } else if (body === undefined) res.writeHead(404).end();
     else res.writeHead(200, { 'content-type': 'text/plain' }).end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -191,5 +196,14 @@ describe('configMapRef is refused, never passed', () => {
     const out = await sigwatch('policy', 'validate', file);
     assert.equal(out.code, 2);
     assert.match(out.stdout + out.stderr, /spec\.authorities\[0\]\.attestations\.policy\.configMapRef: sigwatch: configMapRef needs a Kubernetes cluster/);
+  });
+});
+
+describe('remote policy fetch', () => {
+  it('gives up on a server that trickles its body, within the fetch limit', async () => {
+    const fetch = httpsFetcher({ ca: tlsCert, timeoutMs: 1_000 });
+    const started = performance.now();
+    await assert.rejects(fetch(`${httpsServer.url}/trickle.cue`), /failed to fetch content from policy url: policy url did not send its whole body within 1000 ms/);
+    assert.ok(performance.now() - started < 3_000);
   });
 });

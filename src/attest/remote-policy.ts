@@ -33,7 +33,11 @@ export function httpsFetcher(opts: { ca?: string | Buffer; maxBytes?: number; ti
         res.on('end', () => resolve(Buffer.concat(chunks)));
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`policy url did not answer within ${opts.timeoutMs ?? TIMEOUT_MS} ms`)));
+      const limitMs = opts.timeoutMs ?? TIMEOUT_MS;
+      req.on('timeout', () => req.destroy(new Error(`policy url did not answer within ${limitMs} ms`)));
+      // The socket timeout is per silence: a server trickling a byte at a time would never trip it.
+      const whole = setTimeout(() => req.destroy(new Error(`policy url did not send its whole body within ${limitMs} ms`)), limitMs);
+      req.on('close', () => clearTimeout(whole));
       req.on('error', (err) => reject(new Error(`failed to fetch content from policy url: ${err.message}`, { cause: err })));
       req.end();
     });
