@@ -32,6 +32,30 @@ function profile(): { dir: string; arg: string } {
   return { dir, arg: `--user-data-dir=${dir}` };
 }
 
+const leftovers = new Set<string>();
+process.once('exit', () => {
+  for (const dir of leftovers) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // a temp folder left behind; nothing a test asserted
+    }
+  }
+});
+
+/**
+ * A profile's removal is cleanup, not a check: chromium's helper processes
+ * may still be writing to it for a moment after the browser exits (seen on a
+ * loaded machine), so a folder that will not go now goes when the process exits.
+ */
+function removeProfile(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  } catch {
+    leftovers.add(dir);
+  }
+}
+
 /** The DOM chromium built from the page, serialised (chromium needs JavaScript on for this). */
 export function dumpDom(url: string): string {
   const p = profile();
@@ -41,7 +65,7 @@ export function dumpDom(url: string): string {
     if (out.status !== 0) throw new Error(`chromium --dump-dom exited ${out.status}: ${out.stderr.slice(-2000)}`);
     return out.stdout;
   } finally {
-    rmSync(p.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    removeProfile(p.dir);
   }
 }
 
@@ -53,7 +77,7 @@ export function screenshot(url: string, file: string, size = { width: 1280, heig
     if (out.error) throw new Error(`chromium --screenshot: ${out.error.message} (is Debian's chromium installed?)`);
     if (out.status !== 0) throw new Error(`chromium --screenshot exited ${out.status}: ${out.stderr.slice(-2000)}`);
   } finally {
-    rmSync(p.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    removeProfile(p.dir);
   }
 }
 
@@ -71,13 +95,20 @@ export interface Page {
  */
 export async function openPage(url: string): Promise<Page> {
   const p = profile();
-  const child = spawn(BINARY, [...QUIET, p.arg, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group, so that its helper processes end with it.
+  const child = spawn(BINARY, [...QUIET, p.arg, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', url], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const cleanup = async () => {
     if (child.exitCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
-      await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      await exited;
     }
-    rmSync(p.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone already
+    }
+    removeProfile(p.dir);
   };
   try {
     const browserWs = await devtoolsUrl(child);
