@@ -33,7 +33,12 @@ const ACCOUNT = '111122223333';
 const REGION = 'eu-west-1';
 const PASSWORD = 'bench-ecr-password';
 
-const [reg, s3, fx, dynamo] = await Promise.all([startRegistry({ auth: { username: 'AWS', password: PASSWORD } }), startS3(), startTestFauxqs(), startDynamo()]);
+const [reg, s3, fx, dynamo] = await Promise.all([
+  startRegistry({ auth: { username: 'AWS', password: PASSWORD } }),
+  startS3(),
+  startTestFauxqs(),
+  startDynamo(),
+]);
 try {
   const topic = (await fx.sns.send(new CreateTopicCommand({ Name: 'bench-verdicts' }))).TopicArn!;
   const queueUrl = (await fx.sqs.send(new CreateQueueCommand({ QueueName: 'bench-push' }))).QueueUrl!;
@@ -54,8 +59,12 @@ try {
   const sts = mockClient(STSClient);
   const ecr = mockClient(ECRClient);
   const secrets = mockClient(SecretsManagerClient);
-  sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: 'ASIABENCH', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) } });
-  ecr.on(GetAuthorizationTokenCommand).resolves({ authorizationData: [{ authorizationToken: Buffer.from(`AWS:${PASSWORD}`).toString('base64'), expiresAt: new Date(Date.now() + 12 * 3600_000) }] });
+  sts
+    .on(AssumeRoleCommand)
+    .resolves({ Credentials: { AccessKeyId: 'ASIABENCH', SecretAccessKey: 's', SessionToken: 't', Expiration: new Date(Date.now() + 3600_000) } });
+  ecr.on(GetAuthorizationTokenCommand).resolves({
+    authorizationData: [{ authorizationToken: Buffer.from(`AWS:${PASSWORD}`).toString('base64'), expiresAt: new Date(Date.now() + 12 * 3600_000) }],
+  });
   secrets.on(GetSecretValueCommand).resolves({ SecretString: 'bench-external-id' });
 
   let publishes = 0;
@@ -68,23 +77,34 @@ try {
   const registry = new RegistryClient({ now: systemClock, insecureHosts: [reg.host] });
   const env = readEnvironment({ SIGWATCH_CONFIG_BUCKET: 'bench-config', SIGWATCH_TABLE: await dynamo.table(), SIGWATCH_GRACE_SECONDS: '0' });
   const handler = onPushHandler(
-    assembleOnPush({ ...env, pushQueueUrl: queueUrl }, {
-      s3: testS3Client(s3.endpoint),
-      sns: fx.sns,
-      sqs: fx.sqs,
-      dynamo: dynamo.client,
-      sts: new STSClient({ region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
-      secrets: new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
-      ecr: (region, credentials) => new ECRClient({ region, credentials }),
-      kms: (region, credentials) => new KMSClient({ region, credentials }),
-    }, { endpoint: () => reg.host, registry, write: () => {}, now: systemClock }),
+    assembleOnPush(
+      { ...env, pushQueueUrl: queueUrl },
+      {
+        s3: testS3Client(s3.endpoint),
+        sns: fx.sns,
+        sqs: fx.sqs,
+        dynamo: dynamo.client,
+        sts: new STSClient({ region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
+        secrets: new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
+        ecr: (region, credentials) => new ECRClient({ region, credentials }),
+        kms: (region, credentials) => new KMSClient({ region, credentials }),
+      },
+      { endpoint: () => reg.host, registry, write: () => {}, now: systemClock },
+    ),
   );
   const event = (i: number, suffix = '') => ({
     messageId: `m${i}${suffix}`,
     eventSource: 'aws:sqs',
     attributes: { ApproximateReceiveCount: '1' },
     body: JSON.stringify({
-      version: '0', id: `bench-${i}${suffix}`, 'detail-type': 'ECR Image Action', source: 'aws.ecr', account: ACCOUNT, time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), region: REGION, resources: [],
+      version: '0',
+      id: `bench-${i}${suffix}`,
+      'detail-type': 'ECR Image Action',
+      source: 'aws.ecr',
+      account: ACCOUNT,
+      time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      region: REGION,
+      resources: [],
       detail: { result: 'SUCCESS', 'repository-name': 'team/app', 'action-type': 'PUSH', 'image-digest': images[i]!.digest, 'image-tag': `v${i}` },
     }),
   });
@@ -97,7 +117,12 @@ try {
   registry.http.counter.reset();
   let t = performance.now();
   await run([event(0)]);
-  const cold = { ms: performance.now() - t, registry: registry.http.counter.total, sts: sts.commandCalls(AssumeRoleCommand).length, ecr: ecr.commandCalls(GetAuthorizationTokenCommand).length };
+  const cold = {
+    ms: performance.now() - t,
+    registry: registry.http.counter.total,
+    sts: sts.commandCalls(AssumeRoleCommand).length,
+    ecr: ecr.commandCalls(GetAuthorizationTokenCommand).length,
+  };
 
   // Warm, one event per invocation.
   registry.http.counter.reset();

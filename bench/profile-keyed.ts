@@ -11,7 +11,17 @@ import { buildPolicySet, policiesMatching } from '../src/store/policy-set.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { parseImageTarget } from '../src/registry/target.ts';
 import { verifyImages } from '../src/pipeline/verify-batch.ts';
-import { buildImage, generateKeyPair, keyPolicyYaml, legacySignatureManifest, pushManifest, signatureTag, signPayload, simpleSigningPayload, startRegistry } from '../test/harness/index.ts';
+import {
+  buildImage,
+  generateKeyPair,
+  keyPolicyYaml,
+  legacySignatureManifest,
+  pushManifest,
+  signatureTag,
+  signPayload,
+  simpleSigningPayload,
+  startRegistry,
+} from '../test/harness/index.ts';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 const reg = await startRegistry();
@@ -26,10 +36,20 @@ for (let i = 0; i < 400; i++) {
 }
 const set = buildPolicySet([{ text: keyPolicyYaml('keyed', '**', key.publicKeyPem), file: 'k.yaml' }]);
 const client = new RegistryClient({ now: systemClock, insecureHosts: [reg.host] });
-const run = () => verifyImages(imgs.map((im) => parseImageTarget(`${reg.host}/p/k@${im.digest}`)), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r), trustRootResolver: new TrustRootResolver({ now: systemClock }) });
+const run = () =>
+  verifyImages(
+    imgs.map((im) => parseImageTarget(`${reg.host}/p/k@${im.digest}`)),
+    (n, l) => policiesMatching(set, n, { literal: l }),
+    { registry: (r) => client.repository(r), trustRootResolver: new TrustRootResolver({ now: systemClock }) },
+  );
 await run();
-const s = new Session(); s.connect(); await s.post('Profiler.enable'); await s.post('Profiler.setSamplingInterval', { interval: 200 }); await s.post('Profiler.start');
-const cpu = process.cpuUsage(); const t = performance.now();
+const s = new Session();
+s.connect();
+await s.post('Profiler.enable');
+await s.post('Profiler.setSamplingInterval', { interval: 200 });
+await s.post('Profiler.start');
+const cpu = process.cpuUsage();
+const t = performance.now();
 await run();
 const used = process.cpuUsage(cpu);
 console.log('images/s', (400 / ((performance.now() - t) / 1000)).toFixed(0), 'cpu ms/image', ((used.user + used.system) / 1000 / 400).toFixed(2));

@@ -33,15 +33,40 @@ isCompliant {
 
 const severities = (n: number) => Array.from({ length: n }, (_, i) => ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'][i % 4]!);
 const cases: { name: string; policy: string; input: unknown; pass: boolean }[] = [
-  { name: 'SLSA v0.2 provenance (builder, materials)', policy: SLSA_POLICY, input: policyInput('slsaprovenance', statement(PredicateUris.slsa02, Predicates.slsa02())), pass: true },
-  { name: 'vuln scan, 2 findings ({result, error})', policy: VULN_POLICY, input: policyInput('vuln', statement(PredicateUris.vuln, Predicates.vuln(['LOW', 'MEDIUM']))), pass: true },
-  { name: 'vuln scan, 1,000 findings', policy: VULN_POLICY, input: policyInput('vuln', statement(PredicateUris.vuln, Predicates.vuln(severities(1000)))), pass: false },
-  { name: 'custom predicate (the e2e check, restated)', policy: CUSTOM_POLICY, input: policyInput('custom', statement(PredicateUris.custom, Predicates.custom('foobar e2e test'))), pass: true },
+  {
+    name: 'SLSA v0.2 provenance (builder, materials)',
+    policy: SLSA_POLICY,
+    input: policyInput('slsaprovenance', statement(PredicateUris.slsa02, Predicates.slsa02())),
+    pass: true,
+  },
+  {
+    name: 'vuln scan, 2 findings ({result, error})',
+    policy: VULN_POLICY,
+    input: policyInput('vuln', statement(PredicateUris.vuln, Predicates.vuln(['LOW', 'MEDIUM']))),
+    pass: true,
+  },
+  {
+    name: 'vuln scan, 1,000 findings',
+    policy: VULN_POLICY,
+    input: policyInput('vuln', statement(PredicateUris.vuln, Predicates.vuln(severities(1000)))),
+    pass: false,
+  },
+  {
+    name: 'custom predicate (the e2e check, restated)',
+    policy: CUSTOM_POLICY,
+    input: policyInput('custom', statement(PredicateUris.custom, Predicates.custom('foobar e2e test'))),
+    pass: true,
+  },
   { name: 'scan age by time.now_ns', policy: FRESH_SCAN_POLICY, input: policyInput('vuln', statement(PredicateUris.vuln, Predicates.vuln([]))), pass: true },
   {
     name: 'spec.policy over authorityMatches',
     policy: SPEC_POLICY,
-    input: { authorityMatches: { 'release-key': { attestations: { provenance: [{ predicateType: 'slsaprovenance', digest: `sha256:${'b'.repeat(64)}` }] } }, keyless: { signatures: [{ id: 'sha256:c', subject: 'https://github.com/acme/app' }] } } },
+    input: {
+      authorityMatches: {
+        'release-key': { attestations: { provenance: [{ predicateType: 'slsaprovenance', digest: `sha256:${'b'.repeat(64)}` }] } },
+        keyless: { signatures: [{ id: 'sha256:c', subject: 'https://github.com/acme/app' }] },
+      },
+    },
     pass: true,
   },
 ];
@@ -83,7 +108,13 @@ for (const c of cases) {
     await evaluateRego(c.policy, c.input, { now: NOW });
     times.push(performance.now() - t);
   }
-  rows.push({ policy: c.name, 'first (parse+eval) ms': first_(firstMs), 'p50 µs': Math.round(median(times) * 1000), 'p99 µs': Math.round(times.sort((a, b) => a - b)[Math.floor(times.length * 0.99)]! * 1000), runs: iterations });
+  rows.push({
+    policy: c.name,
+    'first (parse+eval) ms': first_(firstMs),
+    'p50 µs': Math.round(median(times) * 1000),
+    'p99 µs': Math.round(times.sort((a, b) => a - b)[Math.floor(times.length * 0.99)]! * 1000),
+    runs: iterations,
+  });
 }
 
 function first_(ms: number): number {
@@ -93,4 +124,8 @@ function first_(ms: number): number {
 console.log(`Rego evaluation per policy (node ${process.version}, ${ITERATIONS} runs each, programs cached as in production)`);
 console.table(rows);
 const cold = coldImport();
-console.log(cold ? `cold import of the bundled engine, ${cold.file}, fresh process, median of 5: ${cold.ms.toFixed(1)} ms` : 'cold import: run `npm run build` first to measure the bundled engine');
+console.log(
+  cold
+    ? `cold import of the bundled engine, ${cold.file}, fresh process, median of 5: ${cold.ms.toFixed(1)} ms`
+    : 'cold import: run `npm run build` first to measure the bundled engine',
+);

@@ -34,7 +34,7 @@ operators:
   topicArn: arn:aws:sns:eu-west-1:999999999999:ops
 groups:
 ${groups.map((g) => `  ${g}:\n    topicArn: arn:aws:sns:eu-west-1:999999999999:${g}\n`).join('')}${teams.map((t, i) => `  ${groups[i % 3]}/${t}:\n    team: ${t}\n`).join('')}associations:
-${accounts.map((a, i) => `  - group: ${groups[i % 6 % 3]}/${teams[i % 6]}\n    externalId: {inline: bench-external-id}\n    accounts:\n      - id: "${a}"\n        regions: [eu-west-1, us-east-1]\n`).join('')}`;
+${accounts.map((a, i) => `  - group: ${groups[(i % 6) % 3]}/${teams[i % 6]}\n    externalId: {inline: bench-external-id}\n    accounts:\n      - id: "${a}"\n        regions: [eu-west-1, us-east-1]\n`).join('')}`;
 const parsed = parseConfig(config, { allowInlineExternalId: true });
 if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
 const directory = new AccountDirectory(parsed.config);
@@ -51,7 +51,13 @@ for (let i = 0; i < N; i++) {
     repository: `team-${i % 1000}/service-${(i * 7) % 1000}`.slice(0, 40),
     digest: `sha256:${i.toString(16).padStart(64, '0')}`,
     verdict,
-    reasons: verdict === 'admit' ? [] : [`policy require-release-key (enforce): authority key-0: no matching signatures: signature of image ${i} not verified by the key`, `policy provenance: no attestation of type https://slsa.dev/provenance/v1 for image ${i}`],
+    reasons:
+      verdict === 'admit'
+        ? []
+        : [
+            `policy require-release-key (enforce): authority key-0: no matching signatures: signature of image ${i} not verified by the key`,
+            `policy provenance: no attestation of type https://slsa.dev/provenance/v1 for image ${i}`,
+          ],
     warnings: verdict === 'warn' ? ['sbom'] : [],
     time: new Date(base).toISOString(),
     since: new Date(base - (i % 90) * day).toISOString(),
@@ -62,7 +68,17 @@ for (let i = 0; i < N; i++) {
 }
 const work = mkdtempSync(join(tmpdir(), 'sigwatch-bench-report-'));
 const file = join(work, 'verdicts.json');
-writeFileSync(file, JSON.stringify({ verdicts, runs: Array.from({ length: 29 }, (_, d) => ({ runId: `reverify-${d}`, at: new Date(base - (29 - d) * day).toISOString(), counts: { images: N, admit: Math.round(N * 0.7), deny: Math.round(N * 0.2) + d, warn: Math.round(N * 0.03), error: Math.round(N * 0.07) - d } })) }));
+writeFileSync(
+  file,
+  JSON.stringify({
+    verdicts,
+    runs: Array.from({ length: 29 }, (_, d) => ({
+      runId: `reverify-${d}`,
+      at: new Date(base - (29 - d) * day).toISOString(),
+      counts: { images: N, admit: Math.round(N * 0.7), deny: Math.round(N * 0.2) + d, warn: Math.round(N * 0.03), error: Math.round(N * 0.07) - d },
+    })),
+  }),
+);
 verdicts.length = 0;
 global.gc?.();
 const rssBefore = process.memoryUsage().rss;
@@ -83,7 +99,10 @@ try {
   console.log(`posture report of ${N} verdicts (${report.failing.length} failing, ${report.groups.length} groups, ${report.trend.length} trend points)`);
   line('read and check the verdicts file', `${(t1 - t0).toFixed(0)} ms (${(statSync(file).size / 2 ** 20).toFixed(1)} MiB)`);
   line('build the model', `${(t2 - t1).toFixed(0)} ms`);
-  line('render and write HTML, JSON, CSV', `${(t3 - t2).toFixed(0)} ms (${paths.map((p) => `${p.split('/').pop()} ${(statSync(p).size / 2 ** 20).toFixed(1)} MiB`).join(', ')})`);
+  line(
+    'render and write HTML, JSON, CSV',
+    `${(t3 - t2).toFixed(0)} ms (${paths.map((p) => `${p.split('/').pop()} ${(statSync(p).size / 2 ** 20).toFixed(1)} MiB`).join(', ')})`,
+  );
   line('total', `${total.toFixed(0)} ms (target < ${TARGET_MS} ms)`);
   line('peak RSS', `${maxRssMiB.toFixed(0)} MiB (target < ${TARGET_RSS_MIB} MiB; ${(rssBefore / 2 ** 20).toFixed(0)} MiB before reading the file)`);
   if (total > TARGET_MS || maxRssMiB > TARGET_RSS_MIB) {

@@ -38,7 +38,10 @@ const world = await startWorld();
 try {
   // The sample: two thirds signed, the rest unsigned, in each account.
   const sample: { account: string; repository: string; digest: string }[] = [];
-  for (const [account, repository] of [[A, 'payments/sample'], [B, 'retail/sample']] as const) {
+  for (const [account, repository] of [
+    [A, 'payments/sample'],
+    [B, 'retail/sample'],
+  ] as const) {
     for (let i = 0; i < SAMPLE / 2; i++) {
       const m = image(`${account}-sample-${i}`);
       await push(world, account, repository, m, `s${i}`);
@@ -49,13 +52,23 @@ try {
 
   // The listing: each account half of the images, in repositories of PER_REPOSITORY.
   const perAccount = Math.ceil(IMAGES / 2);
-  for (const [account, prefix] of [[A, 'payments'], [B, 'retail']] as const) {
+  for (const [account, prefix] of [
+    [A, 'payments'],
+    [B, 'retail'],
+  ] as const) {
     const repos = Math.ceil(perAccount / PER_REPOSITORY);
     const names = Array.from({ length: repos }, (_, r) => `${prefix}/svc-${String(r).padStart(4, '0')}`);
     const images: Record<string, ImageDetail[][]> = {};
     names.forEach((name, r) => {
       const count = Math.min(PER_REPOSITORY, perAccount - r * PER_REPOSITORY);
-      images[name] = [Array.from({ length: count }, (_, i) => ({ repositoryName: name, imageDigest: fakeDigest(`${account}/${name}/${i}`), imageTags: [`build-${i}`], imagePushedAt: new Date() }))];
+      images[name] = [
+        Array.from({ length: count }, (_, i) => ({
+          repositoryName: name,
+          imageDigest: fakeDigest(`${account}/${name}/${i}`),
+          imageTags: [`build-${i}`],
+          imagePushedAt: new Date(),
+        })),
+      ];
     });
     serveListing(world, account, { repositoryPages: [names], images });
   }
@@ -82,14 +95,20 @@ try {
   };
 
   const calls = { dynamo: new Map<string, number>(), sns: 0 };
-  world.dynamo.client.middlewareStack.add((next, ctx) => async (args) => {
-    calls.dynamo.set(ctx.commandName ?? '?', (calls.dynamo.get(ctx.commandName ?? '?') ?? 0) + 1);
-    return next(args);
-  }, { step: 'initialize' });
-  world.fx.sns.middlewareStack.add((next) => async (args) => {
-    calls.sns++;
-    return next(args);
-  }, { step: 'initialize' });
+  world.dynamo.client.middlewareStack.add(
+    (next, ctx) => async (args) => {
+      calls.dynamo.set(ctx.commandName ?? '?', (calls.dynamo.get(ctx.commandName ?? '?') ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  world.fx.sns.middlewareStack.add(
+    (next) => async (args) => {
+      calls.sns++;
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
   // As deployed: a visibility timeout well above a message's processing time, so no message is handled twice.
   await world.fx.sqs.send(new SetQueueAttributesCommand({ QueueUrl: world.reverifyQueueUrl, Attributes: { VisibilityTimeout: '600' } }));
   let receives = 0;
@@ -109,16 +128,26 @@ try {
     // WORKERS consumers, as the event source mapping's concurrent Lambdas: each takes up to 10 messages.
     const consume = async () => {
       for (;;) {
-        const { Messages = [] } = await world.fx.sqs.send(new ReceiveMessageCommand({ QueueUrl: world.reverifyQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+        const { Messages = [] } = await world.fx.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: world.reverifyQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+        );
         receives++;
         if (Messages.length === 0) return;
-        const { failedMessageIds } = await processReverifyRecords(Messages.map((m) => ({ messageId: m.MessageId!, body: m.Body! })), {
-          worker: async () => w.worker,
-          planner: async () => w.planner,
-          log: () => {},
-        });
+        const { failedMessageIds } = await processReverifyRecords(
+          Messages.map((m) => ({ messageId: m.MessageId!, body: m.Body! })),
+          {
+            worker: async () => w.worker,
+            planner: async () => w.planner,
+            log: () => {},
+          },
+        );
         if (failedMessageIds.length > 0) throw new Error(`failed records: ${failedMessageIds.length}`);
-        await world.fx.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: world.reverifyQueueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+        await world.fx.sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: world.reverifyQueueUrl,
+            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+          }),
+        );
       }
     };
     await Promise.all(Array.from({ length: WORKERS }, consume));
@@ -130,7 +159,9 @@ try {
 
   // The first run meets every image for the first time (its denies are news); the second is a day like any other.
   const first = await runOnce('bench-day-1');
-  console.log(`first run (every verdict new): ${first.plan.images} images in ${((first.finished - first.started) / 1000).toFixed(2)} s, ${calls.sns} SNS messages`);
+  console.log(
+    `first run (every verdict new): ${first.plan.images} images in ${((first.finished - first.started) / 1000).toFixed(2)} s, ${calls.sns} SNS messages`,
+  );
   resetCounts();
   const { plan, started, planned, finished } = await runOnce('bench-day-2');
   clearInterval(sampler);
@@ -162,12 +193,18 @@ try {
   console.log(`steady-state run: ${n} images in ${plan.messages} messages, ${WORKERS} concurrent workers`);
   console.log(`  planning: ${((planned - started) / 1000).toFixed(2)} s (${Math.round(n / ((planned - started) / 1000))} images/s listed and sent)`);
   console.log(`  whole run: ${wallS.toFixed(2)} s, ${Math.round(n / wallS)} images/s (verification cached per sample digest and policy set)`);
-  console.log(`  real verifications: ${realMs.length} (one per sample image), then ${realAvg.toFixed(1)} ms each on average one at a time, warm (local registry, loopback)`);
+  console.log(
+    `  real verifications: ${realMs.length} (one per sample image), then ${realAvg.toFixed(1)} ms each on average one at a time, warm (local registry, loopback)`,
+  );
   console.log(`  peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB (the process also runs dynalite, fauxqs and the mocks)`);
   console.log('  calls per image:');
-  console.log(`    STS AssumeRole ${perImage(world.sts.commandCalls(AssumeRoleCommand).length)}, ECR DescribeRepositories ${perImage(ecrCalls.describeRepositories)}, DescribeImages ${perImage(ecrCalls.describeImages)}, GetAuthorizationToken ${perImage(ecrCalls.getAuthorizationToken)}`);
+  console.log(
+    `    STS AssumeRole ${perImage(world.sts.commandCalls(AssumeRoleCommand).length)}, ECR DescribeRepositories ${perImage(ecrCalls.describeRepositories)}, DescribeImages ${perImage(ecrCalls.describeImages)}, GetAuthorizationToken ${perImage(ecrCalls.getAuthorizationToken)}`,
+  );
   console.log(`    SQS SendMessageBatch ${perImage(sqsSend)}, ReceiveMessage ${perImage(receives)}`);
-  console.log(`    DynamoDB ${perImage(dynamoTotal)} (${[...calls.dynamo.entries()].map(([k, v]) => `${k.replace('Command', '')} ${perImage(v)}`).join(', ')})`);
+  console.log(
+    `    DynamoDB ${perImage(dynamoTotal)} (${[...calls.dynamo.entries()].map(([k, v]) => `${k.replace('Command', '')} ${perImage(v)}`).join(', ')})`,
+  );
   console.log(`    SNS Publish ${perImage(calls.sns)}`);
 
   // Projection for Lambda (arm64, us-east-1 list prices of 2025; see docs/reverify.md for the reasoning).
@@ -191,9 +228,15 @@ try {
   const sqsCost = (sqsSend + messages / 10 + messages) * (0.4 / 1e6);
   const wall = (workers: number) => (messages * perMessageS) / workers + (planned - started) / 1000;
   console.log('  projection for a daily run on Lambda (1024 MB arm64, 50 images a message, 4 verified at once):');
-  console.log(`    per image ~${perImageMs.toFixed(0)} ms (measured ${realAvg.toFixed(0)} ms + ${registryRequests} registry round trips of ${registryRttMs} ms)`);
-  console.log(`    worker compute ${workerGbS.toFixed(0)} GB-s; wall time ~${wall(20).toFixed(0)} s with 20 concurrent workers, ~${wall(5).toFixed(0)} s with 5`);
-  console.log(`    cost per run: Lambda $${lambdaCost.toFixed(3)}, DynamoDB $${dynamoCost.toFixed(3)} (${Math.round(ledgerWru)} WRU of run counters), SQS $${sqsCost.toFixed(4)}; per 30-day month $${((lambdaCost + dynamoCost + sqsCost) * 30).toFixed(2)}`);
+  console.log(
+    `    per image ~${perImageMs.toFixed(0)} ms (measured ${realAvg.toFixed(0)} ms + ${registryRequests} registry round trips of ${registryRttMs} ms)`,
+  );
+  console.log(
+    `    worker compute ${workerGbS.toFixed(0)} GB-s; wall time ~${wall(20).toFixed(0)} s with 20 concurrent workers, ~${wall(5).toFixed(0)} s with 5`,
+  );
+  console.log(
+    `    cost per run: Lambda $${lambdaCost.toFixed(3)}, DynamoDB $${dynamoCost.toFixed(3)} (${Math.round(ledgerWru)} WRU of run counters), SQS $${sqsCost.toFixed(4)}; per 30-day month $${((lambdaCost + dynamoCost + sqsCost) * 30).toFixed(2)}`,
+  );
 } finally {
   clearInterval(sampler);
   await world.stop();

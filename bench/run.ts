@@ -96,7 +96,10 @@ try {
   const BUNDLED = Math.min(N, 200);
   for (let i = 0; i < BUNDLED; i++) {
     const image = buildImage({ seed: `bench-bundle-${i}` });
-    const bundle = await fixture.signDsseKeyless('application/vnd.in-toto+json', cosignSignStatement(`${reg.host}/bench/bundles`, image.digest), { issuer: GITHUB, subject: WORKFLOW });
+    const bundle = await fixture.signDsseKeyless('application/vnd.in-toto+json', cosignSignStatement(`${reg.host}/bench/bundles`, image.digest), {
+      issuer: GITHUB,
+      subject: WORKFLOW,
+    });
     const referrer = bundleReferrer(image, bundle);
     await pushManifest(reg, 'bench/bundles', `v${i}`, image);
     await pushManifest(reg, 'bench/bundles', referrer.digest, referrer);
@@ -124,7 +127,12 @@ spec:
   const select = (name: string, literal: boolean) => policiesMatching(set, name, { literal });
   const newClient = () => new RegistryClient({ now: systemClock, insecureHosts: [reg.host] });
   const trustRootResolver = new TrustRootResolver({ now: systemClock });
-  const depsFor = (client: RegistryClient) => ({ registry: (ref: { registry: string; repository: string }) => client.repository(ref), trust: () => trust, trustRoots: set.trustRoots, trustRootResolver });
+  const depsFor = (client: RegistryClient) => ({
+    registry: (ref: { registry: string; repository: string }) => client.repository(ref),
+    trust: () => trust,
+    trustRoots: set.trustRoots,
+    trustRootResolver,
+  });
   const verifyOne = async (client: RegistryClient, ref: string) => {
     const v = await verifyImage(parseImageTarget(ref), select, depsFor(client));
     if (v.verdict !== 'admit') throw new Error(`${ref}: ${v.verdict}: ${v.reasons.join('; ')}`);
@@ -132,7 +140,9 @@ spec:
   };
 
   // --- Round trips -------------------------------------------------------------
-  console.log('round trips per verified image (warm client; floor: tag→digest + signature manifest + signature blob + the referrers list, which cosign v3 reads for every image)');
+  console.log(
+    'round trips per verified image (warm client; floor: tag→digest + signature manifest + signature blob + the referrers list, which cosign v3 reads for every image)',
+  );
   const trips: Record<string, { cold: number; warm: number; floor: number }> = {};
   const cases: [string, (i: number) => string, number][] = [
     ['legacy .sig, key, by tag', (i) => `${reg.host}/bench/keyed:v${i}`, 4],
@@ -169,11 +179,14 @@ spec:
     for (let i = 0; i < SAMPLES; i++) {
       const image = keyed[i % N]!;
       const s = performance.now();
-      const m = await fetch(`http://${reg.host}/v2/bench/keyed/manifests/${signatureTag(image.digest)}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      const m = await fetch(`http://${reg.host}/v2/bench/keyed/manifests/${signatureTag(image.digest)}`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
       const manifest = (await m.json()) as { layers: { digest: string; annotations: Record<string, string> }[] };
       const layer = manifest.layers[0]!;
       const blob = Buffer.from(await (await fetch(`http://${reg.host}/v2/bench/keyed/blobs/${layer.digest}`)).arrayBuffer());
-      if (!cryptoVerify('sha256', blob, publicKey, Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64'))) throw new Error('floor: bad signature');
+      if (!cryptoVerify('sha256', blob, publicKey, Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64')))
+        throw new Error('floor: bad signature');
       floor.push(performance.now() - s);
     }
     const r = { p50: pct(ours, 50), p99: pct(ours, 99), floorP50: pct(floor, 50), floorP99: pct(floor, 99) };
@@ -248,7 +261,10 @@ spec:
     }
     const theirsMs = (performance.now() - s2) / bundled.length;
     line('sigwatch verifyImage, per image', `${ms(oursMs)} (${okOurs}/${images.length} admitted)`);
-    line('fetch + sigstore.verify, per image', `${ms(theirsMs)} (${okTheirs}/${bundled.length} verified${failure ? `; first failure: ${failure.slice(0, 80)}` : ''})`);
+    line(
+      'fetch + sigstore.verify, per image',
+      `${ms(theirsMs)} (${okTheirs}/${bundled.length} verified${failure ? `; first failure: ${failure.slice(0, 80)}` : ''})`,
+    );
     await mirror.close();
     results.alternative = { sigwatchMsPerImage: oursMs, sigstoreVerifyMsPerImage: theirsMs, sigstoreVerified: okTheirs, note: failure || undefined };
   }
@@ -287,10 +303,19 @@ spec:
     if (!existsSync(file)) continue;
     const entry = built[`dist/functions/${name}/index.mjs`];
     const atInit = entry?.loadedAtInit ?? statSync(file).size;
-    const total = Object.entries(built).filter(([f]) => f.startsWith(`dist/functions/${name}/`)).reduce((n, [, v]) => n + v.bytes, 0);
-    const median = timeRun(['--input-type=module', '-e', `const m = await import(${JSON.stringify(file)}); if (typeof m.handler !== 'function') process.exit(3);`]);
+    const total = Object.entries(built)
+      .filter(([f]) => f.startsWith(`dist/functions/${name}/`))
+      .reduce((n, [, v]) => n + v.bytes, 0);
+    const median = timeRun([
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(file)}); if (typeof m.handler !== 'function') process.exit(3);`,
+    ]);
     cold[name] = { loadedAtInitKiB: atInit / 1024, codeKiB: total / 1024, initMs: median, overBareMs: median - bare, ratio: median / bare };
-    line(`${name} (${(atInit / 1024).toFixed(0)} KiB loaded, ${(total / 1024).toFixed(0)} KiB in all)`, `${ms(median)}  = bare + ${ms(median - bare)} (${(median / bare).toFixed(2)}×)`);
+    line(
+      `${name} (${(atInit / 1024).toFixed(0)} KiB loaded, ${(total / 1024).toFixed(0)} KiB in all)`,
+      `${ms(median)}  = bare + ${ms(median - bare)} (${(median / bare).toFixed(2)}×)`,
+    );
   }
   results.coldStart = cold;
 
@@ -303,7 +328,8 @@ spec:
 
 /** A child process that verifies one image and prints its peak RSS. */
 function oneVerificationScript(host: string, digest: string, pem: string): string {
-  return `
+  return (
+    `
 const { RegistryClient } = await import('./src/registry/client.ts');
 const { systemClock } = await import('./src/clock.ts');
 const { TrustRootResolver } = await import('./src/trust/trust-roots.ts');
@@ -316,5 +342,9 @@ const client = new RegistryClient({ now: systemClock, insecureHosts: [${JSON.str
 const v = await verifyImage(parseImageTarget(${JSON.stringify(`${host}/bench/keyed@${digest}`)}), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r), trustRootResolver: new TrustRootResolver({ now: systemClock }) });
 if (v.verdict !== 'admit') { console.error(v.reasons); process.exit(1); }
 // RSS now rather than maxRSS: a child forked from this big process inherits its maxRSS on Linux.\nconsole.log(JSON.stringify({ maxRssMiB: process.memoryUsage().rss / 1048576 }));
-`.replace(/^\n/, '').replace(/import\(/g, 'import(').replace(/^/, "(async () => {\n") + '\n})();';
+`
+      .replace(/^\n/, '')
+      .replace(/import\(/g, 'import(')
+      .replace(/^/, '(async () => {\n') + '\n})();'
+  );
 }

@@ -33,8 +33,19 @@ const keys = parsePublicKeys(key.publicKeyPem, 'bench');
 
 const fixture = await createKeylessFixture();
 const trust = toTrustMaterial(TrustedRoot.fromJSON(fixture.trustedRoot));
-const s = await fixture.signKeyless(payload, { issuer: 'https://token.actions.githubusercontent.com', subject: 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main' });
-const keylessSig = { digest: 'sha256:y', payload, signature: Buffer.from(s.signature, 'base64'), certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle, source: 'bench' };
+const s = await fixture.signKeyless(payload, {
+  issuer: 'https://token.actions.githubusercontent.com',
+  subject: 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main',
+});
+const keylessSig = {
+  digest: 'sha256:y',
+  payload,
+  signature: Buffer.from(s.signature, 'base64'),
+  certificatePem: s.certificatePem,
+  chainPem: s.chainPem,
+  rekorBundle: s.rekorBundle,
+  source: 'bench',
+};
 const leafKey = createPublicKey({ key: X509Certificate.parse(s.certificatePem).publicKey, format: 'der', type: 'spki' });
 
 const rows = {

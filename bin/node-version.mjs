@@ -17,8 +17,10 @@ export function nodeProblem(version, engines) {
   for (let i = 0; i < 3; i++) {
     if ((have[i] || 0) > min[i]) return undefined;
     if ((have[i] || 0) < min[i]) {
-      return `sigwatch needs Node.js ${min.join('.')} or newer; this is Node.js ${String(version).replace(/^v/, '')}.\n` +
-        'Run it as `npx sigwatch …` in the project after `npm ci` (which installs Node 22 for npm and npx), or install Node 22.';
+      return (
+        `sigwatch needs Node.js ${min.join('.')} or newer; this is Node.js ${String(version).replace(/^v/, '')}.\n` +
+        'Run it as `npx sigwatch …` in the project after `npm ci` (which installs Node 22 for npm and npx), or install Node 22.'
+      );
     }
   }
   return undefined;

@@ -57,7 +57,9 @@ mkdirSync(join(root, 'dist'), { recursive: true });
 writeFileSync(join(root, 'dist/sizes.json'), `${JSON.stringify(sizes, null, 2)}\n`);
 for (const [file, { bytes, loadedAtInit: init }] of Object.entries(sizes)) {
   if (init === undefined && !file.endsWith('cli.js')) continue;
-  console.log(`${file.padEnd(40)} ${(bytes / 1024).toFixed(1).padStart(8)} KiB${init === undefined ? '' : `, ${(init / 1024).toFixed(1)} KiB with its static chunks`}`);
+  console.log(
+    `${file.padEnd(40)} ${(bytes / 1024).toFixed(1).padStart(8)} KiB${init === undefined ? '' : `, ${(init / 1024).toFixed(1)} KiB with its static chunks`}`,
+  );
 }
 
 function loadedAtInit(outputs: Metafile['outputs'], entry: string): number {

@@ -65,7 +65,11 @@ const now = systemClock;
 const work = mkdtempSync(join(tmpdir(), 'sigwatch-demo-'));
 try {
   const key = generateKeyPair();
-  const samples = buildSamples({ dockerReference: `${PAYMENTS}.dkr.ecr.${REGION}.amazonaws.com/${REPOSITORY}`, key: key.privateKey, otherKey: generateKeyPair().privateKey });
+  const samples = buildSamples({
+    dockerReference: `${PAYMENTS}.dkr.ecr.${REGION}.amazonaws.com/${REPOSITORY}`,
+    key: key.privateKey,
+    otherKey: generateKeyPair().privateKey,
+  });
   const layout = join(work, 'layout');
   await writeSamplesLayout(layout, samples);
   // The config bucket's layout: config/sigwatch.yaml and policies/<group>/….
@@ -84,7 +88,14 @@ try {
     time: new Date(now()).toISOString(),
     region: REGION,
     resources: [],
-    detail: { result: 'SUCCESS', 'repository-name': REPOSITORY, 'action-type': 'PUSH', 'image-digest': digest, 'image-tag': tag, 'manifest-media-type': 'application/vnd.oci.image.manifest.v1+json' },
+    detail: {
+      result: 'SUCCESS',
+      'repository-name': REPOSITORY,
+      'action-type': 'PUSH',
+      'image-digest': digest,
+      'image-tag': tag,
+      'manifest-media-type': 'application/vnd.oci.image.manifest.v1+json',
+    },
   });
   const signed = samples.find((s) => s.tag === 'signed')!;
   const events = [

@@ -64,7 +64,7 @@ const EXCLUDED_CATEGORIES: Record<string, string> = {
   providers_aws: 'cloud-provider request signing is not implemented',
   annotations: 'rego.metadata annotations are not implemented',
   regometadata: 'rego.metadata annotations are not implemented',
-  'planner-ir': 'tests OPA\'s Wasm planner, not evaluation',
+  'planner-ir': "tests OPA's Wasm planner, not evaluation",
   jsonschema: 'JSON Schema built-ins are not implemented',
   regexmatchtemplate: 'regex.template_match is not implemented',
   regexglobsmatch: 'regex.globs_match is not implemented',
@@ -78,7 +78,8 @@ const EXCLUDED_CATEGORIES: Record<string, string> = {
 };
 
 /** OPA built-ins this engine lacks: a case calling one is excluded, not failed. */
-const MISSING_BUILTIN = /\b(net\.cidr_[a-z_]+|io\.jwt\.[a-z_0-9]+|crypto\.x509\.[a-z_]+|crypto\.parse_private_keys|graphql\.[a-z_]+|regex\.globs_match|regex\.template_match|strings\.render_template|yaml\.[a-z_]+|json\.patch|json\.verify_schema|json\.match_schema|json\.filter|json\.remove|rego\.metadata\.[a-z]+|rego\.parse_module|opa\.runtime|test\.sleep|http\.send|net\.lookup_ip_addr|rand\.intn|uuid\.[a-z0-9_]+|providers\.aws\.[a-z_]+|time\.[a-z_]+|hex\.[a-z]+|units\.[a-z_]+|base64url\.[a-z_]+|crypto\.[a-z0-9_.]+|object\.union_n|semver\.[a-z_]+|glob\.[a-z_]+|urlquery\.[a-z_]+)\s*\(/g;
+const MISSING_BUILTIN =
+  /\b(net\.cidr_[a-z_]+|io\.jwt\.[a-z_0-9]+|crypto\.x509\.[a-z_]+|crypto\.parse_private_keys|graphql\.[a-z_]+|regex\.globs_match|regex\.template_match|strings\.render_template|yaml\.[a-z_]+|json\.patch|json\.verify_schema|json\.match_schema|json\.filter|json\.remove|rego\.metadata\.[a-z]+|rego\.parse_module|opa\.runtime|test\.sleep|http\.send|net\.lookup_ip_addr|rand\.intn|uuid\.[a-z0-9_]+|providers\.aws\.[a-z_]+|time\.[a-z_]+|hex\.[a-z]+|units\.[a-z_]+|base64url\.[a-z_]+|crypto\.[a-z0-9_.]+|object\.union_n|semver\.[a-z_]+|glob\.[a-z_]+|urlquery\.[a-z_]+)\s*\(/g;
 
 function listCases(root: string): string[] {
   const out: string[] = [];
@@ -135,7 +136,8 @@ function runCase(c: Case): Outcome {
       input = t.evaluate(['__input__', 'x']);
     }
     const got = program.query(c.query, { input, data: c.data ?? {}, strictBuiltinErrors: c.strict_error ?? false, now: 1_700_000_000_000 });
-    if (c.want_error_code || c.want_error) return { status: 'fail', reason: `wanted error ${c.want_error_code ?? ''} ${c.want_error ?? ''}, got ${JSON.stringify(got).slice(0, 200)}` };
+    if (c.want_error_code || c.want_error)
+      return { status: 'fail', reason: `wanted error ${c.want_error_code ?? ''} ${c.want_error ?? ''}, got ${JSON.stringify(got).slice(0, 200)}` };
     const want = c.want_result ?? [];
     if (sameResults(got, want)) return { status: 'pass' };
     return { status: 'fail', reason: `got ${JSON.stringify(got).slice(0, 300)}, want ${JSON.stringify(want).slice(0, 300)}` };
@@ -198,12 +200,27 @@ function main(): void {
     run += s.run;
     passed += s.passed;
     excluded += s.excluded;
-    console.log(cat.padEnd(34), String(s.run).padStart(5), String(s.passed).padStart(7), String(s.failed).padStart(7), String(s.excluded).padStart(9), s.excluded ? ` (${[...s.reasons].slice(0, 3).join('; ')})` : '');
+    console.log(
+      cat.padEnd(34),
+      String(s.run).padStart(5),
+      String(s.passed).padStart(7),
+      String(s.failed).padStart(7),
+      String(s.excluded).padStart(9),
+      s.excluded ? ` (${[...s.reasons].slice(0, 3).join('; ')})` : '',
+    );
   }
   const pct = run ? ((100 * passed) / run).toFixed(1) : '0';
   console.log(`\ntotal: ${run} run, ${passed} passed, ${run - passed} failed, ${excluded} excluded; ${pct} % of the run cases pass`);
   if (verbose) for (const f of failures) console.log(`FAIL ${f.file} :: ${f.note}\n     ${f.reason}`);
-  if (jsonOut && args.includes('--json')) writeFileSync(jsonOut, JSON.stringify({ run, passed, excluded, categories: Object.fromEntries([...byCat].map(([k, v]) => [k, { ...v, reasons: [...v.reasons] }])), failures }, null, 2));
+  if (jsonOut && args.includes('--json'))
+    writeFileSync(
+      jsonOut,
+      JSON.stringify(
+        { run, passed, excluded, categories: Object.fromEntries([...byCat].map(([k, v]) => [k, { ...v, reasons: [...v.reasons] }])), failures },
+        null,
+        2,
+      ),
+    );
 }
 
 main();

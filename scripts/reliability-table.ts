@@ -45,7 +45,11 @@ const COVERED_ELSEWHERE: [string, string, string][] = [
   ['registry', '429 with Retry-After: 1, then healthy (CLI)', 'test/registry-safety.test.ts: waits out a 429 with Retry-After, then admits'],
   ['registry', 'HTTP 500 forever (CLI, image resolution)', 'test/registry-safety.test.ts: denies a registry that answers 500 forever…'],
   ['registry', 'server that hangs (verifyImage)', 'test/registry-safety.test.ts: denies a registry that hangs…'],
-  ['registry', 'Basic credentials on a cross-host blob redirect', 'test/registry-safety.test.ts: follows a blob redirect to another host without the Basic credentials'],
+  [
+    'registry',
+    'Basic credentials on a cross-host blob redirect',
+    'test/registry-safety.test.ts: follows a blob redirect to another host without the Basic credentials',
+  ],
   ['registry', 'plain HTTP registry reached over HTTPS', 'test/registry-safety.test.ts: never speaks plain HTTP to a registry not named insecure'],
   ['registry', 'redirect loop (HTTP client)', 'test/registry-http.test.ts: stops a redirect loop'],
   ['registry', 'body over the cap, declared or streamed', 'test/registry-http.test.ts: refuses a body over the cap, declared or streamed'],

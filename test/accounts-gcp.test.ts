@@ -17,12 +17,24 @@ import { GroupPolicies } from '../src/store/group-policies.ts';
 import { buildImage, generateKeyPair, pushManifest, signImageWithKey, startRegistry, yamlBlock, type TestRegistry } from './harness/index.ts';
 import { rejectsWith } from './helpers/assert.ts';
 import { startFakeGoogle, type FakeGoogle } from './helpers/fake-google.ts';
-import { assertNoSecrets, AWS_GCP_SIGNER_ACCESS_KEY_ID, AWS_GCP_SIGNER_SECRET_KEY, AWS_GCP_SIGNER_SESSION_TOKEN, AWS_GCP_WRONG_SECRET_KEY, GCP_FEDERATED_TOKEN, GCP_SA_TOKEN } from './helpers/secrets.ts';
+import {
+  assertNoSecrets,
+  AWS_GCP_SIGNER_ACCESS_KEY_ID,
+  AWS_GCP_SIGNER_SECRET_KEY,
+  AWS_GCP_SIGNER_SESSION_TOKEN,
+  AWS_GCP_WRONG_SECRET_KEY,
+  GCP_FEDERATED_TOKEN,
+  GCP_SA_TOKEN,
+} from './helpers/secrets.ts';
 import { testNow } from './helpers/clock.ts';
 
 const AUDIENCE = '//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/sigwatch/providers/aws-central';
 const SA = 'sigwatch-reader@acme-ml-prod.iam.gserviceaccount.com';
-const SIGNER_CREDENTIALS = { accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY, sessionToken: AWS_GCP_SIGNER_SESSION_TOKEN };
+const SIGNER_CREDENTIALS = {
+  accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID,
+  secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY,
+  sessionToken: AWS_GCP_SIGNER_SESSION_TOKEN,
+};
 const TOPIC = 'arn:aws:sns:eu-west-1:999999999999';
 
 function config(associations: string, groups = '  acme: { topicArn: "arn:aws:sns:eu-west-1:999999999999:acme" }\n  acme/ml: {}\n  acme/web: {}\n') {
@@ -57,7 +69,11 @@ describe('sigwatch.yaml: GCP associations', () => {
     );
     assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
     const [ml, web] = r.config.associations;
-    assert.deepEqual(ml, { group: 'acme/ml', accounts: [], gcp: { audience: AUDIENCE, serviceAccount: SA, projects: [{ id: 'acme-ml-prod', locations: ['us-central1', 'europe'] }] } });
+    assert.deepEqual(ml, {
+      group: 'acme/ml',
+      accounts: [],
+      gcp: { audience: AUDIENCE, serviceAccount: SA, projects: [{ id: 'acme-ml-prod', locations: ['us-central1', 'europe'] }] },
+    });
     assert.deepEqual(web!.gcp, { audience: AUDIENCE, projects: [{ id: 'acme-web-prod', locations: ['us'] }] });
     assert.equal(web!.accounts[0]!.roleArn, 'arn:aws:iam::111122223333:role/sigwatch-reader');
     assert.ok(Object.isFrozen(ml!.gcp) && Object.isFrozen(ml!.gcp!.projects[0]));
@@ -128,7 +144,7 @@ describe('sigwatch.yaml: GCP associations', () => {
   });
 });
 
-describe('GCP federation with sigwatch\'s AWS identity', () => {
+describe("GCP federation with sigwatch's AWS identity", () => {
   let google: FakeGoogle;
   before(async () => {
     google = await startFakeGoogle({ awsSecretKey: AWS_GCP_SIGNER_SECRET_KEY, impersonable: [SA] });
@@ -146,20 +162,33 @@ describe('GCP federation with sigwatch\'s AWS identity', () => {
   it('signs GetCallerIdentity so that Google, checking SigV4 itself, accepts it for the audience', async () => {
     google.requests.length = 0;
     const lookup = federations().lookupFor(gcp);
-    assert.deepEqual(await lookup('us-docker.pkg.dev', 'acme-ml-prod/signatures/app'), { kind: 'basic', username: 'oauth2accesstoken', password: GCP_SA_TOKEN });
+    assert.deepEqual(await lookup('us-docker.pkg.dev', 'acme-ml-prod/signatures/app'), {
+      kind: 'basic',
+      username: 'oauth2accesstoken',
+      password: GCP_SA_TOKEN,
+    });
     assert.deepEqual(google.refusals, []);
-    assert.deepEqual(google.requests.map((r) => `${r.method} ${r.path} ${r.authorization ?? '-'}`), [
-      'POST /v1/token -',
-      `POST /v1/projects/-/serviceAccounts/${SA}:generateAccessToken Bearer ${GCP_FEDERATED_TOKEN}`,
-    ]);
-    const subject = JSON.parse(decodeURIComponent(new URLSearchParams(google.requests[0]!.body).get('subject_token')!)) as { url: string; method: string; headers: { key: string; value: string }[] };
+    assert.deepEqual(
+      google.requests.map((r) => `${r.method} ${r.path} ${r.authorization ?? '-'}`),
+      ['POST /v1/token -', `POST /v1/projects/-/serviceAccounts/${SA}:generateAccessToken Bearer ${GCP_FEDERATED_TOKEN}`],
+    );
+    const subject = JSON.parse(decodeURIComponent(new URLSearchParams(google.requests[0]!.body).get('subject_token')!)) as {
+      url: string;
+      method: string;
+      headers: { key: string; value: string }[];
+    };
     assert.equal(subject.url, 'https://sts.eu-west-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15');
     assert.equal(subject.method, 'POST');
     const headers = Object.fromEntries(subject.headers.map((h) => [h.key, h.value]));
     assert.deepEqual(Object.keys(headers).sort(), ['authorization', 'host', 'x-amz-date', 'x-amz-security-token', 'x-goog-cloud-target-resource']);
     assert.equal(headers['x-goog-cloud-target-resource'], AUDIENCE);
     assert.equal(headers['x-amz-security-token'], AWS_GCP_SIGNER_SESSION_TOKEN);
-    assert.match(headers.authorization!, new RegExp(`^AWS4-HMAC-SHA256 Credential=${AWS_GCP_SIGNER_ACCESS_KEY_ID}/\\d{8}/eu-west-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token;x-goog-cloud-target-resource, Signature=`));
+    assert.match(
+      headers.authorization!,
+      new RegExp(
+        `^AWS4-HMAC-SHA256 Credential=${AWS_GCP_SIGNER_ACCESS_KEY_ID}/\\d{8}/eu-west-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token;x-goog-cloud-target-resource, Signature=`,
+      ),
+    );
   });
 
   it("the deployed functions sign with their STS client's own credentials and region", async () => {
@@ -176,7 +205,11 @@ describe('GCP federation with sigwatch\'s AWS identity', () => {
   it('a signature Google cannot verify is refused, and the refusal names no token or key', async () => {
     google.refusals.length = 0;
     const lookup = federations({ ...SIGNER_CREDENTIALS, secretAccessKey: AWS_GCP_WRONG_SECRET_KEY }).lookupFor(gcp);
-    const err = await rejectsWith(lookup('us-docker.pkg.dev', 'acme-ml-prod/app'), 'REGISTRY_AUTH', `GCP STS ${google.host}/v1/token: token exchange for ${AUDIENCE} failed (HTTP 400 invalid_grant)`);
+    const err = await rejectsWith(
+      lookup('us-docker.pkg.dev', 'acme-ml-prod/app'),
+      'REGISTRY_AUTH',
+      `GCP STS ${google.host}/v1/token: token exchange for ${AUDIENCE} failed (HTTP 400 invalid_grant)`,
+    );
     assert.deepEqual(google.refusals, ['signature']);
     assertNoSecrets(err.message, 'the refusal');
   });
@@ -202,7 +235,7 @@ describe('GCP federation with sigwatch\'s AWS identity', () => {
   });
 });
 
-describe('verification reads signatures kept in Artifact Registry with the group\'s federated token', () => {
+describe("verification reads signatures kept in Artifact Registry with the group's federated token", () => {
   const ECR_HOST = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
   const key = generateKeyPair();
   const image = buildImage({ seed: 'gcp-signatures' });
@@ -268,7 +301,14 @@ ${yamlBlock(key.publicKeyPem)}
       }),
     });
     const batch = await verifier.beginBatch();
-    const owned = (repository: string, digest: string) => ({ account: '111122223333', region: 'eu-west-1', registry: ECR_HOST, repository, digest, tags: ['v1'] });
+    const owned = (repository: string, digest: string) => ({
+      account: '111122223333',
+      region: 'eu-west-1',
+      registry: ECR_HOST,
+      repository,
+      digest,
+      tags: ['v1'],
+    });
     const admitted = await batch.check(owned('team/app', image.digest));
     assert.equal(admitted.kind, 'verdict');
     assert.equal(admitted.kind === 'verdict' && admitted.verdict.verdict, 'admit', JSON.stringify(admitted));
@@ -279,7 +319,10 @@ ${yamlBlock(key.publicKeyPem)}
       denied.kind === 'verdict' ? denied.verdict.reasons.join('\n') : '',
       /^policy other: authority authority-0: .*\/v2\/other-project\/signatures\/app\/manifests\/sha256-[0-9a-f]{64}(\.sig)?: access denied anonymously \(no credentials configured for it\) \(HTTP 401\)$/,
     );
-    assert.deepEqual(google.requests.map((r) => r.path), ['/v1/token', `/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`]);
+    assert.deepEqual(
+      google.requests.map((r) => r.path),
+      ['/v1/token', `/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`],
+    );
     assertNoSecrets(JSON.stringify([admitted, denied]), 'the verdicts');
   });
 });

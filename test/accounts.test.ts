@@ -136,7 +136,9 @@ describe('parseConfig', () => {
     {
       name: 'account id of 11 digits',
       text: edited((d) => (account(d).id = '11112222333')),
-      expected: [{ path: 'associations[0].accounts[0].id', message: 'invalid value: "11112222333": an AWS account id is 12 digits (quote it if it starts with 0)' }],
+      expected: [
+        { path: 'associations[0].accounts[0].id', message: 'invalid value: "11112222333": an AWS account id is 12 digits (quote it if it starts with 0)' },
+      ],
     },
     {
       name: 'an account associated twice',
@@ -151,9 +153,7 @@ describe('parseConfig', () => {
     {
       name: 'role ARN in another partition than the account',
       text: edited((d) => (account(d).roleArn = 'arn:aws-cn:iam::111122223333:role/sigwatch-reader')),
-      expected: [
-        { path: 'associations[0].accounts[0].roleArn', message: 'is in partition aws-cn, but sigwatch runs in aws (operators.topicArn)' },
-      ],
+      expected: [{ path: 'associations[0].accounts[0].roleArn', message: 'is in partition aws-cn, but sigwatch runs in aws (operators.topicArn)' }],
     },
     {
       name: 'not a role ARN',
@@ -283,7 +283,7 @@ describe('parseConfig', () => {
         {
           path: 'defaults.sessionDurationSeconds',
           message:
-            "invalid value: \"7200\": expected whole seconds from 900 to 3600 (STS allows at most an hour for a role assumed with another role's session, as sigwatch's are)",
+            'invalid value: "7200": expected whole seconds from 900 to 3600 (STS allows at most an hour for a role assumed with another role\'s session, as sigwatch\'s are)',
         },
       ],
     },
@@ -592,7 +592,9 @@ describe('AwsSessions', () => {
     });
     const s = sessions();
     const { association, account } = known('111122223333');
-    const all = Promise.all(Array.from({ length: 8 }, (_, i) => s.credentialsFor(association, account, { image: `payments/ledger@sha256:${String(i).repeat(64)}` })));
+    const all = Promise.all(
+      Array.from({ length: 8 }, (_, i) => s.credentialsFor(association, account, { image: `payments/ledger@sha256:${String(i).repeat(64)}` })),
+    );
     await new Promise((resolve) => setImmediate(resolve));
     release();
     const results = await all;
@@ -697,7 +699,10 @@ describe('AwsSessions', () => {
       now: () => now,
       externalId: async (arn) => {
         secretReads.push(arn);
-        throw Object.assign(new Error(`not authorized (${EXTERNAL_ID})`), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400, requestId: 'sm-1' } });
+        throw Object.assign(new Error(`not authorized (${EXTERNAL_ID})`), {
+          name: 'AccessDeniedException',
+          $metadata: { httpStatusCode: 400, requestId: 'sm-1' },
+        });
       },
     });
     const { association, account } = known('111122223333');

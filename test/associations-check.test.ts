@@ -81,10 +81,17 @@ beforeEach(() => {
   });
   ecr.on(DescribeRepositoriesCommand).callsFake(async (_input: unknown, getClient: () => unknown) => {
     const account = accountOfKey((await credentialsOf(getClient())).accessKeyId);
-    if (account === NO_ECR_ACCOUNT) throw awsError('AccessDeniedException', 400, `User arn:aws:sts::${account}:assumed-role/sigwatch-reader/sigwatch-verify is not authorized to perform: ecr:DescribeRepositories`);
+    if (account === NO_ECR_ACCOUNT)
+      throw awsError(
+        'AccessDeniedException',
+        400,
+        `User arn:aws:sts::${account}:assumed-role/sigwatch-reader/sigwatch-verify is not authorized to perform: ecr:DescribeRepositories`,
+      );
     return { repositories: [{ repositoryName: 'payments/ledger' }] };
   });
-  ecr.on(GetAuthorizationTokenCommand).resolves({ authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_TOKEN_A}`).toString('base64'), proxyEndpoint: 'https://x' }] });
+  ecr
+    .on(GetAuthorizationTokenCommand)
+    .resolves({ authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_TOKEN_A}`).toString('base64'), proxyEndpoint: 'https://x' }] });
 });
 
 afterEach(() => {
@@ -110,7 +117,13 @@ async function memberCalls() {
     for (const command of commands) {
       for (const call of (mock as typeof ecr).commandCalls(command as typeof DescribeRepositoriesCommand)) {
         const c = await credentialsOf(call.thisValue);
-        out.push({ command: command.name, input: call.args[0].input, region: await regionOf(call.thisValue), accessKeyId: c.accessKeyId, sessionToken: c.sessionToken });
+        out.push({
+          command: command.name,
+          input: call.args[0].input,
+          region: await regionOf(call.thisValue),
+          accessKeyId: c.accessKeyId,
+          sessionToken: c.sessionToken,
+        });
       }
     }
   }
@@ -165,7 +178,13 @@ describe('sigwatch associations check', () => {
     const assumed = sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input);
     assert.deepEqual(
       assumed.sort((a, b) => String(a.RoleArn).localeCompare(String(b.RoleArn))),
-      [DENIED_ACCOUNT, OK_ACCOUNT, NO_ECR_ACCOUNT].map((a) => ({ RoleArn: ROLES[a], RoleSessionName: 'sigwatch-verify', DurationSeconds: 1800, SourceIdentity: 'sigwatch', ExternalId: EXTERNAL_ID })),
+      [DENIED_ACCOUNT, OK_ACCOUNT, NO_ECR_ACCOUNT].map((a) => ({
+        RoleArn: ROLES[a],
+        RoleSessionName: 'sigwatch-verify',
+        DurationSeconds: 1800,
+        SourceIdentity: 'sigwatch',
+        ExternalId: EXTERNAL_ID,
+      })),
     );
     // The secret is shared by both associations: read once, and once more after the
     // AccessDenied (sessions re-read a cached ExternalId once in case it was rotated).
@@ -194,11 +213,21 @@ describe('sigwatch associations check', () => {
     assert.match(row(DENIED_ACCOUNT, 'us-east-1'), /^acme\/payments\s+012345678901\s+us-east-1\s+failed\s+skipped\s+skipped\s+skipped$/);
     assert.match(row(NO_ECR_ACCOUNT, 'eu-west-1'), /^acme\/payments\/api\s+222233334444\s+eu-west-1\s+ok\s+ok\s+failed\s+ok$/);
     assert.ok(
-      r.stdout.includes(`  ${DENIED_ACCOUNT} us-east-1 assume-role: account ${DENIED_ACCOUNT}: cannot assume ${ROLES[DENIED_ACCOUNT]}: access denied: the role's trust policy must allow this function sts:AssumeRole and sts:SetSourceIdentity, with the association's ExternalId (AccessDenied, HTTP 403, request req-AccessDenied)`),
+      r.stdout.includes(
+        `  ${DENIED_ACCOUNT} us-east-1 assume-role: account ${DENIED_ACCOUNT}: cannot assume ${ROLES[DENIED_ACCOUNT]}: access denied: the role's trust policy must allow this function sts:AssumeRole and sts:SetSourceIdentity, with the association's ExternalId (AccessDenied, HTTP 403, request req-AccessDenied)`,
+      ),
       r.stdout,
     );
-    assert.ok(r.stdout.includes(`  ${NO_ECR_ACCOUNT} eu-west-1 ecr-describe-repositories: the role lacks ecr:DescribeRepositories (AccessDeniedException, HTTP 400, request req-AccessDeniedException)`), r.stdout);
-    assert.equal(r.stdout.trimEnd().split('\n').at(-1), `AWS checks failed for 2 of 4 account regions: ${DENIED_ACCOUNT} (us-east-1): role not assumed, ${NO_ECR_ACCOUNT} (eu-west-1): role assumed, ECR listing refused`);
+    assert.ok(
+      r.stdout.includes(
+        `  ${NO_ECR_ACCOUNT} eu-west-1 ecr-describe-repositories: the role lacks ecr:DescribeRepositories (AccessDeniedException, HTTP 400, request req-AccessDeniedException)`,
+      ),
+      r.stdout,
+    );
+    assert.equal(
+      r.stdout.trimEnd().split('\n').at(-1),
+      `AWS checks failed for 2 of 4 account regions: ${DENIED_ACCOUNT} (us-east-1): role not assumed, ${NO_ECR_ACCOUNT} (eu-west-1): role assumed, ECR listing refused`,
+    );
     assertNoSecrets(r.stdout + r.stderr);
   });
 
@@ -222,7 +251,11 @@ describe('sigwatch associations check', () => {
   it('--format json: one object with every step of every account region', async () => {
     const r = await check('acme/payments/api', '--config', ACME, '--format', 'json');
     assert.equal(r.code, 1);
-    const out = JSON.parse(r.stdout) as { ok: boolean; verdict: string; results: { account: string; region: string; ok: boolean; steps: { check: string; status: string }[] }[] };
+    const out = JSON.parse(r.stdout) as {
+      ok: boolean;
+      verdict: string;
+      results: { account: string; region: string; ok: boolean; steps: { check: string; status: string }[] }[];
+    };
     assert.equal(out.ok, false);
     // The role was assumed: the verdict says where it stopped, not that impersonation failed.
     assert.equal(out.verdict, `AWS checks failed for 1 of 1 account region: ${NO_ECR_ACCOUNT} (eu-west-1): role assumed, ECR listing refused`);
@@ -237,7 +270,12 @@ describe('sigwatch associations check', () => {
     sts.on(GetCallerIdentityCommand).resolves({ Account: '999999999999', Arn: 'arn:aws:sts::999999999999:assumed-role/other/x' });
     const r = await check('acme', '--account', OK_ACCOUNT, '--config', ACME);
     assert.equal(r.code, 1);
-    assert.ok(r.stdout.includes(`${OK_ACCOUNT} eu-west-1 caller-identity: the session is arn:aws:sts::999999999999:assumed-role/other/x in account 999999999999, not role sigwatch-reader in ${OK_ACCOUNT}`), r.stdout);
+    assert.ok(
+      r.stdout.includes(
+        `${OK_ACCOUNT} eu-west-1 caller-identity: the session is arn:aws:sts::999999999999:assumed-role/other/x in account 999999999999, not role sigwatch-reader in ${OK_ACCOUNT}`,
+      ),
+      r.stdout,
+    );
   });
 
   it('an unreadable ExternalId secret fails the account, naming the secret and not its value', async () => {
@@ -255,7 +293,11 @@ describe('sigwatch associations check', () => {
 
     for (const [label, args, message] of [
       ['an unknown group', ['acme/nope', '--config', ACME], /group acme\/nope is not in the sigwatch configuration/],
-      ['an account not below the group', ['acme/retail', '--account', OK_ACCOUNT, '--config', ACME], /account 111122223333 is not associated with group acme\/retail or below it/],
+      [
+        'an account not below the group',
+        ['acme/retail', '--account', OK_ACCOUNT, '--config', ACME],
+        /account 111122223333 is not associated with group acme\/retail or below it/,
+      ],
       ['a malformed account id', ['--account', '1234', '--config', ACME], /--account: an AWS account id is 12 digits/],
       ['a missing configuration file', ['--config', join(dir, 'absent.yaml')], /cannot read the sigwatch configuration/],
       ['no configuration at all', [], /give --config FILE\|s3:\/\/BUCKET\/KEY, or set SIGWATCH_CONFIG_BUCKET/],
@@ -278,7 +320,10 @@ describe('sigwatch associations check', () => {
 
     it('an invalid configuration, every problem with its path', async () => {
       const bad = join(dir, 'bad.yaml');
-      writeFileSync(bad, 'defaults:\n  roleName: sigwatch-member\noperators:\n  topicArn: arn:aws:sns:eu-west-1:999999999999:ops\ngroups:\n  acme:\n    topicArn: arn:aws:sns:eu-west-1:999999999999:acme\nassociations:\n  - group: acme\n    accounts:\n      - id: "1111"\n        regions: [eu-west-1]\n');
+      writeFileSync(
+        bad,
+        'defaults:\n  roleName: sigwatch-member\noperators:\n  topicArn: arn:aws:sns:eu-west-1:999999999999:ops\ngroups:\n  acme:\n    topicArn: arn:aws:sns:eu-west-1:999999999999:acme\nassociations:\n  - group: acme\n    accounts:\n      - id: "1111"\n        regions: [eu-west-1]\n',
+      );
       const r = await check('--config', bad);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /associations\[0\]\.accounts\[0\]\.id/);
@@ -349,11 +394,25 @@ associations:
     let stdout = '';
     let stderr = '';
     google.requests.length = 0;
-    const code = await associationsCommand(['check', ...args, '--config', file], { stdout: (x) => (stdout += `${x}\n`), stderr: (x) => (stderr += `${x}\n`), now: testNow }, {
-      region: 'eu-west-1',
-      gcp: { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, artifactRegistryUrl: google.url, insecureHosts: [google.host], http: { backoffMs: 1 } },
-      credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY, sessionToken: AWS_GCP_SIGNER_SESSION_TOKEN }),
-    });
+    const code = await associationsCommand(
+      ['check', ...args, '--config', file],
+      { stdout: (x) => (stdout += `${x}\n`), stderr: (x) => (stderr += `${x}\n`), now: testNow },
+      {
+        region: 'eu-west-1',
+        gcp: {
+          tokenUrl: `${google.url}/v1/token`,
+          iamCredentialsUrl: google.url,
+          artifactRegistryUrl: google.url,
+          insecureHosts: [google.host],
+          http: { backoffMs: 1 },
+        },
+        credentials: async () => ({
+          accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID,
+          secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY,
+          sessionToken: AWS_GCP_SIGNER_SESSION_TOKEN,
+        }),
+      },
+    );
     return { code, stdout, stderr };
   }
 
@@ -393,13 +452,24 @@ associations:
     // One exchange per association (three), one impersonation each where a service account is named.
     assert.equal(google.requests.filter((q) => q.path === '/v1/token').length, 3);
     assert.deepEqual(
-      google.requests.filter((q) => q.path.includes(':generateAccessToken')).map((q) => q.path).sort(),
+      google.requests
+        .filter((q) => q.path.includes(':generateAccessToken'))
+        .map((q) => q.path)
+        .sort(),
       [`/v1/projects/-/serviceAccounts/${GCP_SA_UNTRUSTED}:generateAccessToken`, `/v1/projects/-/serviceAccounts/${GCP_SA}:generateAccessToken`],
     );
     // Without a service account the federated token itself lists; after a refused impersonation nothing is listed.
     assert.deepEqual(
-      google.requests.filter((q) => q.method === 'GET').map((q) => `${q.path.split('/')[3]} ${q.authorization}`).sort(),
-      [`acme-data-dev Bearer ${GCP_FEDERATED_TOKEN}`, `acme-data-prod Bearer ${GCP_FEDERATED_TOKEN}`, `acme-ml-prod Bearer ${GCP_SA_TOKEN}`, `acme-ml-prod Bearer ${GCP_SA_TOKEN}`],
+      google.requests
+        .filter((q) => q.method === 'GET')
+        .map((q) => `${q.path.split('/')[3]} ${q.authorization}`)
+        .sort(),
+      [
+        `acme-data-dev Bearer ${GCP_FEDERATED_TOKEN}`,
+        `acme-data-prod Bearer ${GCP_FEDERATED_TOKEN}`,
+        `acme-ml-prod Bearer ${GCP_SA_TOKEN}`,
+        `acme-ml-prod Bearer ${GCP_SA_TOKEN}`,
+      ],
     );
     const rows = r.stdout.split('\n');
     const row = (project: string) => rows.find((l) => l.includes(` ${project} `)) ?? '';
@@ -408,7 +478,9 @@ associations:
     assert.match(row('acme-data-dev'), /^acme\/data\s+acme-data-dev\s+us\s+ok\s+-\s+failed$/);
     assert.match(row('acme-labs-dev'), /^acme\/labs\s+acme-labs-dev\s+us\s+ok\s+failed\s+skipped$/);
     assert.ok(
-      r.stdout.includes('  acme-data-dev us artifact-registry-list: the identity lacks artifactregistry.repositories.list on project acme-data-dev (grant roles/artifactregistry.reader) (HTTP 403 PERMISSION_DENIED)'),
+      r.stdout.includes(
+        '  acme-data-dev us artifact-registry-list: the identity lacks artifactregistry.repositories.list on project acme-data-dev (grant roles/artifactregistry.reader) (HTTP 403 PERMISSION_DENIED)',
+      ),
       r.stdout,
     );
     assert.ok(
@@ -432,12 +504,23 @@ associations:
       { stdout: (x) => (out += x), stderr: () => {}, now: testNow },
       {
         region: 'eu-west-1',
-        gcp: { tokenUrl: `${google.url}/v1/token`, iamCredentialsUrl: google.url, artifactRegistryUrl: google.url, insecureHosts: [google.host], http: { backoffMs: 1 } },
+        gcp: {
+          tokenUrl: `${google.url}/v1/token`,
+          iamCredentialsUrl: google.url,
+          artifactRegistryUrl: google.url,
+          insecureHosts: [google.host],
+          http: { backoffMs: 1 },
+        },
         credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_WRONG_SECRET_KEY }),
       },
     );
     assert.equal(r, 1);
-    const json = JSON.parse(out) as { ok: boolean; verdict: string; results: unknown[]; gcp: { project: string; location: string; ok: boolean; steps: { check: string; status: string; detail: string }[] }[] };
+    const json = JSON.parse(out) as {
+      ok: boolean;
+      verdict: string;
+      results: unknown[];
+      gcp: { project: string; location: string; ok: boolean; steps: { check: string; status: string; detail: string }[] }[];
+    };
     assert.equal(json.ok, false);
     assert.deepEqual(json.results, []);
     assert.deepEqual(
@@ -457,11 +540,15 @@ associations:
     const closed = await startHttpServer(() => {});
     await closed.close();
     let out = '';
-    const code = await associationsCommand(['check', '--project', 'acme-data-prod', '--config', file, '--format', 'json'], { stdout: (x) => (out += x), stderr: () => {}, now: testNow }, {
-      region: 'eu-west-1',
-      gcp: { tokenUrl: `${closed.url}/v1/token`, insecureHosts: [closed.host], http: { backoffMs: 1, attempts: 1 } },
-      credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY }),
-    });
+    const code = await associationsCommand(
+      ['check', '--project', 'acme-data-prod', '--config', file, '--format', 'json'],
+      { stdout: (x) => (out += x), stderr: () => {}, now: testNow },
+      {
+        region: 'eu-west-1',
+        gcp: { tokenUrl: `${closed.url}/v1/token`, insecureHosts: [closed.host], http: { backoffMs: 1, attempts: 1 } },
+        credentials: async () => ({ accessKeyId: AWS_GCP_SIGNER_ACCESS_KEY_ID, secretAccessKey: AWS_GCP_SIGNER_SECRET_KEY }),
+      },
+    );
     assert.equal(code, 1);
     const detail = (JSON.parse(out) as { gcp: { steps: { check: string; status: string; detail: string }[] }[] }).gcp[0]!.steps[0]!;
     assert.equal(detail.status, 'failed');
@@ -472,7 +559,10 @@ associations:
   it('--project: one project only; an unknown or malformed one is a usage or configuration error', async () => {
     const r = await checkGcp('--project', 'acme-data-prod');
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual(google.requests.map((q) => q.path), ['/v1/token', '/v1/projects/acme-data-prod/locations/us/repositories?pageSize=1']);
+    assert.deepEqual(
+      google.requests.map((q) => q.path),
+      ['/v1/token', '/v1/projects/acme-data-prod/locations/us/repositories?pageSize=1'],
+    );
     assert.equal(sts.commandCalls(AssumeRoleCommand).length, 0);
     await assert.rejects(checkGcp('--project', 'Acme'), /--project: a GCP project id is 6 to 30 lowercase letters/);
     await assert.rejects(checkGcp('acme/ml', '--project', 'acme-data-prod'), /GCP project acme-data-prod is not associated with group acme\/ml or below it/);

@@ -50,7 +50,25 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 async function startHttpsPolicyServer() {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
   const base = join(work, 'tls');
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=policies', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', `${base}.key`, '-out', `${base}.crt`);
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=policies',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-days',
+    '1',
+    '-keyout',
+    `${base}.key`,
+    '-out',
+    `${base}.crt`,
+  );
   tlsCert = readFileSync(`${base}.crt`);
   const requests: string[] = [];
   const server = createHttpsServer({ key: readFileSync(`${base}.key`), cert: tlsCert }, (req, res) => {
@@ -75,7 +93,15 @@ async function startHttpsPolicyServer() {
 
 function policyFile(spec: Record<string, unknown>): string {
   const file = join(work, `policy-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(file, stringify({ apiVersion: 'policy.sigstore.dev/v1beta1', kind: 'ClusterImagePolicy', metadata: { name: 'attested' }, spec: { images: [{ glob: '**' }], ...spec } }));
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'policy.sigstore.dev/v1beta1',
+      kind: 'ClusterImagePolicy',
+      metadata: { name: 'attested' },
+      spec: { images: [{ glob: '**' }], ...spec },
+    }),
+  );
   return file;
 }
 
@@ -87,7 +113,10 @@ const provenanceAuthority = (policy?: Record<string, unknown>) => ({
 
 async function verifyWith(file: string, tag = 'v1'): Promise<Verdict> {
   const set = await loadPolicyPath(file);
-  assert.deepEqual(set.problems.filter((p) => p.severity === 'error'), []);
+  assert.deepEqual(
+    set.problems.filter((p) => p.severity === 'error'),
+    [],
+  );
   const client = new RegistryClient({ now: testNow, insecureHosts: [reg.host] });
   return verifyImage(parseImageTarget(`${reg.host}/${REPO}:${tag}`), (name, literal) => policiesMatching(set, name, { literal }), {
     registry: (ref) => client.repository(ref),
@@ -133,7 +162,9 @@ describe('remote attestation policies (HTTPS, pinned by sha256sum)', () => {
   });
 
   it('a remote policy that the statement fails denies; a missing one too', async () => {
-    const strict = policyFile({ authorities: [provenanceAuthority({ type: 'cue', remote: { url: `${httpsServer.url}/strict.cue`, sha256sum: sha256(POLICIES['/strict.cue']!) } })] });
+    const strict = policyFile({
+      authorities: [provenanceAuthority({ type: 'cue', remote: { url: `${httpsServer.url}/strict.cue`, sha256sum: sha256(POLICIES['/strict.cue']!) } })],
+    });
     const denied = await verifyWith(strict);
     assert.equal(denied.verdict, 'deny');
     assert.match(denied.policies[0]!.authorities[0]!.reason, /failed evaluating cue policy for provenance: .*conflicting values/s);
@@ -144,7 +175,11 @@ describe('remote attestation policies (HTTPS, pinned by sha256sum)', () => {
   });
 
   it('the default fetcher trusts only public roots: a self-signed server is refused', async () => {
-    const failure = await policyEvaluator()('provenance', { type: 'cue', remote: { url: `${httpsServer.url}/provenance.cue`, sha256sum: sha256(POLICIES['/provenance.cue']!) } }, {});
+    const failure = await policyEvaluator()(
+      'provenance',
+      { type: 'cue', remote: { url: `${httpsServer.url}/provenance.cue`, sha256sum: sha256(POLICIES['/provenance.cue']!) } },
+      {},
+    );
     assert.match(failure ?? '', /^policy for provenance: failed to fetch content from policy url: .*self[- ]signed/i);
   });
 });
@@ -169,7 +204,10 @@ describe('spec.policy over the authorities that passed', () => {
     });
     const verdict = await verifyWith(file);
     assert.equal(verdict.verdict, 'deny');
-    assert.match(verdict.policies[0]!.reason ?? '', /^failed evaluating cue policy for ClusterImagePolicy: failed to evaluate the policy with error: .*conflicting values "spdx" and "slsaprovenance"/s);
+    assert.match(
+      verdict.policies[0]!.reason ?? '',
+      /^failed evaluating cue policy for ClusterImagePolicy: failed to evaluate the policy with error: .*conflicting values "spdx" and "slsaprovenance"/s,
+    );
   });
 
   it('fetchConfigFile and includeSpec cannot be honoured: the policy fails, saying why', async () => {
@@ -177,7 +215,10 @@ describe('spec.policy over the authorities that passed', () => {
       ['fetchConfigFile', /fetchConfigFile is not supported yet/],
       ['includeSpec', /includeSpec cannot be honoured: sigwatch checks images, not Kubernetes resources/],
     ] as const) {
-      const file = policyFile({ authorities: [{ name: 'allow', static: { action: 'pass' } }], policy: { type: 'cue', data: 'authorityMatches: _', [field]: true } });
+      const file = policyFile({
+        authorities: [{ name: 'allow', static: { action: 'pass' } }],
+        policy: { type: 'cue', data: 'authorityMatches: _', [field]: true },
+      });
       const verdict = await verifyWith(file);
       assert.equal(verdict.verdict, 'deny');
       assert.match(verdict.policies[0]!.reason ?? '', pattern);
@@ -203,7 +244,10 @@ describe('remote policy fetch', () => {
   it('gives up on a server that trickles its body, within the fetch limit', async () => {
     const fetch = httpsFetcher({ ca: tlsCert, timeoutMs: 1_000 });
     const started = performance.now();
-    await assert.rejects(fetch(`${httpsServer.url}/trickle.cue`), /failed to fetch content from policy url: policy url did not send its whole body within 1000 ms/);
+    await assert.rejects(
+      fetch(`${httpsServer.url}/trickle.cue`),
+      /failed to fetch content from policy url: policy url did not send its whole body within 1000 ms/,
+    );
     assert.ok(performance.now() - started < 3_000);
   });
 });

@@ -49,7 +49,15 @@ const images: Record<string, string> = {};
 
 function policyFile(spec: Record<string, unknown>): string {
   const file = join(work, `policy-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(file, stringify({ apiVersion: 'policy.sigstore.dev/v1beta1', kind: 'ClusterImagePolicy', metadata: { name: 'rego' }, spec: { images: [{ glob: '**' }], ...spec } }));
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'policy.sigstore.dev/v1beta1',
+      kind: 'ClusterImagePolicy',
+      metadata: { name: 'rego' },
+      spec: { images: [{ glob: '**' }], ...spec },
+    }),
+  );
   return file;
 }
 
@@ -58,7 +66,10 @@ const rego = (data: string) => ({ type: 'rego', data });
 
 async function verifyWith(file: string, tag: string, evaluate: PolicyEvaluator = policyEvaluator()): Promise<Verdict> {
   const set = await loadPolicyPath(file);
-  assert.deepEqual(set.problems.filter((p) => p.severity === 'error'), []);
+  assert.deepEqual(
+    set.problems.filter((p) => p.severity === 'error'),
+    [],
+  );
   const client = new RegistryClient({ now: testNow, insecureHosts: [reg.host] });
   return verifyImage(parseImageTarget(`${reg.host}/${REPO}:${tag}`), (name, literal) => policiesMatching(set, name, { literal }), {
     registry: (ref) => client.repository(ref),
@@ -99,7 +110,10 @@ describe('Rego attestation policies over real attestations', () => {
     assert.equal((await verifyWith(file, 'good')).verdict, 'admit');
     const bad = await verifyWith(file, 'bad');
     assert.equal(bad.verdict, 'deny');
-    assert.match(bad.policies[0]!.authorities[0]!.reason, new RegExp(`failed evaluating rego policy for type provenance: policy is not compliant for query ${QUERY}$`));
+    assert.match(
+      bad.policies[0]!.authorities[0]!.reason,
+      new RegExp(`failed evaluating rego policy for type provenance: policy is not compliant for query ${QUERY}$`),
+    );
   });
 
   it('vuln scan: the error of a non-compliant {result, error} response is the reason, as upstream words it', async () => {
@@ -107,7 +121,10 @@ describe('Rego attestation policies over real attestations', () => {
     assert.equal((await verifyWith(file, 'good')).verdict, 'admit');
     const bad = await verifyWith(file, 'bad');
     assert.equal(bad.verdict, 'deny');
-    assert.match(bad.policies[0]!.authorities[0]!.reason, new RegExp(`failed evaluating rego policy for type vuln: policy is not compliant for query ${QUERY} with errors: Found HIGH: 1, CRITICAL: 2$`));
+    assert.match(
+      bad.policies[0]!.authorities[0]!.reason,
+      new RegExp(`failed evaluating rego policy for type vuln: policy is not compliant for query ${QUERY} with errors: Found HIGH: 1, CRITICAL: 2$`),
+    );
   });
 
   it("custom predicate: the check of policy-controller's e2e test passes its data and denies other data", async () => {
@@ -142,12 +159,17 @@ describe('Rego attestation policies over real attestations', () => {
     const spec = (min: number) =>
       policyFile({
         authorities: [authority([{ name: 'provenance', predicateType: 'slsaprovenance' }])],
-        policy: rego(`package sigstore\ndefault isCompliant = false\nisCompliant {\n  atts := input.authorityMatches["release-key"].attestations.provenance\n  count(atts) >= ${min}\n  startswith(atts[0].digest, "sha256:")\n}\n`),
+        policy: rego(
+          `package sigstore\ndefault isCompliant = false\nisCompliant {\n  atts := input.authorityMatches["release-key"].attestations.provenance\n  count(atts) >= ${min}\n  startswith(atts[0].digest, "sha256:")\n}\n`,
+        ),
       });
     assert.equal((await verifyWith(spec(1), 'good')).verdict, 'admit');
     const denied = await verifyWith(spec(2), 'good');
     assert.equal(denied.verdict, 'deny');
-    assert.match(denied.policies[0]!.reason ?? '', new RegExp(`^failed evaluating rego policy for type ClusterImagePolicy: policy is not compliant for query ${QUERY}$`));
+    assert.match(
+      denied.policies[0]!.reason ?? '',
+      new RegExp(`^failed evaluating rego policy for type ClusterImagePolicy: policy is not compliant for query ${QUERY}$`),
+    );
   });
 
   it('a remote Rego policy is used only when its sha256sum matches', async () => {
@@ -158,7 +180,9 @@ describe('Rego attestation policies over real attestations', () => {
     const good = policyFile({ authorities: [authority([{ name: 'vuln', predicateType: 'vuln', policy: { type: 'rego', remote: { url, sha256sum: sum } } }])] });
     assert.equal((await verifyWith(good, 'good', evaluate)).verdict, 'admit');
     assert.equal((await verifyWith(good, 'bad', evaluate)).verdict, 'deny');
-    const wrong = policyFile({ authorities: [authority([{ name: 'vuln', predicateType: 'vuln', policy: { type: 'rego', remote: { url, sha256sum: 'a'.repeat(64) } } }])] });
+    const wrong = policyFile({
+      authorities: [authority([{ name: 'vuln', predicateType: 'vuln', policy: { type: 'rego', remote: { url, sha256sum: 'a'.repeat(64) } } }])],
+    });
     const verdict = await verifyWith(wrong, 'good', evaluate);
     assert.equal(verdict.verdict, 'deny');
     assert.match(verdict.policies[0]!.authorities[0]!.reason, /failed to check sha256sum from policy remote/);
@@ -166,7 +190,8 @@ describe('Rego attestation policies over real attestations', () => {
   });
 
   it('a policy that would run for hours is stopped by the step limit: not compliant, with the reason', async () => {
-    const hostile = 'package sigstore\nimport future.keywords.in\nr := numbers.range(1, 1000)\nisCompliant { count([x | some a in r; some b in r; some c in r; x := [a, b, c]]) > 0 }\n';
+    const hostile =
+      'package sigstore\nimport future.keywords.in\nr := numbers.range(1, 1000)\nisCompliant { count([x | some a in r; some b in r; some c in r; x := [a, b, c]]) > 0 }\n';
     const started = performance.now();
     const outcome = await evaluateRego(hostile, {}, { maxSteps: 200_000 });
     assert.match(outcome?.error ?? '', /^1 error occurred: sigstore\.rego:4: eval_limit_error: evaluation stopped after 200000 steps/);
@@ -174,10 +199,23 @@ describe('Rego attestation policies over real attestations', () => {
   });
 
   it('a policy calling http.send never runs: denied with the refusal, whatever the attestation says', async () => {
-    const file = policyFile({ authorities: [authority([{ name: 'custom', predicateType: 'custom', policy: rego('package sigstore\nisCompliant { http.send({"url": "https://x.example"}).status_code == 200 }\n') }])] });
+    const file = policyFile({
+      authorities: [
+        authority([
+          {
+            name: 'custom',
+            predicateType: 'custom',
+            policy: rego('package sigstore\nisCompliant { http.send({"url": "https://x.example"}).status_code == 200 }\n'),
+          },
+        ]),
+      ],
+    });
     const verdict = await verifyWith(file, 'good');
     assert.equal(verdict.verdict, 'deny');
-    assert.match(verdict.policies[0]!.authorities[0]!.reason, /failed evaluating rego policy for type custom: 1 error occurred: sigstore\.rego:2: rego_parse_error: http\.send is not allowed: it makes network requests/);
+    assert.match(
+      verdict.policies[0]!.authorities[0]!.reason,
+      /failed evaluating rego policy for type custom: 1 error occurred: sigstore\.rego:2: rego_parse_error: http\.send is not allowed: it makes network requests/,
+    );
   });
 });
 
@@ -186,10 +224,15 @@ describe('sigwatch policy validate and verify with Rego', () => {
     const ok = policyFile({ authorities: [authority([{ name: 'vuln', predicateType: 'vuln', policy: rego(VULN_POLICY) }])], policy: rego(CUSTOM_POLICY) });
     const good = await sigwatch('policy', 'validate', ok);
     assert.equal(good.code, 0, good.stderr);
-    const broken = policyFile({ authorities: [authority([{ name: 'vuln', predicateType: 'vuln', policy: rego('package sigstore\n\nisCompliant {\n  input.x ==\n}\n') }])] });
+    const broken = policyFile({
+      authorities: [authority([{ name: 'vuln', predicateType: 'vuln', policy: rego('package sigstore\n\nisCompliant {\n  input.x ==\n}\n') }])],
+    });
     const out = await sigwatch('policy', 'validate', broken);
     assert.equal(out.code, 2);
-    assert.match(out.stderr, /ClusterImagePolicy\/rego: spec\.authorities\[0\]\.attestations\.policy\.data: attestation vuln: invalid Rego: sigstore\.rego:5:1: rego_parse_error: unexpected } token/);
+    assert.match(
+      out.stderr,
+      /ClusterImagePolicy\/rego: spec\.authorities\[0\]\.attestations\.policy\.data: attestation vuln: invalid Rego: sigstore\.rego:5:1: rego_parse_error: unexpected } token/,
+    );
   });
 
   it('verify --at is the time.now_ns a Rego policy sees', async () => {

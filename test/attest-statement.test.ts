@@ -5,7 +5,15 @@ import { namesDigest, parseStatement, policyInput, type Statement } from '../src
 
 const HEX = 'ab'.repeat(32);
 const statement = (extra: Record<string, unknown> = {}) =>
-  Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'app', digest: { sha256: HEX } }], predicateType: 'https://slsa.dev/provenance/v0.2', predicate: {}, ...extra }));
+  Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name: 'app', digest: { sha256: HEX } }],
+      predicateType: 'https://slsa.dev/provenance/v0.2',
+      predicate: {},
+      ...extra,
+    }),
+  );
 const parsed = (extra: Record<string, unknown> = {}) => parseStatement(statement(extra)) as Statement;
 
 describe('predicate types', () => {

@@ -81,7 +81,18 @@ function policyFile(authorities: object[], extra: Record<string, unknown> = {}):
 }
 
 async function verify(tag: string, authorities: object[], extra: Record<string, unknown> = {}) {
-  const out = await sigwatch('verify', `${name()}:${tag}`, '--policies', policyFile(authorities, extra), '--insecure-registry', reg.host, '--trusted-root', rootFile, '--format', 'json');
+  const out = await sigwatch(
+    'verify',
+    `${name()}:${tag}`,
+    '--policies',
+    policyFile(authorities, extra),
+    '--insecure-registry',
+    reg.host,
+    '--trusted-root',
+    rootFile,
+    '--format',
+    'json',
+  );
   const verdict = out.json();
   const authority = verdict.policies[0]?.authorities[0] as AttestationAuthorityResult | undefined;
   return { code: out.code, verdict, authority, stderr: out.stderr };
@@ -92,15 +103,33 @@ before(async () => {
   await fixture.writeTrustedRoot(rootFile);
   reg = await startRegistry();
   await addImage('slsa02', async (image) => ({ att: [keyAttestationLayer(statement(image, PredicateUris.slsa02, Predicates.slsa02()), key.privateKey)] }));
-  await addImage('slsa1', async (image) => ({ att: [await keylessAttestationLayer(fixture, statement(image, PredicateUris.slsa1, Predicates.slsa1()), keylessIdentity)] }));
+  await addImage('slsa1', async (image) => ({
+    att: [await keylessAttestationLayer(fixture, statement(image, PredicateUris.slsa1, Predicates.slsa1()), keylessIdentity)],
+  }));
   await addImage('spdx-bundle', async (image) => ({
-    referrers: [attestationReferrer(image, await keylessAttestationBundle(fixture, statement(image, PredicateUris.spdx, Predicates.spdx()), keylessIdentity), PredicateUris.spdx)],
+    referrers: [
+      attestationReferrer(
+        image,
+        await keylessAttestationBundle(fixture, statement(image, PredicateUris.spdx, Predicates.spdx()), keylessIdentity),
+        PredicateUris.spdx,
+      ),
+    ],
   }));
   await addImage('cyclonedx-bundle-key', async (image) => ({
-    referrers: [attestationReferrer(image, keyAttestationBundle(statement(image, PredicateUris.cyclonedx, Predicates.cyclonedx()), key.privateKey), PredicateUris.cyclonedx)],
+    referrers: [
+      attestationReferrer(
+        image,
+        keyAttestationBundle(statement(image, PredicateUris.cyclonedx, Predicates.cyclonedx()), key.privateKey),
+        PredicateUris.cyclonedx,
+      ),
+    ],
   }));
-  await addImage('vuln-critical', async (image) => ({ att: [keyAttestationLayer(statement(image, PredicateUris.vuln, Predicates.vuln(['LOW', 'CRITICAL'])), key.privateKey)] }));
-  await addImage('vuln-clean', async (image) => ({ att: [keyAttestationLayer(statement(image, PredicateUris.vuln, Predicates.vuln(['LOW', 'MEDIUM'])), key.privateKey)] }));
+  await addImage('vuln-critical', async (image) => ({
+    att: [keyAttestationLayer(statement(image, PredicateUris.vuln, Predicates.vuln(['LOW', 'CRITICAL'])), key.privateKey)],
+  }));
+  await addImage('vuln-clean', async (image) => ({
+    att: [keyAttestationLayer(statement(image, PredicateUris.vuln, Predicates.vuln(['LOW', 'MEDIUM'])), key.privateKey)],
+  }));
   await addImage('custom', async (image) => ({
     att: [
       keyAttestationLayer(statement(image, PredicateUris.custom, Predicates.custom('reviewed-by-security')), key.privateKey),
@@ -116,7 +145,9 @@ before(async () => {
       keyAttestationLayer(statement(image, PredicateUris.cyclonedx, Predicates.cyclonedx()), key.privateKey),
     ],
   }));
-  await addImage('other-key', async (image) => ({ att: [keyAttestationLayer(statement(image, PredicateUris.slsa02, Predicates.slsa02()), otherKey.privateKey)] }));
+  await addImage('other-key', async (image) => ({
+    att: [keyAttestationLayer(statement(image, PredicateUris.slsa02, Predicates.slsa02()), otherKey.privateKey)],
+  }));
   await addImage('unattested', async () => ({}));
   await addImage('keyless-no-rekor', async (image) => {
     const { rekorBundle: _, ...layer } = await keylessAttestationLayer(fixture, statement(image, PredicateUris.slsa1, Predicates.slsa1()), keylessIdentity);
@@ -133,15 +164,22 @@ after(async () => {
 
 describe('attestations: predicate kinds, with keys and keyless', () => {
   it('SLSA v0.2 provenance in a .att tag, signed with a key, short name slsaprovenance: admitted when the policy holds', async () => {
-    const r = await verify('slsa02', [keyAuthority([{ name: 'provenance', predicateType: 'slsaprovenance', policy: cue('predicate: builder: id: "https://github.com/actions/runner"') }])]);
+    const r = await verify('slsa02', [
+      keyAuthority([{ name: 'provenance', predicateType: 'slsaprovenance', policy: cue('predicate: builder: id: "https://github.com/actions/runner"') }]),
+    ]);
     assert.equal(r.verdict.verdict, 'admit', JSON.stringify(r.verdict.reasons));
     assert.equal(r.code, 0);
     assert.equal(r.authority?.reason, 'attestations passed: provenance');
-    assert.deepEqual(r.authority?.attestations.map((a) => [a.name, a.verdict, a.matches.length]), [['provenance', 'pass', 1]]);
+    assert.deepEqual(
+      r.authority?.attestations.map((a) => [a.name, a.verdict, a.matches.length]),
+      [['provenance', 'pass', 1]],
+    );
   });
 
   it('SLSA v0.2 provenance from another builder: denied with the CUE conflict', async () => {
-    const r = await verify('slsa02', [keyAuthority([{ name: 'provenance', predicateType: 'slsaprovenance02', policy: cue('predicate: builder: id: "https://ci.acme.example/builder"') }])]);
+    const r = await verify('slsa02', [
+      keyAuthority([{ name: 'provenance', predicateType: 'slsaprovenance02', policy: cue('predicate: builder: id: "https://ci.acme.example/builder"') }]),
+    ]);
     assert.equal(r.verdict.verdict, 'deny');
     assert.equal(r.code, 1);
     assert.match(
@@ -153,23 +191,35 @@ describe('attestations: predicate kinds, with keys and keyless', () => {
 
   it('SLSA v1 provenance, keyless legacy .att (certificate and Rekor bundle annotations)', async () => {
     const ok = await verify('slsa1', [
-      keylessAuthority([{ name: 'provenance', predicateType: 'slsaprovenance1', policy: cue('predicate: buildDefinition: buildType: "https://actions.github.io/buildtypes/workflow/v1"') }]),
+      keylessAuthority([
+        {
+          name: 'provenance',
+          predicateType: 'slsaprovenance1',
+          policy: cue('predicate: buildDefinition: buildType: "https://actions.github.io/buildtypes/workflow/v1"'),
+        },
+      ]),
     ]);
     assert.equal(ok.verdict.verdict, 'admit', JSON.stringify(ok.verdict.reasons));
     assert.deepEqual(ok.authority?.signatures[0]?.identity, { issuer: GITHUB, subject: WORKFLOW });
-    const wrongIdentity = await verify('slsa1', [keylessAuthority([{ name: 'provenance', predicateType: PredicateUris.slsa1 }], '^https://github\\.com/other/')]);
+    const wrongIdentity = await verify('slsa1', [
+      keylessAuthority([{ name: 'provenance', predicateType: PredicateUris.slsa1 }], '^https://github\\.com/other/'),
+    ]);
     assert.equal(wrongIdentity.verdict.verdict, 'deny');
     assert.match(wrongIdentity.authority!.reason, /no valid attestations: sha256:[0-9a-f]{64}: none of the expected identities matched/);
   });
 
   it('SPDX SBOM as a keyless sigstore bundle found through referrers (short name spdxjson)', async () => {
-    const r = await verify('spdx-bundle', [keylessAuthority([{ name: 'sbom', predicateType: 'spdxjson', policy: cue('predicate: spdxVersion: =~"^SPDX-2\\\\.[23]$"') }])]);
+    const r = await verify('spdx-bundle', [
+      keylessAuthority([{ name: 'sbom', predicateType: 'spdxjson', policy: cue('predicate: spdxVersion: =~"^SPDX-2\\\\.[23]$"') }]),
+    ]);
     assert.equal(r.verdict.verdict, 'admit', JSON.stringify(r.verdict.reasons));
     assert.equal(r.authority?.attestations[0]?.matches[0]?.predicateType, 'spdxjson');
   });
 
   it('CycloneDX SBOM as a key-signed bundle found through referrers', async () => {
-    const r = await verify('cyclonedx-bundle-key', [keyAuthority([{ name: 'sbom', predicateType: 'cyclonedx', policy: cue('predicate: bomFormat: "CycloneDX"') }])]);
+    const r = await verify('cyclonedx-bundle-key', [
+      keyAuthority([{ name: 'sbom', predicateType: 'cyclonedx', policy: cue('predicate: bomFormat: "CycloneDX"') }]),
+    ]);
     assert.equal(r.verdict.verdict, 'admit', JSON.stringify(r.verdict.reasons));
     const wrongKey = await verify('cyclonedx-bundle-key', [keyAuthority([{ name: 'sbom', predicateType: 'cyclonedx' }], otherKey.publicKeyPem)]);
     assert.equal(wrongKey.verdict.verdict, 'deny');
@@ -186,7 +236,9 @@ describe('attestations: predicate kinds, with keys and keyless', () => {
   });
 
   it('vuln statements reach the policy as cosign shapes them: no _type', async () => {
-    const r = await verify('vuln-clean', [keyAuthority([{ name: 'shape', predicateType: 'vuln', policy: cue('"_type": "https://in-toto.io/Statement/v2"\npredicate: invocation: uri: string') }])]);
+    const r = await verify('vuln-clean', [
+      keyAuthority([{ name: 'shape', predicateType: 'vuln', policy: cue('"_type": "https://in-toto.io/Statement/v2"\npredicate: invocation: uri: string') }]),
+    ]);
     // cosign's vuln shape has no _type, so a policy about it only adds the field and passes.
     assert.equal(r.verdict.verdict, 'admit', JSON.stringify(r.verdict.reasons));
     const full = await verify('vuln-clean', [
@@ -217,14 +269,20 @@ describe('attestations: what is refused', () => {
     const elsewhere = buildImage({ seed: 'elsewhere' }).digest;
     const r = await verify('other-digest', [keyAuthority([{ name: 'provenance', predicateType: 'slsaprovenance' }])]);
     assert.equal(r.verdict.verdict, 'deny');
-    assert.equal(r.authority!.reason, `no valid attestations: ${r.authority!.reason.split(': ')[1]}: statement is for ${elsewhere}, not this image (${images.get('other-digest')!.digest})`);
+    assert.equal(
+      r.authority!.reason,
+      `no valid attestations: ${r.authority!.reason.split(': ')[1]}: statement is for ${elsewhere}, not this image (${images.get('other-digest')!.digest})`,
+    );
   });
 
   it('an attestation of the wrong predicate type is ignored, not accepted', async () => {
     // The policy would accept anything: only the type keeps the SLSA statement out.
     const r = await verify('slsa02', [keyAuthority([{ name: 'sbom', predicateType: 'spdx', policy: cue('predicate: _') }])]);
     assert.equal(r.verdict.verdict, 'deny');
-    assert.equal(r.authority!.reason, `attestation sbom: no matching attestations with type spdx, checked the following predicateTypes: "${PredicateUris.slsa02}"`);
+    assert.equal(
+      r.authority!.reason,
+      `attestation sbom: no matching attestations with type spdx, checked the following predicateTypes: "${PredicateUris.slsa02}"`,
+    );
   });
 
   it('a failing statement of another type does not spoil a passing one', async () => {
@@ -241,8 +299,17 @@ describe('attestations: what is refused', () => {
       ]),
     ]);
     assert.equal(r.verdict.verdict, 'deny');
-    assert.deepEqual(r.authority?.attestations.map((a) => [a.name, a.verdict]), [['cyclonedx-sbom', 'pass'], ['spdx-2.3', 'fail']]);
-    assert.match(r.authority!.reason, /^attestation spdx-2\.3: sha256:[0-9a-f]{64}: failed evaluating cue policy for spdx-2\.3: .*conflicting values "SPDX-2\.3" and "SPDX-2\.1"/s);
+    assert.deepEqual(
+      r.authority?.attestations.map((a) => [a.name, a.verdict]),
+      [
+        ['cyclonedx-sbom', 'pass'],
+        ['spdx-2.3', 'fail'],
+      ],
+    );
+    assert.match(
+      r.authority!.reason,
+      /^attestation spdx-2\.3: sha256:[0-9a-f]{64}: failed evaluating cue policy for spdx-2\.3: .*conflicting values "SPDX-2\.3" and "SPDX-2\.1"/s,
+    );
   });
 
   it('an attestation signed by another key does not verify', async () => {
@@ -260,7 +327,10 @@ describe('attestations: what is refused', () => {
   it('a keyless attestation without its Rekor entry is refused (the log is required, as for signatures)', async () => {
     const r = await verify('keyless-no-rekor', [keylessAuthority([{ name: 'provenance', predicateType: 'slsaprovenance1' }])]);
     assert.equal(r.verdict.verdict, 'deny');
-    assert.match(r.authority!.reason, /^no valid attestations: sha256:[0-9a-f]{64}: no Rekor bundle annotation, and the authority requires the transparency log$/);
+    assert.match(
+      r.authority!.reason,
+      /^no valid attestations: sha256:[0-9a-f]{64}: no Rekor bundle annotation, and the authority requires the transparency log$/,
+    );
   });
 
   it('a layer that is not a DSSE envelope is reported, and can never admit', async () => {

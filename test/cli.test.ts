@@ -55,11 +55,26 @@ describe('sigwatch --version', () => {
 describe('unknown options and commands', () => {
   it('says the command’s own message with the nearest option, exit 2', async () => {
     const cases: [string[], string][] = [
-      [['verify', 'x/y:z', '--polices', 'p'], "sigwatch: verify: unknown option --polices; did you mean --policies? ('sigwatch verify --help' lists its options)\n"],
-      [['invoke', 'e.json', '--pull-secret', 'd'], "sigwatch: invoke: unknown option --pull-secret; did you mean --pull-secrets? ('sigwatch invoke --help' lists its options)\n"],
-      [['policy', 'match', 'x', '--polciies', 'p'], "sigwatch: policy match: unknown option --polciies; did you mean --policies? ('sigwatch policy match --help' lists its options)\n"],
-      [['associations', 'check', '--acount', '111122223333'], "sigwatch: associations check: unknown option --acount; did you mean --account? ('sigwatch associations check --help' lists its options)\n"],
-      [['trust', 'refresh', '--output', 'f'], "sigwatch: trust refresh: unknown option --output; did you mean --out? ('sigwatch trust refresh --help' lists its options)\n"],
+      [
+        ['verify', 'x/y:z', '--polices', 'p'],
+        "sigwatch: verify: unknown option --polices; did you mean --policies? ('sigwatch verify --help' lists its options)\n",
+      ],
+      [
+        ['invoke', 'e.json', '--pull-secret', 'd'],
+        "sigwatch: invoke: unknown option --pull-secret; did you mean --pull-secrets? ('sigwatch invoke --help' lists its options)\n",
+      ],
+      [
+        ['policy', 'match', 'x', '--polciies', 'p'],
+        "sigwatch: policy match: unknown option --polciies; did you mean --policies? ('sigwatch policy match --help' lists its options)\n",
+      ],
+      [
+        ['associations', 'check', '--acount', '111122223333'],
+        "sigwatch: associations check: unknown option --acount; did you mean --account? ('sigwatch associations check --help' lists its options)\n",
+      ],
+      [
+        ['trust', 'refresh', '--output', 'f'],
+        "sigwatch: trust refresh: unknown option --output; did you mean --out? ('sigwatch trust refresh --help' lists its options)\n",
+      ],
       [['verify', 'x/y:z', '--frobnicate'], "sigwatch: verify: unknown option --frobnicate ('sigwatch verify --help' lists its options)\n"],
       [['verify', 'x/y:z', '-p', 'x'], "sigwatch: verify: unknown option -p ('sigwatch verify --help' lists its options)\n"],
     ];
@@ -164,16 +179,27 @@ describe('--insecure-registry', () => {
   it('refuses an https URL or what is not a host, before any request', async () => {
     const https = await sigwatch('verify', `${reg.host}/team/app:signed`, '--policies', policy, '--insecure-registry', `https://${reg.host}`);
     assert.equal(https.code, 2);
-    assert.equal(https.stderr, `sigwatch: --insecure-registry https://${reg.host}: an https:// registry is not insecure; give HOST:PORT of a registry that speaks plain HTTP\n`);
+    assert.equal(
+      https.stderr,
+      `sigwatch: --insecure-registry https://${reg.host}: an https:// registry is not insecure; give HOST:PORT of a registry that speaks plain HTTP\n`,
+    );
     const path = await sigwatch('verify', `${reg.host}/team/app:signed`, '--policies', policy, '--insecure-registry', `${reg.host}/team`);
     assert.equal(path.code, 2);
-    assert.equal(path.stderr, `sigwatch: --insecure-registry ${reg.host}/team: expected HOST[:PORT] (as in the image reference, e.g. 127.0.0.1:5000), or http://HOST[:PORT]\n`);
+    assert.equal(
+      path.stderr,
+      `sigwatch: --insecure-registry ${reg.host}/team: expected HOST[:PORT] (as in the image reference, e.g. 127.0.0.1:5000), or http://HOST[:PORT]\n`,
+    );
   });
 
   it('suggests the flag when TLS meets a plain-HTTP registry', async () => {
     const r = await sigwatch('verify', `${reg.host}/team/app:signed`, '--policies', policy, '--format', 'json');
     assert.equal(r.code, 1);
-    assert.match(r.json().reasons[0]!, new RegExp(`the server may speak plain HTTP; if it is a local test registry, name it insecure \\(--insecure-registry ${reg.host.replaceAll('.', '\\.')}, or registries\\.insecure in a local config\\)$`));
+    assert.match(
+      r.json().reasons[0]!,
+      new RegExp(
+        `the server may speak plain HTTP; if it is a local test registry, name it insecure \\(--insecure-registry ${reg.host.replaceAll('.', '\\.')}, or registries\\.insecure in a local config\\)$`,
+      ),
+    );
   });
 });
 

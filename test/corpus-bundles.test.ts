@@ -108,7 +108,11 @@ describe('hostile bundles corpus', () => {
         );
         const dir = join(work, name);
         const img = imageEntries(image);
-        await writeLayout(dir, [img.manifest, { tag: `sha256-${hex}`, mediaType: 'application/vnd.oci.image.index.v1+json', bytes: referrersIndex }], [...img.blobs, empty, layer, manifest]);
+        await writeLayout(
+          dir,
+          [img.manifest, { tag: `sha256-${hex}`, mediaType: 'application/vnd.oci.image.index.v1+json', bytes: referrersIndex }],
+          [...img.blobs, empty, layer, manifest],
+        );
         const verdict = await verifyLayout(dir, policy, trustMaterialFromJson(fixture.trustedRoot, 'fixture'));
         crashed = false;
         outcome = verdict.verdict;

@@ -125,11 +125,20 @@ describe('hostile signatures corpus', () => {
       [{ identity: WORKFLOW }, keylessPolicy],
     ] as const) {
       const annotations: Record<string, string> = { [SIGNATURE_ANNOTATION]: '$SIGNATURE' };
-      if (keyless) Object.assign(annotations, { 'dev.sigstore.cosign/certificate': '$FIXTURE_CERT', 'dev.sigstore.cosign/chain': '$FIXTURE_CHAIN', 'dev.sigstore.cosign/bundle': '$FIXTURE_REKOR' });
+      if (keyless)
+        Object.assign(annotations, {
+          'dev.sigstore.cosign/certificate': '$FIXTURE_CERT',
+          'dev.sigstore.cosign/chain': '$FIXTURE_CHAIN',
+          'dev.sigstore.cosign/bundle': '$FIXTURE_REKOR',
+        });
       const sig = await signatureManifest([{ payload: '$PAYLOAD', annotations }], keyless);
       const dir = join(work, `baseline-${keyless ? 'keyless' : 'key'}`);
       const { manifest, blobs } = imageEntries(image);
-      await writeLayout(dir, [manifest, { tag: signatureTag(image.digest), mediaType: 'application/vnd.oci.image.manifest.v1+json', bytes: sig.bytes }], [...blobs, ...sig.blobs]);
+      await writeLayout(
+        dir,
+        [manifest, { tag: signatureTag(image.digest), mediaType: 'application/vnd.oci.image.manifest.v1+json', bytes: sig.bytes }],
+        [...blobs, ...sig.blobs],
+      );
       const verdict = await verifyLayout(dir, policy, trustMaterialFromJson(fixture.trustedRoot, 'fixture'));
       assert.equal(verdict.verdict, 'admit', verdictText(verdict));
     }
@@ -142,10 +151,15 @@ describe('hostile signatures corpus', () => {
       let admitted = false;
       try {
         const keyless = c.input.sign === 'keyless' ? { identity: (c.input.identity as string | undefined) ?? WORKFLOW } : undefined;
-        const sig = typeof c.input.manifestText === 'string' ? await rawManifest(c.input.manifestText) : await signatureManifest(c.input.layers as Layer[], keyless);
+        const sig =
+          typeof c.input.manifestText === 'string' ? await rawManifest(c.input.manifestText) : await signatureManifest(c.input.layers as Layer[], keyless);
         const dir = join(work, c.name);
         const { manifest, blobs } = imageEntries(image);
-        await writeLayout(dir, [manifest, { tag: signatureTag(image.digest), mediaType: 'application/vnd.oci.image.manifest.v1+json', bytes: sig.bytes }], [...blobs, ...sig.blobs]);
+        await writeLayout(
+          dir,
+          [manifest, { tag: signatureTag(image.digest), mediaType: 'application/vnd.oci.image.manifest.v1+json', bytes: sig.bytes }],
+          [...blobs, ...sig.blobs],
+        );
         const policy = c.input.policy === 'keyless' ? keylessPolicy : keyPolicy;
         const verdict = await verifyLayout(dir, policy, trustMaterialFromJson(fixture.trustedRoot, 'fixture'));
         crashed = false;

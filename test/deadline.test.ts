@@ -28,7 +28,10 @@ describe('deadlines', () => {
     const e = deadlineError(deadline(5_000), 'example.com/v2/a/manifests/b (GET)', 4_200);
     assert.ok(e instanceof SigwatchError);
     assert.equal(e.code, 'DEADLINE');
-    assert.match(e.message, /^still waiting for example\.com\/v2\/a\/manifests\/b \(GET\) after 4\.2 s \(the verification's deadline of 5 s passed after 0(\.\d+)? s\)$/);
+    assert.match(
+      e.message,
+      /^still waiting for example\.com\/v2\/a\/manifests\/b \(GET\) after 4\.2 s \(the verification's deadline of 5 s passed after 0(\.\d+)? s\)$/,
+    );
   });
 
   it('cuts a sleep and a call that ignores the signal short at the deadline', async () => {
@@ -38,7 +41,10 @@ describe('deadlines', () => {
     // A promise that never settles holds no handle, and deadline timers do not hold the process open.
     const keepAlive = setTimeout(() => undefined, 5_000);
     const never = new Promise<never>(() => undefined);
-    await assert.rejects(withinDeadline(never, deadline(100), 'STS'), (e: SigwatchError) => e.code === 'DEADLINE' && /still waiting for STS after 0\.1/.test(e.message));
+    await assert.rejects(
+      withinDeadline(never, deadline(100), 'STS'),
+      (e: SigwatchError) => e.code === 'DEADLINE' && /still waiting for STS after 0\.1/.test(e.message),
+    );
     clearTimeout(keepAlive);
     assert.ok(performance.now() - started < 1_000);
     assert.equal(await withinDeadline(Promise.resolve(7), deadline(100), 'x'), 7);
@@ -64,7 +70,8 @@ describe('registry HTTP under a deadline', () => {
     const started = performance.now();
     await assert.rejects(
       http.send({ method: 'HEAD', url: `${server.url}/v2/a/manifests/b?X-Amz-Signature=secret`, maxBytes: 0, signal: deadline(300) }, 'manifest-head'),
-      (e: SigwatchError) => e.code === 'DEADLINE' && e.message.startsWith(`still waiting for ${server.host}/v2/a/manifests/b (HEAD) after 0.3`) && !e.message.includes('secret'),
+      (e: SigwatchError) =>
+        e.code === 'DEADLINE' && e.message.startsWith(`still waiting for ${server.host}/v2/a/manifests/b (HEAD) after 0.3`) && !e.message.includes('secret'),
     );
     assert.equal(server.requests.length, 1);
     assert.ok(performance.now() - started < 1_000);
@@ -75,9 +82,17 @@ describe('AWS calls under a deadline', () => {
   it('bounds an AWS call to an endpoint that never answers (the SDK sets no timeout of its own)', async () => {
     const server = await startHangingServer('silent');
     servers.push(server);
-    const sts = new STSClient({ region: 'eu-west-1', endpoint: `http://${server.host}`, credentials: { accessKeyId: 'central', secretAccessKey: 'central' }, maxAttempts: 1, ...sdkHttpOptions(300) });
+    const sts = new STSClient({
+      region: 'eu-west-1',
+      endpoint: `http://${server.host}`,
+      credentials: { accessKeyId: 'central', secretAccessKey: 'central' },
+      maxAttempts: 1,
+      ...sdkHttpOptions(300),
+    });
     const started = performance.now();
-    await assert.rejects(sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::111122223333:role/sigwatch-member', RoleSessionName: 's' })), (e: Error) => /timeout/i.test(`${e.name} ${e.message}`));
+    await assert.rejects(sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::111122223333:role/sigwatch-member', RoleSessionName: 's' })), (e: Error) =>
+      /timeout/i.test(`${e.name} ${e.message}`),
+    );
     assert.ok(performance.now() - started < 2_000, `took ${Math.round(performance.now() - started)} ms`);
     assert.equal(server.hits, 1);
     sts.destroy();

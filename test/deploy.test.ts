@@ -17,7 +17,16 @@ import { ecrImageAction, sqsRecord } from './helpers/events.ts';
 import { startTestFauxqs } from './helpers/fauxqs.ts';
 import { startS3 } from './helpers/s3.ts';
 import { parse as parseYaml } from 'yaml';
-import { isObject, loadTemplate, materialize, parameterValues, referenceProblems, type Json, type JsonObject, type Template } from './helpers/cloudformation.ts';
+import {
+  isObject,
+  loadTemplate,
+  materialize,
+  parameterValues,
+  referenceProblems,
+  type Json,
+  type JsonObject,
+  type Template,
+} from './helpers/cloudformation.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ORG_ID = 'o-abcdefghij';
@@ -76,7 +85,13 @@ function osPackage(name: string, params: string[]): Packaged {
   const osls = join(ROOT, 'node_modules/.bin/osls');
   const args = ['package', '--stage', STAGE, '--package', out, ...params.flatMap((p) => ['--param', p])];
   // A clean environment: no AWS credentials or profile to look up, a fresh HOME.
-  const env = { PATH: process.env.PATH ?? '', HOME: join(service, 'home'), SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', AWS_EC2_METADATA_DISABLED: 'true' };
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: join(service, 'home'),
+    SLS_TELEMETRY_DISABLED: '1',
+    SLS_NOTIFICATIONS_MODE: 'off',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
   const [cmd, cmdArgs] = canCutNetwork ? ['unshare', ['-rn', osls, ...args]] : [osls, args];
   const result = spawnSync(cmd, cmdArgs, { cwd: service, env, encoding: 'utf8', timeout: 180_000 });
   assert.equal(result.status, 0, `osls package failed:\n${result.stdout}\n${result.stderr}`);
@@ -142,7 +157,8 @@ function identityStatements(t: Template): Statement[] {
     if (isObject(doc)) for (const s of asList(doc.Statement)) if (isObject(s)) out.push({ where, statement: s });
   };
   for (const [name, p] of ofType(t, 'AWS::IAM::Role')) for (const pol of asList(p.Policies)) if (isObject(pol)) add(pol.PolicyDocument, name);
-  for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::RolePolicy']) for (const [name, p] of ofType(t, type)) add(p.PolicyDocument, name);
+  for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::RolePolicy'])
+    for (const [name, p] of ofType(t, type)) add(p.PolicyDocument, name);
   return out;
 }
 
@@ -150,7 +166,11 @@ const actions = (s: JsonObject): string[] => asList(s.Action).map(String);
 const withAction = (t: Template, action: string) => identityStatements(t).filter((s) => actions(s.statement).includes(action));
 
 /** A child process run without blocking this one; its exit code and output. */
-function runAsync(file: string, args: string[], opts: { timeout: number; env: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runAsync(
+  file: string,
+  args: string[],
+  opts: { timeout: number; env: NodeJS.ProcessEnv },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(file, args, { ...opts, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
@@ -162,7 +182,13 @@ function runAsync(file: string, args: string[], opts: { timeout: number; env: No
  * A function's zip: its size, the sum of its entries' uncompressed sizes and
  * their names (from the zip's central directory), and each entry's content.
  */
-function zipSizes(file: string): { zipped: number; unzipped: number; entries: string[]; sizes: Map<string, { zipped: number; unzipped: number }>; read: (entry: string) => Buffer } {
+function zipSizes(file: string): {
+  zipped: number;
+  unzipped: number;
+  entries: string[];
+  sizes: Map<string, { zipped: number; unzipped: number }>;
+  read: (entry: string) => Buffer;
+} {
   const buf = readFileSync(file);
   const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   assert.ok(eocd >= 0, `${file}: no end of central directory`);
@@ -197,7 +223,11 @@ function zipSizes(file: string): { zipped: number; unzipped: number; entries: st
 describe('osls package (serverless.yml)', () => {
   it('packages with no AWS credentials, and no network where unshare can cut it', (t) => {
     // before() already packaged twice; this says how.
-    t.diagnostic(canCutNetwork ? 'packaged in a network namespace with no network (unshare -rn)' : 'unshare -rn unavailable here: packaged without credentials, network up');
+    t.diagnostic(
+      canCutNetwork
+        ? 'packaged in a network namespace with no network (unshare -rn)'
+        : 'unshare -rn unavailable here: packaged without credentials, network up',
+    );
     assert.ok(existsSync(join(base.dir, 'cloudformation-template-update-stack.json')));
     const text = JSON.stringify(base.template);
     for (const leftover of ['${param:', '${self:', '${opt:', '${sls:', '${env:', '${aws:']) assert.ok(!text.includes(leftover), `unresolved ${leftover}`);
@@ -220,7 +250,10 @@ describe('osls package (serverless.yml)', () => {
   });
 
   it('every reference resolves (Ref, GetAtt, Sub, conditions)', () => {
-    assert.deepEqual(referenceProblems(base.template).filter((p) => !/Ref AWS::|ServerlessDeploymentBucket/.test(p)), []);
+    assert.deepEqual(
+      referenceProblems(base.template).filter((p) => !/Ref AWS::|ServerlessDeploymentBucket/.test(p)),
+      [],
+    );
     assert.deepEqual(referenceProblems(existing.stack), []);
   });
 
@@ -252,7 +285,9 @@ describe('osls package (serverless.yml)', () => {
     it('bundles as scripts/build.ts does: split, ESM builds of packages first', async () => {
       const { FUNCTION_OPTIONS } = await import('../scripts/build-options.ts');
       // CloudFormation's tags (!Ref, !Sub) are unknown to plain YAML: kept as text, which is all this needs.
-      const esbuild = (parseYaml(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as { custom: { esbuild: Record<string, unknown> } }).custom.esbuild;
+      const esbuild = (
+        parseYaml(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as { custom: { esbuild: Record<string, unknown> } }
+      ).custom.esbuild;
       assert.equal(esbuild.splitting, FUNCTION_OPTIONS.splitting);
       assert.equal(esbuild.chunkNames, FUNCTION_OPTIONS.chunkNames);
       assert.deepEqual(esbuild.mainFields, FUNCTION_OPTIONS.mainFields);
@@ -271,7 +306,9 @@ describe('osls package (serverless.yml)', () => {
         const operators = (await fx.sns.send(new CreateTopicCommand({ Name: 'sigwatch-operators' }))).TopicArn!;
         const { QueueUrl } = await fx.sqs.send(new CreateQueueCommand({ QueueName: 'operators' }));
         const { Attributes } = await fx.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
-        await fx.sns.send(new SubscribeCommand({ TopicArn: operators, Protocol: 'sqs', Endpoint: Attributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true' } }));
+        await fx.sns.send(
+          new SubscribeCommand({ TopicArn: operators, Protocol: 'sqs', Endpoint: Attributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true' } }),
+        );
         await s3.bucket('sigwatch-config');
         await s3.put(
           'sigwatch-config',
@@ -279,7 +316,11 @@ describe('osls package (serverless.yml)', () => {
           `defaults: { roleName: sigwatch-member }\noperators: { topicArn: "${operators}" }\ngroups:\n  acme: { topicArn: "${operators}" }\nassociations:\n  - { group: acme, accounts: [{ id: "111122223333", regions: [us-east-1] }] }\n`,
         );
         const table = await dynamo.table();
-        const event = { ...ecrImageAction('bundle', { 'image-digest': `sha256:${'ab'.repeat(32)}`, 'image-tag': 'v1' }), account: '777788889999', region: 'us-east-1' };
+        const event = {
+          ...ecrImageAction('bundle', { 'image-digest': `sha256:${'ab'.repeat(32)}`, 'image-tag': 'v1' }),
+          account: '777788889999',
+          region: 'us-east-1',
+        };
         const script = `const { handler } = await import(${JSON.stringify(join(dir, 'functions/on-push/index.mjs'))});
 const out = await handler({ Records: [${JSON.stringify(sqsRecord('m1', event))}] }, { functionName: 'on-push', awsRequestId: 'r1', getRemainingTimeInMillis: () => 60000 });
 console.log('RESULT ' + JSON.stringify(out));`;
@@ -304,7 +345,11 @@ console.log('RESULT ' + JSON.stringify(out));`;
         });
         // The tail only: an error inside the minified bundle prints a line of it.
         assert.equal(run.code, 0, `${run.stderr.slice(-1500)}${run.stdout.slice(-1500)}`);
-        assert.equal(run.stdout.split('\n').find((l) => l.startsWith('RESULT ')), 'RESULT {"batchItemFailures":[]}', run.stdout);
+        assert.equal(
+          run.stdout.split('\n').find((l) => l.startsWith('RESULT ')),
+          'RESULT {"batchItemFailures":[]}',
+          run.stdout,
+        );
         const { Messages = [] } = await fx.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
         assert.equal(Messages.length, 1);
         const n = JSON.parse(Messages[0]!.Body!) as { verdict: string; account: string; reasons: string[] };
@@ -320,13 +365,19 @@ console.log('RESULT ' + JSON.stringify(out));`;
       for (const name of functions(base.template).keys()) {
         const zip = zipSizes(join(base.dir, `${name}.zip`));
         // The budget is the code's: the CUE engine (26 MB of wasm) is loaded only when a CUE policy is evaluated.
-        const engine = [...zip.sizes].filter(([e]) => CUE_ENGINE.test(e)).reduce((a, [, v]) => ({ zipped: a.zipped + v.zipped, unzipped: a.unzipped + v.unzipped }), { zipped: 0, unzipped: 0 });
+        const engine = [...zip.sizes]
+          .filter(([e]) => CUE_ENGINE.test(e))
+          .reduce((a, [, v]) => ({ zipped: a.zipped + v.zipped, unzipped: a.unzipped + v.unzipped }), { zipped: 0, unzipped: 0 });
         // Likewise the Security Hub SDK (176 KiB of ASFF model), loaded only when findings are enabled; it must stay one chunk, imported by nothing else.
-        const hub = [...zip.sizes].filter(([e]) => SECURITY_HUB_CHUNK.test(e)).reduce((a, [, v]) => ({ zipped: a.zipped + v.zipped, unzipped: a.unzipped + v.unzipped }), { zipped: 0, unzipped: 0 });
+        const hub = [...zip.sizes]
+          .filter(([e]) => SECURITY_HUB_CHUNK.test(e))
+          .reduce((a, [, v]) => ({ zipped: a.zipped + v.zipped, unzipped: a.unzipped + v.unzipped }), { zipped: 0, unzipped: 0 });
         if (name.startsWith('reverify-') || name === 'policy-change') assert.ok(hub.unzipped > 100_000, `${name}: the Security Hub SDK is in its own chunk`);
         const zipped = zip.zipped - engine.zipped - hub.zipped;
         const unzipped = zip.unzipped - engine.unzipped - hub.unzipped;
-        console.log(`# ${name}: ${(unzipped / 1048576).toFixed(2)} MiB unzipped, ${(zipped / 1024).toFixed(0)} KiB zipped (+ CUE engine ${(engine.zipped / 1048576).toFixed(1)} MiB zipped)`);
+        console.log(
+          `# ${name}: ${(unzipped / 1048576).toFixed(2)} MiB unzipped, ${(zipped / 1024).toFixed(0)} KiB zipped (+ CUE engine ${(engine.zipped / 1048576).toFixed(1)} MiB zipped)`,
+        );
         assert.ok(unzipped <= MAX_UNZIPPED_BYTES, `${name}: ${unzipped} bytes unzipped, budget ${MAX_UNZIPPED_BYTES}`);
         assert.ok(zipped <= MAX_ZIPPED_BYTES, `${name}: ${zipped} bytes zipped, budget ${MAX_ZIPPED_BYTES}`);
       }
@@ -369,7 +420,13 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
         for (const [name, { props: p }] of functions(pkg.stack)) {
           const vars = ((p.Environment as JsonObject).Variables ?? {}) as JsonObject;
           const expected = [...documented].filter(([, fns]) => fns.includes(name)).map(([v]) => v);
-          assert.deepEqual(Object.keys(vars).filter((k) => k.startsWith('SIGWATCH_')).sort(), expected.sort(), `${label}: ${name}`);
+          assert.deepEqual(
+            Object.keys(vars)
+              .filter((k) => k.startsWith('SIGWATCH_'))
+              .sort(),
+            expected.sort(),
+            `${label}: ${name}`,
+          );
           assert.deepEqual(vars.SIGWATCH_CONFIG_BUCKET, bucket, `${label}: ${name}`);
           assert.equal(vars.SIGWATCH_CONFIG_KEY, 'config/sigwatch.yaml');
           assert.equal(vars.SIGWATCH_SOURCE_IDENTITY, 'sigwatch');
@@ -390,7 +447,9 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       for (const [name, { logicalId }] of fns) {
         const trigger = TRIGGERS[name];
         assert.ok(trigger, `${name}: docs/runtime.md names its trigger`);
-        const mappings = ofType(base.template, 'AWS::Lambda::EventSourceMapping').filter(([, p]) => JSON.stringify(p.FunctionName) === JSON.stringify(getAtt(logicalId, 'Arn')));
+        const mappings = ofType(base.template, 'AWS::Lambda::EventSourceMapping').filter(
+          ([, p]) => JSON.stringify(p.FunctionName) === JSON.stringify(getAtt(logicalId, 'Arn')),
+        );
         const permissions = ofType(base.template, 'AWS::Lambda::Permission').filter(([, p]) => JSON.stringify(p.FunctionName).includes(logicalId));
         const rules = ofType(base.template, 'AWS::Events::Rule').filter(([, p]) => asList(p.Targets).some((t) => JSON.stringify(t).includes(logicalId)));
         if (trigger === 'push-queue' || trigger === 'reverify-queue') {
@@ -424,7 +483,10 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
     it('every function has an errors alarm to the operators', () => {
       for (const [name, { logicalId }] of functions(base.template)) {
         const alarms = ofType(base.template, 'AWS::CloudWatch::Alarm').filter(
-          ([, p]) => p.Namespace === 'AWS/Lambda' && p.MetricName === 'Errors' && JSON.stringify(p.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: ref(logicalId) }]),
+          ([, p]) =>
+            p.Namespace === 'AWS/Lambda' &&
+            p.MetricName === 'Errors' &&
+            JSON.stringify(p.Dimensions) === JSON.stringify([{ Name: 'FunctionName', Value: ref(logicalId) }]),
         );
         assert.equal(alarms.length, 1, `${name}: one errors alarm`);
         assert.deepEqual(alarms[0]![1].AlarmActions, [ref('OperatorsTopic')], name);
@@ -443,7 +505,9 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
         assert.equal(props(base.template, dlq).RedrivePolicy, undefined);
         for (const name of [queue, dlq]) assert.equal(props(base.template, name).SqsManagedSseEnabled, true, name);
         assert.ok(Number(props(base.template, dlq).MessageRetentionPeriod) >= 7 * 86400, 'a week to look at failures');
-        const alarms = ofType(base.template, 'AWS::CloudWatch::Alarm').filter(([, p]) => JSON.stringify(p.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: getAtt(dlq, 'QueueName') }]));
+        const alarms = ofType(base.template, 'AWS::CloudWatch::Alarm').filter(
+          ([, p]) => JSON.stringify(p.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: getAtt(dlq, 'QueueName') }]),
+        );
         assert.equal(alarms.length, 1);
         const [, alarm] = alarms[0]!;
         assert.equal(alarm.MetricName, 'ApproximateNumberOfMessagesVisible');
@@ -473,7 +537,10 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
         assert.deepEqual(allow[0]!.Resource, getAtt(queue, 'Arn'));
         assert.deepEqual(allow[0]!.Condition, { ArnEquals: { 'aws:SourceArn': getAtt('EcrPushRule', 'Arn') } });
         const deny = statements.filter((s) => s.Effect === 'Deny');
-        assert.deepEqual(deny.map((s) => s.Condition), [{ Bool: { 'aws:SecureTransport': 'false' } }]);
+        assert.deepEqual(
+          deny.map((s) => s.Condition),
+          [{ Bool: { 'aws:SecureTransport': 'false' } }],
+        );
       });
     }
   });
@@ -499,7 +566,10 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       const rule = props(base.template, 'EcrPushRule');
       assert.deepEqual(rule.EventBusName, ref(busName));
       assert.equal(rule.State, 'ENABLED');
-      assert.deepEqual(rule.EventPattern, { source: ['aws.ecr'], 'detail-type': ['ECR Image Action', 'ECR Referrer Action', 'ECR Pull Through Cache Action', 'ECR Replication Action'] });
+      assert.deepEqual(rule.EventPattern, {
+        source: ['aws.ecr'],
+        'detail-type': ['ECR Image Action', 'ECR Referrer Action', 'ECR Pull Through Cache Action', 'ECR Replication Action'],
+      });
       assert.deepEqual(
         asList(rule.Targets).map((t) => (t as JsonObject).Arn),
         [getAtt('PushQueue', 'Arn')],
@@ -559,7 +629,12 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       const rules = asList((b.BucketEncryption as JsonObject).ServerSideEncryptionConfiguration) as JsonObject[];
       assert.equal(rules.length, 1);
       assert.match(String((rules[0]!.ServerSideEncryptionByDefault as JsonObject).SSEAlgorithm), /^(AES256|aws:kms)$/);
-      assert.deepEqual(b.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      assert.deepEqual(b.PublicAccessBlockConfiguration, {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
       assert.deepEqual(b.NotificationConfiguration, { EventBridgeConfiguration: { EventBridgeEnabled: true } });
       assert.equal(base.stack.Resources.ConfigBucket!.DeletionPolicy, 'Retain');
       const policies = ofType(base.stack, 'AWS::S3::BucketPolicy').filter(([, p]) => JSON.stringify(p.Bucket) === JSON.stringify(ref('ConfigBucket')));
@@ -579,7 +654,10 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
 
     it('with configBucket, no bucket is created and everything names the existing one', () => {
       assert.equal(existing.stack.Resources.ConfigBucket, undefined);
-      assert.deepEqual(ofType(existing.stack, 'AWS::S3::BucketPolicy').map(([n]) => n), ['ServerlessDeploymentBucketPolicy']);
+      assert.deepEqual(
+        ofType(existing.stack, 'AWS::S3::BucketPolicy').map(([n]) => n),
+        ['ServerlessDeploymentBucketPolicy'],
+      );
       const s3 = identityStatements(existing.stack).filter((s) => actions(s.statement).some((a) => a.startsWith('s3:')));
       const rendered = JSON.stringify(s3);
       assert.ok(rendered.includes(`"Bucket":"${EXISTING_BUCKET}"`), rendered);
@@ -613,7 +691,8 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       assert.ok(documents.length >= 4);
       for (const [name, doc] of documents) {
         for (const s of asList(doc.Statement) as JsonObject[]) {
-          if (s.Principal === '*' || JSON.stringify(s.Principal) === '{"AWS":"*"}') assert.ok(isObject(s.Condition), `${name}: "*" principal without a condition`);
+          if (s.Principal === '*' || JSON.stringify(s.Principal) === '{"AWS":"*"}')
+            assert.ok(isObject(s.Condition), `${name}: "*" principal without a condition`);
           const wildcard = actions(s).filter((a) => a.includes('*'));
           if (wildcard.length === 0) continue;
           const denyAll = s.Effect === 'Deny' && isObject(s.Condition);
@@ -656,7 +735,7 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       ]);
     });
 
-    it('STS: only member roles of the configured name, only in the organisation\'s accounts', () => {
+    it("STS: only member roles of the configured name, only in the organisation's accounts", () => {
       const sts = identityStatements(base.stack).filter((s) => actions(s.statement).some((a) => a.startsWith('sts:')));
       assert.equal(sts.length, 1);
       const { statement } = sts[0]!;
@@ -672,7 +751,8 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       // Listed secrets: Fn::Split of the parameter; CloudFormation yields the list.
       const listed = resources(existing.stack);
       assert.deepEqual(listed, [{ 'Fn::Split': [',', SECRET_ARNS.join(',')] }, secretArn('sigwatch/*')]);
-      for (const { statement } of withAction(base.stack, 'secretsmanager:GetSecretValue')) assert.deepEqual(actions(statement), ['secretsmanager:GetSecretValue']);
+      for (const { statement } of withAction(base.stack, 'secretsmanager:GetSecretValue'))
+        assert.deepEqual(actions(statement), ['secretsmanager:GetSecretValue']);
     });
 
     it('S3: read config/ and policies/ of the config bucket, list nothing else', () => {
@@ -688,10 +768,13 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       const put = withAction(base.stack, 's3:PutObject');
       assert.equal(put.length, 1);
       assert.deepEqual(actions(put[0]!.statement), ['s3:PutObject']);
-      assert.deepEqual(asList(put[0]!.statement.Resource).map((r) => ((r as JsonObject)['Fn::Sub'] as Json[])[0]), ['arn:${AWS::Partition}:s3:::${Bucket}/reports/*']);
+      assert.deepEqual(
+        asList(put[0]!.statement.Resource).map((r) => ((r as JsonObject)['Fn::Sub'] as Json[])[0]),
+        ['arn:${AWS::Partition}:s3:::${Bucket}/reports/*'],
+      );
     });
 
-    it('SNS: publish to the stack\'s topics and the listed team topics only', () => {
+    it("SNS: publish to the stack's topics and the listed team topics only", () => {
       const publish = (t: Template) => withAction(t, 'sns:Publish');
       assert.equal(publish(base.stack).length, 1);
       assert.deepEqual(publish(base.stack)[0]!.statement.Resource, [ref('VerdictsTopic'), ref('OperatorsTopic')]);
@@ -701,7 +784,7 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       assert.deepEqual(withAction(base.stack, 'kms:GenerateDataKey')[0]!.statement.Resource, getAtt('TopicsKey', 'Arn'));
     });
 
-    it('DynamoDB and SQS: the stack\'s table and queues only', () => {
+    it("DynamoDB and SQS: the stack's table and queues only", () => {
       for (const { statement } of identityStatements(base.stack).filter((s) => actions(s.statement).some((a) => a.startsWith('dynamodb:')))) {
         assert.deepEqual(statement.Resource, getAtt('Table', 'Arn'));
       }
@@ -715,10 +798,13 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
       const trust = (t: Template) => asList((props(t, 'IamRoleLambdaExecution').AssumeRolePolicyDocument as JsonObject).Statement) as JsonObject[];
       const lambda = { Sid: 'Lambda', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' };
       assert.deepEqual(trust(base.stack), [lambda]);
-      assert.deepEqual(trust(existing.stack), [lambda, { Sid: 'OperatorsCheckAssociations', Effect: 'Allow', Principal: { AWS: OPERATOR_ROLE }, Action: 'sts:AssumeRole' }]);
+      assert.deepEqual(trust(existing.stack), [
+        lambda,
+        { Sid: 'OperatorsCheckAssociations', Effect: 'Allow', Principal: { AWS: OPERATOR_ROLE }, Action: 'sts:AssumeRole' },
+      ]);
     });
 
-    it('logs: only the stack\'s own log groups', () => {
+    it("logs: only the stack's own log groups", () => {
       for (const { statement } of identityStatements(base.stack).filter((s) => actions(s.statement).some((a) => a.startsWith('logs:')))) {
         for (const r of asList(statement.Resource)) assert.match(String((r as JsonObject)['Fn::Sub']), new RegExp(`:log-group:/aws/lambda/sigwatch-${STAGE}`));
       }
@@ -728,7 +814,13 @@ const cli = typeof m.default === 'function' ? m.default : m.default.default;
 
 describe('central stack and member-account StackSet agree', () => {
   const member = loadTemplate(join(ROOT, 'infra/member-account.yaml'));
-  const defaults = parameterValues(member, { CentralAccountId: '999999999999', CentralRoleName: ROLE_NAME, OrganizationId: ORG_ID, ExternalId: 'x'.repeat(40), CentralEventBusArn: 'arn:aws:events:eu-west-1:999999999999:event-bus/sigwatch-ci' });
+  const defaults = parameterValues(member, {
+    CentralAccountId: '999999999999',
+    CentralRoleName: ROLE_NAME,
+    OrganizationId: ORG_ID,
+    ExternalId: 'x'.repeat(40),
+    CentralEventBusArn: 'arn:aws:events:eu-west-1:999999999999:event-bus/sigwatch-ci',
+  });
 
   it('the member rule forwards exactly what the central rule routes', () => {
     const forward = Object.values(member.Resources).find((r) => r.Type === 'AWS::Events::Rule')!;
@@ -744,7 +836,7 @@ describe('central stack and member-account StackSet agree', () => {
     }
   });
 
-  it('the functions role has no path, so its name is the StackSet\'s CentralRoleName', () => {
+  it("the functions role has no path, so its name is the StackSet's CentralRoleName", () => {
     const role = props(base.template, 'IamRoleLambdaExecution');
     assert.equal(role.Path, '/');
     assert.equal(role.RoleName, ROLE_NAME);

@@ -26,7 +26,15 @@ function matches(pattern: unknown, event: unknown): boolean {
 
 const rules = Object.values(loadTemplate(new URL('../infra/member-account.yaml', import.meta.url)).Resources).filter((r) => r.Type === 'AWS::Events::Rule');
 const pattern = (rules[0]!.Properties as Json).EventPattern;
-const values = { id: 'evt-1', account: '111122223333', region: 'eu-west-1', time: '2026-11-23T10:00:00Z', repository: 'docker-hub/alpine', digest: `sha256:${'a'.repeat(64)}`, tag: '3.17.2' };
+const values = {
+  id: 'evt-1',
+  account: '111122223333',
+  region: 'eu-west-1',
+  time: '2026-11-23T10:00:00Z',
+  repository: 'docker-hub/alpine',
+  digest: `sha256:${'a'.repeat(64)}`,
+  tag: '3.17.2',
+};
 
 describe('member-account event forwarding', () => {
   for (const name of ['push', 'pull-through-cache', 'replication'] as const satisfies readonly AwsSample[]) {

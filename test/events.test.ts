@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import {
-  MAX_BODY_BYTES,
-  parseEcrEvent,
-  parseIncoming,
-  parseSqsBatch,
-  signatureSubject,
-  type ParsedEvent,
-  type PushEvent,
-} from '../src/events/index.ts';
+import { MAX_BODY_BYTES, parseEcrEvent, parseIncoming, parseSqsBatch, signatureSubject, type ParsedEvent, type PushEvent } from '../src/events/index.ts';
 import { awsSample, awsSampleText, sampleWith, shapeOf } from './helpers/aws-samples.ts';
 
 type Json = Record<string, unknown>;
@@ -191,10 +183,16 @@ describe('SQS and EventBridge envelopes', () => {
     const good = records.filter((r) => r.parsed.ok).map((r) => r.messageId);
     const bad = records.filter((r) => !r.parsed.ok).map((r) => ({ id: r.messageId, reason: r.parsed.ok ? '' : r.parsed.reason }));
     assert.deepEqual(good, ['059f36b4-87a3-44ab-83d2-661975830a7d', '7d5c1a2b-3e4f-4a6b-8c9d-0e1f2a3b4c5d', 'c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f']);
-    assert.deepEqual(bad.map((b) => b.id), ['2e1424d4-f796-459a-8184-9c92662be6da', '9a8b7c6d-5e4f-4321-8fed-cba987654321']);
+    assert.deepEqual(
+      bad.map((b) => b.id),
+      ['2e1424d4-f796-459a-8184-9c92662be6da', '9a8b7c6d-5e4f-4321-8fed-cba987654321'],
+    );
     assert.match(bad[0]!.reason, /^Records\[1\]\.body: not JSON/);
     assert.match(bad[1]!.reason, /^detail\.image-digest: /);
-    assert.deepEqual(records.map((r) => r.receiveCount), [1, 3, 1, 2, 1]);
+    assert.deepEqual(
+      records.map((r) => r.receiveCount),
+      [1, 3, 1, 2, 1],
+    );
   });
 
   it('rejects bad records one by one and keeps the rest', () => {
@@ -282,8 +280,16 @@ describe('SQS and EventBridge envelopes', () => {
   });
 });
 
-describe("ECR events AWS documents for images that arrive other than by a push", () => {
-  const values = { id: 'evt-arrival', account: '111122223333', region: 'eu-west-1', time: '2026-11-23T10:00:00Z', repository: 'docker-hub/alpine', digest: IMG, tag: '3.17.2' };
+describe('ECR events AWS documents for images that arrive other than by a push', () => {
+  const values = {
+    id: 'evt-arrival',
+    account: '111122223333',
+    region: 'eu-west-1',
+    time: '2026-11-23T10:00:00Z',
+    repository: 'docker-hub/alpine',
+    digest: IMG,
+    tag: '3.17.2',
+  };
 
   it('reads the pull-through cache sample as printed only as far as it is valid: not JSON, then no such day', () => {
     assert.match(parseIncoming(awsSampleText('pull-through-cache')).batchError ?? '', /^input: not JSON/);

@@ -48,7 +48,18 @@ describe('sigwatch verify --timeout', () => {
       const key = generateKeyPair();
       const policy = join(work, `policy-${hang}.yaml`);
       writeFileSync(policy, keyPolicyYaml('release', '**', key.publicKeyPem));
-      const r = await runCli(['verify', `${server.host}/team/app:signed`, '--policies', policy, '--insecure-registry', server.host, '--timeout', '5s', '--format', 'json']);
+      const r = await runCli([
+        'verify',
+        `${server.host}/team/app:signed`,
+        '--policies',
+        policy,
+        '--insecure-registry',
+        server.host,
+        '--timeout',
+        '5s',
+        '--format',
+        'json',
+      ]);
       assert.equal(r.code, 1, r.stderr);
       assert.ok(r.ms <= 6_000, `took ${Math.round(r.ms)} ms`);
       const verdict = JSON.parse(r.stdout) as Verdict;
@@ -106,7 +117,9 @@ ${yamlBlock(releaseKey.publicKeyPem)}
 `;
 
   const records = (receiveCount: number, only?: 'slow') => [
-    ...(only ? [] : healthy.map((image, i) => ({ id: `h${i}`, receiveCount, body: sc.event(`h${i}`, PAYMENTS, { 'image-digest': image.digest, 'image-tag': `h${i}` }) }))),
+    ...(only
+      ? []
+      : healthy.map((image, i) => ({ id: `h${i}`, receiveCount, body: sc.event(`h${i}`, PAYMENTS, { 'image-digest': image.digest, 'image-tag': `h${i}` }) }))),
     { id: 'slow', receiveCount, body: sc.event('slow', PAYMENTS, { 'repository-name': 'team/slow', 'image-digest': slow.digest, 'image-tag': 'v1' }) },
   ];
 
@@ -128,7 +141,10 @@ ${yamlBlock(releaseKey.publicKeyPem)}
       assert.ok(firstMs < 6_000, `the invocation ended after ${Math.round(firstMs)} ms, past its deadline`);
       assert.deepEqual(first.batchItemFailures, [{ itemIdentifier: 'slow' }]);
       const admitted = await sc.received('payments');
-      assert.deepEqual(admitted.map((n) => n.verdict), Array(9).fill('admit'));
+      assert.deepEqual(
+        admitted.map((n) => n.verdict),
+        Array(9).fill('admit'),
+      );
       assert.deepEqual(new Set(admitted.map((n) => n.digest)), new Set(healthy.map((h) => h.digest)));
       assert.ok(server.hits > 0, 'the hanging source was asked');
       const retried = sc.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'could not verify, will be retried');
@@ -148,11 +164,15 @@ ${yamlBlock(releaseKey.publicKeyPem)}
       assert.match(n.error!.message, new RegExp(`still waiting for ${server.host}/v2/signatures/slow/`));
       assert.equal(n.policies.find((p) => p.name === 'signatures-elsewhere')?.verdict, 'fail');
       const ops = await sc.received('operators');
-      assert.deepEqual(ops.map((o) => [o.verdict, o.error?.code]), [['error', 'DEADLINE']]);
+      assert.deepEqual(
+        ops.map((o) => [o.verdict, o.error?.code]),
+        [['error', 'DEADLINE']],
+      );
       recordFault({
         component: 'registry',
         fault: `${hang} signature source, 1 record of a batch of 10 (on-push)`,
-        outcome: 'the 9 admits published in the first invocation, which ends before its 6 s; the hanging record a batch item failure, then at receive 3 an error verdict (DEADLINE, naming the host) to team and operators',
+        outcome:
+          'the 9 admits published in the first invocation, which ends before its 6 s; the hanging record a batch item failure, then at receive 3 an error verdict (DEADLINE, naming the host) to team and operators',
         admitted: false,
         lost: false,
         test: `${FILE}: ${hang}: the 9 healthy images get their verdicts at once`,

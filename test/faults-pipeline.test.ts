@@ -20,7 +20,10 @@ const FILE = 'test/faults-pipeline.test.ts';
 
 /** The part of an SDK client's middleware stack used here, common to every client. */
 interface Stack {
-  add(middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>, options: { step: 'initialize' | 'finalizeRequest'; name: string }): void;
+  add(
+    middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>,
+    options: { step: 'initialize' | 'finalizeRequest'; name: string },
+  ): void;
 }
 
 /** A switch that makes every request of a fresh client fail as a network error would, before it leaves. */
@@ -38,7 +41,12 @@ function breakable<C extends S3Client | SNSClient | DynamoDBClient>(client: C): 
 
 /** An SNS client of its own on the scenario's fauxqs, so a fault added to it stays in its test. */
 function freshSns(sc: OnPushScenario): SNSClient {
-  return new SNSClient({ endpoint: sc.servers.fx.endpoint, region: sc.servers.fx.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+  return new SNSClient({
+    endpoint: sc.servers.fx.endpoint,
+    region: sc.servers.fx.region,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  });
 }
 
 describe('pipeline fault matrix', () => {
@@ -64,18 +72,40 @@ describe('pipeline fault matrix', () => {
     assert.equal((await sc.received('payments')).length, 0);
     const again = await h(sc.batch({ id: 'r', body: signedEvent('throttled') }));
     assert.deepEqual(again.batchItemFailures, []);
-    assert.deepEqual((await sc.received('payments')).map((n) => n.verdict), ['admit']);
-    recordFault({ component: 'sts', fault: 'AssumeRole throttled', outcome: 'record retried; admit published once STS answered', admitted: false, lost: false, test: `${FILE}: STS throttling` });
+    assert.deepEqual(
+      (await sc.received('payments')).map((n) => n.verdict),
+      ['admit'],
+    );
+    recordFault({
+      component: 'sts',
+      fault: 'AssumeRole throttled',
+      outcome: 'record retried; admit published once STS answered',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: STS throttling`,
+    });
   });
 
   it('STS AccessDenied: an error verdict to the team and the operators, no admit', async () => {
-    sc.sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    sc.sts
+      .on(AssumeRoleCommand)
+      .rejects(Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
     const res = await sc.handler()(sc.batch({ id: 'a', body: signedEvent('denied', RETAIL) }));
     assert.deepEqual(res.batchItemFailures, []);
     const messages = [...(await sc.received('retail')), ...(await sc.received('operators'))];
-    assert.deepEqual(messages.map((n) => n.verdict), ['error', 'error']);
+    assert.deepEqual(
+      messages.map((n) => n.verdict),
+      ['error', 'error'],
+    );
     for (const n of messages) assertNoSecrets(JSON.stringify(n), 'SNS message');
-    recordFault({ component: 'sts', fault: 'AssumeRole AccessDenied', outcome: 'error verdict to the team and the operators', admitted: false, lost: false, test: `${FILE}: STS AccessDenied` });
+    recordFault({
+      component: 'sts',
+      fault: 'AssumeRole AccessDenied',
+      outcome: 'error verdict to the team and the operators',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: STS AccessDenied`,
+    });
   });
 
   it('S3 failing mid-run: the batch is retried, nothing published, then judged when S3 is back', async () => {
@@ -90,9 +120,22 @@ describe('pipeline fault matrix', () => {
     broken.on = false;
     const after = await h(sc.batch({ id: 'x', body: revokedEvent() }, { id: 'y', body: signedEvent('during-retail', RETAIL, 'v2') }));
     assert.deepEqual(after.batchItemFailures, []);
-    assert.deepEqual((await sc.received('payments')).map((n) => [n.tags[0], n.verdict]), [['v2', 'admit']]);
-    assert.deepEqual((await sc.received('retail')).map((n) => n.verdict), ['admit']);
-    recordFault({ component: 's3', fault: 'config and policy reads fail mid-run', outcome: 'whole batch retried; verdicts published once S3 answered', admitted: false, lost: false, test: `${FILE}: S3 failing mid-run` });
+    assert.deepEqual(
+      (await sc.received('payments')).map((n) => [n.tags[0], n.verdict]),
+      [['v2', 'admit']],
+    );
+    assert.deepEqual(
+      (await sc.received('retail')).map((n) => n.verdict),
+      ['admit'],
+    );
+    recordFault({
+      component: 's3',
+      fault: 'config and policy reads fail mid-run',
+      outcome: 'whole batch retried; verdicts published once S3 answered',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: S3 failing mid-run`,
+    });
   });
 
   it('SNS unreachable: the record is retried and the idempotency claim released, then published once', async () => {
@@ -109,11 +152,25 @@ describe('pipeline fault matrix', () => {
     } finally {
       broken.on = false;
     }
-    recordFault({ component: 'sns', fault: 'Publish unreachable', outcome: 'record retried (claim released); published once SNS answered', admitted: false, lost: false, test: `${FILE}: SNS unreachable` });
+    recordFault({
+      component: 'sns',
+      fault: 'Publish unreachable',
+      outcome: 'record retried (claim released); published once SNS answered',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: SNS unreachable`,
+    });
   });
 
   it('DynamoDB unreachable: nothing is published without a claim; the record is retried', async () => {
-    const { client: dynamo, broken } = breakable(new DynamoDBClient({ endpoint: sc.servers.dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 }));
+    const { client: dynamo, broken } = breakable(
+      new DynamoDBClient({
+        endpoint: sc.servers.dynamo.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        maxAttempts: 1,
+      }),
+    );
     broken.on = true;
     try {
       const h = sc.handler({ clients: { dynamo } });
@@ -126,7 +183,14 @@ describe('pipeline fault matrix', () => {
     } finally {
       broken.on = false;
     }
-    recordFault({ component: 'dynamodb', fault: 'table unreachable', outcome: 'record retried, nothing published without a claim; published once after', admitted: false, lost: false, test: `${FILE}: DynamoDB unreachable` });
+    recordFault({
+      component: 'dynamodb',
+      fault: 'table unreachable',
+      outcome: 'record retried, nothing published without a claim; published once after',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: DynamoDB unreachable`,
+    });
   });
 
   it('two Lambdas racing on one event: the conditional write lets one publish; the other is retried and finds it done', async () => {
@@ -136,7 +200,14 @@ describe('pipeline fault matrix', () => {
     assert.ok(failed.length <= 1);
     for (const id of failed) assert.deepEqual((await sc.handler()(sc.batch({ id, body: e }))).batchItemFailures, []);
     assert.equal((await sc.received('payments')).length, 1);
-    recordFault({ component: 'dynamodb', fault: 'conditional-check race (same event, two Lambdas)', outcome: 'one publish; the loser retried and found it done', admitted: false, lost: false, test: `${FILE}: racing Lambdas` });
+    recordFault({
+      component: 'dynamodb',
+      fault: 'conditional-check race (same event, two Lambdas)',
+      outcome: 'one publish; the loser retried and found it done',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: racing Lambdas`,
+    });
   });
 
   it('a Lambda that times out between claim and publish: the redelivered record waits for the claim to expire, then publishes', async () => {
@@ -174,6 +245,13 @@ describe('pipeline fault matrix', () => {
     sns.middlewareStack.remove('hang');
     release();
     await zombie.catch(() => {});
-    recordFault({ component: 'lambda', fault: 'timeout between claim and publish', outcome: 'redelivery waits for the claim to expire, then publishes once', admitted: false, lost: false, test: `${FILE}: Lambda timeout` });
+    recordFault({
+      component: 'lambda',
+      fault: 'timeout between claim and publish',
+      outcome: 'redelivery waits for the claim to expire, then publishes once',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: Lambda timeout`,
+    });
   });
 });

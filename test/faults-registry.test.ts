@@ -90,12 +90,22 @@ async function fakeRegistry(fault?: Fault, opts: { blobsAt?: string; bearer?: st
 
 function verify(host: string, opts: Partial<RegistryClientOptions> = {}): Promise<Verdict> {
   const client = new RegistryClient({ now: testNow, insecureHosts: [host], backoffMs: 1, timeoutMs: 5_000, ...opts });
-  return verifyImage(parseImageTarget(`${host}/team/app:signed`), () => [policy], { registry: (ref) => client.repository(ref), trustRootResolver: testTrustRoots() });
+  return verifyImage(parseImageTarget(`${host}/team/app:signed`), () => [policy], {
+    registry: (ref) => client.repository(ref),
+    trustRootResolver: testTrustRoots(),
+  });
 }
 
 /** One row of the table; `healthy` is the verdict the registry gives without the fault (a transient fault must end there). */
 function record(fault: string, verdict: Verdict, outcome: string, test: string, healthy: 'admit' | 'deny' = 'deny'): void {
-  recordFault({ component: 'registry', fault, outcome: `${verdict.verdict}: ${outcome}`, admitted: verdict.verdict === 'admit' && healthy === 'deny', lost: false, test: `${FILE}: ${test}` });
+  recordFault({
+    component: 'registry',
+    fault,
+    outcome: `${verdict.verdict}: ${outcome}`,
+    admitted: verdict.verdict === 'admit' && healthy === 'deny',
+    lost: false,
+    test: `${FILE}: ${test}`,
+  });
 }
 
 describe('registry fault matrix', () => {
@@ -228,7 +238,12 @@ describe('registry fault matrix', () => {
       server.requests.map((r) => r.url).filter((u) => !u?.startsWith('/v2/team/app/')),
       [],
     );
-    record('a layer digest that is a path (sha256:../../v2/_catalog)', verdict, 'REGISTRY_PROTOCOL: not a digest; no request outside the repository', 'digest path traversal');
+    record(
+      'a layer digest that is a path (sha256:../../v2/_catalog)',
+      verdict,
+      'REGISTRY_PROTOCOL: not a digest; no request outside the repository',
+      'digest path traversal',
+    );
   });
 
   it('refuses a 100 MiB signature manifest streamed without Content-Length after 4 MiB, memory bounded', async () => {
@@ -257,7 +272,12 @@ describe('registry fault matrix', () => {
     assert.match(verdictText(verdict), /response exceeds the 4194304-byte limit/);
     assert.ok(sent < 32 * 1024 * 1024, `the server got to send ${sent} bytes before the client hung up`);
     assert.ok(grown < 48 * 1024 * 1024, `buffers grew by ${grown} bytes`);
-    record('100 MiB manifest, no Content-Length', verdict, `TOO_LARGE after 4 MiB; ${Math.round(sent / 1048576)} MiB sent before the client hung up`, '100 MiB manifest');
+    record(
+      '100 MiB manifest, no Content-Length',
+      verdict,
+      `TOO_LARGE after 4 MiB; ${Math.round(sent / 1048576)} MiB sent before the client hung up`,
+      '100 MiB manifest',
+    );
   });
 
   it('refuses a 100 MiB manifest by its Content-Length without reading it', async () => {
@@ -332,12 +352,21 @@ describe('registry fault matrix', () => {
     assert.equal(verdict.verdict, 'deny');
     assert.match(verdictText(verdict), new RegExp(`${payload.digest}: access denied .*\\(HTTP 401\\)`));
     assert.doesNotMatch(JSON.stringify(verdict), new RegExp(TOKEN));
-    record('redirect to another host (bearer token), which redirects back', verdict, 'Authorization stripped at the first cross-origin hop and never restored', 'cross-host redirect');
+    record(
+      'redirect to another host (bearer token), which redirects back',
+      verdict,
+      'Authorization stripped at the first cross-origin hop and never restored',
+      'cross-host redirect',
+    );
   });
 
   for (const [what, body, reason] of [
     ['the JSON value null', 'null', '127.0.0.1:PORT/team/app: token service 127.0.0.1:PORT answered without a token'],
-    ['a token with a line break carrying the password back', JSON.stringify({ token: `abc\r\nX-Leak: ${S3CRET_PW_PASSWORD}` }), '127.0.0.1:PORT/team/app: token service 127.0.0.1:PORT answered with a token that is not a valid header value'],
+    [
+      'a token with a line break carrying the password back',
+      JSON.stringify({ token: `abc\r\nX-Leak: ${S3CRET_PW_PASSWORD}` }),
+      '127.0.0.1:PORT/team/app: token service 127.0.0.1:PORT answered with a token that is not a valid header value',
+    ],
     ['a 1 MiB token', JSON.stringify({ token: 'a'.repeat(1024 * 1024) }), '127.0.0.1:PORT/token: response exceeds the 65536-byte limit'],
   ] as const) {
     it(`denies a token service answering ${what}, quoting nothing it sent`, async () => {
@@ -361,7 +390,25 @@ describe('registry fault matrix', () => {
     const tls = join(work, 'tls');
     const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
     const certFor = (name: string, san: string, days = '1') => {
-      openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${san}`, '-days', days, '-keyout', `${tls}-${name}.key`, '-out', `${tls}-${name}.crt`);
+      openssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=${san}`,
+        '-days',
+        days,
+        '-keyout',
+        `${tls}-${name}.key`,
+        '-out',
+        `${tls}-${name}.crt`,
+      );
       return { key: readFileSync(`${tls}-${name}.key`), cert: readFileSync(`${tls}-${name}.crt`) };
     };
 
@@ -378,12 +425,19 @@ describe('registry fault matrix', () => {
 
     for (const [name, make, pattern] of [
       ['a self-signed certificate for 127.0.0.1', () => certFor('selfsigned', 'IP:127.0.0.1'), /DEPTH_ZERO_SELF_SIGNED_CERT|self[- ]signed/],
-      ['a self-signed certificate for another host name', () => certFor('otherhost', 'DNS:registry.example.com'), /ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|self[- ]signed/],
+      [
+        'a self-signed certificate for another host name',
+        () => certFor('otherhost', 'DNS:registry.example.com'),
+        /ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|self[- ]signed/,
+      ],
     ] as const) {
       it(`denies ${name}, naming the TLS failure, sending no request`, async () => {
         const server = await httpsRegistry(make());
         const client = new RegistryClient({ now: testNow, backoffMs: 1, attempts: 2 });
-        const verdict = await verifyImage(parseImageTarget(`${server.host}/team/app:signed`), () => [policy], { registry: (ref) => client.repository(ref), trustRootResolver: testTrustRoots() });
+        const verdict = await verifyImage(parseImageTarget(`${server.host}/team/app:signed`), () => [policy], {
+          registry: (ref) => client.repository(ref),
+          trustRootResolver: testTrustRoots(),
+        });
         assert.equal(verdict.verdict, 'deny');
         assert.match(verdict.reasons[0]!, new RegExp(`^cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: `));
         assert.match(verdict.reasons[0]!, pattern);
@@ -397,7 +451,8 @@ describe('registry fault matrix', () => {
 /** A registry speaking raw HTTP/1.1, for answers node's HTTP server will not write (a body longer than its Content-Length). */
 async function rawRegistry(answer: (path: string) => { declared: number; body: Buffer; contentType: string } | undefined): Promise<{ host: string }> {
   const sockets = new Set<Socket>();
-  const reply = (socket: Socket, head: string, body: Buffer = Buffer.alloc(0)) => socket.end(Buffer.concat([Buffer.from(`${head}\r\nconnection: close\r\n\r\n`), body]));
+  const reply = (socket: Socket, head: string, body: Buffer = Buffer.alloc(0)) =>
+    socket.end(Buffer.concat([Buffer.from(`${head}\r\nconnection: close\r\n\r\n`), body]));
   const server = createNetServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -409,7 +464,11 @@ async function rawRegistry(answer: (path: string) => { declared: number; body: B
       ]);
       const m = manifests.get(path!);
       if (m) {
-        return reply(socket, `HTTP/1.1 200 OK\r\ncontent-type: ${m.mediaType}\r\ndocker-content-digest: ${m.digest}\r\ncontent-length: ${m.bytes.length}`, method === 'HEAD' ? undefined : m.bytes);
+        return reply(
+          socket,
+          `HTTP/1.1 200 OK\r\ncontent-type: ${m.mediaType}\r\ndocker-content-digest: ${m.digest}\r\ncontent-length: ${m.bytes.length}`,
+          method === 'HEAD' ? undefined : m.bytes,
+        );
       }
       const a = answer(path!);
       if (!a) return reply(socket, 'HTTP/1.1 404 Not Found\r\ncontent-length: 0');

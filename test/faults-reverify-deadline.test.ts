@@ -116,14 +116,32 @@ ${yamlBlock(world.publicKeyPem)}
       const w = wire(world);
       const worker = { ...w.worker, verify: verifier(await policies(server.host), server) };
       // The images were admitted before: their stored verdicts.
-      await w.verdicts.putMany([...healthy, slow].map((image) => ({ account: A, region: REGION, repository: REPO, digest: image.digest, verdict: 'admit' as const, reasons: [], warnings: [], time: '2026-11-22T10:00:00.000Z', policyVersions: {}, policySetVersion: 'set-1', trigger: 'reverify' })));
+      await w.verdicts.putMany(
+        [...healthy, slow].map((image) => ({
+          account: A,
+          region: REGION,
+          repository: REPO,
+          digest: image.digest,
+          verdict: 'admit' as const,
+          reasons: [],
+          warnings: [],
+          time: '2026-11-22T10:00:00.000Z',
+          policyVersions: {},
+          policySetVersion: 'set-1',
+          trigger: 'reverify',
+        })),
+      );
       await drain(world, world.topics.payments);
 
       const run = async (runId: string) => {
         await w.ledger.start(runId, 'reverify', 1);
         const started = performance.now();
         // A test-sized invocation: 3 s for the records (images of the message share it).
-        const res = await processReverifyRecords([{ messageId: runId, body: JSON.stringify(message(runId)) }], { worker: async () => worker, planner: async () => w.planner, log: (e) => w.logs.push(e) }, budget(3_000));
+        const res = await processReverifyRecords(
+          [{ messageId: runId, body: JSON.stringify(message(runId)) }],
+          { worker: async () => worker, planner: async () => w.planner, log: (e) => w.logs.push(e) },
+          budget(3_000),
+        );
         const ms = performance.now() - started;
         assert.deepEqual(res.failedMessageIds, []);
         assert.ok(ms < 4_000, `the invocation took ${Math.round(ms)} ms`);
@@ -149,7 +167,8 @@ ${yamlBlock(world.publicKeyPem)}
       recordFault({
         component: 'registry',
         fault: `${hang} signature source, 1 image of a message of 10 (re-verification)`,
-        outcome: 'the 9 judged within the invocation (3 s budget, under 4 s); the admitted image counted unverified, its admit kept, nothing published; admit→error (DEADLINE, naming the host) published on the second run',
+        outcome:
+          'the 9 judged within the invocation (3 s budget, under 4 s); the admitted image counted unverified, its admit kept, nothing published; admit→error (DEADLINE, naming the host) published on the second run',
         admitted: false,
         lost: false,
         test: `${FILE}: ${hang}: the 9 are judged in the invocation`,

@@ -88,7 +88,10 @@ describe('test registry', () => {
     );
     await assertStored(reg, 'app/multi', arm64.digest, arm64);
 
-    const dockerChildren = [buildImage({ seed: 'docker', mediaType: 'docker' }), buildImage({ seed: 'docker', mediaType: 'docker', platform: { os: 'linux', architecture: 'arm64' } })];
+    const dockerChildren = [
+      buildImage({ seed: 'docker', mediaType: 'docker' }),
+      buildImage({ seed: 'docker', mediaType: 'docker', platform: { os: 'linux', architecture: 'arm64' } }),
+    ];
     const list = buildIndex(dockerChildren, { mediaType: 'docker' });
     await pushManifest(reg, 'app/docker', 'v1', list);
     await assertStored(reg, 'app/docker', 'v1', list);
@@ -171,7 +174,10 @@ describe('OCI image layout', () => {
       const indexJson = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
       assert.equal(indexJson.mediaType, MediaTypes.ociIndex);
       assert.deepEqual(
-        indexJson.manifests.map((d: { digest: string; annotations?: Record<string, string> }) => [d.digest, d.annotations?.['org.opencontainers.image.ref.name']]),
+        indexJson.manifests.map((d: { digest: string; annotations?: Record<string, string> }) => [
+          d.digest,
+          d.annotations?.['org.opencontainers.image.ref.name'],
+        ]),
         [
           [index.digest, 'v1'],
           [sig.digest, undefined],
@@ -240,7 +246,10 @@ describe('keyless fixture', () => {
     const payload = Buffer.from('payload');
     const entity = toSignedEntity(bundleFromJSON((await fixture.signKeyless(payload, alice)).bundle), payload);
     const publicGood = verifierFor(await publicGoodTrustedRoot());
-    assert.throws(() => publicGood.verify(entity, policyFor(alice)), (e) => e instanceof VerificationError && e.code === 'CERTIFICATE_ERROR');
+    assert.throws(
+      () => publicGood.verify(entity, policyFor(alice)),
+      (e) => e instanceof VerificationError && e.code === 'CERTIFICATE_ERROR',
+    );
   });
 
   it('rejects a payload other than the signed one', async () => {
@@ -277,7 +286,9 @@ describe('keyless fixture', () => {
   });
 
   it('makes DSSE bundles that verify', async () => {
-    const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }));
+    const statement = Buffer.from(
+      JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }),
+    );
     const bundle = await fixture.signDsseKeyless('application/vnd.in-toto+json', statement, workflow);
     assert.equal(bundle.verificationMaterial.tlogEntries[0]?.kindVersion?.kind, 'dsse');
     verifier.verify(toSignedEntity(bundleFromJSON(bundle)), policyFor(workflow));

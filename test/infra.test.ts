@@ -213,7 +213,11 @@ Outputs:
       /\.bad4\b.*"Undefined"/,
       /^Outputs\.O\.Value\b.*Missing2/,
     ];
-    for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `expected a problem matching ${re}; got:\n${problems.join('\n')}`);
+    for (const re of expected)
+      assert.ok(
+        problems.some((p) => re.test(p)),
+        `expected a problem matching ${re}; got:\n${problems.join('\n')}`,
+      );
     assert.equal(problems.length, expected.length, problems.join('\n'));
   });
 });
@@ -224,7 +228,16 @@ describe('infra/member-account.yaml', () => {
   });
 
   it('takes the documented parameters, with ExternalId hidden', () => {
-    for (const name of ['CentralAccountId', 'CentralRoleName', 'OrganizationId', 'ExternalId', 'RoleName', 'CentralEventBusArn', 'EnableKmsRead', 'MaxSessionDuration']) {
+    for (const name of [
+      'CentralAccountId',
+      'CentralRoleName',
+      'OrganizationId',
+      'ExternalId',
+      'RoleName',
+      'CentralEventBusArn',
+      'EnableKmsRead',
+      'MaxSessionDuration',
+    ]) {
       assert.ok(template.Parameters[name], `parameter ${name}`);
     }
     assert.equal(template.Parameters.ExternalId!.NoEcho, true);
@@ -267,7 +280,7 @@ describe('infra/member-account.yaml', () => {
       }
     });
 
-    it('AssumeRole requires the ExternalId, the organization and sigwatch\'s SourceIdentity', () => {
+    it("AssumeRole requires the ExternalId, the organization and sigwatch's SourceIdentity", () => {
       const assume = trust.filter((s) => actionsOf(s.statement).includes('sts:AssumeRole'));
       assert.ok(assume.length > 0);
       for (const { statement } of assume) {
@@ -294,7 +307,7 @@ describe('infra/member-account.yaml', () => {
       assert.deepEqual(externalIdsFor({ ...BASE, PreviousExternalId: 'y'.repeat(40) }), [{ Ref: 'ExternalId' }, { Ref: 'PreviousExternalId' }]);
     });
 
-    it('allows sts:SetSourceIdentity for the same principal, organization-bound, with sigwatch\'s value only', () => {
+    it("allows sts:SetSourceIdentity for the same principal, organization-bound, with sigwatch's value only", () => {
       const set = trust.filter((s) => actionsOf(s.statement).includes('sts:SetSourceIdentity'));
       assert.ok(set.length > 0);
       for (const { statement } of set) {
@@ -357,7 +370,7 @@ describe('infra/member-account.yaml', () => {
       }
     });
 
-    it('the ECR actions are exactly the read-only list, on this account\'s repositories', () => {
+    it("the ECR actions are exactly the read-only list, on this account's repositories", () => {
       const ecr = perms.filter((s) => actionsOf(s.statement).some((a) => a.startsWith('ecr:')));
       const actions = new Set(ecr.flatMap((s) => actionsOf(s.statement)));
       assert.deepEqual([...actions].sort(), ['ecr:GetAuthorizationToken', ...ECR_READ_ACTIONS].sort());
@@ -379,8 +392,9 @@ describe('infra/member-account.yaml', () => {
       assert.deepEqual([...actions].sort(), ['ecr:GetAuthorizationToken', ...ECR_READ_ACTIONS, 'kms:GetPublicKey', ...hub].sort());
     });
 
-    it('Security Hub access exists only with EnableSecurityHub=true: imports into this account\'s own product, reads and resolves on its hub', () => {
-      const hubStatements = (inputs: Inputs) => statements(materialize(template, inputs)).filter((s) => actionsOf(s.statement).some((a) => a.startsWith('securityhub:')));
+    it("Security Hub access exists only with EnableSecurityHub=true: imports into this account's own product, reads and resolves on its hub", () => {
+      const hubStatements = (inputs: Inputs) =>
+        statements(materialize(template, inputs)).filter((s) => actionsOf(s.statement).some((a) => a.startsWith('securityhub:')));
       assert.deepEqual(hubStatements(BASE), [], 'off by default');
       const on = hubStatements({ ...BASE, EnableSecurityHub: 'true' });
       assert.equal(on.length, 2);
@@ -393,7 +407,8 @@ describe('infra/member-account.yaml', () => {
     });
 
     it('KMS access exists only with EnableKmsRead=true, is GetPublicKey only, and is scoped', () => {
-      const kmsStatements = (inputs: Inputs) => statements(materialize(template, inputs)).filter((s) => actionsOf(s.statement).some((a) => a.startsWith('kms:')));
+      const kmsStatements = (inputs: Inputs) =>
+        statements(materialize(template, inputs)).filter((s) => actionsOf(s.statement).some((a) => a.startsWith('kms:')));
       assert.deepEqual(kmsStatements(BASE), [], 'off by default');
       assert.deepEqual(kmsStatements({ ...BASE, EnableKmsRead: 'false' }), []);
 
@@ -460,7 +475,10 @@ describe('infra/member-account.yaml', () => {
       assert.ok(here.Resources[roleName]);
       assert.equal(elsewhere.Resources[roleName], undefined);
       // Nothing else in another region may point at the absent role.
-      assert.deepEqual(referenceProblems(elsewhere).filter((p) => p.includes(roleName)), []);
+      assert.deepEqual(
+        referenceProblems(elsewhere).filter((p) => p.includes(roleName)),
+        [],
+      );
       assert.ok(!JSON.stringify(elsewhere.Resources).includes(`"${roleName}"`), 'no resource references the role outside RoleRegion');
       for (const t of [here, elsewhere]) assert.equal(resourcesOfType(t, 'AWS::Events::Rule').length, 1);
     });

@@ -82,12 +82,23 @@ function write(path: string, text: string): string {
 before(async () => {
   images = await startRegistry();
   // Artifact Registry's token service takes user _json_key with the key file itself as the password.
-  tokens = await startTokenServer({ users: { admin: { password: 'admin-pw', repositories: ['*'], actions: ['pull', 'push'] }, _json_key: { password: saJson, repositories: ['acme-sigs'] }, ci: { password: CI_SECRET_PASSWORD, repositories: ['acme-sigs'] } } });
+  tokens = await startTokenServer({
+    users: {
+      admin: { password: 'admin-pw', repositories: ['*'], actions: ['pull', 'push'] },
+      _json_key: { password: saJson, repositories: ['acme-sigs'] },
+      ci: { password: CI_SECRET_PASSWORD, repositories: ['acme-sigs'] },
+    },
+  });
   gar = await startRegistry({ tokenAuth: tokens.auth, auth: { username: 'admin', password: 'admin-pw' } });
   await pushManifest(images, 'team/app', 'v1', app);
   await pushManifest(images, 'team/app', 'v2', unsigned);
   const payload = simpleSigningPayload(`${ECR_HOST}/team/app`, app.digest);
-  await pushManifest(gar, 'acme-sigs/signatures/app', signatureTag(app.digest), legacySignatureManifest([{ payload, signature: signPayload(payload, key.privateKey) }]));
+  await pushManifest(
+    gar,
+    'acme-sigs/signatures/app',
+    signatureTag(app.digest),
+    legacySignatureManifest([{ payload, signature: signPayload(payload, key.privateKey) }]),
+  );
 
   work = mkdtempSync(join(tmpdir(), 'sigwatch-invoke-acme-'));
   // The config bucket's layout: policies/acme/ applies to every acme group.
@@ -149,10 +160,16 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
     assert.equal(out!.topicArn, 'arn:aws:sns:eu-west-1:999999999999:sigwatch-payments');
     assert.equal(out!.notification.team, 'payments');
     assert.equal(out!.notification.verdict, 'admit');
-    assert.deepEqual(out!.notification.policies.map((p) => [p.name, p.verdict]), [['signatures-in-gar', 'pass']]);
+    assert.deepEqual(
+      out!.notification.policies.map((p) => [p.name, p.verdict]),
+      [['signatures-in-gar', 'pass']],
+    );
     // The signature came from the Artifact Registry stand-in, with the service account key as _json_key.
     const seen = tokens.requests.slice(before);
-    assert.ok(seen.some((t) => t.username === '_json_key' && t.status === 200 && t.scopes.includes('repository:acme-sigs/signatures/app:pull')), JSON.stringify(seen));
+    assert.ok(
+      seen.some((t) => t.username === '_json_key' && t.status === 200 && t.scopes.includes('repository:acme-sigs/signatures/app:pull')),
+      JSON.stringify(seen),
+    );
     assert.match(r.stderr, /sigwatch invoke: 1 verdict \(1 admit, 0 warn, 0 deny\)/);
     assert.doesNotMatch(r.stdout + r.stderr, new RegExp(GCR_SA_PRIVATE_KEY));
   });
@@ -161,11 +178,17 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
     const config = acmeWithLocal('acme-line.yaml', localSection('  notifier: {format: line}\n'));
     const r = await sigwatch('invoke', event('unsigned', unsigned.digest), '--config', config);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stdout.trim(), /^DENY 111122223333\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/team\/app@sha256:[0-9a-f]{64} team=payments policies=signatures-in-gar:fail trigger=push reason=".*" topic=arn:aws:sns:eu-west-1:999999999999:sigwatch-payments$/);
+    assert.match(
+      r.stdout.trim(),
+      /^DENY 111122223333\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/team\/app@sha256:[0-9a-f]{64} team=payments policies=signatures-in-gar:fail trigger=push reason=".*" topic=arn:aws:sns:eu-west-1:999999999999:sigwatch-payments$/,
+    );
   });
 
   it('keeps a team to its own pull secrets: retail (secretsPrefix sigwatch/retail/) cannot use acme’s gcr-sa', async () => {
-    write(join(work, 'pull-secrets/sigwatch/retail/other.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata: {name: retail-creds}\ntype: kubernetes.io/dockerconfigjson\nstringData: {.dockerconfigjson: \'{"auths": {}}\'}\n');
+    write(
+      join(work, 'pull-secrets/sigwatch/retail/other.yaml'),
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: retail-creds}\ntype: kubernetes.io/dockerconfigjson\nstringData: {.dockerconfigjson: \'{"auths": {}}\'}\n',
+    );
     const config = acmeWithLocal('acme-retail.yaml', localSection());
     const r = await sigwatch('invoke', event('retail', app.digest, RETAIL), '--config', config);
     assert.equal(r.code, 1, r.stderr);
@@ -174,7 +197,10 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
     assert.equal(out!.topicArn, 'arn:aws:sns:eu-west-1:999999999999:sigwatch-platform');
     assert.equal(out!.notification.team, 'retail');
     assert.equal(out!.notification.verdict, 'deny');
-    assert.match(JSON.stringify(out!.notification.reasons), /pull secret \\"gcr-sa\\" \(in [^)]*pull-secrets\/sigwatch\/retail\) not found: no Secret manifest there has metadata.name \\"gcr-sa\\" \(found: retail-creds\)/);
+    assert.match(
+      JSON.stringify(out!.notification.reasons),
+      /pull secret \\"gcr-sa\\" \(in [^)]*pull-secrets\/sigwatch\/retail\) not found: no Secret manifest there has metadata.name \\"gcr-sa\\" \(found: retail-creds\)/,
+    );
   });
 
   it('reports an image of no association to the operators, exit 1', async () => {
@@ -190,7 +216,10 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
     const empty = acmeWithLocal('acme-empty.yaml', localSection().replace('./bucket', './nothing-here'));
     const r = await sigwatch('invoke', event('empty', app.digest), '--config', empty);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /sigwatch: no policies in .*nothing-here under any group's policyPrefix \(policies\/acme\/, policies\/acme\/payments\/, policies\/acme\/payments\/api\/, policies\/acme\/retail\/\); give --bucket DIR, the folder laid out as the config bucket/);
+    assert.match(
+      r.stderr,
+      /sigwatch: no policies in .*nothing-here under any group's policyPrefix \(policies\/acme\/, policies\/acme\/payments\/, policies\/acme\/payments\/api\/, policies\/acme\/retail\/\); give --bucket DIR, the folder laid out as the config bucket/,
+    );
     const typo = acmeWithLocal('acme-typo.yaml', '  policies: ./bucket\n');
     const t = await sigwatch('invoke', event('typo', app.digest), '--config', typo);
     assert.equal(t.code, 2);
@@ -200,9 +229,15 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
   it('reads regcreds as kubectl --dry-run writes it from the group’s folder (--pull-secrets overrides the config)', async () => {
     const dir = join(work, 'other-secrets');
     const config = JSON.stringify({ auths: { [gar.host]: { username: 'ci', password: CI_SECRET_PASSWORD, auth: b64(`ci:${CI_SECRET_PASSWORD}`) } } });
-    write(join(dir, 'sigwatch/acme/regcreds.yaml'), `apiVersion: v1\ndata:\n  .dockerconfigjson: ${b64(config)}\nkind: Secret\nmetadata:\n  creationTimestamp: null\n  name: regcreds\ntype: kubernetes.io/dockerconfigjson\n`);
+    write(
+      join(dir, 'sigwatch/acme/regcreds.yaml'),
+      `apiVersion: v1\ndata:\n  .dockerconfigjson: ${b64(config)}\nkind: Secret\nmetadata:\n  creationTimestamp: null\n  name: regcreds\ntype: kubernetes.io/dockerconfigjson\n`,
+    );
     // Same as the gcr-sa policy, but the secret is a Docker one for the host contacted.
-    write(join(work, 'bucket-regcreds/policies/acme/p.yaml'), readFileSync(join(work, 'bucket/policies/acme/signatures-in-gar.yaml'), 'utf8').replace('gcr-sa', 'regcreds').replace(`${GAR_HOST}/`, `${gar.host}/`));
+    write(
+      join(work, 'bucket-regcreds/policies/acme/p.yaml'),
+      readFileSync(join(work, 'bucket/policies/acme/signatures-in-gar.yaml'), 'utf8').replace('gcr-sa', 'regcreds').replace(`${GAR_HOST}/`, `${gar.host}/`),
+    );
     const before = tokens.requests.length;
     const config2 = acmeWithLocal('acme-regcreds.yaml', localSection());
     const r = await sigwatch('invoke', event('regcreds', app.digest), '--config', config2, '--pull-secrets', dir, '--bucket', join(work, 'bucket-regcreds'));
@@ -215,7 +250,10 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
 
 describe('gcr-sa in Secrets Manager (the deployed functions’ path)', () => {
   it('verifies through the group’s secret sigwatch/acme/gcr-sa, as the central verifier reads it', async () => {
-    const client = new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: AWS_EXAMPLE_ACCESS_KEY_ID, secretAccessKey: AWS_EXAMPLE_SECRET_KEY } });
+    const client = new SecretsManagerClient({
+      region: 'eu-west-1',
+      credentials: { accessKeyId: AWS_EXAMPLE_ACCESS_KEY_ID, secretAccessKey: AWS_EXAMPLE_SECRET_KEY },
+    });
     const sm = mockClient(client);
     sm.on(GetSecretValueCommand, { SecretId: 'sigwatch/acme/gcr-sa' }).resolves({ SecretString: JSON.stringify({ 'sa.json': saJson }) });
     const loaded = readConfig(readFileSync(ACME, 'utf8'), ACME, {});
@@ -230,10 +268,20 @@ describe('gcr-sa in Secrets Manager (the deployed functions’ path)', () => {
     });
     const batch = await verifier.beginBatch();
     const before = tokens.requests.length;
-    const result = await batch.check({ account: TEST_ACCOUNT, region: 'eu-west-1', registry: ECR_HOST, repository: 'team/app', digest: app.digest, tags: ['v1'] });
+    const result = await batch.check({
+      account: TEST_ACCOUNT,
+      region: 'eu-west-1',
+      registry: ECR_HOST,
+      repository: 'team/app',
+      digest: app.digest,
+      tags: ['v1'],
+    });
     assert.equal(result.kind, 'verdict');
     assert.equal(result.kind === 'verdict' && result.verdict.verdict, 'admit', JSON.stringify(result));
-    assert.deepEqual(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input), [{ SecretId: 'sigwatch/acme/gcr-sa' }]);
+    assert.deepEqual(
+      sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input),
+      [{ SecretId: 'sigwatch/acme/gcr-sa' }],
+    );
     assert.ok(tokens.requests.slice(before).some((t) => t.username === '_json_key' && t.status === 200));
   });
 });

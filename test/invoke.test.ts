@@ -64,7 +64,10 @@ describe('sigwatch invoke', () => {
     assert.equal(n!.account, ACCOUNT);
     assert.equal(n!.region, 'eu-west-1');
     assert.equal(n!.eventId, 'evt-signed');
-    assert.deepEqual(n!.policies.map((p) => [p.name, p.verdict]), [['release', 'pass']]);
+    assert.deepEqual(
+      n!.policies.map((p) => [p.name, p.verdict]),
+      [['release', 'pass']],
+    );
     assert.ok(!Number.isNaN(Date.parse(n!.time)));
     // … and the signature that admitted it could only have come from the local registry.
     assert.equal(n!.policies[0]!.authorities[0]!.signers.length, 1);
@@ -99,7 +102,12 @@ describe('sigwatch invoke', () => {
   it('gives each event of an SQS batch its notification, in the line format on request', async () => {
     const batch = {
       Records: [
-        { messageId: 'm1', eventSource: 'aws:sqs', body: JSON.stringify(ecrEvent('a', digestOf('signed'), 'v1')), attributes: { ApproximateReceiveCount: '1' } },
+        {
+          messageId: 'm1',
+          eventSource: 'aws:sqs',
+          body: JSON.stringify(ecrEvent('a', digestOf('signed'), 'v1')),
+          attributes: { ApproximateReceiveCount: '1' },
+        },
         { messageId: 'm2', eventSource: 'aws:sqs', body: JSON.stringify(ecrEvent('b', digestOf('unsigned'))), attributes: { ApproximateReceiveCount: '1' } },
       ],
     };
@@ -128,7 +136,10 @@ describe('sigwatch invoke', () => {
     const r = await sigwatch('invoke', file('poisoned.json', batch), '--config', config);
     assert.equal(r.code, 1);
     assert.equal(notifications(r.stdout)[0]!.verdict, 'admit');
-    const logs = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const logs = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(logs.some((l) => l.message === 'event rejected' && l.messageId === 'bad' && /not JSON/.test(String(l.reason))));
     assert.match(r.stderr, /1 record failed/);
   });
@@ -159,9 +170,15 @@ describe('sigwatch invoke', () => {
   it('reads signaturePullSecrets from --pull-secrets DIR in a local config, and says how when there is none', async () => {
     file(
       'pull-secret-policy.yaml',
-      keyPolicyYaml('release', '**', key.publicKeyPem).replace('      key:', `      source:\n        - oci: ${ECR_HOST}/team/app\n          signaturePullSecrets: [{name: regcreds}]\n      key:`),
+      keyPolicyYaml('release', '**', key.publicKeyPem).replace(
+        '      key:',
+        `      source:\n        - oci: ${ECR_HOST}/team/app\n          signaturePullSecrets: [{name: regcreds}]\n      key:`,
+      ),
     );
-    const cfg = file('pull-secrets.yaml', `policies: ./pull-secret-policy.yaml\nregistries:\n  mirror:\n    "${ECR_HOST}": "${reg.host}"\n  insecure: ["${reg.host}"]\n`);
+    const cfg = file(
+      'pull-secrets.yaml',
+      `policies: ./pull-secret-policy.yaml\nregistries:\n  mirror:\n    "${ECR_HOST}": "${reg.host}"\n  insecure: ["${reg.host}"]\n`,
+    );
     const event = file('pull-secrets-event.json', ecrEvent('ps', digestOf('signed'), 'v1'));
     const none = await sigwatch('invoke', event, '--config', cfg);
     assert.equal(none.code, 1);
@@ -173,7 +190,10 @@ describe('sigwatch invoke', () => {
     mkdirSync(secrets, { recursive: true });
     // Keyed by the registry the policy names (the ECR host), not by the mirror it is read from.
     const auths = JSON.stringify({ auths: { [ECR_HOST]: { username: 'ci', password: 'x', auth: Buffer.from('ci:x').toString('base64') } } });
-    writeFileSync(join(secrets, 'regcreds.yaml'), `apiVersion: v1\nkind: Secret\nmetadata: {name: regcreds}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: ${Buffer.from(auths).toString('base64')}\n`);
+    writeFileSync(
+      join(secrets, 'regcreds.yaml'),
+      `apiVersion: v1\nkind: Secret\nmetadata: {name: regcreds}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: ${Buffer.from(auths).toString('base64')}\n`,
+    );
     const ok = await sigwatch('invoke', event, '--config', cfg, '--pull-secrets', secrets);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.equal(notifications(ok.stdout)[0]!.verdict, 'admit');
@@ -223,7 +243,12 @@ describe('sigwatch invoke', () => {
 
   it('applies noMatch from the config', async () => {
     const other = file('other.yaml', keyPolicyYaml('other', 'elsewhere.example/**', key.publicKeyPem));
-    const cfg = file('warn.json', { policies: other, noMatch: 'warn', registries: { mirror: { '*': reg.host }, insecure: [reg.host] }, notifier: { format: 'line' } });
+    const cfg = file('warn.json', {
+      policies: other,
+      noMatch: 'warn',
+      registries: { mirror: { '*': reg.host }, insecure: [reg.host] },
+      notifier: { format: 'line' },
+    });
     const r = await sigwatch('invoke', file('nomatch.json', ecrEvent('nm', digestOf('unsigned'))), '--config', cfg);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^WARN /);

@@ -40,7 +40,18 @@ const signedPolicy = (verdict: 'pass' | 'fail', name = 'signed-by-ci'): PolicyRe
       name: 'keyless',
       verdict,
       reason: verdict === 'pass' ? 'verified' : 'no signature from https://github.com/acme/*',
-      signatures: verdict === 'pass' ? [{ digest: `sha256:${'b'.repeat(64)}`, identity: { issuer: 'https://token.actions.githubusercontent.com', subject: 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main' } }] : [],
+      signatures:
+        verdict === 'pass'
+          ? [
+              {
+                digest: `sha256:${'b'.repeat(64)}`,
+                identity: {
+                  issuer: 'https://token.actions.githubusercontent.com',
+                  subject: 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main',
+                },
+              },
+            ]
+          : [],
     },
   ],
   source: { file: `s3://policies/${name}.yaml`, version: 'v7' },
@@ -67,7 +78,13 @@ function input(over: Partial<NotificationInput> = {}): NotificationInput {
 }
 
 const note = (team: string, decision: 'admit' | 'deny', digest = DIGEST) =>
-  buildNotification(input({ team, verdict: verdictOf(decision), image: { registry: REGISTRY, repository: `${team}/api`, digest, tags: [], account: '123456789012', region: 'eu-west-1' } }));
+  buildNotification(
+    input({
+      team,
+      verdict: verdictOf(decision),
+      image: { registry: REGISTRY, repository: `${team}/api`, digest, tags: [], account: '123456789012', region: 'eu-west-1' },
+    }),
+  );
 
 describe('notification schema', () => {
   it('carries the image, verdict, per-policy results with signers and versions, and the trigger', () => {
@@ -139,7 +156,10 @@ describe('notification schema', () => {
     assert.deepEqual(Object.keys(attributes).sort(), ['policy', 'repository', 'verdict']);
     const names = JSON.parse(attributes.policy!.StringValue) as string[];
     assert.ok(names.length > 0 && names.length < 20);
-    assert.deepEqual(names, many.slice(0, names.length).map((p) => p.name));
+    assert.deepEqual(
+      names,
+      many.slice(0, names.length).map((p) => p.name),
+    );
     assert.ok(Buffer.byteLength(attributes.policy!.StringValue) <= 1024);
     assert.equal(messageAttributes({ ...n, team: 'bad\u0000team' }).team, undefined);
   });
@@ -152,7 +172,9 @@ describe('size guard', () => {
       reason: 'r'.repeat(20_000),
       notes: Array.from({ length: 100 }, () => 'n'.repeat(500)),
     }));
-    return buildNotification(input({ verdict: { ...verdictOf('deny', policies), reasons: Array.from({ length: 1000 }, (_, i) => `reason ${i} ${'z'.repeat(1000)}`) } }));
+    return buildNotification(
+      input({ verdict: { ...verdictOf('deny', policies), reasons: Array.from({ length: 1000 }, (_, i) => `reason ${i} ${'z'.repeat(1000)}`) } }),
+    );
   };
 
   it('leaves a notification that fits untouched', () => {
@@ -205,7 +227,13 @@ describe('SNS to SQS fan-out with team filter policies (fauxqs)', () => {
     const all: Message[] = [];
     for (;;) {
       const { Messages = [] } = await fx.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }),
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['All'],
+        }),
       );
       if (Messages.length === 0) return all;
       all.push(...Messages);
@@ -217,11 +245,21 @@ describe('SNS to SQS fan-out with team filter policies (fauxqs)', () => {
     const a = await queue('team-payments');
     const b = await queue('team-retail');
     await fx.sns.send(
-      new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: a.arn, Attributes: { FilterPolicy: JSON.stringify({ team: ['payments'], verdict: ['deny'] }) } }),
+      new SubscribeCommand({
+        TopicArn,
+        Protocol: 'sqs',
+        Endpoint: a.arn,
+        Attributes: { FilterPolicy: JSON.stringify({ team: ['payments'], verdict: ['deny'] }) },
+      }),
     );
     // Team B takes raw delivery: the attributes then arrive as SQS message attributes.
     await fx.sns.send(
-      new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: b.arn, Attributes: { FilterPolicy: JSON.stringify({ team: ['retail'] }), RawMessageDelivery: 'true' } }),
+      new SubscribeCommand({
+        TopicArn,
+        Protocol: 'sqs',
+        Endpoint: b.arn,
+        Attributes: { FilterPolicy: JSON.stringify({ team: ['retail'] }), RawMessageDelivery: 'true' },
+      }),
     );
     const notifier = new SnsNotifier(fx.sns, () => TopicArn!);
     const sent = {
@@ -245,7 +283,10 @@ describe('SNS to SQS fan-out with team filter policies (fauxqs)', () => {
     });
 
     const toB = await drain(b.url);
-    assert.deepEqual(toB.map((m) => JSON.parse(m.Body!) as Notification).sort((x, y) => x.digest.localeCompare(y.digest)), [sent.retailAdmit, sent.retailDeny]);
+    assert.deepEqual(
+      toB.map((m) => JSON.parse(m.Body!) as Notification).sort((x, y) => x.digest.localeCompare(y.digest)),
+      [sent.retailAdmit, sent.retailDeny],
+    );
     const attrs = toB[0]!.MessageAttributes!;
     assert.equal(attrs.team?.DataType, 'String');
     assert.equal(attrs.team?.StringValue, 'retail');
@@ -271,7 +312,10 @@ describe('SNS to SQS fan-out with team filter policies (fauxqs)', () => {
     assert.equal(got[0]!.Attributes?.MessageDeduplicationId, deduplicationId(n));
     assert.match(deduplicationId(n), /^[0-9a-f]{64}$/);
     assert.notEqual(deduplicationId({ ...n, trigger: 'policy-change' }), deduplicationId(n));
-    assert.notEqual(deduplicationId({ ...n, policies: [{ ...n.policies[0]!, source: { file: 's3://policies/signed-by-ci.yaml', version: 'v8' } }] }), deduplicationId(n));
+    assert.notEqual(
+      deduplicationId({ ...n, policies: [{ ...n.policies[0]!, source: { file: 's3://policies/signed-by-ci.yaml', version: 'v8' } }] }),
+      deduplicationId(n),
+    );
   });
 
   it('publishes a truncated oversized notification that SNS accepts', async () => {
@@ -352,7 +396,9 @@ describe('SnsNotifier retries (aws-sdk-client-mock)', () => {
   });
 
   it('does not retry a permanent failure, and keeps the AWS message (which may echo the signed request) out of the error', async () => {
-    sns.on(PublishCommand).rejects(new AuthorizationErrorException({ message: 'Canonical request: x-amz-security-token:SECRET-TOKEN', $metadata: { httpStatusCode: 403 } }));
+    sns
+      .on(PublishCommand)
+      .rejects(new AuthorizationErrorException({ message: 'Canonical request: x-amz-security-token:SECRET-TOKEN', $metadata: { httpStatusCode: 403 } }));
     await assert.rejects(notifier().publish(note('payments', 'deny')), (err) => {
       assert.ok(err instanceof SigwatchError);
       assert.equal(err.code, 'INTERNAL');

@@ -25,7 +25,15 @@ describe('on-push: images cached from upstream or replicated in', () => {
   after(() => sc?.stop());
 
   const sample = (name: AwsSample, id: string) =>
-    sampleWith(name, { id, account: PAYMENTS, region: REGION, time: new Date(EVENT_TIME).toISOString().replace('.000Z', 'Z'), repository: 'docker-hub/alpine', digest: cached.digest, tag: '3.17.2' });
+    sampleWith(name, {
+      id,
+      account: PAYMENTS,
+      region: REGION,
+      time: new Date(EVENT_TIME).toISOString().replace('.000Z', 'Z'),
+      repository: 'docker-hub/alpine',
+      digest: cached.digest,
+      tag: '3.17.2',
+    });
 
   for (const name of ['pull-through-cache', 'replication'] as const) {
     for (const envelope of ['bare', 'sqs'] as const) {

@@ -14,7 +14,21 @@ import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { VerdictStore } from '../src/store/verdicts.ts';
 import { deleteManifest, signatureTag, signImageWithKey, type BuiltManifest, type TestRegistry } from './harness/index.ts';
-import { ECR_PASSWORD, ecrHost, EVENT_TIME, EXTERNAL_ID, GRACE_SECONDS, KMS_KEY_ARN, kmsKey, OnPushScenario, PAYMENTS, REGION, releaseKey, RETAIL, STRANGER } from './helpers/on-push-scenario.ts';
+import {
+  ECR_PASSWORD,
+  ecrHost,
+  EVENT_TIME,
+  EXTERNAL_ID,
+  GRACE_SECONDS,
+  KMS_KEY_ARN,
+  kmsKey,
+  OnPushScenario,
+  PAYMENTS,
+  REGION,
+  releaseKey,
+  RETAIL,
+  STRANGER,
+} from './helpers/on-push-scenario.ts';
 
 describe('on-push handler: ECR event → association → STS → verdict → SNS', () => {
   let sc: OnPushScenario;
@@ -38,7 +52,12 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     assert.equal(n!.eventId, 'evt-signed');
     assert.deepEqual((await sc.received('paymentsDenies')).length, 0, 'the denies-only subscription gets no admit');
     // Kept for re-verification, which then reports only changes.
-    const record = await new VerdictStore(sc.servers.dynamo.client, sc.table, { now: testNow }).get({ account: PAYMENTS, region: REGION, repository: 'team/app', digest: sc.images.signed!.digest });
+    const record = await new VerdictStore(sc.servers.dynamo.client, sc.table, { now: testNow }).get({
+      account: PAYMENTS,
+      region: REGION,
+      repository: 'team/app',
+      digest: sc.images.signed!.digest,
+    });
     assert.equal(record?.verdict, 'admit');
     assert.equal(record?.trigger, 'push');
 
@@ -59,7 +78,8 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     assert.equal(creds.accessKeyId, `ASIA${PAYMENTS}`);
     assert.equal(creds.sessionToken, 'member-session-token');
     for (const line of sc.logs) {
-      for (const secret of [ECR_PASSWORD, EXTERNAL_ID, 'member-secret', 'member-session-token']) assert.ok(!line.includes(secret), `log line leaks a secret: ${line}`);
+      for (const secret of [ECR_PASSWORD, EXTERNAL_ID, 'member-secret', 'member-session-token'])
+        assert.ok(!line.includes(secret), `log line leaks a secret: ${line}`);
     }
   });
 
@@ -67,20 +87,47 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     const h = sc.handler();
     const res = await h(
       sc.batch(
-        { id: 'p', body: sc.event('pay-blocked', PAYMENTS, { 'repository-name': 'team/blocked', 'image-digest': sc.images.blocked!.digest, 'image-tag': 'v1' }) },
-        { id: 'r', body: sc.event('retail-blocked', RETAIL, { 'repository-name': 'team/blocked', 'image-digest': sc.images.blocked!.digest, 'image-tag': 'v1' }) },
+        {
+          id: 'p',
+          body: sc.event('pay-blocked', PAYMENTS, { 'repository-name': 'team/blocked', 'image-digest': sc.images.blocked!.digest, 'image-tag': 'v1' }),
+        },
+        {
+          id: 'r',
+          body: sc.event('retail-blocked', RETAIL, { 'repository-name': 'team/blocked', 'image-digest': sc.images.blocked!.digest, 'image-tag': 'v1' }),
+        },
         { id: 'u', body: sc.event('retail-unsigned', RETAIL, { 'image-digest': sc.images.unsigned!.digest, 'image-tag': 'v2' }) },
       ),
     );
     assert.deepEqual(res.batchItemFailures, []);
     const payments = await sc.received('payments');
-    assert.deepEqual(payments.map((n) => [n.repository, n.verdict]), [['team/blocked', 'deny']]);
-    assert.deepEqual(payments[0]!.policies.map((p) => [p.name, p.verdict]).sort(), [['no-blocked', 'fail'], ['require-release-key', 'pass']]);
+    assert.deepEqual(
+      payments.map((n) => [n.repository, n.verdict]),
+      [['team/blocked', 'deny']],
+    );
+    assert.deepEqual(payments[0]!.policies.map((p) => [p.name, p.verdict]).sort(), [
+      ['no-blocked', 'fail'],
+      ['require-release-key', 'pass'],
+    ]);
     const retail = (await sc.received('retail')).sort((a, b) => a.repository.localeCompare(b.repository));
-    assert.deepEqual(retail.map((n) => [n.repository, n.verdict, n.team]), [['team/app', 'deny', 'retail'], ['team/blocked', 'admit', 'retail']]);
-    assert.deepEqual(retail[1]!.policies.map((p) => p.name), ['require-release-key']);
+    assert.deepEqual(
+      retail.map((n) => [n.repository, n.verdict, n.team]),
+      [
+        ['team/app', 'deny', 'retail'],
+        ['team/blocked', 'admit', 'retail'],
+      ],
+    );
+    assert.deepEqual(
+      retail[1]!.policies.map((p) => p.name),
+      ['require-release-key'],
+    );
     // One session per account, whatever the number of sc.images.
-    assert.deepEqual(sc.sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn).sort(), [`arn:aws:iam::${PAYMENTS}:role/sigwatch-member`, `arn:aws:iam::${RETAIL}:role/sigwatch-member`]);
+    assert.deepEqual(
+      sc.sts
+        .commandCalls(AssumeRoleCommand)
+        .map((c) => c.args[0].input.RoleArn)
+        .sort(),
+      [`arn:aws:iam::${PAYMENTS}:role/sigwatch-member`, `arn:aws:iam::${RETAIL}:role/sigwatch-member`],
+    );
   });
 
   it('waits for a late signature: unsigned then signed within the grace period gives one admit and no deny', async () => {
@@ -91,9 +138,17 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     assert.equal((await sc.received('payments')).length, 0, 'no deny inside the grace period');
     // cosign pushes the signature: its event re-verifies the subject.
     await signImageWithKey(sc.servers.reg, 'team/app', sc.images.late!, releaseKey.privateKey);
-    await h(sc.batch({ id: 'sig', body: sc.event('late-sig', PAYMENTS, { 'image-digest': `sha256:${'5'.repeat(64)}`, 'image-tag': signatureTag(sc.images.late!.digest) }) }));
+    await h(
+      sc.batch({
+        id: 'sig',
+        body: sc.event('late-sig', PAYMENTS, { 'image-digest': `sha256:${'5'.repeat(64)}`, 'image-tag': signatureTag(sc.images.late!.digest) }),
+      }),
+    );
     const admitted = await sc.received('payments');
-    assert.deepEqual(admitted.map((n) => [n.digest, n.verdict]), [[sc.images.late!.digest, 'admit']]);
+    assert.deepEqual(
+      admitted.map((n) => [n.digest, n.verdict]),
+      [[sc.images.late!.digest, 'admit']],
+    );
     // The re-check scheduled by the first event arrives after its delay: same verdict, not published again.
     await new Promise((r) => setTimeout(r, 1100));
     const rechecks = await sc.drain(sc.servers.pushQueue.url);
@@ -117,19 +172,40 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     sc.now = EVENT_TIME + 3000;
     await h(sc.batch({ id: 'recheck', body: recheck!.Body! }));
     const denies = await sc.received('payments');
-    assert.deepEqual(denies.map((n) => [n.digest, n.verdict]), [[sc.images.unsigned!.digest, 'deny']]);
+    assert.deepEqual(
+      denies.map((n) => [n.digest, n.verdict]),
+      [[sc.images.unsigned!.digest, 'deny']],
+    );
     assert.match(denies[0]!.reasons.join(' '), /signature/i);
-    assert.deepEqual((await sc.received('paymentsDenies')).map((n) => n.verdict), ['deny']);
+    assert.deepEqual(
+      (await sc.received('paymentsDenies')).map((n) => n.verdict),
+      ['deny'],
+    );
     assert.equal((await sc.drain(sc.servers.pushQueue.url)).length, 0, 'no further re-check after the final deny');
   });
 
-  it("re-verifies the image when its signature is deleted", async () => {
+  it('re-verifies the image when its signature is deleted', async () => {
     const h = sc.handler();
     await h(sc.batch({ id: 'a', body: sc.event('revoked-push', PAYMENTS, { 'image-digest': sc.images.revoked!.digest, 'image-tag': 'v1' }) }));
-    assert.deepEqual((await sc.received('payments')).map((n) => n.verdict), ['admit']);
+    assert.deepEqual(
+      (await sc.received('payments')).map((n) => n.verdict),
+      ['admit'],
+    );
     await deleteManifest(sc.servers.reg, 'team/app', await signatureDigest(sc.servers.reg, sc.images.revoked!));
-    await h(sc.batch({ id: 'd', body: sc.event('revoked-sig-deleted', PAYMENTS, { 'action-type': 'DELETE', 'image-digest': `sha256:${'6'.repeat(64)}`, 'image-tag': signatureTag(sc.images.revoked!.digest) }) }));
-    assert.deepEqual((await sc.received('payments')).map((n) => [n.digest, n.verdict]), [[sc.images.revoked!.digest, 'deny']]);
+    await h(
+      sc.batch({
+        id: 'd',
+        body: sc.event('revoked-sig-deleted', PAYMENTS, {
+          'action-type': 'DELETE',
+          'image-digest': `sha256:${'6'.repeat(64)}`,
+          'image-tag': signatureTag(sc.images.revoked!.digest),
+        }),
+      }),
+    );
+    assert.deepEqual(
+      (await sc.received('payments')).map((n) => [n.digest, n.verdict]),
+      [[sc.images.revoked!.digest, 'deny']],
+    );
   });
 
   it('gives no verdict when a deleted signature went with its image', async () => {
@@ -137,7 +213,14 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     await deleteManifest(sc.servers.reg, 'team/app', await signatureDigest(sc.servers.reg, gone));
     await deleteManifest(sc.servers.reg, 'team/app', gone.digest);
     const res = await sc.handler()(
-      sc.batch({ id: 'd', body: sc.event('gone-sig-deleted', PAYMENTS, { 'action-type': 'DELETE', 'image-digest': `sha256:${'7'.repeat(64)}`, 'image-tag': signatureTag(gone.digest) }) }),
+      sc.batch({
+        id: 'd',
+        body: sc.event('gone-sig-deleted', PAYMENTS, {
+          'action-type': 'DELETE',
+          'image-digest': `sha256:${'7'.repeat(64)}`,
+          'image-tag': signatureTag(gone.digest),
+        }),
+      }),
     );
     assert.deepEqual(res.batchItemFailures, []);
     assert.equal((await sc.received('payments')).length, 0);
@@ -154,7 +237,10 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
       ),
     );
     assert.deepEqual(res.batchItemFailures, []);
-    assert.deepEqual((await sc.received('payments')).map((n) => [n.digest, n.verdict]), [[index.digest, 'admit']]);
+    assert.deepEqual(
+      (await sc.received('payments')).map((n) => [n.digest, n.verdict]),
+      [[index.digest, 'admit']],
+    );
   });
 
   it("reads a KMS key of the member account through that account's role", async () => {
@@ -162,7 +248,9 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     try {
       const der = createPublicKey(kmsKey.publicKeyPem).export({ type: 'spki', format: 'der' });
       kms.on(GetPublicKeyCommand).resolves({ KeyId: KMS_KEY_ARN, PublicKey: new Uint8Array(der), KeySpec: 'ECC_NIST_P256' });
-      const res = await sc.handler()(sc.batch({ id: 'k', body: sc.event('kms', PAYMENTS, { 'repository-name': 'team/kms', 'image-digest': sc.images.kms!.digest, 'image-tag': 'v1' }) }));
+      const res = await sc.handler()(
+        sc.batch({ id: 'k', body: sc.event('kms', PAYMENTS, { 'repository-name': 'team/kms', 'image-digest': sc.images.kms!.digest, 'image-tag': 'v1' }) }),
+      );
       assert.deepEqual(res.batchItemFailures, []);
       const [n] = await sc.received('payments');
       // acme's release key does not sign this image, so the verdict is deny; the KMS authority itself passed.
@@ -189,7 +277,9 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
   });
 
   it('reports an image of an account no association covers to the operators, without assuming any role', async () => {
-    const res = await sc.handler()(sc.batch({ id: 's', body: sc.event('stranger', STRANGER, { 'image-digest': sc.images.signed!.digest, 'image-tag': 'v1' }) }));
+    const res = await sc.handler()(
+      sc.batch({ id: 's', body: sc.event('stranger', STRANGER, { 'image-digest': sc.images.signed!.digest, 'image-tag': 'v1' }) }),
+    );
     assert.deepEqual(res.batchItemFailures, []);
     const [n, ...more] = await sc.received('operators');
     assert.equal(more.length, 0);
@@ -201,7 +291,9 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
   });
 
   it('reports a role that refuses sigwatch to the team and the operators as an error verdict', async () => {
-    sc.sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    sc.sts
+      .on(AssumeRoleCommand)
+      .rejects(Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
     const res = await sc.handler()(sc.batch({ id: 'a', body: sc.event('denied', RETAIL, { 'image-digest': sc.images.signed!.digest, 'image-tag': 'v1' }) }));
     assert.deepEqual(res.batchItemFailures, []);
     const [team] = await sc.received('retail');
@@ -222,7 +314,10 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
       ),
     );
     assert.deepEqual(res.batchItemFailures.map((f) => f.itemIdentifier).sort(), ['bad', 'worse']);
-    assert.deepEqual((await sc.received('payments')).map((n) => n.verdict), ['admit']);
+    assert.deepEqual(
+      (await sc.received('payments')).map((n) => n.verdict),
+      ['admit'],
+    );
     assert.ok(sc.logs.some((l) => l.includes('"event rejected"') && l.includes('detail.image-digest')));
   });
 
@@ -237,10 +332,20 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     assert.ok(sc.logs.some((l) => l.includes('record failed, will be retried')));
     // SNS is back (the same topic ARN): the redelivered record is published.
     await sc.servers.fx.sns.send(new CreateTopicCommand({ Name: 'sigwatch-payments' }));
-    await sc.servers.fx.sns.send(new SubscribeCommand({ TopicArn: sc.servers.topics.payments, Protocol: 'sqs', Endpoint: sc.servers.inbox.payments.arn, Attributes: { RawMessageDelivery: 'true' } }));
+    await sc.servers.fx.sns.send(
+      new SubscribeCommand({
+        TopicArn: sc.servers.topics.payments,
+        Protocol: 'sqs',
+        Endpoint: sc.servers.inbox.payments.arn,
+        Attributes: { RawMessageDelivery: 'true' },
+      }),
+    );
     const ok = await h(sc.batch({ id: 'r1', body: e }));
     assert.deepEqual(ok.batchItemFailures, []);
-    assert.deepEqual((await sc.received('payments')).map((n) => [n.verdict, n.tags[0]]), [['admit', 'v9']]);
+    assert.deepEqual(
+      (await sc.received('payments')).map((n) => [n.verdict, n.tags[0]]),
+      [['admit', 'v9']],
+    );
   });
 
   it('reuses an account session until 5 minutes before it expires, then assumes the role again', async () => {

@@ -50,7 +50,9 @@ describe('sigwatch policy validate', () => {
     const io = capture();
     const file = fixture('invalid/keyless-one-of-both.yaml');
     assert.equal(await validateCommand([file], io), 2);
-    assert.deepEqual(io.err, [`${file}: ClusterImagePolicy/keyless-one-of-both: spec.authorities[0].keyless.ca-cert, spec.authorities[0].keyless.url: expected exactly one, got both`]);
+    assert.deepEqual(io.err, [
+      `${file}: ClusterImagePolicy/keyless-one-of-both: spec.authorities[0].keyless.ca-cert, spec.authorities[0].keyless.url: expected exactly one, got both`,
+    ]);
     assert.deepEqual(io.out, []);
   });
 
@@ -59,7 +61,10 @@ describe('sigwatch policy validate', () => {
     const file = fixture('invalid/identity-regexp-unanchored.yaml');
     assert.equal(await validateCommand([file, fixture('valid/mode.yaml')], io), 0);
     assert.equal(io.err.length, 1);
-    assert.match(io.err[0]!, /: ClusterImagePolicy\/identity-regexp-unanchored: spec\.authorities\[0\]\.keyless\.identities\[0\]\.subjectRegExp: warning: sigwatch: /);
+    assert.match(
+      io.err[0]!,
+      /: ClusterImagePolicy\/identity-regexp-unanchored: spec\.authorities\[0\]\.keyless\.identities\[0\]\.subjectRegExp: warning: sigwatch: /,
+    );
     assert.deepEqual(io.out, ['valid: 2 ClusterImagePolicies, 0 TrustRoots in 2 files']);
   });
 
@@ -167,7 +172,10 @@ describe('policy sets (store)', () => {
       set.policies.map((p) => p.metadata.name),
       ['release-signed', 'hub-official', 'team-b-keyless'],
     );
-    assert.deepEqual(set.trustRoots.map((t) => t.metadata.name), ['corp-root']);
+    assert.deepEqual(
+      set.trustRoots.map((t) => t.metadata.name),
+      ['corp-root'],
+    );
     const file = join(SET, 'team-a', 'release.yaml');
     assert.equal(set.versions[file], `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`);
     assert.equal(set.policies[0]?.origin.version, set.versions[file]);
@@ -185,16 +193,25 @@ describe('policy sets (store)', () => {
       return true;
     });
     const set = await loadPolicyPath(dir, { skipInvalid: true });
-    assert.deepEqual(set.policies.map((p) => `${p.metadata.name}@${p.origin.file}`), [`ok@${join(dir, 'a.yaml')}`]);
+    assert.deepEqual(
+      set.policies.map((p) => `${p.metadata.name}@${p.origin.file}`),
+      [`ok@${join(dir, 'a.yaml')}`],
+    );
     assert.equal(set.problems.length, 2);
   });
 
   it('takes a single file of any name, and survives symlink loops', async () => {
     const dir = folder({ 'policy.txt': policy('plain-text') });
-    assert.deepEqual((await loadPolicyPath(join(dir, 'policy.txt'))).policies.map((p) => p.metadata.name), ['plain-text']);
+    assert.deepEqual(
+      (await loadPolicyPath(join(dir, 'policy.txt'))).policies.map((p) => p.metadata.name),
+      ['plain-text'],
+    );
     const looped = folder({ 'sub/p.yaml': policy('looped') });
     symlinkSync(looped, join(looped, 'sub', 'back'));
-    assert.deepEqual((await loadPolicyPath(looped)).policies.map((p) => p.metadata.name), ['looped']);
+    assert.deepEqual(
+      (await loadPolicyPath(looped)).policies.map((p) => p.metadata.name),
+      ['looped'],
+    );
   });
 
   it('builds sets from any store, keeping given versions', () => {
@@ -203,7 +220,10 @@ describe('policy sets (store)', () => {
       { file: 's3://bucket/a.yaml', text: policy('a'), version: 'v1' },
     ]);
     assert.deepEqual(set.versions, { 's3://bucket/a.yaml': 'v1', 's3://bucket/b.yaml': 'v2' });
-    assert.deepEqual(set.policies.map((p) => p.metadata.name), ['a', 'b']);
+    assert.deepEqual(
+      set.policies.map((p) => p.metadata.name),
+      ['a', 'b'],
+    );
   });
 });
 
@@ -211,7 +231,12 @@ describe('policiesMatching', () => {
   const set = buildPolicySet([
     {
       file: 'p.yaml',
-      text: [policy('hub-official', 'index.docker.io/library/*'), policy('by-tag', 'ghcr.io/org/app:v1'), policy('by-repo', 'ghcr.io/org/app*'), policy('short', 'busybox')].join('---\n'),
+      text: [
+        policy('hub-official', 'index.docker.io/library/*'),
+        policy('by-tag', 'ghcr.io/org/app:v1'),
+        policy('by-repo', 'ghcr.io/org/app*'),
+        policy('short', 'busybox'),
+      ].join('---\n'),
     },
   ]);
   const names = (image: string, literal = false) => policiesMatching(set, image, { literal }).map((p) => p.metadata.name);
@@ -247,7 +272,10 @@ describe('examples/policies', () => {
   };
 
   it('has every example the warnings table names', () => {
-    assert.deepEqual(Object.keys(WARNINGS).filter((name) => !files.includes(name)), []);
+    assert.deepEqual(
+      Object.keys(WARNINGS).filter((name) => !files.includes(name)),
+      [],
+    );
   });
 
   for (const name of files) {

@@ -24,7 +24,13 @@ describe('identity matching (cosign CheckCertificatePolicy)', () => {
     assert.equal(matchedSubject([{ issuer: 'https://gitlab.com', subject: 'release@acme.example' }], cert), undefined);
     assert.equal(matchedSubject([{ issuer: cert.issuer, subjectRegExp: '^release@evil' }], cert), undefined);
     assert.equal(
-      matchedSubject([{ issuer: 'https://gitlab.com', subject: 'x' }, { issuer: cert.issuer, subject: 'release@acme.example' }], cert),
+      matchedSubject(
+        [
+          { issuer: 'https://gitlab.com', subject: 'x' },
+          { issuer: cert.issuer, subject: 'release@acme.example' },
+        ],
+        cert,
+      ),
       'release@acme.example',
     );
   });

@@ -95,7 +95,12 @@ describe('policy-controller TestGlobMatch through policy match', () => {
 describe('Docker Hub short-name globs and digest-pinned images', () => {
   const pinned = [`privatenamespace/app@${DIGEST}`, `docker.io/privatenamespace/app@${DIGEST}`, `index.docker.io/privatenamespace/app@${DIGEST}`];
   it('privatenamespace/* matches the digest-pinned images index.docker.io/privatenamespace/* does', async () => {
-    for (const image of [...pinned, `ghcr.io/privatenamespace/app@${DIGEST}`, `index.docker.io/other/app@${DIGEST}`, `index.docker.io/privatenamespace/team/app@${DIGEST}`]) {
+    for (const image of [
+      ...pinned,
+      `ghcr.io/privatenamespace/app@${DIGEST}`,
+      `index.docker.io/other/app@${DIGEST}`,
+      `index.docker.io/privatenamespace/team/app@${DIGEST}`,
+    ]) {
       const long = await matches(image, 'index.docker.io/privatenamespace/*');
       const short = await matches(image, 'privatenamespace/*');
       assert.equal(short.match, long.match, image);
@@ -110,7 +115,10 @@ describe('Docker Hub short-name globs and digest-pinned images', () => {
   it('policy validate warns where a glob can never match a pinned image, naming the one that would', async () => {
     const r = await sigwatch('policy', 'validate', policyWithGlob('ghcr.io/acme/app:v1'));
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /spec\.images\[0\]\.glob: warning: sigwatch: "ghcr\.io\/acme\/app:v1" can never match an image at admission.*"ghcr\.io\/acme\/app@\*" matches the same repositories/);
+    assert.match(
+      r.stderr,
+      /spec\.images\[0\]\.glob: warning: sigwatch: "ghcr\.io\/acme\/app:v1" can never match an image at admission.*"ghcr\.io\/acme\/app@\*" matches the same repositories/,
+    );
     assert.equal((await matches(`ghcr.io/acme/app@${DIGEST}`, 'ghcr.io/acme/app@*')).match, true);
     assert.equal((await matches(`ghcr.io/acme/app-other@${DIGEST}`, 'ghcr.io/acme/app@*')).match, false);
     for (const glob of ['ghcr.io/acme/*', 'privatenamespace/*', '**', '*', `ghcr.io/acme/app@${DIGEST}`]) {

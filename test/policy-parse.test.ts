@@ -83,7 +83,9 @@ spec:
       'policies.yaml: ClusterImagePolicy/p: apiVersion: no matches for kind "ClusterImagePolicy" in version "policy.sigstore.dev/v1" (expected v1alpha1 or v1beta1)',
     ]);
     assert.deepEqual(lines('- just\n- a list\n'), ['policies.yaml: document 1: a document must be a Kubernetes object (a mapping), got array']);
-    assert.deepEqual(lines(staticPolicy('').replace('  name: \n', '')), ['policies.yaml: document 1: metadata.name: Required value: name is required (generateName cannot be used here: policies are referred to by name)']);
+    assert.deepEqual(lines(staticPolicy('').replace('  name: \n', '')), [
+      'policies.yaml: document 1: metadata.name: Required value: name is required (generateName cannot be used here: policies are referred to by name)',
+    ]);
   });
 });
 
@@ -109,17 +111,23 @@ describe('YAML as Kubernetes reads it', () => {
       lines(staticPolicy('p').replace('glob: "**"', 'glob: 1:30')).filter((l) => !l.includes(': warning: sigwatch: "1:30" can never match')),
       [],
     );
-    assert.deepEqual(lines(staticPolicy('p').replace('glob: "**"', 'glob: on')), ['policies.yaml: ClusterImagePolicy/p: spec.images[0].glob: must be of type string: "boolean"']);
+    assert.deepEqual(lines(staticPolicy('p').replace('glob: "**"', 'glob: on')), [
+      'policies.yaml: ClusterImagePolicy/p: spec.images[0].glob: must be of type string: "boolean"',
+    ]);
   });
 
   it('refuses wrong types and unknown fields, as strict decoding does', () => {
-    assert.deepEqual(lines(staticPolicy('p').replace('  - glob: "**"\n', '    ghcr.io/**\n')), ['policies.yaml: ClusterImagePolicy/p: spec.images: must be of type array: "string"']);
+    assert.deepEqual(lines(staticPolicy('p').replace('  - glob: "**"\n', '    ghcr.io/**\n')), [
+      'policies.yaml: ClusterImagePolicy/p: spec.images: must be of type array: "string"',
+    ]);
     assert.deepEqual(lines(staticPolicy('p', '  mode: warn\n  Mode: enforce\n')), ['policies.yaml: ClusterImagePolicy/p: spec.Mode: unknown field "Mode"']);
     assert.deepEqual(lines(staticPolicy('p', '  images2: []\n').replace('  name: p\n', '  name: p\n  labels: {team: 7}\n')), [
       'policies.yaml: ClusterImagePolicy/p: metadata.labels.team: must be of type string: "integer"',
       'policies.yaml: ClusterImagePolicy/p: spec.images2: unknown field "images2"',
     ]);
-    assert.deepEqual(lines(staticPolicy('p').replace('  - glob: "**"\n', '  - null\n')), ['policies.yaml: ClusterImagePolicy/p: spec.images[0]: must be of type object: "null"']);
+    assert.deepEqual(lines(staticPolicy('p').replace('  - glob: "**"\n', '  - null\n')), [
+      'policies.yaml: ClusterImagePolicy/p: spec.images[0]: must be of type object: "null"',
+    ]);
   });
 
   it('treats null as absent', () => {
@@ -131,13 +139,20 @@ describe('YAML as Kubernetes reads it', () => {
 
   it('stops alias bombs', () => {
     const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
-    for (const n of ['b', 'c', 'd', 'e', 'f', 'g']) levels.push(`${n}: &${n} [${Array(9).fill(`*${levels.length === 1 ? 'a' : String.fromCharCode(n.charCodeAt(0) - 1)}`).join(',')}]`);
+    for (const n of ['b', 'c', 'd', 'e', 'f', 'g'])
+      levels.push(
+        `${n}: &${n} [${Array(9)
+          .fill(`*${levels.length === 1 ? 'a' : String.fromCharCode(n.charCodeAt(0) - 1)}`)
+          .join(',')}]`,
+      );
     const [problem] = lines(levels.join('\n'));
     assert.match(problem!, /^policies\.yaml: document 1: YAML: Excessive alias count .* \(more than 100 aliases\)$/);
   });
 
   it('refuses files and documents larger than Kubernetes would take', () => {
-    assert.deepEqual(lines(`# ${'x'.repeat(MAX_FILE_BYTES)}\n`), [`policies.yaml: document 1: file is larger than ${MAX_FILE_BYTES} bytes, more than Kubernetes accepts in one request`]);
+    assert.deepEqual(lines(`# ${'x'.repeat(MAX_FILE_BYTES)}\n`), [
+      `policies.yaml: document 1: file is larger than ${MAX_FILE_BYTES} bytes, more than Kubernetes accepts in one request`,
+    ]);
     const big = staticPolicy('big').replace('  name: big\n', `  name: big\n  annotations: {note: "${'x'.repeat(MAX_DOCUMENT_BYTES)}"}\n`);
     assert.deepEqual(lines(`${staticPolicy('small')}---\n${big}`), [
       `policies.yaml: document 2: document is larger than ${MAX_DOCUMENT_BYTES} bytes, more than Kubernetes stores for one object`,
@@ -180,7 +195,13 @@ describe('defaults (upstream SetDefaults)', () => {
 describe('formatProblem', () => {
   it('prints one line per problem, warnings marked, line breaks escaped', () => {
     assert.equal(
-      formatProblem({ file: 'a.yaml', document: 'ClusterImagePolicy/p', path: 'spec.authorities[0].key.data', message: 'invalid value: ---\nkey\n', severity: 'error' }),
+      formatProblem({
+        file: 'a.yaml',
+        document: 'ClusterImagePolicy/p',
+        path: 'spec.authorities[0].key.data',
+        message: 'invalid value: ---\nkey\n',
+        severity: 'error',
+      }),
       'a.yaml: ClusterImagePolicy/p: spec.authorities[0].key.data: invalid value: ---\\nkey\\n',
     );
     assert.equal(formatProblem({ file: 'a.yaml', document: 'document 3', path: '', message: 'm', severity: 'warning' }), 'a.yaml: document 3: warning: m');

@@ -4,14 +4,7 @@ import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  S3ServiceException,
-  type GetObjectCommandOutput,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { MAX_FILE_BYTES } from '../src/policy/parse.ts';
 import { S3PolicyStore } from '../src/store/s3.ts';
@@ -41,7 +34,6 @@ async function requestsDuring<T>(store: S3PolicyStore, fn: () => Promise<T>): Pr
   const after = store.requests;
   return { list: after.list - before.list, get: after.get - before.get, result };
 }
-
 
 describe('S3PolicyStore against s3rver', () => {
   let s3: TestS3;
@@ -141,7 +133,11 @@ describe('S3PolicyStore against s3rver', () => {
       'CONFIG',
       `s3://${BUCKET}/typo/: no policy files (.yaml, .yml, .json) under this prefix (1 other object ignored)`,
     );
-    await rejectsWith(new S3PolicyStore(s3.client, BUCKET, 'nothing-here/').load(), 'CONFIG', `s3://${BUCKET}/nothing-here/: no policy files (.yaml, .yml, .json) under this prefix`);
+    await rejectsWith(
+      new S3PolicyStore(s3.client, BUCKET, 'nothing-here/').load(),
+      'CONFIG',
+      `s3://${BUCKET}/nothing-here/: no policy files (.yaml, .yml, .json) under this prefix`,
+    );
   });
 
   it('reports a missing bucket as CONFIG, naming the bucket, prefix and S3 error code', async () => {
@@ -171,8 +167,7 @@ describe('S3PolicyStore failures (no S3 server needed)', () => {
   };
   /** A GetObject body as the SDK gives it in Node: a readable stream. */
   const body = (text: string) => Readable.from([Buffer.from(text)]) as unknown as GetObjectCommandOutput['Body'];
-  const denied = () =>
-    new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
+  const denied = () => new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
 
   it('reports access denied on the listing as CONFIG, with the bucket, prefix and code but no credentials', async () => {
     const { client, mock } = mockedClient();
@@ -193,7 +188,11 @@ describe('S3PolicyStore failures (no S3 server needed)', () => {
     const { client, mock } = mockedClient();
     mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'prod/a.yaml', ETag: '"1"', Size: 10 }] });
     mock.on(GetObjectCommand).rejects(denied());
-    await rejectsWith(new S3PolicyStore(client, 'acme-policies', 'prod/').load(), 'CONFIG', 's3://acme-policies/prod/a.yaml: access denied (AccessDenied): Access Denied');
+    await rejectsWith(
+      new S3PolicyStore(client, 'acme-policies', 'prod/').load(),
+      'CONFIG',
+      's3://acme-policies/prod/a.yaml: access denied (AccessDenied): Access Denied',
+    );
   });
 
   it('follows the listing across pages and records S3 version ids when the bucket keeps versions', async () => {
@@ -289,10 +288,22 @@ describe('parsePolicyLocation', () => {
     ['', 'the policy location is empty: give a file, a folder or s3://BUCKET/PREFIX/'],
     ['s3://', 'policy location s3://: names no bucket (expected s3://BUCKET/PREFIX/)'],
     ['s3:///prod', 'policy location s3:///prod: names no bucket (expected s3://BUCKET/PREFIX/)'],
-    ['s3://ab/prod', 'policy location s3://ab/prod: "ab" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit'],
-    ['s3://Acme_Policies/prod', 'policy location s3://Acme_Policies/prod: "Acme_Policies" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit'],
-    [`s3://${'a'.repeat(64)}`, `policy location s3://${'a'.repeat(64)}: "${'a'.repeat(64)}" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit`],
-    ['s3://acme-/prod', 'policy location s3://acme-/prod: "acme-" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit'],
+    [
+      's3://ab/prod',
+      'policy location s3://ab/prod: "ab" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit',
+    ],
+    [
+      's3://Acme_Policies/prod',
+      'policy location s3://Acme_Policies/prod: "Acme_Policies" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit',
+    ],
+    [
+      `s3://${'a'.repeat(64)}`,
+      `policy location s3://${'a'.repeat(64)}: "${'a'.repeat(64)}" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit`,
+    ],
+    [
+      's3://acme-/prod',
+      'policy location s3://acme-/prod: "acme-" is not an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit',
+    ],
     ['s3://acme..policies/prod', 'policy location s3://acme..policies/prod: "acme..policies" is not an S3 bucket name: two dots in a row'],
     ['s3://192.168.1.10/prod', 'policy location s3://192.168.1.10/prod: "192.168.1.10" is not an S3 bucket name: it has the form of an IP address'],
     ['gs://acme-policies/prod', 'policy location gs://acme-policies/prod: gs:// is not supported; give a file, a folder or s3://BUCKET/PREFIX/'],

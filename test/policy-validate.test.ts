@@ -43,7 +43,12 @@ const rules = readdirSync(new URL('invalid/', FIXTURES)).filter((f) => f.endsWit
 
 describe('policy rules (fixtures)', () => {
   it('has a valid twin for every invalid fixture', () => {
-    assert.deepEqual(readdirSync(new URL('valid/', FIXTURES)).filter((f) => f.endsWith('.yaml')).sort(), [...rules].sort());
+    assert.deepEqual(
+      readdirSync(new URL('valid/', FIXTURES))
+        .filter((f) => f.endsWith('.yaml'))
+        .sort(),
+      [...rules].sort(),
+    );
     assert.ok(rules.length >= 70);
   });
   for (const rule of rules) {
@@ -99,8 +104,7 @@ spec:
   - keyless:
       identities: [{issuer: "https://accounts.google.com", subjectRegExp: ${JSON.stringify(re)}}]
 `;
-  const findings = (re: string) =>
-    parsePolicyDocuments(subjectRegExp(re), { file: 'f.yaml' }).problems.map((p) => `${p.severity}: ${p.message}`);
+  const findings = (re: string) => parsePolicyDocuments(subjectRegExp(re), { file: 'f.yaml' }).problems.map((p) => `${p.severity}: ${p.message}`);
 
   it('reports Go RE2 messages for what RE2 refuses', () => {
     assert.deepEqual(findings('^a**$'), ['error: invalid value: ^a**$: regex is invalid: error parsing regexp: invalid nested repetition operator: `**`']);
@@ -109,10 +113,14 @@ spec:
     assert.deepEqual(findings('^(a$'), ['error: invalid value: ^(a$: regex is invalid: error parsing regexp: missing closing ): `^(a$`']);
     assert.deepEqual(findings('^a)$'), ['error: invalid value: ^a)$: regex is invalid: error parsing regexp: unexpected ): `^a)$`']);
     assert.deepEqual(findings('^[a$'), ['error: invalid value: ^[a$: regex is invalid: error parsing regexp: missing closing ]: `[a$`']);
-    assert.deepEqual(findings('^(?=a)b$'), ['error: invalid value: ^(?=a)b$: regex is invalid: error parsing regexp: invalid or unsupported Perl syntax: `(?=`']);
+    assert.deepEqual(findings('^(?=a)b$'), [
+      'error: invalid value: ^(?=a)b$: regex is invalid: error parsing regexp: invalid or unsupported Perl syntax: `(?=`',
+    ]);
     assert.deepEqual(findings('^(a)\\1$'), ['error: invalid value: ^(a)\\1$: regex is invalid: error parsing regexp: invalid escape sequence: `\\1`']);
     assert.deepEqual(findings('^\\u0041$'), ['error: invalid value: ^\\u0041$: regex is invalid: error parsing regexp: invalid escape sequence: `\\u`']);
-    assert.deepEqual(findings('^[[:word2:]]$'), ['error: invalid value: ^[[:word2:]]$: regex is invalid: error parsing regexp: invalid character class range: `[:word2:]`']);
+    assert.deepEqual(findings('^[[:word2:]]$'), [
+      'error: invalid value: ^[[:word2:]]$: regex is invalid: error parsing regexp: invalid character class range: `[:word2:]`',
+    ]);
     // Go prints the empty text too.
     assert.deepEqual(findings('^a\\'), ['error: invalid value: ^a\\: regex is invalid: error parsing regexp: trailing backslash at end of expression: ``']);
   });
@@ -165,10 +173,18 @@ spec:
     assert.deepEqual(advice('@acme\\.com$'), ['^[^@]+@acme\\.com$']);
     // Each suggestion matches what was meant, and not the forgery the warning is about.
     const cases: [string, string, string][] = [
-      ['https://github\\.com/acme/', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1', 'https://evil.example/?https://github.com/acme/x'],
+      [
+        'https://github\\.com/acme/',
+        'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1',
+        'https://evil.example/?https://github.com/acme/x',
+      ],
       ['github\\.com/acme/', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1', 'https://evil.example/github.com/acme/x'],
       ['@acme\\.com$', 'release@acme.com', 'release@evil.example?@acme.com'],
-      ['^https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v1', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1', 'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v10'],
+      [
+        '^https://github\\.com/acme/app/\\.github/workflows/release\\.yml@refs/tags/v1',
+        'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1',
+        'https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v10',
+      ],
     ];
     for (const [re, meant, forged] of cases) {
       const suggested = advice(re)[0]!;
@@ -179,7 +195,7 @@ spec:
     }
   });
 
-  it('matches with Go\'s meaning, not JavaScript\'s', () => {
+  it("matches with Go's meaning, not JavaScript's", () => {
     const matcher = (re: string): GoRegExp => {
       const compiled = compileGoRegExp(re);
       assert.ok(compiled.ok, re);

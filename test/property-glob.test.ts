@@ -77,14 +77,19 @@ describe('glob matcher (property)', () => {
   it('matches names built from the glob by filling each wildcard legally', () => {
     const filler = fc.string({ unit: fc.constantFrom('a', 'b', '.', ':', '-'), maxLength: 4 });
     fc.assert(
-      fc.property(glob, fc.array(filler, { minLength: 24, maxLength: 24 }), fc.array(fc.constantFrom('', '/', 'x/y'), { minLength: 24, maxLength: 24 }), (g, fills, slashes) => {
-        if (g === '*' || g === '*/*') return;
-        let k = 0;
-        const n = tokens(g)
-          .map((t) => ('literal' in t ? t.literal : 'any' in t ? `${fills[k]}${slashes[k++]}` : fills[k++]))
-          .join('');
-        assert.ok(globRegExp(g).test(n), `glob ${JSON.stringify(g)} should match ${JSON.stringify(n)}`);
-      }),
+      fc.property(
+        glob,
+        fc.array(filler, { minLength: 24, maxLength: 24 }),
+        fc.array(fc.constantFrom('', '/', 'x/y'), { minLength: 24, maxLength: 24 }),
+        (g, fills, slashes) => {
+          if (g === '*' || g === '*/*') return;
+          let k = 0;
+          const n = tokens(g)
+            .map((t) => ('literal' in t ? t.literal : 'any' in t ? `${fills[k]}${slashes[k++]}` : fills[k++]))
+            .join('');
+          assert.ok(globRegExp(g).test(n), `glob ${JSON.stringify(g)} should match ${JSON.stringify(n)}`);
+        },
+      ),
       runs,
     );
   });
@@ -108,8 +113,16 @@ describe('glob matcher (property)', () => {
 
   it('matches an image by its normalised name, or as written when that fails (upstream Match)', () => {
     const repo = fc.stringMatching(/^[a-z0-9]{1,4}(\/[a-z0-9]{1,4}){0,2}$/);
-    const image = fc.tuple(fc.constantFrom('', 'ghcr.io/', 'localhost:5000/', 'docker.io/'), repo, fc.constantFrom('', ':v1', ':latest')).map(([h, r, t]) => `${h}${r}${t}`);
-    const imageGlob = fc.tuple(fc.constantFrom('', 'ghcr.io/', 'index.docker.io/', '**/', '*/'), fc.constantFrom('*', '**', 'a*', 'library/*', '*/*'), fc.constantFrom('', ':*', ':**', ':latest')).map(([h, r, t]) => `${h}${r}${t}`);
+    const image = fc
+      .tuple(fc.constantFrom('', 'ghcr.io/', 'localhost:5000/', 'docker.io/'), repo, fc.constantFrom('', ':v1', ':latest'))
+      .map(([h, r, t]) => `${h}${r}${t}`);
+    const imageGlob = fc
+      .tuple(
+        fc.constantFrom('', 'ghcr.io/', 'index.docker.io/', '**/', '*/'),
+        fc.constantFrom('*', '**', 'a*', 'library/*', '*/*'),
+        fc.constantFrom('', ':*', ':**', ':latest'),
+      )
+      .map(([h, r, t]) => `${h}${r}${t}`);
     fc.assert(
       fc.property(imageGlob, image, (g, img) => {
         const normalised = parseReference(img).name;

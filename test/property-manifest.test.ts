@@ -78,22 +78,34 @@ describe('manifest parser (property)', () => {
 
   it('throws nothing but SigwatchError for any JSON value, with a known code', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.jsonValue(), imageManifest.chain((m) => fc.record({ ...Object.fromEntries(Object.keys(m).map((k) => [k, fc.oneof(fc.constant((m as Record<string, unknown>)[k]), fc.jsonValue())])) }))), (value) => {
-        const bytes = Buffer.from(JSON.stringify(value) ?? 'null');
-        const err = only(() => parseManifest(bytes, { digest: sha256Digest(bytes), where: 'p' }));
-        if (err) assert.equal(err.code, 'REGISTRY_PROTOCOL');
-      }),
+      fc.property(
+        fc.oneof(
+          fc.jsonValue(),
+          imageManifest.chain((m) =>
+            fc.record({ ...Object.fromEntries(Object.keys(m).map((k) => [k, fc.oneof(fc.constant((m as Record<string, unknown>)[k]), fc.jsonValue())])) }),
+          ),
+        ),
+        (value) => {
+          const bytes = Buffer.from(JSON.stringify(value) ?? 'null');
+          const err = only(() => parseManifest(bytes, { digest: sha256Digest(bytes), where: 'p' }));
+          if (err) assert.equal(err.code, 'REGISTRY_PROTOCOL');
+        },
+      ),
       runs,
     );
   });
 
   it('throws nothing but SigwatchError for arbitrary bytes', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.option(fc.constantFrom(...Object.values(MEDIA_TYPES), 'text/html'), { nil: undefined }), (raw, mediaType) => {
-        const bytes = Buffer.from(raw);
-        const err = only(() => parseManifest(bytes, { mediaType, where: 'p' }));
-        if (err) assert.equal(err.code, 'REGISTRY_PROTOCOL');
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 200 }),
+        fc.option(fc.constantFrom(...Object.values(MEDIA_TYPES), 'text/html'), { nil: undefined }),
+        (raw, mediaType) => {
+          const bytes = Buffer.from(raw);
+          const err = only(() => parseManifest(bytes, { mediaType, where: 'p' }));
+          if (err) assert.equal(err.code, 'REGISTRY_PROTOCOL');
+        },
+      ),
       runs,
     );
   });

@@ -33,9 +33,13 @@ function loadsOnlyWithoutErrors(text: string): void {
 }
 
 const dnsName = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/);
-const glob = fc.array(fc.constantFrom('ghcr.io', 'registry.example.com:5000', 'team', 'app-1', '*', '**', 'a.b'), { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
+const glob = fc
+  .array(fc.constantFrom('ghcr.io', 'registry.example.com:5000', 'team', 'app-1', '*', '**', 'a.b'), { minLength: 1, maxLength: 4 })
+  .map((parts) => parts.join('/'));
 const authority = fc.oneof(
-  fc.record({ static: fc.oneof(fc.constant({ action: 'pass' }), fc.record({ action: fc.constant('fail'), message: fc.string({ minLength: 1, maxLength: 20 }) })) }),
+  fc.record({
+    static: fc.oneof(fc.constant({ action: 'pass' }), fc.record({ action: fc.constant('fail'), message: fc.string({ minLength: 1, maxLength: 20 }) })),
+  }),
   fc.record({ key: fc.record({ data: fc.constant(key), hashAlgorithm: fc.constantFrom('sha256', 'sha384', 'sha512') }) }),
   fc.record({
     keyless: fc.record({
@@ -60,8 +64,36 @@ const validPolicy = fc.record({
 
 describe('policy parser (property)', () => {
   it('never throws on arbitrary text, YAML-looking or not', () => {
-    const yamlish = fc.array(fc.constantFrom('a: ', '- ', '&x ', '*x', '[', ']', '{', '}', '\n  ', '\n', '---\n', '"', "'", '!!str ', '<<: ', '? ', '|\n', '#', 'spec:', 'kind: ClusterImagePolicy\n'), { maxLength: 30 }).map((a) => a.join(''));
-    fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'grapheme', maxLength: 50 }), yamlish), loadsOnlyWithoutErrors), { numRuns: 500 });
+    const yamlish = fc
+      .array(
+        fc.constantFrom(
+          'a: ',
+          '- ',
+          '&x ',
+          '*x',
+          '[',
+          ']',
+          '{',
+          '}',
+          '\n  ',
+          '\n',
+          '---\n',
+          '"',
+          "'",
+          '!!str ',
+          '<<: ',
+          '? ',
+          '|\n',
+          '#',
+          'spec:',
+          'kind: ClusterImagePolicy\n',
+        ),
+        { maxLength: 30 },
+      )
+      .map((a) => a.join(''));
+    fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'grapheme', maxLength: 50 }), yamlish), loadsOnlyWithoutErrors), {
+      numRuns: 500,
+    });
   });
 
   it('never throws on a policy whose spec is any JSON value, and loads none with errors', () => {
@@ -74,11 +106,39 @@ describe('policy parser (property)', () => {
   });
 
   it('never throws on a TrustRoot of any shape, or with any strings where its keys and chains go', () => {
-    const b64 = fc.oneof(fc.base64String({ maxLength: 200 }), fc.string({ maxLength: 50 }), fc.constant('LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkFBQUEKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo='));
-    const authority = fc.record({ subject: fc.record({ organization: fc.string(), commonName: fc.string() }), uri: fc.oneof(fc.webUrl(), fc.string()), certChain: b64 }, { requiredKeys: [] });
-    const log = fc.record({ baseURL: fc.oneof(fc.webUrl(), fc.string()), hashAlgorithm: fc.constantFrom('sha-256', 'sha256', 'md5', ''), publicKey: b64 }, { requiredKeys: [] });
-    const keys = fc.record({ certificateAuthorities: fc.array(authority, { maxLength: 2 }), tLogs: fc.array(log, { maxLength: 2 }), ctLogs: fc.array(log, { maxLength: 2 }), timestampAuthorities: fc.array(authority, { maxLength: 2 }) }, { requiredKeys: [] });
-    const spec = fc.oneof(fc.jsonValue(), fc.record({ sigstoreKeys: keys }), fc.record({ remote: fc.record({ mirror: fc.string(), root: b64 }, { requiredKeys: [] }), repository: fc.record({ root: b64, mirrorFS: b64 }, { requiredKeys: [] }) }, { requiredKeys: [] }));
+    const b64 = fc.oneof(
+      fc.base64String({ maxLength: 200 }),
+      fc.string({ maxLength: 50 }),
+      fc.constant('LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkFBQUEKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo='),
+    );
+    const authority = fc.record(
+      { subject: fc.record({ organization: fc.string(), commonName: fc.string() }), uri: fc.oneof(fc.webUrl(), fc.string()), certChain: b64 },
+      { requiredKeys: [] },
+    );
+    const log = fc.record(
+      { baseURL: fc.oneof(fc.webUrl(), fc.string()), hashAlgorithm: fc.constantFrom('sha-256', 'sha256', 'md5', ''), publicKey: b64 },
+      { requiredKeys: [] },
+    );
+    const keys = fc.record(
+      {
+        certificateAuthorities: fc.array(authority, { maxLength: 2 }),
+        tLogs: fc.array(log, { maxLength: 2 }),
+        ctLogs: fc.array(log, { maxLength: 2 }),
+        timestampAuthorities: fc.array(authority, { maxLength: 2 }),
+      },
+      { requiredKeys: [] },
+    );
+    const spec = fc.oneof(
+      fc.jsonValue(),
+      fc.record({ sigstoreKeys: keys }),
+      fc.record(
+        {
+          remote: fc.record({ mirror: fc.string(), root: b64 }, { requiredKeys: [] }),
+          repository: fc.record({ root: b64, mirrorFS: b64 }, { requiredKeys: [] }),
+        },
+        { requiredKeys: [] },
+      ),
+    );
     fc.assert(
       fc.property(dnsName, spec, (name, s) => {
         loadsOnlyWithoutErrors(JSON.stringify({ apiVersion: 'policy.sigstore.dev/v1alpha1', kind: 'TrustRoot', metadata: { name }, spec: s }));
@@ -113,7 +173,10 @@ describe('policy parser (property)', () => {
     fc.assert(
       fc.property(validPolicy, (policy) => {
         const first = parse(toYaml(policy));
-        assert.deepEqual(first.problems.filter((p) => p.severity === 'error'), []);
+        assert.deepEqual(
+          first.problems.filter((p) => p.severity === 'error'),
+          [],
+        );
         assert.equal(first.policies.length, 1);
         const loaded = first.policies[0]!;
         assert.equal(loaded.metadata.name, policy.metadata.name);

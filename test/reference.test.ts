@@ -115,7 +115,10 @@ describe('parseRepository / parseRegistry', () => {
       assert.throws(() => parseRepository(name, { strict: true }));
     }
     for (const name of ['white space', 'b@char/image', '']) assert.throws(() => parseRepository(name));
-    assert.throws(() => parseRepository('index.docker.io/ubuntu', { strict: true }), /strict validation requires the full repository path \(missing 'library'\)/);
+    assert.throws(
+      () => parseRepository('index.docker.io/ubuntu', { strict: true }),
+      /strict validation requires the full repository path \(missing 'library'\)/,
+    );
   });
 
   it('follows go-containerregistry for registries', () => {
@@ -143,7 +146,12 @@ describe('withTag / withDigest / isDigest', () => {
 
 describe('parseGoUrl (Go net/url)', () => {
   it('parses what Go parses', () => {
-    assert.deepEqual(parseGoUrl('HTTPS://fulcio.example.com:8443/api?x=1#frag'), { scheme: 'https', host: 'fulcio.example.com:8443', opaque: '', path: '/api' });
+    assert.deepEqual(parseGoUrl('HTTPS://fulcio.example.com:8443/api?x=1#frag'), {
+      scheme: 'https',
+      host: 'fulcio.example.com:8443',
+      opaque: '',
+      path: '/api',
+    });
     assert.equal(parseGoUrl('urn:example:thing').opaque, 'example:thing');
     assert.equal(parseGoUrl('relative/path').path, 'relative/path');
     assert.equal(parseGoUrl('https://[::1]:443/').host, '[::1]:443');

@@ -183,18 +183,17 @@ describe('bearer token auth against docker-registry', () => {
       }),
     );
     await Promise.all([repo(c, 'team-a/app').getManifest('v1'), repo(c, 'team-b/app').getManifest('v1'), repo(c, 'private/app').getManifest('v1')]);
-    assert.deepEqual(tokenRequests(from).sort(), [
-      'alice repository:team-a/app:pull',
-      'bob repository:team-b/app:pull',
-      'ci repository:private/app:pull',
-    ]);
+    assert.deepEqual(tokenRequests(from).sort(), ['alice repository:team-a/app:pull', 'bob repository:team-b/app:pull', 'ci repository:private/app:pull']);
   });
 
   it('fails closed when the namespace credential lacks access, without trying another', async () => {
     const from = tokens.requests.length;
     // bob's credential filed under team-a: the token grants nothing, the registry refuses.
     const c = client(config({ [`${registry.host}/team-a`]: ['bob', users.bob.password], [registry.host]: ['admin', users.admin.password] }));
-    await assert.rejects(repo(c, 'team-a/app').resolve('v1'), (e: SigwatchError) => e.code === 'REGISTRY_AUTH' && /with the configured credentials/.test(e.message));
+    await assert.rejects(
+      repo(c, 'team-a/app').resolve('v1'),
+      (e: SigwatchError) => e.code === 'REGISTRY_AUTH' && /with the configured credentials/.test(e.message),
+    );
     assert.deepEqual([...new Set(tokenRequests(from))], ['bob repository:team-a/app:pull']);
   });
 });
@@ -254,7 +253,11 @@ describe('round trips', () => {
   it('Basic auth: one 401 per registry and process, then 0 extra', async () => {
     const credentials = config({ [basic.host]: ['ci', 'basic-pw'] });
     const c = new RegistryClient({ now: testNow, credentials, insecureHosts: [basic.host] });
-    assert.equal((await verify(c, `${basic.host}/team/app:signed`)).total, 6, 'the first request learns the challenge, the first referrers lookup that there is no API');
+    assert.equal(
+      (await verify(c, `${basic.host}/team/app:signed`)).total,
+      6,
+      'the first request learns the challenge, the first referrers lookup that there is no API',
+    );
     assert.equal((await verify(c, `${basic.host}/team/app:signed`)).total, 4);
     assert.equal((await verify(c, `${basic.host}/team/app@${signed.image.digest}`)).total, 3);
   });

@@ -45,11 +45,14 @@ describe('Docker config credentials', () => {
   });
 
   it('rejects malformed entries naming where, without echoing secrets', () => {
-    assert.throws(() => dockerConfigLookup({ auths: { 'r.io': { auth: b64('no-colon-secret') } } }, 'cfg.json'), (e: Error) => {
-      assert.match(e.message, /cfg\.json: auths\["r\.io"\]\.auth/);
-      assert.doesNotMatch(e.message, /no-colon-secret/);
-      return true;
-    });
+    assert.throws(
+      () => dockerConfigLookup({ auths: { 'r.io': { auth: b64('no-colon-secret') } } }, 'cfg.json'),
+      (e: Error) => {
+        assert.match(e.message, /cfg\.json: auths\["r\.io"\]\.auth/);
+        assert.doesNotMatch(e.message, /no-colon-secret/);
+        return true;
+      },
+    );
     assert.throws(() => dockerConfigLookup({ auths: 'x' }, 'cfg.json'), /expected an object/);
   });
 

@@ -16,7 +16,10 @@ describe('registry HTTP', () => {
     });
     try {
       const http = new HttpClient(fast);
-      const cross = await http.send({ method: 'GET', url: `${registry.url}/v2/x/blobs/y`, headers: { authorization: 'Basic c2VjcmV0' }, maxBytes: 100 }, 'blob');
+      const cross = await http.send(
+        { method: 'GET', url: `${registry.url}/v2/x/blobs/y`, headers: { authorization: 'Basic c2VjcmV0' }, maxBytes: 100 },
+        'blob',
+      );
       assert.equal(cross.body.toString(), 'blob');
       assert.equal(registry.requests[0]!.headers.authorization, 'Basic c2VjcmV0');
       assert.equal(blobs.requests[0]!.headers.authorization, undefined);
@@ -51,10 +54,7 @@ describe('registry HTTP', () => {
     try {
       const http = new HttpClient(fast);
       for (const path of ['/declared', '/streamed']) {
-        await assert.rejects(
-          http.send({ method: 'GET', url: `${server.url}${path}`, maxBytes: 500 }, 'x'),
-          (e: SigwatchError) => e.code === 'TOO_LARGE',
-        );
+        await assert.rejects(http.send({ method: 'GET', url: `${server.url}${path}`, maxBytes: 500 }, 'x'), (e: SigwatchError) => e.code === 'TOO_LARGE');
       }
     } finally {
       await server.close();

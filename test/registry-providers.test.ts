@@ -215,7 +215,7 @@ describe('EcrCredentialProvider', () => {
 
   it('passes on the caller’s own error when it has no client for the account', async () => {
     const provider = new EcrCredentialProvider({
-    now: testNow,
+      now: testNow,
       clientFor: async (account) => {
         throw new SigwatchError('CONFIG', `account ${account} has no sigwatch association`);
       },
@@ -295,8 +295,24 @@ describe('PullSecretStore', () => {
 
   it('refuses names that could leave the prefix before any AWS call', () => {
     const h = secretsHarness({});
-    for (const name of ['../other-team/creds', 'other-team/creds', '..', '.', 'a..b', '/abs', 'Regcred', 'creds/', '', 'a'.repeat(254), 'arn:aws:secretsmanager:x']) {
-      throwsWith(() => h.store.lookupFor(['ok', name]), 'CONFIG', new RegExp(`^pull secret name ${escapeRe(JSON.stringify(name))} is not a Kubernetes secret name`));
+    for (const name of [
+      '../other-team/creds',
+      'other-team/creds',
+      '..',
+      '.',
+      'a..b',
+      '/abs',
+      'Regcred',
+      'creds/',
+      '',
+      'a'.repeat(254),
+      'arn:aws:secretsmanager:x',
+    ]) {
+      throwsWith(
+        () => h.store.lookupFor(['ok', name]),
+        'CONFIG',
+        new RegExp(`^pull secret name ${escapeRe(JSON.stringify(name))} is not a Kubernetes secret name`),
+      );
     }
     assert.deepEqual(h.ids(), []);
     assert.equal(h.mock.calls().length, 0);
@@ -323,7 +339,11 @@ describe('PullSecretStore', () => {
       ['inner-not-json', JSON.stringify({ '.dockerconfigjson': '{"auths": hunter2' }), /"\.dockerconfigjson" is not valid JSON \(nor base64 of JSON\)$/],
       ['no-auths', JSON.stringify({ '.dockerconfigjson': JSON.stringify({ credsStore: 'hunter2' }) }), /"\.dockerconfigjson" has no "auths" object$/],
       ['wrong-shape', JSON.stringify({ username: 'u', password: 'hunter2' }), /expected a Kubernetes pull secret/],
-      ['bad-auth', JSON.stringify({ auths: { 'r.example.com': { auth: b64('hunter2') } } }), /^pull secret "bad-auth" \(.*\): auths\["r\.example\.com"\]\.auth is not base64 of "user:password"$/],
+      [
+        'bad-auth',
+        JSON.stringify({ auths: { 'r.example.com': { auth: b64('hunter2') } } }),
+        /^pull secret "bad-auth" \(.*\): auths\["r\.example\.com"\]\.auth is not base64 of "user:password"$/,
+      ],
       ['array', JSON.stringify(['hunter2']), /the value is not a JSON object$/],
     ];
     const h = secretsHarness(Object.fromEntries(cases.map(([name, value]) => [`${PREFIX}/${name}`, value])));
@@ -378,7 +398,15 @@ describe('GCP registry hosts', () => {
     for (const host of ['gcr.io', 'eu.gcr.io', 'us.gcr.io', 'asia.gcr.io', 'europe-west1-docker.pkg.dev', 'us-docker.pkg.dev', 'GCR.IO']) {
       assert.equal(isGcpRegistry(host), true, host);
     }
-    for (const host of ['gcr.io.evil.example', 'evilgcr.io', 'a.b.gcr.io', 'docker.pkg.dev', 'europe-west1-docker.pkg.dev.evil.example', 'europe-west1-maven.pkg.dev', 'gcr.io:443']) {
+    for (const host of [
+      'gcr.io.evil.example',
+      'evilgcr.io',
+      'a.b.gcr.io',
+      'docker.pkg.dev',
+      'europe-west1-docker.pkg.dev.evil.example',
+      'europe-west1-maven.pkg.dev',
+      'gcr.io:443',
+    ]) {
       assert.equal(isGcpRegistry(host), false, host);
     }
   });
@@ -405,7 +433,10 @@ describe('GCP service account key', () => {
   });
 
   it('is a pull secret (gcr-sa) read from Secrets Manager once per TTL, offered to GCP hosts only', async () => {
-    const h = secretsHarness({ [`${PREFIX}/gcr-sa`]: JSON.stringify({ 'sa.json': saKey }), [`${PREFIX}/regcred`]: dockerConfigJsonSecret({ 'europe-west1-docker.pkg.dev/acme/ci': ['ci', 'ci-pw'] }) });
+    const h = secretsHarness({
+      [`${PREFIX}/gcr-sa`]: JSON.stringify({ 'sa.json': saKey }),
+      [`${PREFIX}/regcred`]: dockerConfigJsonSecret({ 'europe-west1-docker.pkg.dev/acme/ci': ['ci', 'ci-pw'] }),
+    });
     const lookup = h.store.lookupFor(['gcr-sa']);
     assert.equal(await lookup('ghcr.io', 'a'), undefined);
     assert.equal(await lookup('127.0.0.1:5000', 'a'), undefined);
@@ -420,7 +451,11 @@ describe('GCP service account key', () => {
 
   it('refuses a broken gcr-sa secret naming it, never its content', async () => {
     const h = secretsHarness({ [`${PREFIX}/gcr-sa`]: JSON.stringify({ 'sa.json': JSON.stringify({ type: 'service_account', private_key: 'hunter2' }) }) });
-    const err = await rejectsWith(h.store.lookupFor(['gcr-sa'])('gcr.io', 'acme/app'), 'CONFIG', `pull secret "gcr-sa" (${PREFIX}/gcr-sa): service account key has no "client_email"`);
+    const err = await rejectsWith(
+      h.store.lookupFor(['gcr-sa'])('gcr.io', 'acme/app'),
+      'CONFIG',
+      `pull secret "gcr-sa" (${PREFIX}/gcr-sa): service account key has no "client_email"`,
+    );
     assert.doesNotMatch(err.message, /hunter2/);
   });
 });
@@ -433,7 +468,8 @@ const signedRequest = (audience: string): SignedAwsRequest => ({
   url: 'https://sts.eu-west-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15',
   method: 'POST',
   headers: {
-    Authorization: 'AWS4-HMAC-SHA256 Credential=AKIAEXAMPLEKEYID/20300101/eu-west-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-goog-cloud-target-resource, Signature=sig-hunter2',
+    Authorization:
+      'AWS4-HMAC-SHA256 Credential=AKIAEXAMPLEKEYID/20300101/eu-west-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-goog-cloud-target-resource, Signature=sig-hunter2',
     host: 'sts.eu-west-1.amazonaws.com',
     'x-amz-date': '20300101T000000Z',
     'x-goog-cloud-target-resource': audience,
@@ -472,16 +508,23 @@ describe('GCP workload identity federation from AWS', () => {
     res.end(JSON.stringify(body));
   };
   /** STS answers with a federated token, IAM Credentials with the service account's token. */
-  const google = (opts: { stsStatus?: number } = {}) => (r: Recorded, res: ServerResponse) => {
-    if (r.path === '/v1/token') {
-      if (opts.stsStatus) return json(res, opts.stsStatus, { error: 'invalid_grant', error_description: 'subject session-hunter2 rejected' });
-      return json(res, 200, { access_token: `federated-${recorded.length}`, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3600 });
-    }
-    if (r.path === `/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`) {
-      return json(res, 200, { accessToken: `sa-token-${recorded.length}`, expireTime: new Date(clock + HOUR).toISOString() });
-    }
-    json(res, 404, { error: { status: 'NOT_FOUND' } });
-  };
+  const google =
+    (opts: { stsStatus?: number } = {}) =>
+    (r: Recorded, res: ServerResponse) => {
+      if (r.path === '/v1/token') {
+        if (opts.stsStatus) return json(res, opts.stsStatus, { error: 'invalid_grant', error_description: 'subject session-hunter2 rejected' });
+        return json(res, 200, {
+          access_token: `federated-${recorded.length}`,
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          token_type: 'Bearer',
+          expires_in: 3600,
+        });
+      }
+      if (r.path === `/v1/projects/-/serviceAccounts/${SA}:generateAccessToken`) {
+        return json(res, 200, { accessToken: `sa-token-${recorded.length}`, expireTime: new Date(clock + HOUR).toISOString() });
+      }
+      json(res, 404, { error: { status: 'NOT_FOUND' } });
+    };
   let clock = T0;
   const federation = (opts: Partial<GcpFederationOptions> = {}) =>
     new GcpFederatedCredentials({
@@ -528,8 +571,14 @@ describe('GCP workload identity federation from AWS', () => {
     respond = google();
     const gcp = federation({ serviceAccount: SA });
     const all = await Promise.all(['gcr.io', 'eu.gcr.io', 'us-docker.pkg.dev'].map((h) => gcp.lookup(h, 'acme/app')));
-    assert.deepEqual(all, [1, 2, 3].map(() => basic('oauth2accesstoken', 'sa-token-2')));
-    assert.deepEqual(recorded.map((r) => `${r.method} ${r.path}`), ['POST /v1/token', `POST /v1/projects/-/serviceAccounts/${SA}:generateAccessToken`]);
+    assert.deepEqual(
+      all,
+      [1, 2, 3].map(() => basic('oauth2accesstoken', 'sa-token-2')),
+    );
+    assert.deepEqual(
+      recorded.map((r) => `${r.method} ${r.path}`),
+      ['POST /v1/token', `POST /v1/projects/-/serviceAccounts/${SA}:generateAccessToken`],
+    );
     const iam = recorded[1]!;
     assert.equal(iam.headers.authorization, 'Bearer federated-1');
     assert.equal(iam.headers['content-type'], 'application/json');
@@ -593,8 +642,15 @@ describe('GCP workload identity federation from AWS', () => {
     });
     await rejectsWith(unsigned.lookup('gcr.io', 'a'), 'CONFIG', 'GCP federation: the signed AWS request lacks the authorization header');
     // The SDK's default chain found nothing to sign with: said as such, not as a failed signature.
-    const noCredentials = federation({ signCallerIdentity: async () => Promise.reject(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' })) });
-    await rejectsWith(noCredentials.lookup('gcr.io', 'a'), 'REGISTRY_AUTH', 'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks');
+    const noCredentials = federation({
+      signCallerIdentity: async () =>
+        Promise.reject(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' })),
+    });
+    await rejectsWith(
+      noCredentials.lookup('gcr.io', 'a'),
+      'REGISTRY_AUTH',
+      'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks',
+    );
     assert.equal(recorded.length, 0);
   });
 });
@@ -660,7 +716,10 @@ describe('ECR provider through RegistryClient (docker-registry with htpasswd)', 
   const wire = (tokenPassword: string) => {
     const h = ecrHarness((id) => tokenFor(id, tokenPassword, T0 + 12 * HOUR));
     const credentials = chainLookups(
-      forHosts((host) => host === registry.host, (_host, repository) => h.provider.lookup(ECR_HOST, repository)),
+      forHosts(
+        (host) => host === registry.host,
+        (_host, repository) => h.provider.lookup(ECR_HOST, repository),
+      ),
     );
     const client = new RegistryClient({ now: testNow, credentials, insecureHosts: [registry.host], backoffMs: 1 });
     return { h, client, repo: client.repository({ registry: registry.host, repository: 'team/app' }) };

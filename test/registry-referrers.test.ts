@@ -146,13 +146,21 @@ describe('referrers API (a local OCI 1.1 registry)', () => {
     server = await startHttpServer((req, res) => {
       const url = new URL(req.url!, 'http://x');
       const index = (manifests: Descriptor[], headers: Record<string, string> = {}) =>
-        res.writeHead(200, { 'content-type': MediaTypes.ociIndex, ...headers }).end(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+        res
+          .writeHead(200, { 'content-type': MediaTypes.ociIndex, ...headers })
+          .end(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
       if (url.pathname.startsWith('/v2/missing/')) {
-        return res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}');
+        return res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end('{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}');
       }
       if (url.pathname !== `/v2/team/app/referrers/${image.digest}`) return res.writeHead(404).end();
       const type = url.searchParams.get('artifactType');
-      if (mode === 'filters' && type) return index(all.filter((d) => d.artifactType === type), { 'oci-filters-applied': 'artifactType' });
+      if (mode === 'filters' && type)
+        return index(
+          all.filter((d) => d.artifactType === type),
+          { 'oci-filters-applied': 'artifactType' },
+        );
       if (mode === 'pages' && !url.searchParams.has('last')) {
         return index([all[0]!], { link: `</v2/team/app/referrers/${image.digest}?n=1&last=${bundle.digest}>; rel="next"` });
       }
@@ -200,7 +208,10 @@ describe('referrers API (a local OCI 1.1 registry)', () => {
 
   it('refuses a next page elsewhere: it would carry the credentials away', async () => {
     mode = 'link-elsewhere';
-    await assert.rejects(open(client()).referrers(image.digest), (e: SigwatchError) => e.code === 'REGISTRY_PROTOCOL' && /leaves the repository/.test(e.message));
+    await assert.rejects(
+      open(client()).referrers(image.digest),
+      (e: SigwatchError) => e.code === 'REGISTRY_PROTOCOL' && /leaves the repository/.test(e.message),
+    );
   });
 
   it('caps an answer at the manifest size limit', async () => {
@@ -244,7 +255,10 @@ describe('OCI layout referrers', () => {
 
   it('lists the referrers tag of a layout copied from a registry without the API', async () => {
     const dir = join(work, 'tag');
-    await writeOciLayout(dir, [{ tag: 'v1', manifest: image }, { tag: tagOf(image.digest), manifest: referrersIndex([bundle, sbom]) }]);
+    await writeOciLayout(dir, [
+      { tag: 'v1', manifest: image },
+      { tag: tagOf(image.digest), manifest: referrersIndex([bundle, sbom]) },
+    ]);
     const layout = new OciLayout(dir);
     assert.deepEqual(await layout.referrers(image.digest), [indexed(bundle), indexed(sbom)]);
     assert.deepEqual(await layout.referrers(image.digest, BUNDLE), [indexed(bundle)]);

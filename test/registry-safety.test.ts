@@ -93,7 +93,8 @@ describe('registry faults through sigwatch verify', () => {
   it('refuses a manifest fetched by digest whose bytes hash to another digest', async () => {
     const other = buildImage({ seed: 'not-the-signed-one' });
     const server = await fakeRegistry({
-      fault: (req, res) => req.url === `/v2/team/app/manifests/${signed.image.digest}` && !!res.writeHead(200, { 'content-type': other.mediaType }).end(other.bytes),
+      fault: (req, res) =>
+        req.url === `/v2/team/app/manifests/${signed.image.digest}` && !!res.writeHead(200, { 'content-type': other.mediaType }).end(other.bytes),
     });
     const repo = new RegistryClient({ now: testNow, insecureHosts: [server.host] }).repository({ registry: server.host, repository: 'team/app' });
     await assert.rejects(repo.getManifest(signed.image.digest), (e: SigwatchError) => {
@@ -105,7 +106,9 @@ describe('registry faults through sigwatch verify', () => {
 
   it('denies a manifest over 4 MiB', async () => {
     const huge = Buffer.alloc(5 * 1024 * 1024, ' ');
-    const server = await fakeRegistry({ fault: (req, res) => isSignatureManifest(req) && !!res.writeHead(200, { 'content-type': signature.mediaType }).end(huge) });
+    const server = await fakeRegistry({
+      fault: (req, res) => isSignatureManifest(req) && !!res.writeHead(200, { 'content-type': signature.mediaType }).end(huge),
+    });
     const r = await verify(server.host);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /exceeds the 4194304-byte limit/);
@@ -141,7 +144,10 @@ describe('registry faults through sigwatch verify', () => {
       trustRootResolver: testTrustRoots(),
     });
     assert.equal(verdict.verdict, 'deny');
-    assert.match(verdict.reasons[0]!, new RegExp(`^cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: request timed out after 3\\d\\d ms$`));
+    assert.match(
+      verdict.reasons[0]!,
+      new RegExp(`^cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: request timed out after 3\\d\\d ms$`),
+    );
     assert.equal(server.requests.length, 2);
     assert.ok(Date.now() - started < 2_000);
   });

@@ -25,7 +25,13 @@ function write(category: string, name: string, cases: unknown[]) {
 }
 
 write('ours', 'basic.yaml', [
-  { note: 'ours/set', query: 'data.t.p = x', modules: ['package t\n\np contains x if some x in input.xs\n'], input: { xs: [2, 1] }, want_result: [{ x: [1, 2] }] },
+  {
+    note: 'ours/set',
+    query: 'data.t.p = x',
+    modules: ['package t\n\np contains x if some x in input.xs\n'],
+    input: { xs: [2, 1] },
+    want_result: [{ x: [1, 2] }],
+  },
   { note: 'ours/conflict', query: 'data.t.p = x', modules: ['package t\n\np := 1\n\np := 2\n'], want_error_code: 'eval_conflict_error' },
   { note: 'ours/input_term', query: 'data.t.p = x', modules: ['package t\n\np := input.a + 1\n'], input_term: '{"a": 41}', want_result: [{ x: 42 }] },
   { note: 'ours/wrong on purpose', query: 'data.t.p = x', modules: ['package t\n\np := 1\n'], want_result: [{ x: 2 }] },

@@ -52,7 +52,6 @@ describe('rego: syntax', () => {
   });
 
   it('else chains, functions with several bodies, comprehensions of every kind', () => {
-
     assert.deepEqual(p('f(x) := "big" if x > 10\nelse := "small"\np := [f(11), f(1)]'), ['big', 'small']);
     assert.deepEqual(p('p := {"a": [x | x := [1, 2][_]], "s": {x | x := [1, 1][_]}, "o": {k: v | some k, v in {"z": 1}}}'), { a: [1, 2], s: [1], o: { z: 1 } });
   });
@@ -129,7 +128,10 @@ describe('rego: refused and bounded', () => {
   it('a body that never ends stops at the step limit with a clear error', () => {
     const started = performance.now();
     rejects(
-      () => p('r := numbers.range(1, 100)\np := count([x | some a in r; some b in r; some c in r; some d in r; x := [a, b, c, d]])', { limits: { maxSteps: 100_000 } }),
+      () =>
+        p('r := numbers.range(1, 100)\np := count([x | some a in r; some b in r; some c in r; some d in r; x := [a, b, c, d]])', {
+          limits: { maxSteps: 100_000 },
+        }),
       'eval_limit_error',
       /stopped after 100000 steps/,
     );
@@ -171,7 +173,9 @@ describe('rego: hostile input', () => {
 
   it('globs and regexps run in linear time (RE2): no catastrophic backtracking', () => {
     const started = performance.now();
-    const v = p(`p := [glob.match("${'*a'.repeat(12)}*b", [], x), regex.match("(a+)+b", x)] if x := concat("", [s | some _ in numbers.range(1, 5000); s := "a"])`);
+    const v = p(
+      `p := [glob.match("${'*a'.repeat(12)}*b", [], x), regex.match("(a+)+b", x)] if x := concat("", [s | some _ in numbers.range(1, 5000); s := "a"])`,
+    );
     assert.deepEqual(v, [false, false]);
     assert.ok(performance.now() - started < 3000, `took ${performance.now() - started} ms`);
   });

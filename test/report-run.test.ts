@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { BatchImportFindingsCommand, BatchUpdateFindingsCommand, GetFindingsCommand, SecurityHubClient, type AwsSecurityFinding } from '@aws-sdk/client-securityhub';
+import {
+  BatchImportFindingsCommand,
+  BatchUpdateFindingsCommand,
+  GetFindingsCommand,
+  SecurityHubClient,
+  type AwsSecurityFinding,
+} from '@aws-sdk/client-securityhub';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseConfig } from '../src/accounts/config.ts';
 import { AccountDirectory } from '../src/accounts/groups.ts';
@@ -112,19 +118,36 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     const clock = new ManualClock();
     const store = new VerdictStore(dynamo.client, table, { now: clock.now });
     const time = new Date(TEST_EPOCH).toISOString();
-    await store.putMany([record(1, A, 'eu-west-1', 'deny', time), record(2, A, 'eu-west-1', 'admit', time), record(3, B, 'us-east-1', 'error', time), record(4, B, 'eu-west-1', 'admit', time)]);
+    await store.putMany([
+      record(1, A, 'eu-west-1', 'deny', time),
+      record(2, A, 'eu-west-1', 'admit', time),
+      record(3, B, 'us-east-1', 'error', time),
+      record(4, B, 'eu-west-1', 'admit', time),
+    ]);
     const history = new RunHistory(dynamo.client, table, { now: clock.now });
-    await history.record({ runId: 'reverify-yesterday', at: new Date(TEST_EPOCH - 86_400_000).toISOString(), counts: { images: 4, admit: 1, deny: 3, warn: 0, error: 0 } });
+    await history.record({
+      runId: 'reverify-yesterday',
+      at: new Date(TEST_EPOCH - 86_400_000).toISOString(),
+      counts: { images: 4, admit: 1, deny: 3, warn: 0, error: 0 },
+    });
 
     hub.reset();
     // Account B eu-west-1 had a finding for image 4, which passes now.
     hub.on(GetFindingsCommand).callsFake(async (input: { Filters: { ProductArn: { Value: string }[] } }) => {
       const product = input.Filters.ProductArn[0]!.Value;
       if (product !== `arn:aws:securityhub:eu-west-1:${B}:product/${B}/default`) return { Findings: [] };
-      const old = { Id: `sigwatch/${B}/eu-west-1/app/web@${digest(4)}`, ProductArn: product, AwsAccountId: B, CreatedAt: '2026-11-01T00:00:00.000Z', Workflow: { Status: 'NEW' } } as AwsSecurityFinding;
+      const old = {
+        Id: `sigwatch/${B}/eu-west-1/app/web@${digest(4)}`,
+        ProductArn: product,
+        AwsAccountId: B,
+        CreatedAt: '2026-11-01T00:00:00.000Z',
+        Workflow: { Status: 'NEW' },
+      } as AwsSecurityFinding;
       return { Findings: [old] };
     });
-    hub.on(BatchImportFindingsCommand).callsFake(async (input: { Findings: AwsSecurityFinding[] }) => ({ SuccessCount: input.Findings.length, FailedCount: 0, FailedFindings: [] }));
+    hub
+      .on(BatchImportFindingsCommand)
+      .callsFake(async (input: { Findings: AwsSecurityFinding[] }) => ({ SuccessCount: input.Findings.length, FailedCount: 0, FailedFindings: [] }));
     hub.on(BatchUpdateFindingsCommand).resolves({ ProcessedFindings: [], UnprocessedFindings: [] });
     const sessions: string[] = [];
     const logs: Record<string, unknown>[] = [];
@@ -151,19 +174,34 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
       },
     );
     const keys = ['report.html', 'report.json', 'report.csv'];
-    assert.deepEqual(result.written, [...keys.map((k) => `s3://config-bucket/reports/reverify-20261123T031700Z/${k}`), ...keys.map((k) => `s3://config-bucket/reports/latest/${k}`)]);
-    const latest = JSON.parse(await (await s3.client.send(new GetObjectCommand({ Bucket: 'config-bucket', Key: 'reports/latest/report.json' }))).Body!.transformToString()) as PostureReport;
+    assert.deepEqual(result.written, [
+      ...keys.map((k) => `s3://config-bucket/reports/reverify-20261123T031700Z/${k}`),
+      ...keys.map((k) => `s3://config-bucket/reports/latest/${k}`),
+    ]);
+    const latest = JSON.parse(
+      await (await s3.client.send(new GetObjectCommand({ Bucket: 'config-bucket', Key: 'reports/latest/report.json' }))).Body!.transformToString(),
+    ) as PostureReport;
     assert.equal(latest.runId, 'reverify-20261123T031700Z');
     assert.deepEqual(latest.totals, { images: 4, admit: 2, deny: 1, warn: 0, error: 1 });
-    assert.deepEqual(latest.trend.map((p) => p.runId), ['reverify-yesterday', 'reverify-20261123T031700Z']);
-    const html = await (await s3.client.send(new GetObjectCommand({ Bucket: 'config-bucket', Key: 'reports/reverify-20261123T031700Z/report.html' }))).Body!.transformToString();
+    assert.deepEqual(
+      latest.trend.map((p) => p.runId),
+      ['reverify-yesterday', 'reverify-20261123T031700Z'],
+    );
+    const html = await (
+      await s3.client.send(new GetObjectCommand({ Bucket: 'config-bucket', Key: 'reports/reverify-20261123T031700Z/report.html' }))
+    ).Body!.transformToString();
     assert.match(html, /^<!DOCTYPE html>/);
     // The run is on the trend now: the next report sees it.
-    assert.deepEqual((await history.recent(5)).map((p) => p.runId), ['reverify-yesterday', 'reverify-20261123T031700Z']);
+    assert.deepEqual(
+      (await history.recent(5)).map((p) => p.runId),
+      ['reverify-yesterday', 'reverify-20261123T031700Z'],
+    );
 
     // Security Hub: each associated account × region, with that account's session.
     assert.deepEqual(sessions, [A, `eu-west-1:AKIA${A}`, B, `eu-west-1:AKIA${B}`, B, `us-east-1:AKIA${B}`]);
-    const imported = hub.commandCalls(BatchImportFindingsCommand).map((c) => c.args[0].input.Findings!.map((f) => [f.AwsAccountId, f.Region ?? '-', f.RecordState, f.Id]));
+    const imported = hub
+      .commandCalls(BatchImportFindingsCommand)
+      .map((c) => c.args[0].input.Findings!.map((f) => [f.AwsAccountId, f.Region ?? '-', f.RecordState, f.Id]));
     assert.deepEqual(imported, [
       [[A, 'eu-west-1', 'ACTIVE', `sigwatch/${A}/eu-west-1/app/web@${digest(1)}`]],
       [[B, '-', 'ARCHIVED', `sigwatch/${B}/eu-west-1/app/web@${digest(4)}`]],
@@ -187,7 +225,8 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     assert.ok(parsed.ok);
     hub.reset();
     hub.on(GetFindingsCommand).callsFake(async (input: { Filters: { ProductArn: { Value: string }[] } }) => {
-      if (input.Filters.ProductArn[0]!.Value.includes(`:${A}:`)) throw Object.assign(new Error('Account is not subscribed to AWS Security Hub'), { name: 'InvalidAccessException' });
+      if (input.Filters.ProductArn[0]!.Value.includes(`:${A}:`))
+        throw Object.assign(new Error('Account is not subscribed to AWS Security Hub'), { name: 'InvalidAccessException' });
       return { Findings: [] };
     });
     hub.on(BatchImportFindingsCommand).resolves({ SuccessCount: 1, FailedCount: 0, FailedFindings: [] });
@@ -203,7 +242,12 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
         s3: s3.client,
         bucket: 'config-bucket',
         prefix: 'reports/',
-        credentials: async () => ({ accessKeyId: AWS_EXAMPLE_ACCESS_KEY_ID, secretAccessKey: AWS_EXAMPLE_SECRET_KEY, sessionToken: 't', expiration: new Date(TEST_EPOCH + 3_600_000) }),
+        credentials: async () => ({
+          accessKeyId: AWS_EXAMPLE_ACCESS_KEY_ID,
+          secretAccessKey: AWS_EXAMPLE_SECRET_KEY,
+          sessionToken: 't',
+          expiration: new Date(TEST_EPOCH + 3_600_000),
+        }),
         securityHub: async (region, credentials) => new SecurityHubClient({ region, credentials }),
         log: (e) => void logs.push(e),
         now: clock.now,

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { BatchImportFindingsCommand, BatchUpdateFindingsCommand, GetFindingsCommand, SecurityHubClient, type AwsSecurityFinding } from '@aws-sdk/client-securityhub';
+import {
+  BatchImportFindingsCommand,
+  BatchUpdateFindingsCommand,
+  GetFindingsCommand,
+  SecurityHubClient,
+  type AwsSecurityFinding,
+} from '@aws-sdk/client-securityhub';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseConfig } from '../src/accounts/config.ts';
 import type { FailingImage } from '../src/report/posture.ts';
@@ -94,7 +100,9 @@ describe('Security Hub findings', () => {
   const client = new SecurityHubClient({ region: REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   beforeEach(() => {
     hub.reset();
-    hub.on(BatchImportFindingsCommand).callsFake(async (input: { Findings: AwsSecurityFinding[] }) => ({ SuccessCount: input.Findings.length, FailedCount: 0, FailedFindings: [] }));
+    hub
+      .on(BatchImportFindingsCommand)
+      .callsFake(async (input: { Findings: AwsSecurityFinding[] }) => ({ SuccessCount: input.Findings.length, FailedCount: 0, FailedFindings: [] }));
     hub.on(BatchUpdateFindingsCommand).resolves({ ProcessedFindings: [], UnprocessedFindings: [] });
   });
   const imports = () => hub.commandCalls(BatchImportFindingsCommand).map((c) => c.args[0].input);
@@ -103,7 +111,10 @@ describe('Security Hub findings', () => {
 
   it('the custom integration product ARN and a stable id per image', () => {
     assert.equal(productArn(TARGET), PRODUCT);
-    assert.equal(productArn({ partition: 'aws-cn', account: ACCOUNT, region: 'cn-north-1' }), `arn:aws-cn:securityhub:cn-north-1:${ACCOUNT}:product/${ACCOUNT}/default`);
+    assert.equal(
+      productArn({ partition: 'aws-cn', account: ACCOUNT, region: 'cn-north-1' }),
+      `arn:aws-cn:securityhub:cn-north-1:${ACCOUNT}:product/${ACCOUNT}/default`,
+    );
     const reworded: FailingImage = { ...failing(1), reasons: ['another wording'], verdict: 'error' };
     assert.equal(findingId(failing(1)), findingId(reworded));
     assert.equal(findingId(failing(1)), `sigwatch/${ACCOUNT}/${REGION}/payments/api@${digest(1)}`);
@@ -127,7 +138,10 @@ describe('Security Hub findings', () => {
   });
 
   it('fixed: the finding archived (RecordState ARCHIVED, Compliance PASSED) and its workflow RESOLVED; gone images too', async () => {
-    hub.on(GetFindingsCommand).resolvesOnce({ Findings: [stored(1)], NextToken: 'page-2' }).resolvesOnce({ Findings: [stored(2, { Workflow: { Status: 'SUPPRESSED' } })] });
+    hub
+      .on(GetFindingsCommand)
+      .resolvesOnce({ Findings: [stored(1)], NextToken: 'page-2' })
+      .resolvesOnce({ Findings: [stored(2, { Workflow: { Status: 'SUPPRESSED' } })] });
     const result = await syncFindings(TARGET, [], new Set([findingId(failing(1))]), { client, now: testNow });
     assert.deepEqual(gets(), [
       { Filters: ACTIVE_FILTERS, MaxResults: 100 },
@@ -181,7 +195,10 @@ describe('Security Hub findings', () => {
       [100, 100, 5, 2],
       'three calls of ≤ 100, then one retry of the two that failed',
     );
-    assert.deepEqual(sent[3]!.Findings!.map((f) => f.Id), [flaky, broken]);
+    assert.deepEqual(
+      sent[3]!.Findings!.map((f) => f.Id),
+      [flaky, broken],
+    );
     assert.deepEqual(sent[3]!.Findings![0], findingOf(TARGET, images[10]!, NOW));
     assert.deepEqual(result.failed, [{ id: broken, code: 'InvalidInput', message: 'Finding does not adhere to ASFF' }]);
     assert.equal(result.active, 204);
@@ -231,7 +248,9 @@ associations:
     };
     assert.deepEqual(problems('securityHub:\n  enabled: yes\n'), [{ path: 'securityHub.enabled', message: 'invalid value: "yes": expected true or false' }]);
     assert.deepEqual(problems('securityHub: {}\n'), [{ path: 'securityHub.enabled', message: 'missing field' }]);
-    assert.deepEqual(problems('securityHub: {enabled: true, region: eu-west-1}\n'), [{ path: 'securityHub.region', message: 'unknown field (expected enabled)' }]);
+    assert.deepEqual(problems('securityHub: {enabled: true, region: eu-west-1}\n'), [
+      { path: 'securityHub.region', message: 'unknown field (expected enabled)' },
+    ]);
     assert.deepEqual(problems('securityHub: true\n'), [{ path: 'securityHub', message: 'expected a mapping, got "true"' }]);
   });
 });

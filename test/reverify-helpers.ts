@@ -147,9 +147,21 @@ export async function startWorld(): Promise<World> {
   sts.on(AssumeRoleCommand).callsFake((input: AssumeRoleCommandInput) => {
     const account = /::(\d{12}):/.exec(input.RoleArn ?? '')?.[1] ?? '';
     if (denied.has(account)) {
-      throw new STSServiceException({ name: 'AccessDenied', $fault: 'client', message: `not authorized; ExternalId ${input.ExternalId}`, $metadata: { httpStatusCode: 403, requestId: 'req-denied' } });
+      throw new STSServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        message: `not authorized; ExternalId ${input.ExternalId}`,
+        $metadata: { httpStatusCode: 403, requestId: 'req-denied' },
+      });
     }
-    return { Credentials: { AccessKeyId: `ASIA${account}`, SecretAccessKey: `secret-${account}`, SessionToken: `token-${account}`, Expiration: new Date(TEST_EPOCH + 3600_000) } };
+    return {
+      Credentials: {
+        AccessKeyId: `ASIA${account}`,
+        SecretAccessKey: `secret-${account}`,
+        SessionToken: `token-${account}`,
+        Expiration: new Date(TEST_EPOCH + 3600_000),
+      },
+    };
   });
 
   const ecr = new Map<string, { client: ECRClient; mock: AwsClientStub<ECRClient> }>();
@@ -157,7 +169,13 @@ export async function startWorld(): Promise<World> {
     const client = new ECRClient({ region: REGION, maxAttempts: 1, credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } });
     const mock = mockClient(client);
     mock.on(GetAuthorizationTokenCommand).resolves({
-      authorizationData: [{ authorizationToken: Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'), expiresAt: new Date(TEST_EPOCH + 12 * 3600_000), proxyEndpoint: `https://${ecrHost(account, REGION)}` }],
+      authorizationData: [
+        {
+          authorizationToken: Buffer.from(`AWS:${ECR_PASSWORD}`).toString('base64'),
+          expiresAt: new Date(TEST_EPOCH + 12 * 3600_000),
+          proxyEndpoint: `https://${ecrHost(account, REGION)}`,
+        },
+      ],
     });
     ecr.set(account, { client, mock });
   }
@@ -256,7 +274,8 @@ export function testVerify(world: World, sessions: AwsSessions): VerifyOwnedImag
       (name, literal) => policiesMatching(set, name, { literal }),
       {
         // The image's ECR name, served by the local registry under the account's folder, with the ECR token as password.
-        registry: (ref) => registry.repository({ registry: world.reg.host, repository: `${img.account}/${ref.repository}` }, () => ecrCredentials.lookup(host, ref.repository)),
+        registry: (ref) =>
+          registry.repository({ registry: world.reg.host, repository: `${img.account}/${ref.repository}` }, () => ecrCredentials.lookup(host, ref.repository)),
         trustRoots: set.trustRoots,
         trustRootResolver,
       },
@@ -288,7 +307,13 @@ export interface Wiring {
 export function wire(world: World, opts: { remainingMs?: () => number; sessions?: AwsSessions } = {}): Wiring {
   const sessions =
     opts.sessions ??
-    new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => assert.fail('inline ExternalIds only'), durationSeconds: 900, now: testNow });
+    new AwsSessions({
+      sts: world.stsClient,
+      sourceIdentity: 'sigwatch',
+      externalId: async () => assert.fail('inline ExternalIds only'),
+      durationSeconds: 900,
+      now: testNow,
+    });
   const logs: Record<string, unknown>[] = [];
   const log = (e: Record<string, unknown>) => logs.push(e);
   const ledger = new RunLedger(world.dynamo.client, world.table, { now: testNow });
@@ -321,14 +346,21 @@ export function wire(world: World, opts: { remainingMs?: () => number; sessions?
 export async function pump(world: World, w: Wiring): Promise<{ handled: Message[] }> {
   const handled: Message[] = [];
   for (;;) {
-    const { Messages = [] } = await world.fx.sqs.send(new ReceiveMessageCommand({ QueueUrl: world.reverifyQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    const { Messages = [] } = await world.fx.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: world.reverifyQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
     if (Messages.length === 0) return { handled };
     const { failedMessageIds } = await processReverifyRecords(
       Messages.map((m) => ({ messageId: m.MessageId!, body: m.Body! })),
       { worker: async () => w.worker, planner: async () => w.planner, log: (e) => w.logs.push(e) },
     );
     assert.deepEqual(failedMessageIds, [], `failed records: ${JSON.stringify(w.logs.filter((l) => l.level === 'error'))}`);
-    await world.fx.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: world.reverifyQueueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+    await world.fx.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: world.reverifyQueueUrl,
+        Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
+    );
     handled.push(...Messages);
   }
 }
@@ -337,7 +369,9 @@ export async function pump(world: World, w: Wiring): Promise<{ handled: Message[
 export async function drain(world: World, s: Subscriber): Promise<{ body: Record<string, unknown>; type?: string }[]> {
   const all: { body: Record<string, unknown>; type?: string }[] = [];
   for (;;) {
-    const { Messages = [] } = await world.fx.sqs.send(new ReceiveMessageCommand({ QueueUrl: s.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }));
+    const { Messages = [] } = await world.fx.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: s.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }),
+    );
     if (Messages.length === 0) return all;
     for (const m of Messages) {
       // Whatever sigwatch publishes, no credential, token or ExternalId is in it.
@@ -345,6 +379,8 @@ export async function drain(world: World, s: Subscriber): Promise<{ body: Record
       const type = m.MessageAttributes?.type?.StringValue;
       all.push({ body: JSON.parse(m.Body!) as Record<string, unknown>, ...(type ? { type } : {}) });
     }
-    await world.fx.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: s.url, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+    await world.fx.sqs.send(
+      new DeleteMessageBatchCommand({ QueueUrl: s.url, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+    );
   }
 }

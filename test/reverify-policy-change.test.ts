@@ -62,7 +62,9 @@ describe('policy change → re-verification of the matching repositories only (a
     const repositories: string[] = [];
     const handler = workerHandler(rt);
     for (;;) {
-      const { Messages = [] } = await world.fx.sqs.send(new ReceiveMessageCommand({ QueueUrl: world.reverifyQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      const { Messages = [] } = await world.fx.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: world.reverifyQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
       if (Messages.length === 0) return repositories.sort();
       for (const m of Messages) {
         const parsed = parseReverifyMessage(m.Body!);
@@ -70,11 +72,17 @@ describe('policy change → re-verification of the matching repositories only (a
       }
       const event = { Records: Messages.map((m) => ({ messageId: m.MessageId!, body: m.Body! })) } as unknown as SQSEvent;
       assert.deepEqual(await handler(event, context), { batchItemFailures: [] });
-      await world.fx.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: world.reverifyQueueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+      await world.fx.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: world.reverifyQueueUrl,
+          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
     }
   }
 
-  const verdictsOn = async (topic: 'payments' | 'retail') => (await drain(world, world.topics[topic])).filter((m) => m.type === undefined).map((m) => [m.body.image, m.body.verdict, m.body.trigger]);
+  const verdictsOn = async (topic: 'payments' | 'retail') =>
+    (await drain(world, world.topics[topic])).filter((m) => m.type === undefined).map((m) => [m.body.image, m.body.verdict, m.body.trigger]);
 
   before(async () => {
     world = await startWorld();
@@ -88,7 +96,11 @@ describe('policy change → re-verification of the matching repositories only (a
     img.api = image('pc-api');
     img.web = image('pc-web');
     img.shop = image('pc-shop');
-    for (const [repo, m, tag] of [['payments/api', img.api, 'v1'], ['payments/web', img.web, 'v1'], ['retail/shop', img.shop, 'v1']] as const) {
+    for (const [repo, m, tag] of [
+      ['payments/api', img.api, 'v1'],
+      ['payments/web', img.web, 'v1'],
+      ['retail/shop', img.shop, 'v1'],
+    ] as const) {
       await pushManifest(world.reg, repo, tag, m!);
       const account = repo.startsWith('payments') ? A : B;
       await signImageWithKey(world.reg, repo, m!, world.key, { dockerReference: `${ecrHost(account, REGION)}/${repo}` });
@@ -136,16 +148,26 @@ describe('policy change → re-verification of the matching repositories only (a
     world.sts.resetHistory();
     for (const { mock } of world.ecr.values()) mock.resetHistory();
   };
-  const described = (account: string) => world.ecr.get(account)!.mock.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input.repositoryName);
+  const described = (account: string) =>
+    world.ecr
+      .get(account)!
+      .mock.commandCalls(DescribeImagesCommand)
+      .map((c) => c.args[0].input.repositoryName);
 
   it('the daily run ended with its posture report in the config bucket (reports/<run>/ and reports/latest/)', async () => {
     const read = async (key: string) => (await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString();
     const latest = JSON.parse(await read('reports/latest/report.json')) as { runId: string; totals: Record<string, number>; groups: { group: string }[] };
     assert.equal(latest.runId, 'reverify-20261123T031700Z');
     assert.deepEqual(latest.totals, { images: 3, admit: 3, deny: 0, warn: 0, error: 0 });
-    assert.deepEqual(latest.groups.map((g) => g.group), ['acme']);
+    assert.deepEqual(
+      latest.groups.map((g) => g.group),
+      ['acme'],
+    );
     assert.match(await read('reports/reverify-20261123T031700Z/report.html'), /^<!DOCTYPE html>/);
-    assert.equal(await read('reports/reverify-20261123T031700Z/report.csv'), 'group,team,account,region,repository,digest,verdict,since,lastVerified,trigger,reasons\r\n');
+    assert.equal(
+      await read('reports/reverify-20261123T031700Z/report.csv'),
+      'group,team,account,region,repository,digest,verdict,since,lastVerified,trigger,reasons\r\n',
+    );
   });
 
   it('a new policy whose previous globs are unknown re-verifies all of its groups’ images, and none of other groups', async () => {
@@ -176,7 +198,10 @@ describe('policy change → re-verification of the matching repositories only (a
       payments.filter((m) => m.type === undefined).map((m) => [m.body.image, m.body.verdict, m.body.trigger]),
       [[`${HOST_A}/payments/web@${img.web!.digest}`, 'warn', 'policy-change']],
     );
-    assert.deepEqual(payments.filter((m) => m.type === 'run-summary').map((m) => m.body.counts), [{ images: 1, admit: 0, deny: 0, warn: 1, error: 0, unverified: 0, changed: 1 }]);
+    assert.deepEqual(
+      payments.filter((m) => m.type === 'run-summary').map((m) => m.body.counts),
+      [{ images: 1, admit: 0, deny: 0, warn: 1, error: 0, unverified: 0, changed: 1 }],
+    );
   });
 
   it('a deleted policy re-verifies the images its last globs matched', async () => {

@@ -44,7 +44,10 @@ describe('scheduled re-verification over two accounts', () => {
       A,
       {
         // Two pages of repositories: payments/tmp is excluded by the operator, docs/readme matches no policy glob.
-        repositoryPages: [['payments/api', 'payments/tmp'], ['payments/web', 'docs/readme']],
+        repositoryPages: [
+          ['payments/api', 'payments/tmp'],
+          ['payments/web', 'docs/readme'],
+        ],
         images: {
           'payments/api': [
             [detail('payments/api', img.api1, ['v1'])],
@@ -72,13 +75,10 @@ describe('scheduled re-verification over two accounts', () => {
 
     // STS: each account's role, with the association's ExternalId and sigwatch's SourceIdentity.
     const assumed = world.sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input);
-    assert.deepEqual(
-      assumed.map((i) => [i.RoleArn, i.ExternalId, i.SourceIdentity, i.DurationSeconds]).sort(),
-      [
-        [`arn:aws:iam::${A}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
-        [`arn:aws:iam::${B}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
-      ],
-    );
+    assert.deepEqual(assumed.map((i) => [i.RoleArn, i.ExternalId, i.SourceIdentity, i.DurationSeconds]).sort(), [
+      [`arn:aws:iam::${A}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
+      [`arn:aws:iam::${B}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
+    ]);
     // The listing's ECR clients carry those credentials.
     const built = world.ecrBuilt.filter((b) => b.region === REGION);
     assert.ok(built.some((b) => b.account === A && b.accessKeyId === `ASIA${A}` && b.sessionToken === `token-${A}`));
@@ -104,7 +104,10 @@ describe('scheduled re-verification over two accounts', () => {
       ],
     );
     assert.deepEqual(
-      world.ecr.get(B)!.mock.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input),
+      world.ecr
+        .get(B)!
+        .mock.commandCalls(DescribeImagesCommand)
+        .map((c) => c.args[0].input),
       [{ registryId: B, maxResults: 1000, filter: { tagStatus: 'ANY' }, repositoryName: 'retail/shop' }],
     );
 
@@ -131,7 +134,9 @@ describe('scheduled re-verification over two accounts', () => {
     );
     const summary = payments.find((m) => m.type === 'run-summary')!.body;
     assert.deepEqual(summary.counts, { images: 3, admit: 2, deny: 1, warn: 0, error: 0, unverified: 0, changed: 1 });
-    assert.deepEqual(summary.changed, [{ image: `${HOST_A}/payments/web@${img.web1!.digest}`, tags: ['main'], from: 'none', to: 'deny', reason: (verdicts[0]!.reasons as string[])[0] }]);
+    assert.deepEqual(summary.changed, [
+      { image: `${HOST_A}/payments/web@${img.web1!.digest}`, tags: ['main'], from: 'none', to: 'deny', reason: (verdicts[0]!.reasons as string[])[0] },
+    ]);
     const retail = await drain(world, world.topics.retail);
     assert.deepEqual(
       retail.map((m) => [m.type, (m.body.counts as { admit: number } | undefined)?.admit]),
@@ -139,7 +144,10 @@ describe('scheduled re-verification over two accounts', () => {
       'an admitted image seen for the first time is not news',
     );
     const operators = await drain(world, world.topics.operators);
-    assert.deepEqual(operators.map((m) => [m.type, m.body.targets]), [['run-summary', { total: 2, listed: 2, failed: 0 }]]);
+    assert.deepEqual(
+      operators.map((m) => [m.type, m.body.targets]),
+      [['run-summary', { total: 2, listed: 2, failed: 0 }]],
+    );
     assert.equal(w.completed.length, 1);
   });
 
@@ -155,7 +163,10 @@ describe('scheduled re-verification over two accounts', () => {
     const { handled } = await pump(world, w);
     assert.ok(handled.some((m) => (JSON.parse(m.Body!) as { kind: string }).kind === 'plan'));
     // The resumed listing asked for each page once, with its token.
-    const described = world.ecr.get(A)!.mock.commandCalls(DescribeImagesCommand).map((c) => [c.args[0].input.repositoryName, c.args[0].input.nextToken]);
+    const described = world.ecr
+      .get(A)!
+      .mock.commandCalls(DescribeImagesCommand)
+      .map((c) => [c.args[0].input.repositoryName, c.args[0].input.nextToken]);
     assert.deepEqual(described, [
       ['payments/api', undefined],
       ['payments/api', 'payments/api#1'],
@@ -180,14 +191,23 @@ describe('scheduled re-verification over two accounts', () => {
         [`${HOST_A}/payments/web@${img.web1!.digest}`, 'deny', 'admit'],
       ].sort(),
     );
-    assert.deepEqual((await drain(world, world.topics.retail)).map((m) => m.type), ['run-summary']);
+    assert.deepEqual(
+      (await drain(world, world.topics.retail)).map((m) => m.type),
+      ['run-summary'],
+    );
     assert.equal((await drain(world, world.topics.operators)).length, 1);
   });
 
   it('run 3: an account whose role refuses sigwatch is reported to the operators while the other account completes', async () => {
     world.denied.add(B);
     // A fresh function instance: no cached sessions.
-    const sessions = new AwsSessions({ sts: world.stsClient, sourceIdentity: 'sigwatch', externalId: async () => assert.fail('inline only'), durationSeconds: 900, now: testNow });
+    const sessions = new AwsSessions({
+      sts: world.stsClient,
+      sourceIdentity: 'sigwatch',
+      externalId: async () => assert.fail('inline only'),
+      durationSeconds: 900,
+      now: testNow,
+    });
     const w = wire(world, { sessions });
     const stats = await startRun(w.planner, { runId: 'daily-2026-11-25', trigger: 'reverify', targets: planTargets(world.config) });
     assert.equal(stats.failed, 1);
@@ -201,10 +221,16 @@ describe('scheduled re-verification over two accounts', () => {
     assert.doesNotMatch(JSON.stringify(failure), new RegExp(EXTERNAL_ID), 'the ExternalId is never in a message');
     const summary = operators.find((m) => m.type === 'run-summary')!.body;
     assert.deepEqual(summary.targets, { total: 2, listed: 1, failed: 1 });
-    assert.deepEqual((summary.failures as { target: string }[]).map((f) => f.target), [`${B}/${REGION}`]);
+    assert.deepEqual(
+      (summary.failures as { target: string }[]).map((f) => f.target),
+      [`${B}/${REGION}`],
+    );
     // Account A was verified in full: its team got its summary, with nothing changed.
     const payments = await drain(world, world.topics.payments);
-    assert.deepEqual(payments.map((m) => [m.type, (m.body.counts as { images: number }).images]), [['run-summary', 3]]);
+    assert.deepEqual(
+      payments.map((m) => [m.type, (m.body.counts as { images: number }).images]),
+      [['run-summary', 3]],
+    );
     assert.deepEqual(await drain(world, world.topics.retail), []);
     const logged = w.logs.find((l) => l.message === 'account not listed')!;
     assert.equal(logged.targetsFailed, 1, 'the failure is an EMF metric');

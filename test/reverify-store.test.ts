@@ -40,14 +40,18 @@ describe('VerdictStore (dynalite)', () => {
     await store.put(r);
     // A first verdict starts its `since` at its own time.
     assert.deepEqual(await store.get(r), { ...r, since: r.time });
-    const raw = await dynamo.client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: 'verdict#111122223333#eu-west-1#payments/api' }, sk: { S: digest(1) } } }));
+    const raw = await dynamo.client.send(
+      new GetItemCommand({ TableName: table, Key: { pk: { S: 'verdict#111122223333#eu-west-1#payments/api' }, sk: { S: digest(1) } } }),
+    );
     assert.equal(raw.Item?.expiresAt?.N, String(T0 / 1000 + 30 * 86_400));
     assert.equal(await store.get(record(2)), undefined);
   });
 
   it('reads many verdicts at once (more than one BatchGetItem) and keeps reasons bounded', async () => {
     const store = new VerdictStore(dynamo.client, table, { now: () => T0 });
-    const many = Array.from({ length: 130 }, (_, i) => record(1000 + i, { verdict: i % 2 ? 'deny' : 'admit', reasons: Array.from({ length: 30 }, (_, j) => `reason ${j}`) }));
+    const many = Array.from({ length: 130 }, (_, i) =>
+      record(1000 + i, { verdict: i % 2 ? 'deny' : 'admit', reasons: Array.from({ length: 30 }, (_, j) => `reason ${j}`) }),
+    );
     await store.putMany(many);
     const found = await store.getMany([...many, record(5000)]);
     assert.equal(found.size, 130);

@@ -39,7 +39,10 @@ describe('what a run verifies', () => {
     const days = (n: number) => new Date(now - n * 86_400_000);
     assert.deepEqual(imageSelected({ digest: D('a'), tags: ['v1', 'latest'] }, TEST_EPOCH), { keep: true, tags: ['v1', 'latest'] });
     assert.deepEqual(imageSelected({ digest: D('a'), tags: [`sha256-${'b'.repeat(64)}.sig`] }, TEST_EPOCH), { keep: false, why: 'artifact' });
-    assert.deepEqual(imageSelected({ digest: D('a'), tags: [], artifactMediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, TEST_EPOCH), { keep: false, why: 'artifact' });
+    assert.deepEqual(imageSelected({ digest: D('a'), tags: [], artifactMediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, TEST_EPOCH), {
+      keep: false,
+      why: 'artifact',
+    });
     assert.deepEqual(imageSelected({ digest: D('a'), tags: [] }, TEST_EPOCH), { keep: false, why: 'untagged' });
     assert.deepEqual(imageSelected({ digest: D('a'), tags: [] }, TEST_EPOCH, { untagged: 'include' }), { keep: true, tags: [] });
     const scope = { untagged: 'skip' as const, excludeTags: ['pr-*'], maxAgeDays: 90 };
@@ -87,23 +90,40 @@ describe('what a run verifies', () => {
     );
     assert.deepEqual([value, calls, waits], ['ok', 3, [100, 200]]);
     calls = 0;
-    await assert.rejects(retryThrottled(async () => {
-      calls++;
-      throw Object.assign(new Error('no'), { name: 'AccessDeniedException' });
-    }), /no/);
+    await assert.rejects(
+      retryThrottled(async () => {
+        calls++;
+        throw Object.assign(new Error('no'), { name: 'AccessDeniedException' });
+      }),
+      /no/,
+    );
     assert.equal(calls, 1);
     calls = 0;
-    await assert.rejects(retryThrottled(async () => {
-      calls++;
-      throw throttled;
-    }, { attempts: 3, sleep: async () => {} }), /Rate exceeded/);
+    await assert.rejects(
+      retryThrottled(
+        async () => {
+          calls++;
+          throw throttled;
+        },
+        { attempts: 3, sleep: async () => {} },
+      ),
+      /Rate exceeded/,
+    );
     assert.equal(calls, 3);
   });
 });
 
 describe('reverify messages', () => {
   const images = (n: number): ImagesMessage => ({
-    sigwatch: 'reverify', version: 1, kind: 'images', runId: 'run-1', batchId: 'b1', trigger: 'reverify', account: '111122223333', region: 'eu-west-1', repository: 'payments/api',
+    sigwatch: 'reverify',
+    version: 1,
+    kind: 'images',
+    runId: 'run-1',
+    batchId: 'b1',
+    trigger: 'reverify',
+    account: '111122223333',
+    region: 'eu-west-1',
+    repository: 'payments/api',
     images: Array.from({ length: n }, (_, i) => ({ digest: `sha256:${i.toString(16).padStart(64, '0')}`, tags: [`v${i}`] })),
   });
 
@@ -122,15 +142,32 @@ describe('reverify messages', () => {
     assert.match(bad({ ...images(1), kind: 'other' }), /kind: expected images or plan/);
     assert.match(bad({ ...images(1), version: 2 }), /version: expected 1/);
     assert.equal(parseReverifyMessage('{').ok, false);
-    const plan = { sigwatch: 'reverify', version: 1, kind: 'plan', runId: 'r', trigger: 'policy-change', account: '111122223333', region: 'eu-west-1', scope: { globs: ['**'] }, cursor: { repositoriesDone: 3, repositoriesToken: 't' }, hop: 2 };
+    const plan = {
+      sigwatch: 'reverify',
+      version: 1,
+      kind: 'plan',
+      runId: 'r',
+      trigger: 'policy-change',
+      account: '111122223333',
+      region: 'eu-west-1',
+      scope: { globs: ['**'] },
+      cursor: { repositoriesDone: 3, repositoriesToken: 't' },
+      hop: 2,
+    };
     assert.deepEqual(parseReverifyMessage(JSON.stringify(plan)), { ok: true, message: plan });
     assert.match(bad({ ...plan, cursor: { repositoriesDone: -1 } }), /cursor\.repositoriesDone/);
   });
 
   it('groups bodies into SendMessageBatch requests of at most 10 entries and 256 KiB', () => {
-    assert.deepEqual(batchBodies(Array.from({ length: 23 }, (_, i) => `m${i}`)).map((b) => b.length), [10, 10, 3]);
+    assert.deepEqual(
+      batchBodies(Array.from({ length: 23 }, (_, i) => `m${i}`)).map((b) => b.length),
+      [10, 10, 3],
+    );
     const big = 'x'.repeat(100 * 1024);
-    assert.deepEqual(batchBodies([big, big, big, 'small']).map((b) => b.length), [2, 2]);
+    assert.deepEqual(
+      batchBodies([big, big, big, 'small']).map((b) => b.length),
+      [2, 2],
+    );
     assert.throws(() => batchBodies(['y'.repeat(MAX_BATCH_BYTES + 1)]), /over SQS's 262144/);
   });
 
@@ -144,15 +181,26 @@ describe('reverify messages', () => {
     it('sends 23 messages as three SendMessageBatch requests that SQS accepts whole', async () => {
       const { QueueUrl } = await fx.sqs.send(new CreateQueueCommand({ QueueName: 'reverify-units' }));
       const sent: SendMessageBatchCommandInput[] = [];
-      const client = new SQSClient({ endpoint: fx.endpoint, region: fx.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, useQueueUrlAsEndpoint: false });
-      client.middlewareStack.add((next) => async (args) => {
-        sent.push(args.input as SendMessageBatchCommandInput);
-        return next(args);
-      }, { step: 'initialize' });
+      const client = new SQSClient({
+        endpoint: fx.endpoint,
+        region: fx.region,
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        useQueueUrlAsEndpoint: false,
+      });
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          sent.push(args.input as SendMessageBatchCommandInput);
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
       const queue = new SqsQueue(client, QueueUrl!);
       const messages = Array.from({ length: 23 }, (_, i) => ({ ...images(1), batchId: `b${i}` }));
       await queue.send(messages);
-      assert.deepEqual(sent.map((s) => s.Entries?.length), [10, 10, 3]);
+      assert.deepEqual(
+        sent.map((s) => s.Entries?.length),
+        [10, 10, 3],
+      );
       const received: string[] = [];
       for (;;) {
         const { Messages = [] } = await fx.sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
@@ -167,10 +215,22 @@ describe('reverify messages', () => {
 
 describe('policy-change inputs', () => {
   it('reads S3 EventBridge events and refuses others with the reason', () => {
-    const event = { id: 'e-1', source: 'aws.s3', 'detail-type': 'Object Deleted', time: '2026-11-23T12:00:00Z', detail: { bucket: { name: 'cfg' }, object: { key: 'policies/acme/a.yaml', sequencer: '0A' } } };
-    assert.deepEqual(parsePolicyChangeEvent(event, testNow), { ok: true, change: { eventId: 'e-1', time: '2026-11-23T12:00:00Z', bucket: 'cfg', key: 'policies/acme/a.yaml', kind: 'deleted', sequencer: '0A' } });
+    const event = {
+      id: 'e-1',
+      source: 'aws.s3',
+      'detail-type': 'Object Deleted',
+      time: '2026-11-23T12:00:00Z',
+      detail: { bucket: { name: 'cfg' }, object: { key: 'policies/acme/a.yaml', sequencer: '0A' } },
+    };
+    assert.deepEqual(parsePolicyChangeEvent(event, testNow), {
+      ok: true,
+      change: { eventId: 'e-1', time: '2026-11-23T12:00:00Z', bucket: 'cfg', key: 'policies/acme/a.yaml', kind: 'deleted', sequencer: '0A' },
+    });
     assert.deepEqual(parsePolicyChangeEvent({ ...event, source: 'aws.ecr' }, testNow), { ok: false, reason: 'source "aws.ecr": expected aws.s3' });
-    assert.deepEqual(parsePolicyChangeEvent({ ...event, detail: { bucket: { name: 'cfg' }, object: {} } }, testNow), { ok: false, reason: 'detail.object.key: missing' });
+    assert.deepEqual(parsePolicyChangeEvent({ ...event, detail: { bucket: { name: 'cfg' }, object: {} } }, testNow), {
+      ok: false,
+      reason: 'detail.object.key: missing',
+    });
   });
 
   it('takes the globs of every ClusterImagePolicy in a file, and none from a file that does not parse', () => {
@@ -203,7 +263,12 @@ describe('verifyThroughCentral', () => {
   it('gives the worker the verifier’s verdict, its error for the team, or an error for the operators when no one owns the image', async () => {
     const seen: OwnedImage[] = [];
     const audience = { group: 'acme/payments', team: 'payments', topicArn: 'arn:aws:sns:eu-west-1:999999999999:payments' };
-    let next: ImageCheck = { kind: 'verdict', verdict: { image: 'x', digest: D('a'), verdict: 'deny', policies: [], reasons: ['no signature'] }, audience, policySetVersion: 'v7' };
+    let next: ImageCheck = {
+      kind: 'verdict',
+      verdict: { image: 'x', digest: D('a'), verdict: 'deny', policies: [], reasons: ['no signature'] },
+      audience,
+      policySetVersion: 'v7',
+    };
     const batch: BatchVerifier = {
       operatorsTopicArn: 'arn:aws:sns:eu-west-1:999999999999:ops',
       check: async (image) => {
@@ -216,11 +281,25 @@ describe('verifyThroughCentral', () => {
     };
     const verify = verifyThroughCentral(batch);
     const image = { account: '111122223333', region: 'eu-west-1', repository: 'payments/api', digest: D('a'), tags: ['v1'] };
-    assert.deepEqual(await verify(image, 'reverify'), { verdict: { image: 'x', digest: D('a'), verdict: 'deny', policies: [], reasons: ['no signature'] }, team: 'payments', topicArn: audience.topicArn, policySetVersion: 'v7' });
+    assert.deepEqual(await verify(image, 'reverify'), {
+      verdict: { image: 'x', digest: D('a'), verdict: 'deny', policies: [], reasons: ['no signature'] },
+      team: 'payments',
+      topicArn: audience.topicArn,
+      policySetVersion: 'v7',
+    });
     assert.deepEqual(seen[0], { ...image, registry: HOST });
     next = { kind: 'error', reason: 'cannot assume the role', audience };
-    assert.deepEqual(await verify(image, 'reverify'), { verdict: { error: 'cannot assume the role' }, team: 'payments', topicArn: audience.topicArn, policySetVersion: '' });
+    assert.deepEqual(await verify(image, 'reverify'), {
+      verdict: { error: 'cannot assume the role' },
+      team: 'payments',
+      topicArn: audience.topicArn,
+      policySetVersion: '',
+    });
     next = { kind: 'unowned', reason: 'account 111122223333 is not associated' };
-    assert.deepEqual(await verify(image, 'reverify'), { verdict: { error: 'account 111122223333 is not associated' }, topicArn: batch.operatorsTopicArn, policySetVersion: '' });
+    assert.deepEqual(await verify(image, 'reverify'), {
+      verdict: { error: 'account 111122223333 is not associated' },
+      topicArn: batch.operatorsTopicArn,
+      policySetVersion: '',
+    });
   });
 });

@@ -57,7 +57,18 @@ async function serve(r: TufRepository) {
 }
 
 const verifyWith = (trustedRoot: string) =>
-  sigwatch('verify', `oci:${layout}:signed`, '--policies', policy, '--as', 'registry.example.com/acme/app:signed', '--trusted-root', trustedRoot, '--format', 'json');
+  sigwatch(
+    'verify',
+    `oci:${layout}:signed`,
+    '--policies',
+    policy,
+    '--as',
+    'registry.example.com/acme/app:signed',
+    '--trusted-root',
+    trustedRoot,
+    '--format',
+    'json',
+  );
 
 describe('sigwatch trust refresh', () => {
   it('writes the TUF-verified trusted root, which verify --trusted-root then uses', async () => {
@@ -65,7 +76,10 @@ describe('sigwatch trust refresh', () => {
     const out = join(work, 'refreshed.json');
     const r = await sigwatch('trust', 'refresh', '--mirror', mirror.url, '--root', rootFile, '--out', out);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`wrote .*refreshed\\.json: trusted_root\\.json from ${mirror.url} \\(1 CA, 1 Rekor, 1 CT log, 1 TSA\\); TUF metadata valid until \\d{4}-`));
+    assert.match(
+      r.stdout,
+      new RegExp(`wrote .*refreshed\\.json: trusted_root\\.json from ${mirror.url} \\(1 CA, 1 Rekor, 1 CT log, 1 TSA\\); TUF metadata valid until \\d{4}-`),
+    );
     assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')).tlogs[0].logId, (fixture.trustedRoot.tlogs as { logId: unknown }[])[0]!.logId);
     const verified = await verifyWith(out);
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
@@ -92,7 +106,10 @@ describe('sigwatch trust refresh', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`trust refresh from ${mirror.url}: TUF metadata .* does not verify: timestamp was signed by 0/1 keys`));
     assert.equal(existsSync(out), false);
-    const expired = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) }, expires: new Date(Date.now() - 1000) });
+    const expired = createTufRepository({
+      targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) },
+      expires: new Date(Date.now() - 1000),
+    });
     const expiredMirror = await serve(expired);
     const expiredRoot = join(work, 'expired-root.json');
     writeFileSync(expiredRoot, expired.root);

@@ -99,18 +99,30 @@ describe('TrustRoot remote: a TUF mirror over HTTP', () => {
     const { 'fulcio.crt.pem': _fulcio, ...rest } = legacySigstoreTargets(fixture.trustedRoot);
     const noCa = createTufRepository({ targets: rest });
     const noCaMirror = await serve(noCa);
-    await expectDeny(policyFile(tufTrustRootYaml('tuf-no-ca', { remote: { mirror: noCaMirror.url, root: noCa.root } }), 'tuf-no-ca'), /TrustRoot tuf-no-ca: .*no certificate authorities found/);
+    await expectDeny(
+      policyFile(tufTrustRootYaml('tuf-no-ca', { remote: { mirror: noCaMirror.url, root: noCa.root } }), 'tuf-no-ca'),
+      /TrustRoot tuf-no-ca: .*no certificate authorities found/,
+    );
   });
 
   it('denies when the TrustRoot root is not the one that signed the metadata', async () => {
     const other = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) } });
-    await expectDeny(policyFile(tufTrustRootYaml('tuf-wrong-root', { remote: { mirror: mirror.url, root: other.root } }), 'tuf-wrong-root'), /TrustRoot tuf-wrong-root: TUF metadata .* does not verify: timestamp was signed by 0\/1 keys/);
+    await expectDeny(
+      policyFile(tufTrustRootYaml('tuf-wrong-root', { remote: { mirror: mirror.url, root: other.root } }), 'tuf-wrong-root'),
+      /TrustRoot tuf-wrong-root: TUF metadata .* does not verify: timestamp was signed by 0\/1 keys/,
+    );
   });
 
   it('denies when the TUF metadata has expired', async () => {
-    const expired = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) }, timestampExpires: new Date(Date.now() - 3600_000) });
+    const expired = createTufRepository({
+      targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) },
+      timestampExpires: new Date(Date.now() - 3600_000),
+    });
     const served = await serve(expired);
-    await expectDeny(policyFile(tufTrustRootYaml('tuf-expired', { remote: { mirror: served.url, root: expired.root } }), 'tuf-expired'), /TrustRoot tuf-expired: .*timestamp\.json is expired/);
+    await expectDeny(
+      policyFile(tufTrustRootYaml('tuf-expired', { remote: { mirror: served.url, root: expired.root } }), 'tuf-expired'),
+      /TrustRoot tuf-expired: .*timestamp\.json is expired/,
+    );
   });
 
   it("denies when the trusted_root.json served does not match the target's hash", async () => {
@@ -120,13 +132,19 @@ describe('TrustRoot remote: a TUF mirror over HTTP', () => {
     const text = tampered.files.get(path)!.toString('utf8');
     tampered.files.set(path, Buffer.from(text.replace('sigstore.mock', 'sigstore.MOCK')));
     const served = await serve(tampered);
-    await expectDeny(policyFile(tufTrustRootYaml('tuf-tampered', { remote: { mirror: served.url, root: tampered.root } }), 'tuf-tampered'), /TrustRoot tuf-tampered: downloading target trusted_root\.json: .*hash/i);
+    await expectDeny(
+      policyFile(tufTrustRootYaml('tuf-tampered', { remote: { mirror: served.url, root: tampered.root } }), 'tuf-tampered'),
+      /TrustRoot tuf-tampered: downloading target trusted_root\.json: .*hash/i,
+    );
   });
 
   it('denies when the mirror is unreachable, naming the TrustRoot and the cause', async () => {
     const closed = await startHttpServer((_req, res) => res.end());
     await closed.close();
-    await expectDeny(policyFile(tufTrustRootYaml('tuf-down', { remote: { mirror: closed.url, root: repo.root } }), 'tuf-down'), /TrustRoot tuf-down: TUF metadata from http:\/\/127\.0\.0\.1:\d+ does not verify: .*ECONNREFUSED/);
+    await expectDeny(
+      policyFile(tufTrustRootYaml('tuf-down', { remote: { mirror: closed.url, root: repo.root } }), 'tuf-down'),
+      /TrustRoot tuf-down: TUF metadata from http:\/\/127\.0\.0\.1:\d+ does not verify: .*ECONNREFUSED/,
+    );
   });
 });
 
@@ -141,13 +159,25 @@ describe('TrustRoot repository: a TUF repository inline (mirrorFS)', () => {
 
   it('denies a mirrorFS whose root, expiry or target hash is wrong', async () => {
     const other = createTufRepository({ targets: { 'trusted_root.json': Buffer.from('{}') } });
-    await expectDeny(policyFile(tufTrustRootYaml('fs-wrong-root', { repository: { root: other.root, mirrorFS: repo.mirrorFS() } }), 'fs-wrong-root'), /TrustRoot fs-wrong-root: TUF metadata from mem:\/\/repo\/ does not verify/);
-    const expired = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) }, expires: new Date(Date.now() - 60_000) });
-    await expectDeny(policyFile(tufTrustRootYaml('fs-expired', { repository: { root: expired.root, mirrorFS: expired.mirrorFS() } }), 'fs-expired'), /TrustRoot fs-expired: .*expired/);
+    await expectDeny(
+      policyFile(tufTrustRootYaml('fs-wrong-root', { repository: { root: other.root, mirrorFS: repo.mirrorFS() } }), 'fs-wrong-root'),
+      /TrustRoot fs-wrong-root: TUF metadata from mem:\/\/repo\/ does not verify/,
+    );
+    const expired = createTufRepository({
+      targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) },
+      expires: new Date(Date.now() - 60_000),
+    });
+    await expectDeny(
+      policyFile(tufTrustRootYaml('fs-expired', { repository: { root: expired.root, mirrorFS: expired.mirrorFS() } }), 'fs-expired'),
+      /TrustRoot fs-expired: .*expired/,
+    );
     const tampered = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify(fixture.trustedRoot)) } });
     const path = [...tampered.files.keys()].find((p) => p.endsWith('.trusted_root.json'))!;
     tampered.files.set(path, Buffer.from(JSON.stringify({ ...fixture.trustedRoot, ctlogs: [] })));
-    await expectDeny(policyFile(tufTrustRootYaml('fs-tampered', { repository: { root: tampered.root, mirrorFS: tampered.mirrorFS() } }), 'fs-tampered'), /TrustRoot fs-tampered: downloading target trusted_root\.json/);
+    await expectDeny(
+      policyFile(tufTrustRootYaml('fs-tampered', { repository: { root: tampered.root, mirrorFS: tampered.mirrorFS() } }), 'fs-tampered'),
+      /TrustRoot fs-tampered: downloading target trusted_root\.json/,
+    );
   });
 });
 
@@ -186,7 +216,10 @@ describe('TrustRoot resolver cache', () => {
     const resolver = new TrustRootResolver({ now: () => now, fetchRetries: 0 });
     const root = trustRoot('flaky', served.url, r.root);
     served.offline = true;
-    await assert.rejects(resolver.material(root), (err: Error & { code?: string }) => err.code === 'VERIFICATION_FAILED' && /TrustRoot flaky: .*HTTP 503/.test(err.message));
+    await assert.rejects(
+      resolver.material(root),
+      (err: Error & { code?: string }) => err.code === 'VERIFICATION_FAILED' && /TrustRoot flaky: .*HTTP 503/.test(err.message),
+    );
     served.offline = false;
     await resolver.material(root);
     served.offline = true;

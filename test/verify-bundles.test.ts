@@ -46,7 +46,9 @@ const sign = (statement: Buffer, subject = WORKFLOW) => fixture.signDsseKeyless(
 before(async () => {
   fixture = await createKeylessFixture();
   await fixture.writeTrustedRoot(rootFile);
-  await addImage('v3-signed', async (image) => ({ referrers: [bundleReferrer(image, await sign(cosignSignStatement('registry.example.com/acme/app', image.digest)))] }));
+  await addImage('v3-signed', async (image) => ({
+    referrers: [bundleReferrer(image, await sign(cosignSignStatement('registry.example.com/acme/app', image.digest)))],
+  }));
   await addImage('other-digest', async (image) => ({
     referrers: [bundleReferrer(image, await sign(cosignSignStatement('registry.example.com/acme/app', buildImage({ seed: 'elsewhere' }).digest)))],
   }));
@@ -60,7 +62,11 @@ before(async () => {
   await addImage('legacy-only', async (image) => {
     const payload = simpleSigningPayload('registry.example.com/acme/app', image.digest);
     const s = await fixture.signKeyless(payload, { issuer: GITHUB, subject: WORKFLOW });
-    return { legacy: legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]) };
+    return {
+      legacy: legacySignatureManifest([
+        { payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle },
+      ]),
+    };
   });
   await writeOciLayout(join(work, 'layout'), stored);
   reg = await startRegistry();
@@ -92,8 +98,30 @@ for (const where of ['registry (referrers tag-schema fallback)', 'OCI layout'] a
   describe(`cosign v3 sigstore bundles through referrers: ${where}`, () => {
     const verify = (tag: string, policyFile: string) =>
       where === 'OCI layout'
-        ? sigwatch('verify', `oci:${join(work, 'layout')}:${tag}`, '--policies', policyFile, '--as', `registry.example.com/acme/app:${tag}`, '--trusted-root', rootFile, '--format', 'json')
-        : sigwatch('verify', `${reg.host}/acme/app:${tag}`, '--policies', policyFile, '--insecure-registry', reg.host, '--trusted-root', rootFile, '--format', 'json');
+        ? sigwatch(
+            'verify',
+            `oci:${join(work, 'layout')}:${tag}`,
+            '--policies',
+            policyFile,
+            '--as',
+            `registry.example.com/acme/app:${tag}`,
+            '--trusted-root',
+            rootFile,
+            '--format',
+            'json',
+          )
+        : sigwatch(
+            'verify',
+            `${reg.host}/acme/app:${tag}`,
+            '--policies',
+            policyFile,
+            '--insecure-registry',
+            reg.host,
+            '--trusted-root',
+            rootFile,
+            '--format',
+            'json',
+          );
 
     it('admits an image signed with a keyless DSSE bundle', async () => {
       const r = await verify('v3-signed', policy());

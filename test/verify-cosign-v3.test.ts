@@ -87,7 +87,10 @@ const digestOf = (tag: string) => buildImage({ seed: seed(tag) }).digest;
 
 async function add(
   tag: string,
-  make: (digest: string, image: BuiltManifest) => Promise<{ bundles?: Record<string, unknown>[]; legacy?: BuiltManifest; attestations?: BuiltManifest; predicate?: string }>,
+  make: (
+    digest: string,
+    image: BuiltManifest,
+  ) => Promise<{ bundles?: Record<string, unknown>[]; legacy?: BuiltManifest; attestations?: BuiltManifest; predicate?: string }>,
 ) {
   const image = buildImage({ seed: seed(tag) });
   const r = await make(image.digest, image);
@@ -100,8 +103,10 @@ async function add(
   });
 }
 
-const keyBundle = (digest: string, key: KeyObject, opts: Parameters<typeof cosignKeyBundle>[2] = {}) => cosignKeyBundle(cosignV3SignStatement(digest), key, opts);
-const keylessBundle = (digest: string) => fixture.signDsseKeyless('application/vnd.in-toto+json', cosignV3SignStatement(digest), { issuer: GITHUB, subject: WORKFLOW });
+const keyBundle = (digest: string, key: KeyObject, opts: Parameters<typeof cosignKeyBundle>[2] = {}) =>
+  cosignKeyBundle(cosignV3SignStatement(digest), key, opts);
+const keylessBundle = (digest: string) =>
+  fixture.signDsseKeyless('application/vnd.in-toto+json', cosignV3SignStatement(digest), { issuer: GITHUB, subject: WORKFLOW });
 function keyLegacy(digest: string, key: KeyObject): BuiltManifest {
   const payload = simpleSigningPayload(`registry.example.com/${REPO}`, digest);
   return legacySignatureManifest([{ payload, signature: signPayload(payload, key) }]);
@@ -133,7 +138,9 @@ before(async () => {
   await add('key-another-digest', async () => ({ bundles: [await keyBundle(digestOf('elsewhere'), p256)] }));
   await add('key-tlog-foreign-rekor', async (d) => ({ bundles: [await keyBundle(d, p256, { rekor: foreign })] }));
   // cosign reads v0.3 bundles and later; an older one is not a signature to it.
-  await add('key-v01-bundle', async (d) => ({ bundles: [{ ...(await keyBundle(d, p256)), mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1' }] }));
+  await add('key-v01-bundle', async (d) => ({
+    bundles: [{ ...(await keyBundle(d, p256)), mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1' }],
+  }));
   await add('key-several', async (d) => ({ bundles: [await keyBundle(d, otherKey.privateKey), await keyBundle(d, p256)] }));
   await add('key-timestamp-foreign', async (d) => ({ bundles: [await keyBundle(d, p256, { rekor: fixture, tsa: foreign })] }));
   // An attestation bundle is not a signature, even by the right key.
@@ -166,7 +173,14 @@ before(async () => {
     const token = await foreign.timestamp(Buffer.from(s.signature, 'base64'));
     return {
       legacy: legacySignatureManifest([
-        { payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle, rfc3161Timestamp: { SignedRFC3161Timestamp: token.toString('base64') } },
+        {
+          payload,
+          signature: s.signature,
+          certificatePem: s.certificatePem,
+          chainPem: s.chainPem,
+          rekorBundle: s.rekorBundle,
+          rfc3161Timestamp: { SignedRFC3161Timestamp: token.toString('base64') },
+        },
       ]),
     };
   });
@@ -175,8 +189,15 @@ before(async () => {
   await add('att-legacy-only', async (d) => ({ attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]) }));
   await add('att-bundle-only', async (d) => ({ bundles: [keyAttestationBundle(slsa(d), p256)], predicate: PredicateUris.slsa1 }));
   // Signed one way, attested the other: each kind of evidence is judged by its own kind of bundle.
-  await add('sig-legacy-att-bundle', async (d) => ({ legacy: keyLegacy(d, p256), bundles: [keyAttestationBundle(slsa(d), p256)], predicate: PredicateUris.slsa1 }));
-  await add('att-legacy-sig-bundle', async (d) => ({ attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]), bundles: [await keyBundle(d, p256)] }));
+  await add('sig-legacy-att-bundle', async (d) => ({
+    legacy: keyLegacy(d, p256),
+    bundles: [keyAttestationBundle(slsa(d), p256)],
+    predicate: PredicateUris.slsa1,
+  }));
+  await add('att-legacy-sig-bundle', async (d) => ({
+    attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]),
+    bundles: [await keyBundle(d, p256)],
+  }));
   await add('att-legacy-good-bundle-other', async (d) => ({
     attestations: attestationManifest([keyAttestationLayer(slsa(d), p256)]),
     bundles: [keyAttestationBundle(slsa(d), otherKey.privateKey)],
@@ -264,7 +285,12 @@ function startReferrersFront(registry: TestRegistry) {
 }
 
 const pem = (alg: KeyAlgorithm | 'other') => (alg === 'other' ? otherKey : keys[alg]).publicKeyPem;
-const indent = (text: string, n: number) => text.trimEnd().split('\n').map((l) => `${' '.repeat(n)}${l}`).join('\n');
+const indent = (text: string, n: number) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `${' '.repeat(n)}${l}`)
+    .join('\n');
 
 function keyAuthority(alg: KeyAlgorithm | 'other' | (KeyAlgorithm | 'other')[], extra = ''): string {
   const data = (Array.isArray(alg) ? alg : [alg]).map(pem).join('');
@@ -275,7 +301,10 @@ const keylessAuthority = (extra = '', keyless = '') =>
 
 function policy(authority: string, prefix = ''): string {
   const file = join(work, `policy-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(file, `${prefix}apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: cosign-v3}\nspec:\n  images: [{glob: "**"}]\n  authorities:\n${authority}\n`);
+  writeFileSync(
+    file,
+    `${prefix}apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: cosign-v3}\nspec:\n  images: [{glob: "**"}]\n  authorities:\n${authority}\n`,
+  );
   return file;
 }
 
@@ -285,7 +314,18 @@ const WHERES: Where[] = ['OCI layout', 'docker-registry (tag-schema fallback)', 
 function verifier(where: Where) {
   return (tag: string, policyFile: string, root = rootFile) => {
     if (where === 'OCI layout') {
-      return sigwatch('verify', `oci:${join(work, 'layout')}:${tag}`, '--policies', policyFile, '--as', `registry.example.com/${REPO}:${tag}`, '--trusted-root', root, '--format', 'json');
+      return sigwatch(
+        'verify',
+        `oci:${join(work, 'layout')}:${tag}`,
+        '--policies',
+        policyFile,
+        '--as',
+        `registry.example.com/${REPO}:${tag}`,
+        '--trusted-root',
+        root,
+        '--format',
+        'json',
+      );
     }
     const host = where === 'registry with the referrers API' ? front.host : plain.host;
     return sigwatch('verify', `${host}/${REPO}:${tag}`, '--policies', policyFile, '--insecure-registry', host, '--trusted-root', root, '--format', 'json');
@@ -297,7 +337,13 @@ async function expectAdmit(r: Awaited<ReturnType<typeof sigwatch>>) {
 }
 async function expectDeny(r: Awaited<ReturnType<typeof sigwatch>>, reason: RegExp) {
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.json().policies[0]!.authorities.map((a) => a.reason).join('\n'), reason);
+  assert.match(
+    r
+      .json()
+      .policies[0]!.authorities.map((a) => a.reason)
+      .join('\n'),
+    reason,
+  );
 }
 
 const CTLOG = '      ctlog: {url: "https://rekor.sigwatch.test"}\n';
@@ -314,11 +360,14 @@ for (const where of WHERES) {
       });
       it(`with a ctlog, requires the ${alg} bundle's Rekor entry`, async () => {
         await expectAdmit(await verify(`key-${alg}-tlog`, policy(keyAuthority(alg, `${hashAlgorithm}${CTLOG}`))));
-        await expectDeny(await verify(`key-${alg}`, policy(keyAuthority(alg, `${hashAlgorithm}${CTLOG}`))), /no Rekor entry in the bundle, and the authority requires the transparency log/);
+        await expectDeny(
+          await verify(`key-${alg}`, policy(keyAuthority(alg, `${hashAlgorithm}${CTLOG}`))),
+          /no Rekor entry in the bundle, and the authority requires the transparency log/,
+        );
       });
     }
 
-    it("denies a P-384 bundle with the default hashAlgorithm (sha256), as cosign verify --key does, naming the hash that would verify", async () => {
+    it('denies a P-384 bundle with the default hashAlgorithm (sha256), as cosign verify --key does, naming the hash that would verify', async () => {
       await expectDeny(await verify('key-ecdsa-p384', policy(keyAuthority('ecdsa-p384'))), /it verifies with sha384 .*set key\.hashAlgorithm: sha384/);
     });
 
@@ -326,7 +375,7 @@ for (const where of WHERES) {
       await expectDeny(await verify('key-ed25519ph', policy(keyAuthority('ed25519'))), /Ed25519ph/);
     });
 
-    it("denies a bundle by another key, whatever its hint says; several keys and several bundles admit when any verifies", async () => {
+    it('denies a bundle by another key, whatever its hint says; several keys and several bundles admit when any verifies', async () => {
       await expectDeny(await verify('key-other', policy(keyAuthority('ecdsa-p256'))), /envelope signature does not verify with the authority's key/);
       await expectDeny(await verify('key-lying-hint', policy(keyAuthority('ecdsa-p256'))), /does not verify with the authority's key/);
       await expectAdmit(await verify('key-lying-hint', policy(keyAuthority(['ecdsa-p256', 'other']))));
@@ -344,7 +393,7 @@ for (const where of WHERES) {
       await expectAdmit(await verify('key-tlog-foreign-rekor', policy(keyAuthority('ecdsa-p256'))));
     });
 
-    it("ignores an RFC 3161 timestamp from a TSA the root lacks on a key bundle (cosign: no observer timestamps with a key)", async () => {
+    it('ignores an RFC 3161 timestamp from a TSA the root lacks on a key bundle (cosign: no observer timestamps with a key)', async () => {
       await expectAdmit(await verify('key-timestamp-foreign', policy(keyAuthority('ecdsa-p256', CTLOG))));
       await expectAdmit(await verify('legacy-key-tlog-foreign-tsa', policy(keyAuthority('ecdsa-p256', CTLOG))));
     });
@@ -377,7 +426,8 @@ for (const where of WHERES) {
       it(`key authority, ${tag}, signatureFormat ${format ?? 'unset'}: ${admitted ? 'admit' : 'deny'}`, async () => {
         const r = await verify(tag, policy(keyAuthority('ecdsa-p256', fmt(format))));
         assert.equal(r.code, admitted ? 0 : 1, r.stdout + r.stderr);
-        if (tag === 'both-legacy-good' && format === undefined) assert.match(r.json().reasons.join('\n'), /legacy signatures are not used \(as cosign v3 verify/);
+        if (tag === 'both-legacy-good' && format === undefined)
+          assert.match(r.json().reasons.join('\n'), /legacy signatures are not used \(as cosign v3 verify/);
       });
     }
     const keylessTable: [string, string | undefined, boolean][] = [
@@ -423,7 +473,10 @@ for (const where of WHERES) {
       });
       const keyless = `k${tag}`;
       it(`keyless authority with attestations, ${keyless}, signatureFormat ${format ?? 'unset'}: ${admitted ? 'admit' : 'deny'}`, async () => {
-        const r = await verify(keyless, policy(keylessAuthority(`${fmt(format)}      attestations:\n        - name: provenance\n          predicateType: https://slsa.dev/provenance/v1\n`)));
+        const r = await verify(
+          keyless,
+          policy(keylessAuthority(`${fmt(format)}      attestations:\n        - name: provenance\n          predicateType: https://slsa.dev/provenance/v1\n`)),
+        );
         assert.equal(r.code, admitted ? 0 : 1, r.stdout + r.stderr);
       });
     }
@@ -454,7 +507,10 @@ for (const where of WHERES) {
       await expectAdmit(await verify('keyless-legacy-only', policy(keylessAuthority('', '        insecureIgnoreSCT: true\n')), noCtRootFile));
       // Everything else is still checked: a certificate from another CA is refused.
       writeFileSync(join(work, 'foreign-root.json'), JSON.stringify({ ...foreign.trustedRoot, ctlogs: [], tlogs: fixture.trustedRoot.tlogs }));
-      await expectDeny(await verify('keyless-bundle-only', policy(keylessAuthority('', '        insecureIgnoreSCT: true\n')), join(work, 'foreign-root.json')), /CERTIFICATE_ERROR/);
+      await expectDeny(
+        await verify('keyless-bundle-only', policy(keylessAuthority('', '        insecureIgnoreSCT: true\n')), join(work, 'foreign-root.json')),
+        /CERTIFICATE_ERROR/,
+      );
     });
   });
 }
@@ -485,7 +541,11 @@ describe('harness: Ed25519 as cosign signs it', () => {
   it('signs pure Ed25519 exactly as Node does, and Ed25519ph as RFC 8032 §7.3 says', () => {
     const m = Buffer.from('cosign');
     assert.ok(sign(null, m, keys.ed25519.privateKey).equals(ed25519Sign(m, keys.ed25519.privateKey, 'pure')));
-    const rfc = createPrivateKey({ key: Buffer.from('302e020100300506032b657004220420833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42', 'hex'), format: 'der', type: 'pkcs8' });
+    const rfc = createPrivateKey({
+      key: Buffer.from('302e020100300506032b657004220420833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42', 'hex'),
+      format: 'der',
+      type: 'pkcs8',
+    });
     assert.equal(
       ed25519Sign(Buffer.from('abc'), rfc, 'ph').toString('hex'),
       '98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406',
@@ -530,9 +590,18 @@ describe('cosign v3 bundles checked with a key.secretRef from the team secrets',
   const secrets = mockClient(SecretsManagerClient);
   after(() => secrets.restore());
   const verify = (tag: string) =>
-    sigwatch('verify', `oci:${join(work, 'layout')}:${tag}`, '--policies', policy('    - key:\n        secretRef: {name: release-key}\n'), '--secrets-prefix', 'sigwatch/acme', '--format', 'json');
+    sigwatch(
+      'verify',
+      `oci:${join(work, 'layout')}:${tag}`,
+      '--policies',
+      policy('    - key:\n        secretRef: {name: release-key}\n'),
+      '--secrets-prefix',
+      'sigwatch/acme',
+      '--format',
+      'json',
+    );
 
-  it('verifies the bundle with the secret\'s key, reading exactly that secret', async () => {
+  it("verifies the bundle with the secret's key, reading exactly that secret", async () => {
     secrets.reset();
     secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ 'cosign.pub': Buffer.from(keys.rsa.publicKeyPem).toString('base64') }) });
     await expectAdmit(await verify('key-rsa'));

@@ -49,10 +49,23 @@ function addImage(tag: string, layers: SignatureLayer[], referrers: ((image: Bui
 /** Layers are signed for the digest the image will have: images are built from their tag's seed. */
 const digestOf = (tag: string) => buildImage({ seed: `invariant-${tag}` }).digest;
 
-async function keylessLayer(f: KeylessFixture, repository: string, digest: string, subject: string, opts: { timestamp?: boolean } = {}): Promise<SignatureLayer> {
+async function keylessLayer(
+  f: KeylessFixture,
+  repository: string,
+  digest: string,
+  subject: string,
+  opts: { timestamp?: boolean } = {},
+): Promise<SignatureLayer> {
   const payload = simpleSigningPayload(repository, digest);
   const s = await f.signKeyless(payload, { issuer: GITHUB, subject }, opts);
-  return { payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle, rfc3161Timestamp: s.rfc3161Timestamp };
+  return {
+    payload,
+    signature: s.signature,
+    certificatePem: s.certificatePem,
+    chainPem: s.chainPem,
+    rekorBundle: s.rekorBundle,
+    rfc3161Timestamp: s.rfc3161Timestamp,
+  };
 }
 
 before(async () => {
@@ -80,7 +93,12 @@ before(async () => {
   addImage('foreign-ca', [foreign]);
   // A cosign v3 bundle cut short in transit or storage: not even JSON.
   const signBundle = async (tag: string) =>
-    JSON.stringify(await fixture.signDsseKeyless('application/vnd.in-toto+json', cosignSignStatement('registry.example.com/acme/team-b', digestOf(tag)), { issuer: GITHUB, subject: TEAM_B }));
+    JSON.stringify(
+      await fixture.signDsseKeyless('application/vnd.in-toto+json', cosignSignStatement('registry.example.com/acme/team-b', digestOf(tag)), {
+        issuer: GITHUB,
+        subject: TEAM_B,
+      }),
+    );
   const bundle = await signBundle('cut-bundle');
   const referrer = (bytes: Buffer) => (image: BuiltManifest) =>
     buildArtifactManifest({
@@ -125,7 +143,10 @@ describe('invariants of issue #6', () => {
   it('a signature replayed from another repository on the same digest is refused by identity, not admitted by digest', async () => {
     const teamB = policyFile(identity(TEAM_B));
     // The digest matches and the signature is valid, but it is team A's: team B's policy denies it.
-    await expectDeny(await verify('replayed', teamB, undefined, '--trusted-root', rootFile), new RegExp(`none of the expected identities matched.*${TEAM_A.replace(/[./]/g, '\\$&')}`));
+    await expectDeny(
+      await verify('replayed', teamB, undefined, '--trusted-root', rootFile),
+      new RegExp(`none of the expected identities matched.*${TEAM_A.replace(/[./]/g, '\\$&')}`),
+    );
     // Team B's own signature passes the same policy; team A's passes team A's policy wherever it is stored (cosign does not compare docker-reference).
     assert.equal((await verify('team-b', teamB, undefined, '--trusted-root', rootFile)).code, 0);
     assert.equal((await verify('replayed', policyFile(identity(TEAM_A)), undefined, '--trusted-root', rootFile)).code, 0);
@@ -159,10 +180,19 @@ describe('invariants of issue #6', () => {
 
   it('keyless ca-cert is refused with its reason (policy-controller never reads it); a private CA works through a TrustRoot', async () => {
     const caKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const caCert = policyFile(`      keyless:\n        ca-cert:\n          data: |\n${caKey.trimEnd().split('\n').map((l) => `            ${l}`).join('\n')}\n        identities: [{issuer: "${GITHUB}", subject: "${TEAM_B}"}]\n`);
+    const caCert = policyFile(
+      `      keyless:\n        ca-cert:\n          data: |\n${caKey
+        .trimEnd()
+        .split('\n')
+        .map((l) => `            ${l}`)
+        .join('\n')}\n        identities: [{issuer: "${GITHUB}", subject: "${TEAM_B}"}]\n`,
+    );
     const denied = await verify('byo-ca', caCert);
     assert.equal(denied.code, 1, denied.stdout + denied.stderr);
-    assert.match(denied.json().policies[0]!.authorities[0]!.reason, /keyless ca-cert is not supported \(policy-controller does not verify against it either\); use a TrustRoot and trustRootRef/);
+    assert.match(
+      denied.json().policies[0]!.authorities[0]!.reason,
+      /keyless ca-cert is not supported \(policy-controller does not verify against it either\); use a TrustRoot and trustRootRef/,
+    );
     // The same private CA as a TrustRoot (CA and TSA only: no Rekor, no CT log) with a signed timestamp.
     const { tlogs: _tlogs, ctlogs: _ctlogs, ...caAndTsa } = byoCa.trustedRoot;
     const repo = createTufRepository({ targets: { 'trusted_root.json': Buffer.from(JSON.stringify({ ...caAndTsa, tlogs: [], ctlogs: [] })) } });

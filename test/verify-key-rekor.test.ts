@@ -26,7 +26,10 @@ before(async () => {
   fixture = await createKeylessFixture();
   await fixture.writeTrustedRoot(root);
   const entries = [];
-  for (const [tag, logged] of [['logged', true], ['unlogged', false]] as const) {
+  for (const [tag, logged] of [
+    ['logged', true],
+    ['unlogged', false],
+  ] as const) {
     const image = buildImage({ seed: `key-rekor-${tag}` });
     const payload = simpleSigningPayload('registry.example.com/team/app', image.digest);
     const signature = signPayload(payload, key.privateKey);

@@ -51,8 +51,9 @@ before(async () => {
   await add('email', async (d) => [await keylessLayer(d, { issuer: 'https://accounts.google.com', subject: 'release@acme.example' })]);
   await add('other-image', async (_d, other) => [await keylessLayer(other)]);
   await add('no-rekor', async (d) => [await keylessLayer(d, undefined, (l) => delete l.rekorBundle)]);
-  await add('bad-set', async (d) =>
-    [await keylessLayer(d, undefined, (l) => (l.rekorBundle = { ...l.rekorBundle!, SignedEntryTimestamp: Buffer.alloc(70, 1).toString('base64') }))]);
+  await add('bad-set', async (d) => [
+    await keylessLayer(d, undefined, (l) => (l.rekorBundle = { ...l.rekorBundle!, SignedEntryTimestamp: Buffer.alloc(70, 1).toString('base64') })),
+  ]);
   await add('tampered', async (d) => [await keylessLayer(d, undefined, (l) => (l.payload = Buffer.concat([l.payload, Buffer.from('\n')])))]);
   await writeOciLayout(
     layout,
@@ -141,7 +142,10 @@ describe('keyless (Fulcio certificate, CT log, Rekor) verification', () => {
     const wrongSubject = keylessPolicy([{ issuer: GITHUB, subject: 'https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main' }]);
     const r = await verify('signed', wrongSubject, '--trusted-root', rootFile);
     assert.equal(r.code, 1);
-    assert.match(r.json().reasons[0]!, new RegExp(`none of the expected identities matched.*${WORKFLOW.replace(/[./]/g, '\\$&')}.*with issuer ${GITHUB.replace(/[./]/g, '\\$&')}`));
+    assert.match(
+      r.json().reasons[0]!,
+      new RegExp(`none of the expected identities matched.*${WORKFLOW.replace(/[./]/g, '\\$&')}.*with issuer ${GITHUB.replace(/[./]/g, '\\$&')}`),
+    );
     const wrongIssuer = keylessPolicy([{ issuer: 'https://gitlab.com', subject: WORKFLOW }]);
     assert.equal((await verify('signed', wrongIssuer, '--trusted-root', rootFile)).code, 1);
     const anchoredAway = keylessPolicy([{ issuer: GITHUB, subjectRegExp: '^github\\.com/acme/' }]);
@@ -183,7 +187,12 @@ describe('keyless (Fulcio certificate, CT log, Rekor) verification', () => {
     const s = await privateFulcio.signKeyless(payload, { issuer: GITHUB, subject: WORKFLOW });
     await writeOciLayout(dir, [
       { tag: 'v1', manifest: image },
-      { tag: signatureTag(image.digest), manifest: legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]) },
+      {
+        tag: signatureTag(image.digest),
+        manifest: legacySignatureManifest([
+          { payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle },
+        ]),
+      },
     ]);
     const run = (policy: string) =>
       sigwatch('verify', `oci:${dir}:v1`, '--policies', policy, '--as', 'registry.example.com/acme/app:v1', '--trusted-root', privateRoot, '--format', 'json');

@@ -6,15 +6,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { KmsKeyResolver, parseKmsReference } from '../src/trust/kms.ts';
-import {
-  buildImage,
-  generateKeyPair,
-  legacySignatureManifest,
-  signatureTag,
-  signPayload,
-  simpleSigningPayload,
-  writeOciLayout,
-} from './harness/index.ts';
+import { buildImage, generateKeyPair, legacySignatureManifest, signatureTag, signPayload, simpleSigningPayload, writeOciLayout } from './harness/index.ts';
 import { sigwatch } from './helpers/cli.ts';
 
 const KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -97,7 +89,10 @@ describe('AWS KMS key authorities', () => {
   });
 
   it('caches a key per ARN, and forgets a failure so the next verification retries', async () => {
-    kms.on(GetPublicKeyCommand).rejectsOnce(Object.assign(new Error('slow down'), { name: 'ThrottlingException' })).resolves({ PublicKey: der });
+    kms
+      .on(GetPublicKeyCommand)
+      .rejectsOnce(Object.assign(new Error('slow down'), { name: 'ThrottlingException' }))
+      .resolves({ PublicKey: der });
     const resolver = new KmsKeyResolver(async () => new KMSClient({ region: 'eu-west-1' }));
     await assert.rejects(resolver.resolve(`awskms:///${KEY_ARN}`), /ThrottlingException/);
     const a = await resolver.resolve(`awskms:///${KEY_ARN}`);

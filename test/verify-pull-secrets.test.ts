@@ -42,7 +42,9 @@ let insecure: string[];
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const pullSecret = (auths: Record<string, string>) => ({
-  SecretString: JSON.stringify({ '.dockerconfigjson': JSON.stringify({ auths: Object.fromEntries(Object.entries(auths).map(([k, v]) => [k, { auth: b64(v) }])) }) }),
+  SecretString: JSON.stringify({
+    '.dockerconfigjson': JSON.stringify({ auths: Object.fromEntries(Object.entries(auths).map(([k, v]) => [k, { auth: b64(v) }])) }),
+  }),
 });
 
 before(async () => {
@@ -96,7 +98,10 @@ describe('signaturePullSecrets from Secrets Manager (Enforce guide examples)', (
     secrets.on(GetSecretValueCommand).resolves(pullSecret({ [reg.host]: `ci:${users.ci.password}` }));
     const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--secrets-prefix', 'sigwatch/acme');
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input), [{ SecretId: 'sigwatch/acme/regcreds' }]);
+    assert.deepEqual(
+      secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input),
+      [{ SecretId: 'sigwatch/acme/regcreds' }],
+    );
     assert.ok(tokens.requests.some((t) => t.username === 'ci' && t.scopes.includes('repository:signatures/web:pull')));
     assert.doesNotMatch(r.stdout + r.stderr, /ci-secret-pw/);
   });
@@ -108,7 +113,10 @@ describe('signaturePullSecrets from Secrets Manager (Enforce guide examples)', (
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const seen = tokens.requests.slice(before);
     assert.ok(seen.some((t) => t.username === 'team' && t.scopes.includes('repository:privatenamespace/sigs:pull')));
-    assert.ok(seen.every((t) => t.username !== 'team' || t.scopes.every((s) => s.includes('privatenamespace/'))), 'the credential never left its namespace');
+    assert.ok(
+      seen.every((t) => t.username !== 'team' || t.scopes.every((s) => s.includes('privatenamespace/'))),
+      'the credential never left its namespace',
+    );
   });
 
   it('denies when the secret is scoped to another namespace, or no store is configured', async () => {
@@ -164,7 +172,9 @@ describe('signaturePullSecrets from a local folder of Secret manifests (--pull-s
   });
 
   it('keeps a namespace-scoped secret to its namespace, as in Secrets Manager', async () => {
-    const dir = secretsFolder('scoped', { 'privatecreds.yaml': kubectlDockerRegistrySecret('privatecreds', `${reg.host}/othernamespace`, 'team', users.team.password) });
+    const dir = secretsFolder('scoped', {
+      'privatecreds.yaml': kubectlDockerRegistrySecret('privatecreds', `${reg.host}/othernamespace`, 'team', users.team.password),
+    });
     const r = await verify('apps/api:v1', policy(`${reg.host}/privatenamespace/sigs`, 'privatecreds'), '--pull-secrets', dir);
     assert.equal(r.code, 1);
     assert.match(r.json().reasons[0]!, /access denied/);
@@ -174,16 +184,24 @@ describe('signaturePullSecrets from a local folder of Secret manifests (--pull-s
     const dir = secretsFolder('other', { 'a.yaml': kubectlDockerRegistrySecret('somethingelse', reg.host, 'ci', users.ci.password) });
     const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets', dir);
     assert.equal(r.code, 1);
-    assert.match(r.json().reasons.join('\n'), new RegExp(`pull secret "regcreds" \\(in ${dir}\\) not found: no Secret manifest there has metadata.name "regcreds" \\(found: somethingelse\\)`));
+    assert.match(
+      r.json().reasons.join('\n'),
+      new RegExp(`pull secret "regcreds" \\(in ${dir}\\) not found: no Secret manifest there has metadata.name "regcreds" \\(found: somethingelse\\)`),
+    );
     const missing = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets', join(work, 'nope'));
     assert.equal(missing.code, 1);
     assert.match(missing.json().reasons.join('\n'), /pull secrets folder .*nope: no such folder/);
   });
 
   it('refuses a Secret of a type that holds no registry credentials, naming its file', async () => {
-    const dir = secretsFolder('tls', { 'tls.yaml': 'apiVersion: v1\nkind: Secret\nmetadata: {name: regcreds}\ntype: kubernetes.io/tls\ndata: {tls.crt: eA==, tls.key: eA==}\n' });
+    const dir = secretsFolder('tls', {
+      'tls.yaml': 'apiVersion: v1\nkind: Secret\nmetadata: {name: regcreds}\ntype: kubernetes.io/tls\ndata: {tls.crt: eA==, tls.key: eA==}\n',
+    });
     const r = await verify('apps/web:v1', policy(`${reg.host}/signatures/web`, 'regcreds'), '--pull-secrets', dir);
     assert.equal(r.code, 1);
-    assert.match(r.json().reasons.join('\n'), /tls\.yaml\): a Secret of type kubernetes\.io\/tls holds no registry credentials; expected kubernetes\.io\/dockerconfigjson, kubernetes\.io\/dockercfg, or an Opaque Secret with sa\.json/);
+    assert.match(
+      r.json().reasons.join('\n'),
+      /tls\.yaml\): a Secret of type kubernetes\.io\/tls holds no registry credentials; expected kubernetes\.io\/dockerconfigjson, kubernetes\.io\/dockercfg, or an Opaque Secret with sa\.json/,
+    );
   });
 });

@@ -46,7 +46,10 @@ describe('key.secretRef from the team secrets (Secrets Manager)', () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ 'cosign.pub': Buffer.from(key.publicKeyPem).toString('base64') }) });
     const r = await verify('--secrets-prefix', 'sigwatch/acme');
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input), [{ SecretId: 'sigwatch/acme/release-key' }]);
+    assert.deepEqual(
+      secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input),
+      [{ SecretId: 'sigwatch/acme/release-key' }],
+    );
   });
 
   it('accepts a secret that is the PEM itself', async () => {

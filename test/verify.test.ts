@@ -34,8 +34,7 @@ function verdictChecks(name: string, setup: () => Promise<{ ref: (tag: string) =
     before(async () => {
       ({ ref, args } = await setup());
     });
-    const verify = (tag: string, ...extra: string[]) =>
-      sigwatch('verify', ref(tag), '--policies', join(work, 'policy.yaml'), ...args, ...extra);
+    const verify = (tag: string, ...extra: string[]) => sigwatch('verify', ref(tag), '--policies', join(work, 'policy.yaml'), ...args, ...extra);
 
     it('admits a signed image (exit 0) and names the signature', async () => {
       const r = await verify('signed', '--format', 'json');
@@ -65,7 +64,9 @@ function verdictChecks(name: string, setup: () => Promise<{ ref: (tag: string) =
       // Where it looked: the .sig tag and the referrers, in the image's own repository.
       assert.match(
         r.json().reasons[0]!,
-        new RegExp(`no signatures found in (127\\.0\\.0\\.1:\\d+/team/app|oci:\\S+/layout) \\(looked for tag ${digest}\\.sig and for bundles among the referrers of ${r.json().digest}\\)$`),
+        new RegExp(
+          `no signatures found in (127\\.0\\.0\\.1:\\d+/team/app|oci:\\S+/layout) \\(looked for tag ${digest}\\.sig and for bundles among the referrers of ${r.json().digest}\\)$`,
+        ),
       );
     });
 
@@ -88,7 +89,13 @@ function verdictChecks(name: string, setup: () => Promise<{ ref: (tag: string) =
     });
 
     it('verifies by digest as by tag', async () => {
-      const r = await sigwatch('verify', ref('signed').replace(/:signed$/, `@${sample('signed').image.digest}`), '--policies', join(work, 'policy.yaml'), ...args);
+      const r = await sigwatch(
+        'verify',
+        ref('signed').replace(/:signed$/, `@${sample('signed').image.digest}`),
+        '--policies',
+        join(work, 'policy.yaml'),
+        ...args,
+      );
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /^ADMIT /);
     });
@@ -101,7 +108,10 @@ function verdictChecks(name: string, setup: () => Promise<{ ref: (tag: string) =
 
     it('exits 2 on an invalid policy', async () => {
       const bad = join(work, `bad-${name.replace(/\W/g, '')}.yaml`);
-      writeFileSync(bad, 'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: x}\nspec: {images: [{glob: "**"}], authorities: [{name: a}]}\n');
+      writeFileSync(
+        bad,
+        'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: x}\nspec: {images: [{glob: "**"}], authorities: [{name: a}]}\n',
+      );
       const r = await sigwatch('verify', ref('signed'), '--policies', bad, ...args);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /spec\.authorities\[0\]/);
@@ -144,17 +154,46 @@ describe('which policies apply', () => {
   };
 
   it('matches globs against the digest-pinned name, as the admission webhook does', async () => {
-    const byRepo = await sigwatch('verify', `${anonymous.host}/team/app:unsigned`, '--policies', policyFor(`${anonymous.host}/team/*`), '--insecure-registry', anonymous.host, '--format', 'json');
+    const byRepo = await sigwatch(
+      'verify',
+      `${anonymous.host}/team/app:unsigned`,
+      '--policies',
+      policyFor(`${anonymous.host}/team/*`),
+      '--insecure-registry',
+      anonymous.host,
+      '--format',
+      'json',
+    );
     assert.equal(byRepo.json().policies[0]?.name, 'scoped');
     // A tag glob never applies in a cluster (images are pinned before validation): nor here.
-    const byTag = await sigwatch('verify', `${anonymous.host}/team/app:unsigned`, '--policies', policyFor(`${anonymous.host}/team/app:unsigned`), '--insecure-registry', anonymous.host, '--format', 'json');
+    const byTag = await sigwatch(
+      'verify',
+      `${anonymous.host}/team/app:unsigned`,
+      '--policies',
+      policyFor(`${anonymous.host}/team/app:unsigned`),
+      '--insecure-registry',
+      anonymous.host,
+      '--format',
+      'json',
+    );
     assert.deepEqual(byTag.json().policies, []);
     assert.match(byTag.json().reasons[0]!, /no policy matches/);
     assert.equal(byTag.code, 1, 'no match denies by default');
   });
 
   it('applies --no-match to an image no policy covers, after resolving it', async () => {
-    const r = await sigwatch('verify', `${anonymous.host}/team/app:unsigned`, '--policies', policyFor('ghcr.io/**'), '--insecure-registry', anonymous.host, '--no-match', 'allow', '--format', 'json');
+    const r = await sigwatch(
+      'verify',
+      `${anonymous.host}/team/app:unsigned`,
+      '--policies',
+      policyFor('ghcr.io/**'),
+      '--insecure-registry',
+      anonymous.host,
+      '--no-match',
+      'allow',
+      '--format',
+      'json',
+    );
     assert.equal(r.code, 0);
     assert.equal(r.json().verdict, 'admit');
     assert.equal(r.json().digest, sample('unsigned').image.digest);

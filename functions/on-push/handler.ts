@@ -10,7 +10,10 @@ import { handlePushBatch, type OnPushDeps } from '../../src/pipeline/on-push.ts'
 /** Kept back from the invocation's remaining time for publishing and reporting failures (docs/deploy.md). */
 export const DEFAULT_PUBLISH_MARGIN_MS = 10_000;
 
-export function onPushHandler(deps: OnPushDeps, opts: { publishMarginMs?: number } = {}): (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<SQSBatchResponse> {
+export function onPushHandler(
+  deps: OnPushDeps,
+  opts: { publishMarginMs?: number } = {},
+): (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<SQSBatchResponse> {
   const margin = opts.publishMarginMs ?? DEFAULT_PUBLISH_MARGIN_MS;
   return async (event, context) => {
     // The batch's deadline comes from the invocation's: records end before Lambda would kill them all.

@@ -116,9 +116,15 @@ async function listRepositories(identity: GcpFederatedCredentials, base: string,
     return { check, status: 'ok', detail: repositories > 0 ? 'repositories readable' : 'allowed (no repository yet)' };
   }
   // Google's error status names the case; its message (which quotes resources and principals) is not repeated.
-  const status = isObject(body) && isObject(body.error) && typeof body.error.status === 'string' && /^[A-Z_]+$/.test(body.error.status) ? ` ${body.error.status}` : '';
+  const status =
+    isObject(body) && isObject(body.error) && typeof body.error.status === 'string' && /^[A-Z_]+$/.test(body.error.status) ? ` ${body.error.status}` : '';
   const label = `HTTP ${res.status}${status}`;
-  if (res.status === 403) return { check, status: 'failed', detail: `the identity lacks artifactregistry.repositories.list on project ${project} (grant roles/artifactregistry.reader) (${label})` };
+  if (res.status === 403)
+    return {
+      check,
+      status: 'failed',
+      detail: `the identity lacks artifactregistry.repositories.list on project ${project} (grant roles/artifactregistry.reader) (${label})`,
+    };
   if (res.status === 404) return { check, status: 'failed', detail: `project ${project} or location ${location} not found (${label})` };
   return { check, status: 'failed', detail: `artifactregistry.repositories.list failed (${label})` };
 }

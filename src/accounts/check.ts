@@ -130,9 +130,23 @@ async function checkAccount({ association, account }: CheckTarget, clients: Chec
         for (const check of CHECKS.slice(1)) steps.push({ check, status: 'skipped', detail: 'needs the role' });
       } else {
         steps.push(await callerIdentity(clients.sts(region, credentials), account));
-        steps.push(await step('ecr-describe-repositories', 'ecr:DescribeRepositories', () => clients.ecr(region, credentials).send(new DescribeRepositoriesCommand({ maxResults: 1 })), (out) => `${out.repositories?.length ? 'repositories readable' : 'allowed (no repository yet)'}`));
+        steps.push(
+          await step(
+            'ecr-describe-repositories',
+            'ecr:DescribeRepositories',
+            () => clients.ecr(region, credentials).send(new DescribeRepositoriesCommand({ maxResults: 1 })),
+            (out) => `${out.repositories?.length ? 'repositories readable' : 'allowed (no repository yet)'}`,
+          ),
+        );
         // The token is a credential: only whether one came back is kept.
-        steps.push(await step('ecr-authorization-token', 'ecr:GetAuthorizationToken', () => clients.ecr(region, credentials).send(new GetAuthorizationTokenCommand({})), (out) => (out.authorizationData?.length ? 'registry login token issued' : 'no token in the answer')));
+        steps.push(
+          await step(
+            'ecr-authorization-token',
+            'ecr:GetAuthorizationToken',
+            () => clients.ecr(region, credentials).send(new GetAuthorizationTokenCommand({})),
+            (out) => (out.authorizationData?.length ? 'registry login token issued' : 'no token in the answer'),
+          ),
+        );
         const token = steps.at(-1)!;
         if (token.status === 'ok' && token.detail === 'no token in the answer') token.status = 'failed';
       }
@@ -152,7 +166,11 @@ async function callerIdentity(sts: STSClient, account: AccountConfig): Promise<C
   }
   const arn = out.Arn ?? '';
   if (out.Account !== account.id || !arn.includes(`:assumed-role/${role}/`)) {
-    return { check: 'caller-identity', status: 'failed', detail: `the session is ${arn || 'unknown'} in account ${out.Account ?? 'unknown'}, not role ${role} in ${account.id}` };
+    return {
+      check: 'caller-identity',
+      status: 'failed',
+      detail: `the session is ${arn || 'unknown'} in account ${out.Account ?? 'unknown'}, not role ${role} in ${account.id}`,
+    };
   }
   return { check: 'caller-identity', status: 'ok', detail: arn };
 }
@@ -195,7 +213,8 @@ export function checkVerdict(results: readonly AccountRegionCheck[]): string {
   if (failed.length === 0) return 'AWS role impersonation was successful!';
   const firstFailure = (r: AccountRegionCheck) => r.steps.find((s) => s.status === 'failed')!;
   const noCredentials = failed.every((r) => /no AWS credentials found/.test(firstFailure(r).detail));
-  if (noCredentials) return `AWS checks not run: no AWS credentials found (${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'} unchecked)`;
+  if (noCredentials)
+    return `AWS checks not run: no AWS credentials found (${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'} unchecked)`;
   const head = failed.every((r) => firstFailure(r).check === 'assume-role') ? 'AWS role impersonation failed' : 'AWS checks failed';
   const where = failed.map((r) => `${r.account} (${r.region}): ${FAILED_AT[firstFailure(r).check](firstFailure(r))}`).join(', ');
   return `${head} for ${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'}: ${where}`;

@@ -2,7 +2,20 @@ import { parseDocument } from 'yaml';
 import { SigwatchError } from '../errors.ts';
 import type { NoMatchBehaviour } from '../policy/evaluate.ts';
 import { GCP_AUDIENCE_RE, GCP_LOCATION_RE, GCP_PROJECT_RE, GCP_SERVICE_ACCOUNT_RE } from './gcp-names.ts';
-import type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GcpAssociation, GcpProject, GroupConfig, Operators, ReverifyConfig, SecurityHubConfig, SigwatchConfig } from './types.ts';
+import type {
+  AccountConfig,
+  Association,
+  ConfigProblem,
+  Defaults,
+  ExternalIdSource,
+  GcpAssociation,
+  GcpProject,
+  GroupConfig,
+  Operators,
+  ReverifyConfig,
+  SecurityHubConfig,
+  SigwatchConfig,
+} from './types.ts';
 
 /**
  * `sigwatch.yaml` text → SigwatchConfig, or every problem found, each with the
@@ -145,7 +158,10 @@ class ConfigReader {
     const securityHub = securityHubValue === undefined ? undefined : this.#securityHub(securityHubValue);
     if (this.#problems.length > 0 || !operators || !defaults || !groups || !associations) return { ok: false, problems: this.#problems };
     for (const a of associations) configured.add(a);
-    return { ok: true, config: Object.freeze({ defaults, operators, groups, associations, ...(reverify ? { reverify } : {}), ...(securityHub ? { securityHub } : {}) }) };
+    return {
+      ok: true,
+      config: Object.freeze({ defaults, operators, groups, associations, ...(reverify ? { reverify } : {}), ...(securityHub ? { securityHub } : {}) }),
+    };
   }
 
   /** Security Hub findings (docs/report.md): `enabled` is required, so that an empty section is not mistaken for either. */
@@ -225,7 +241,8 @@ class ConfigReader {
     const fields = this.#mapping(value, 'defaults', DEFAULTS_FIELDS);
     if (!fields) return undefined;
     const roleName = this.#string(fields, 'roleName', 'defaults.roleName', true);
-    const roleOk = roleName !== undefined && this.#matches(roleName, 'defaults.roleName', ROLE_NAME_RE, 'an IAM role name is 1 to 64 letters, digits and +=,.@_-');
+    const roleOk =
+      roleName !== undefined && this.#matches(roleName, 'defaults.roleName', ROLE_NAME_RE, 'an IAM role name is 1 to 64 letters, digits and +=,.@_-');
 
     let sessionDurationSeconds = DEFAULT_SESSION_SECONDS;
     const duration = this.#string(fields, 'sessionDurationSeconds', 'defaults.sessionDurationSeconds', false);
@@ -271,7 +288,10 @@ class ConfigReader {
       const segments = path.split('/');
       const bad = segments.find((s) => !GROUP_SEGMENT_RE.test(s));
       if (bad !== undefined) {
-        this.#problem(where, `invalid group path: ${bad === '' ? 'an empty segment' : `segment "${bad}"`} (segments are 1 to 64 letters, digits and ._-, starting with a letter or digit, joined by /)`);
+        this.#problem(
+          where,
+          `invalid group path: ${bad === '' ? 'an empty segment' : `segment "${bad}"`} (segments are 1 to 64 letters, digits and ._-, starting with a letter or digit, joined by /)`,
+        );
         continue;
       }
       const parent = segments.length > 1 ? segments.slice(0, -1).join('/') : undefined;
@@ -332,7 +352,8 @@ class ConfigReader {
       // A GCP-only association has no accounts; what configures accounts means nothing there.
       const accounts = fields.accounts === undefined ? Object.freeze([]) : this.#accounts(fields.accounts, `${where}.accounts`, defaults, seen);
       for (const key of ['externalId', 'repositories'] as const) {
-        if (fields.accounts === undefined && fields[key] !== undefined) this.#problem(`${where}.${key}`, 'applies to AWS accounts, and this association has none');
+        if (fields.accounts === undefined && fields[key] !== undefined)
+          this.#problem(`${where}.${key}`, 'applies to AWS accounts, and this association has none');
       }
       const externalId = fields.externalId === undefined ? undefined : this.#externalId(fields.externalId, `${where}.externalId`);
       const repositories = fields.repositories === undefined ? undefined : this.#repositories(fields.repositories, `${where}.repositories`);
@@ -363,9 +384,15 @@ class ConfigReader {
     const audience = this.#string(fields, 'audience', `${where}.audience`, true);
     const audienceOk =
       audience !== undefined &&
-      this.#matches(audience, `${where}.audience`, GCP_AUDIENCE_RE, 'expected a workload identity pool provider: //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER');
+      this.#matches(
+        audience,
+        `${where}.audience`,
+        GCP_AUDIENCE_RE,
+        'expected a workload identity pool provider: //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER',
+      );
     const serviceAccount = this.#string(fields, 'serviceAccount', `${where}.serviceAccount`, false);
-    const accountOk = serviceAccount === undefined || this.#matches(serviceAccount, `${where}.serviceAccount`, GCP_SERVICE_ACCOUNT_RE, 'expected a service account email');
+    const accountOk =
+      serviceAccount === undefined || this.#matches(serviceAccount, `${where}.serviceAccount`, GCP_SERVICE_ACCOUNT_RE, 'expected a service account email');
     if (fields.projects === undefined) {
       this.#problem(`${where}.projects`, 'missing field');
       return undefined;
@@ -382,14 +409,22 @@ class ConfigReader {
         return;
       }
       const id = this.#string(p, 'id', `${at}.id`, true);
-      let idOk = id !== undefined && this.#matches(id, `${at}.id`, GCP_PROJECT_RE, 'a project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter');
+      let idOk =
+        id !== undefined &&
+        this.#matches(id, `${at}.id`, GCP_PROJECT_RE, 'a project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter');
       if (idOk) {
         // One project, one group, as for accounts: its registries' credentials must not depend on which association is read first.
         const first = seenProjects.get(id!);
         if (first !== undefined) idOk = this.#problem(`${at}.id`, `project ${id} is already associated (${first})`);
         else seenProjects.set(id!, at);
       }
-      const locations = this.#names(p.locations, `${at}.locations`, 'a location', GCP_LOCATION_RE, 'expected an Artifact Registry location such as us-central1 or europe');
+      const locations = this.#names(
+        p.locations,
+        `${at}.locations`,
+        'a location',
+        GCP_LOCATION_RE,
+        'expected an Artifact Registry location such as us-central1 or europe',
+      );
       if (idOk && locations) projects.push(Object.freeze({ id: id!, locations }));
       else ok = false;
     });
@@ -420,10 +455,16 @@ class ConfigReader {
       const regions = this.#names(fields.regions, `${at}.regions`, 'a region', REGION_RE, 'expected an AWS region such as eu-west-1');
       const partition = regions && regionsPartition(regions);
       if (regions && partition === undefined) {
-        this.#problem(`${at}.regions`, `an account lives in one partition; these regions span several (${regions.map((r) => `${r}: ${partitionOfRegion(r)}`).join(', ')})`);
+        this.#problem(
+          `${at}.regions`,
+          `an account lives in one partition; these regions span several (${regions.map((r) => `${r}: ${partitionOfRegion(r)}`).join(', ')})`,
+        );
       }
       if (partition !== undefined && this.#partition !== undefined && partition !== this.#partition) {
-        this.#problem(`${at}.regions`, `in partition ${partition}, but sigwatch runs in ${this.#partition} (operators.topicArn): STS cannot assume a role across partitions`);
+        this.#problem(
+          `${at}.regions`,
+          `in partition ${partition}, but sigwatch runs in ${this.#partition} (operators.topicArn): STS cannot assume a role across partitions`,
+        );
       }
 
       const roleArnText = this.#string(fields, 'roleArn', `${at}.roleArn`, false);
@@ -432,7 +473,8 @@ class ConfigReader {
         if (this.#arn(roleArnText, `${at}.roleArn`, ROLE_ARN_RE, 'expected an IAM role ARN: arn:aws:iam::ACCOUNT:role/NAME')) {
           const [, arnPartition, arnAccount] = ROLE_ARN_RE.exec(roleArnText)!;
           if (idOk && arnAccount !== id) this.#problem(`${at}.roleArn`, `names account ${arnAccount}, not the associated account ${id}`);
-          if (partition !== undefined && arnPartition !== partition) this.#problem(`${at}.roleArn`, `is in partition ${arnPartition}, but the account's regions are in ${partition}`);
+          if (partition !== undefined && arnPartition !== partition)
+            this.#problem(`${at}.roleArn`, `is in partition ${arnPartition}, but the account's regions are in ${partition}`);
           roleArn = roleArnText;
         }
       } else if (idOk && partition !== undefined && defaults) {

@@ -72,7 +72,8 @@ export class GcpFederations {
     if (!lookup) {
       const projects = new Set(gcp.projects.map((p) => p.id));
       const identity = this.identity(gcp);
-      lookup = async (registry, repository) => (isGcpRegistry(registry) && projects.has(repository.split('/')[0]!) ? identity.lookup(registry, repository) : undefined);
+      lookup = async (registry, repository) =>
+        isGcpRegistry(registry) && projects.has(repository.split('/')[0]!) ? identity.lookup(registry, repository) : undefined;
       this.#lookups.set(gcp, lookup);
     }
     return lookup;

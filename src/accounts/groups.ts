@@ -65,9 +65,7 @@ export class AccountDirectory {
       for (const account of association.accounts) this.#byAccount.set(account.id, { association, account });
       if (association.gcp) this.#gcpByGroup.set(association.group, association.gcp);
     }
-    this.#prefixes = [...config.groups.values()]
-      .map((g) => ({ prefix: g.policyPrefix, group: g.path }))
-      .sort((a, b) => b.prefix.length - a.prefix.length);
+    this.#prefixes = [...config.groups.values()].map((g) => ({ prefix: g.policyPrefix, group: g.path })).sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
   /** The association, account and group of an image, or why there is none. */

@@ -1,14 +1,4 @@
-export type {
-  AccountConfig,
-  Association,
-  ConfigProblem,
-  Defaults,
-  ExternalIdSource,
-  GroupConfig,
-  Operators,
-  ReverifyConfig,
-  SigwatchConfig,
-} from './types.ts';
+export type { AccountConfig, Association, ConfigProblem, Defaults, ExternalIdSource, GroupConfig, Operators, ReverifyConfig, SigwatchConfig } from './types.ts';
 export { configError, formatConfigProblem, MAX_CONFIG_BYTES, parseConfig, type ConfigParseOptions, type ConfigResult } from './config.ts';
 export { AccountDirectory, type EffectiveGroup, type ImageOwner, type KnownAccount, type Resolution, type UnknownAccount } from './groups.ts';
 export {

@@ -210,7 +210,10 @@ export class AwsSessions {
     const value = await this.#resolve(secretArn);
     // Checked here because STS's own validation error would quote the value.
     if (typeof value !== 'string' || !EXTERNAL_ID_RE.test(value)) {
-      throw new SigwatchError('CONFIG', 'the secret does not hold an ExternalId STS accepts (2 to 1224 letters, digits and +=,.@:/_-, nothing else, no trailing newline)');
+      throw new SigwatchError(
+        'CONFIG',
+        'the secret does not hold an ExternalId STS accepts (2 to 1224 letters, digits and +=,.@:/_-, nothing else, no trailing newline)',
+      );
     }
     return value;
   }
@@ -240,7 +243,8 @@ export function roleSessionName(image?: string): string {
 }
 
 /** The SDK found no credentials of its own (no profile, no environment, no instance role): nothing reached AWS, and retrying will not help. */
-const NO_CREDENTIALS = "no AWS credentials found: run with the credentials of the sigwatch functions' role (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+const NO_CREDENTIALS =
+  "no AWS credentials found: run with the credentials of the sigwatch functions' role (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
 
 const ASSUME_ROLE_FAILURES: Record<AssumeRoleFailure, string> = {
   'access-denied':

@@ -54,10 +54,16 @@ export async function checkAttestations(wanted: AttestationCheck[], verified: Ve
         matches.push({ digest: v.digest, identity: v.identity, predicateType: w.predicateType });
       }
       const base = { name: w.name, predicateType: w.predicateType };
-      if (matches.length > 0) return { ...base, verdict: 'pass', reason: `${matches.length} attestation(s) of type ${uri}${w.policy ? ' passed the policy' : ''}`, matches };
+      if (matches.length > 0)
+        return { ...base, verdict: 'pass', reason: `${matches.length} attestation(s) of type ${uri}${w.policy ? ' passed the policy' : ''}`, matches };
       if (firstError !== undefined) return { ...base, verdict: 'fail', reason: firstError, matches };
       const seen = [...seenTypes].sort().join(',');
-      return { ...base, verdict: 'fail', reason: `no matching attestations with type ${w.predicateType}, checked the following predicateTypes: "${seen}"`, matches };
+      return {
+        ...base,
+        verdict: 'fail',
+        reason: `no matching attestations with type ${w.predicateType}, checked the following predicateTypes: "${seen}"`,
+        matches,
+      };
     }),
   );
 }

@@ -5,7 +5,8 @@ import { evaluateRego, type RegoOutcome } from './rego.ts';
 import { httpsFetcher, remotePolicyLoader, type RemoteFetcher } from './remote-policy.ts';
 
 /** The message for `configMapRef`, at validation and at verification. */
-export const CONFIG_MAP_UNSUPPORTED = 'configMapRef needs a Kubernetes cluster, which sigwatch does not run in; inline the policy in data or use remote with sha256sum';
+export const CONFIG_MAP_UNSUPPORTED =
+  'configMapRef needs a Kubernetes cluster, which sigwatch does not run in; inline the policy in data or use remote with sha256sum';
 
 /**
  * Evaluates a `policy` block (an attestation's or a ClusterImagePolicy's)

@@ -108,9 +108,15 @@ function mapResult(response: unknown[]): RegoOutcome | undefined {
       return { error: `policy is not compliant for query '${REGO_QUERY}': unexpected result type ${goType(r)}` };
     }
     const o = r as Record<string, unknown>;
-    for (const [field, want] of [['result', 'boolean'], ['error', 'string'], ['warning', 'string']] as const) {
+    for (const [field, want] of [
+      ['result', 'boolean'],
+      ['error', 'string'],
+      ['warning', 'string'],
+    ] as const) {
       if (o[field] !== undefined && o[field] !== null && typeof o[field] !== want) {
-        return { error: `policy is not compliant for query '${REGO_QUERY}' due to parsing errors: json: cannot unmarshal ${jsonKind(o[field])} into Go struct field CosignRuleResult.${field} of type ${want === 'boolean' ? 'bool' : 'string'}` };
+        return {
+          error: `policy is not compliant for query '${REGO_QUERY}' due to parsing errors: json: cannot unmarshal ${jsonKind(o[field])} into Go struct field CosignRuleResult.${field} of type ${want === 'boolean' ? 'bool' : 'string'}`,
+        };
       }
     }
     const warning = typeof o.warning === 'string' ? o.warning : '';

@@ -80,7 +80,12 @@ function vulnPredicate(p: unknown): Record<string, unknown> {
   const db = obj(scanner.db);
   const metadata = obj(predicate.metadata);
   return {
-    invocation: { parameters: invocation.parameters ?? null, uri: str(invocation.uri), event_id: str(invocation.event_id), 'builder.id': str(invocation['builder.id']) },
+    invocation: {
+      parameters: invocation.parameters ?? null,
+      uri: str(invocation.uri),
+      event_id: str(invocation.event_id),
+      'builder.id': str(invocation['builder.id']),
+    },
     scanner: { uri: str(scanner.uri), version: str(scanner.version), db: { uri: str(db.uri), version: str(db.version) }, result: scanner.result ?? null },
     metadata: { scanStartedOn: str(metadata.scanStartedOn) || GO_ZERO_TIME, scanFinishedOn: str(metadata.scanFinishedOn) || GO_ZERO_TIME },
   };

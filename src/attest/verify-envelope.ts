@@ -171,7 +171,8 @@ export function verifyAttestationBundle(
 
 function leafCertificate(bundle: Bundle): X509Certificate {
   const m = bundle.verificationMaterial.content;
-  const raw = m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
+  const raw =
+    m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
   if (!raw) throw new Error('bundle has no certificate (not a keyless signature)');
   return X509Certificate.parse(Buffer.from(raw));
 }

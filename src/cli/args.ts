@@ -7,7 +7,8 @@ export function oneOf<T extends string>(flag: string, value: string | undefined,
 }
 
 // host or host:port: DNS labels, an IPv4 address or a bracketed IPv6 one, an optional port.
-const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
+const REGISTRY_HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
 
 /**
  * `--insecure-registry` values as the registry client matches them (`host:port`).
@@ -19,10 +20,17 @@ const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-
 export function insecureRegistries(values: readonly string[] | undefined): string[] {
   return (values ?? []).map((value) => {
     const host = value.replace(/^http:\/\//i, '').replace(/\/+$/, '');
-    if (/^https:\/\//i.test(value)) throw new SigwatchError('USAGE', `--insecure-registry ${value}: an https:// registry is not insecure; give HOST:PORT of a registry that speaks plain HTTP`);
+    if (/^https:\/\//i.test(value))
+      throw new SigwatchError(
+        'USAGE',
+        `--insecure-registry ${value}: an https:// registry is not insecure; give HOST:PORT of a registry that speaks plain HTTP`,
+      );
     const m = REGISTRY_HOST.exec(host);
     if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535))) {
-      throw new SigwatchError('USAGE', `--insecure-registry ${value}: expected HOST[:PORT] (as in the image reference, e.g. 127.0.0.1:5000), or http://HOST[:PORT]`);
+      throw new SigwatchError(
+        'USAGE',
+        `--insecure-registry ${value}: expected HOST[:PORT] (as in the image reference, e.g. 127.0.0.1:5000), or http://HOST[:PORT]`,
+      );
     }
     return host.toLowerCase();
   });

@@ -19,7 +19,6 @@ import { ASSOCIATIONS_CHECK } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 
-
 const HELP = helpText(ASSOCIATIONS_CHECK);
 
 export interface AssociationsDeps {
@@ -48,7 +47,8 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
     return EXIT_OK;
   }
   if (positionals.length > 1) throw new SigwatchError('USAGE', `associations check takes at most one GROUP, got ${positionals.length}`);
-  if (values.account !== undefined && !/^\d{12}$/.test(values.account)) throw new SigwatchError('USAGE', `--account: an AWS account id is 12 digits, got "${values.account}"`);
+  if (values.account !== undefined && !/^\d{12}$/.test(values.account))
+    throw new SigwatchError('USAGE', `--account: an AWS account id is 12 digits, got "${values.account}"`);
   if (values.project !== undefined && !GCP_PROJECT_RE.test(values.project)) {
     throw new SigwatchError('USAGE', `--project: a GCP project id is 6 to 30 lowercase letters, digits and hyphens, got "${values.project}"`);
   }
@@ -60,7 +60,10 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
   // The central account's region: the configuration's own partition and region unless the environment says otherwise.
   const region = deps.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? config.operators.topicArn.split(':')[3]!;
   const sts = new STSClient({ region });
-  const aws = targets.aws.length === 0 ? [] : await checkAws(targets.aws, config, sts, region, values['source-identity'] ?? env.SIGWATCH_SOURCE_IDENTITY ?? 'sigwatch', io.now);
+  const aws =
+    targets.aws.length === 0
+      ? []
+      : await checkAws(targets.aws, config, sts, region, values['source-identity'] ?? env.SIGWATCH_SOURCE_IDENTITY ?? 'sigwatch', io.now);
   const signer = callerIdentitySigner({ region, credentials: deps.credentials ?? sts.config.credentials, now: io.now });
   const gcp = targets.gcp.length === 0 ? [] : await checkGcpAssociations(targets.gcp, new GcpFederations(signer, io.now, deps.gcp));
   const ok = aws.every((r) => r.ok) && gcp.every((r) => r.ok);
@@ -74,7 +77,14 @@ export async function associationsCommand(args: string[], io: Io, deps: Associat
   return ok ? EXIT_OK : EXIT_DENY;
 }
 
-async function checkAws(targets: CheckTarget[], config: SigwatchConfig, sts: STSClient, region: string, sourceIdentity: string, now: Clock): Promise<AccountRegionCheck[]> {
+async function checkAws(
+  targets: CheckTarget[],
+  config: SigwatchConfig,
+  sts: STSClient,
+  region: string,
+  sourceIdentity: string,
+  now: Clock,
+): Promise<AccountRegionCheck[]> {
   const secrets = new SecretsManagerClient({ region });
   const sessions = new AwsSessions({
     sts,
@@ -96,7 +106,11 @@ async function checkAws(targets: CheckTarget[], config: SigwatchConfig, sts: STS
   });
 }
 
-async function loadConfig(location: string | undefined, env: NodeJS.ProcessEnv, region: string | undefined): Promise<{ config: SigwatchConfig; where: string }> {
+async function loadConfig(
+  location: string | undefined,
+  env: NodeJS.ProcessEnv,
+  region: string | undefined,
+): Promise<{ config: SigwatchConfig; where: string }> {
   let where = location;
   if (where === undefined) {
     if (!env.SIGWATCH_CONFIG_BUCKET) throw new SigwatchError('USAGE', 'associations check: give --config FILE|s3://BUCKET/KEY, or set SIGWATCH_CONFIG_BUCKET');
@@ -139,7 +153,11 @@ const HEADERS: Record<(typeof CHECKS)[number], string> = {
 export function renderTable(results: readonly AccountRegionCheck[]): string {
   return renderRows(
     ['GROUP', 'ACCOUNT', 'REGION', ...CHECKS.map((c) => HEADERS[c])],
-    results.map((r) => ({ cells: [r.group, r.account, r.region, ...CHECKS.map((c) => r.steps.find((s) => s.check === c)?.status ?? '-')], where: `${r.account} ${r.region}`, steps: r.steps })),
+    results.map((r) => ({
+      cells: [r.group, r.account, r.region, ...CHECKS.map((c) => r.steps.find((s) => s.check === c)?.status ?? '-')],
+      where: `${r.account} ${r.region}`,
+      steps: r.steps,
+    })),
   );
 }
 
@@ -154,14 +172,23 @@ export function renderGcpTable(results: readonly ProjectLocationCheck[]): string
   const cell = (status: string | undefined) => (status === undefined || status === 'not-applicable' ? '-' : status);
   return renderRows(
     ['GROUP', 'PROJECT', 'LOCATION', ...GCP_CHECKS.map((c) => GCP_HEADERS[c])],
-    results.map((r) => ({ cells: [r.group, r.project, r.location, ...GCP_CHECKS.map((c) => cell(r.steps.find((s) => s.check === c)?.status))], where: `${r.project} ${r.location}`, steps: r.steps })),
+    results.map((r) => ({
+      cells: [r.group, r.project, r.location, ...GCP_CHECKS.map((c) => cell(r.steps.find((s) => s.check === c)?.status))],
+      where: `${r.project} ${r.location}`,
+      steps: r.steps,
+    })),
   );
 }
 
 function renderRows(header: string[], rows: { cells: string[]; where: string; steps: readonly { check: string; status: string; detail: string }[] }[]): string {
   const all = [header, ...rows.map((r) => r.cells)];
   const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  const lines = all.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = all.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   const problems = rows.flatMap((r) => r.steps.filter((s) => s.status === 'failed').map((s) => `  ${r.where} ${s.check}: ${s.detail}`));
   if (problems.length > 0) lines.push('', 'missing:', ...[...new Set(problems)]);
   return lines.join('\n');

@@ -16,15 +16,40 @@ IMAGE is host[:port]/repo:tag, host/repo@sha256:HEX, a Docker Hub short name, oc
     policies: { type: 'string', value: 'PATH|s3://BUCKET/PREFIX', help: 'ClusterImagePolicy YAML file, folder or S3 prefix (required)' },
     format: { type: 'string', value: 'text|json', help: 'output format (default text)' },
     'registry-config': { type: 'string', value: 'FILE', help: 'Docker config.json with registry credentials' },
-    'insecure-registry': { type: 'string', multiple: true, value: 'HOST:PORT', help: 'plain HTTP to this registry (repeatable; tests only; http://HOST:PORT is taken too)' },
+    'insecure-registry': {
+      type: 'string',
+      multiple: true,
+      value: 'HOST:PORT',
+      help: 'plain HTTP to this registry (repeatable; tests only; http://HOST:PORT is taken too)',
+    },
     'trusted-root': { type: 'string', value: 'FILE', help: 'sigstore TrustedRoot JSON for keyless authorities' },
-    at: { type: 'string', value: 'RFC3339', help: 'verify as of this time (only where "now" is used; certificates are checked at their Rekor or timestamp time, as cosign does)' },
+    at: {
+      type: 'string',
+      value: 'RFC3339',
+      help: 'verify as of this time (only where "now" is used; certificates are checked at their Rekor or timestamp time, as cosign does)',
+    },
     'no-match': { type: 'string', value: 'deny|allow|warn', help: 'verdict for an image no policy matches (default deny)' },
-    timeout: { type: 'string', value: 'DURATION', help: 'deadline of the whole verification, e.g. 5s, 2m (default 60s); past it the verdict is a deny naming what was still waiting' },
-    as: { type: 'string', value: 'REF', help: 'the registry reference an oci: image stands for (policy globs see it pinned to the digest, as policy-controller does)' },
+    timeout: {
+      type: 'string',
+      value: 'DURATION',
+      help: 'deadline of the whole verification, e.g. 5s, 2m (default 60s); past it the verdict is a deny naming what was still waiting',
+    },
+    as: {
+      type: 'string',
+      value: 'REF',
+      help: 'the registry reference an oci: image stands for (policy globs see it pinned to the digest, as policy-controller does)',
+    },
     'skip-invalid': { type: 'boolean', help: 'load the valid policies and report the invalid ones' },
-    'pull-secrets': { type: 'string', value: 'DIR', help: 'Kubernetes Secret manifests (kubectl ... -o yaml) that signaturePullSecrets name, found by metadata.name: kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg, or Opaque with sa.json (a Google service account key)' },
-    'secrets-prefix': { type: 'string', value: 'PREFIX', help: 'AWS Secrets Manager prefix of the secrets policies name: signaturePullSecrets (unless --pull-secrets) and key.secretRef (PREFIX/NAME)' },
+    'pull-secrets': {
+      type: 'string',
+      value: 'DIR',
+      help: 'Kubernetes Secret manifests (kubectl ... -o yaml) that signaturePullSecrets name, found by metadata.name: kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg, or Opaque with sa.json (a Google service account key)',
+    },
+    'secrets-prefix': {
+      type: 'string',
+      value: 'PREFIX',
+      help: 'AWS Secrets Manager prefix of the secrets policies name: signaturePullSecrets (unless --pull-secrets) and key.secretRef (PREFIX/NAME)',
+    },
   },
   footer: 'exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error (bad flags, unreadable, invalid, missing or empty policies)',
 } as const satisfies CommandSpec;
@@ -65,8 +90,16 @@ Notifications go to stdout (with a sigwatch.yaml, each with the topic it goes to
       value: 'FILE',
       help: 'the real sigwatch.yaml (groups, associations, topics) with local overrides in its local: section (bucket, registries, pullSecrets, notifier); or a local config alone (policies, noMatch, registries, pullSecrets, notifier). Default: policies ./policies, registries as named, json output',
     },
-    bucket: { type: 'string', value: 'DIR', help: 'with a sigwatch.yaml: the folder standing for the config bucket (policies/<group>/...); overrides local.bucket' },
-    'pull-secrets': { type: 'string', value: 'DIR', help: 'Kubernetes Secret manifests that signaturePullSecrets name (with a sigwatch.yaml: DIR/<group secretsPrefix>/); overrides pullSecrets' },
+    bucket: {
+      type: 'string',
+      value: 'DIR',
+      help: 'with a sigwatch.yaml: the folder standing for the config bucket (policies/<group>/...); overrides local.bucket',
+    },
+    'pull-secrets': {
+      type: 'string',
+      value: 'DIR',
+      help: 'Kubernetes Secret manifests that signaturePullSecrets name (with a sigwatch.yaml: DIR/<group secretsPrefix>/); overrides pullSecrets',
+    },
     format: { type: 'string', value: 'json|line', help: 'output format; overrides notifier.format' },
   },
   footer: `exit codes: 0 every verdict admit or warn, 1 any deny, any image that could not be verified, a rejected record or an undeliverable verdict, 2 usage or configuration error (bad flags, unreadable or unusable event file, invalid config, missing or empty policies)`,
@@ -83,11 +116,16 @@ Prints what works and what is missing, then a one-line verdict naming the step e
   options: {
     account: { type: 'string', value: 'ID', help: 'only this AWS account' },
     project: { type: 'string', value: 'ID', help: 'only this GCP project' },
-    config: { type: 'string', value: 'FILE|s3://BUCKET/KEY', help: 'the sigwatch configuration (default: s3://$SIGWATCH_CONFIG_BUCKET/$SIGWATCH_CONFIG_KEY, the key defaulting to config/sigwatch.yaml)' },
+    config: {
+      type: 'string',
+      value: 'FILE|s3://BUCKET/KEY',
+      help: 'the sigwatch configuration (default: s3://$SIGWATCH_CONFIG_BUCKET/$SIGWATCH_CONFIG_KEY, the key defaulting to config/sigwatch.yaml)',
+    },
     'source-identity': { type: 'string', value: 'ID', help: 'SourceIdentity of the sessions (default $SIGWATCH_SOURCE_IDENTITY or sigwatch)' },
     format: { type: 'string', value: 'table|json', help: 'json: one JSON object instead of the table' },
   },
-  footer: 'exit codes: 0 every account and project works, 1 any fails, 2 usage or configuration error (unreadable or invalid configuration, unknown group, account or project)',
+  footer:
+    'exit codes: 0 every account and project works, 1 any fails, 2 usage or configuration error (unreadable or invalid configuration, unknown group, account or project)',
 } as const satisfies CommandSpec;
 
 export const TRUST_REFRESH = {
@@ -99,7 +137,11 @@ export const TRUST_REFRESH = {
     mirror: { type: 'string', value: 'URL', help: 'TUF mirror (default https://tuf-repo-cdn.sigstore.dev)' },
     root: { type: 'string', value: 'FILE', help: 'trusted initial TUF root.json (default: the shipped public-good root; required with another --mirror)' },
     targets: { type: 'string', value: 'DIR', help: 'where targets live under the mirror (default targets)' },
-    'trusted-root-target': { type: 'string', value: 'NAME', help: 'the target holding the trusted root (default trusted_root.json; without it, the legacy Fulcio/Rekor/CT/TSA targets are used)' },
+    'trusted-root-target': {
+      type: 'string',
+      value: 'NAME',
+      help: 'the target holding the trusted root (default trusted_root.json; without it, the legacy Fulcio/Rekor/CT/TSA targets are used)',
+    },
   },
   footer: 'exit codes: 0 written, 1 the TUF repository did not verify (nothing written), 2 usage error',
 } as const satisfies CommandSpec;
@@ -114,11 +156,16 @@ export const REPORT = {
       value: 'FILE|dynamodb://TABLE',
       help: 'a JSON file of verdict records (a list, {"verdicts": [...], "runs": [...]}, or JSON lines), or sigwatch\'s DynamoDB table (read with the SDK\'s usual credentials and region; the trend comes from the table\'s report history). Default: dynamodb://$SIGWATCH_TABLE when that is set',
     },
-    config: { type: 'string', value: 'FILE', help: 'the sigwatch configuration (sigwatch.yaml): groups and teams of the accounts; without it every image is "(unassociated)"' },
+    config: {
+      type: 'string',
+      value: 'FILE',
+      help: 'the sigwatch configuration (sigwatch.yaml): groups and teams of the accounts; without it every image is "(unassociated)"',
+    },
     out: { type: 'string', value: 'DIR', help: 'where to write (default: sigwatch-report)' },
     runs: { type: 'string', value: 'N', help: 'runs on the trend (default 30)' },
   },
-  footer: 'exit codes: 0 written, 2 usage or configuration error (unreadable or invalid verdicts file or configuration), 1 anything else (the table unreachable)',
+  footer:
+    'exit codes: 0 written, 2 usage or configuration error (unreadable or invalid verdicts file or configuration), 1 anything else (the table unreachable)',
 } as const satisfies CommandSpec;
 
 /** In the order docs/cli.md lists them. */

@@ -24,7 +24,6 @@ import { INVOKE } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 
-
 const HELP = helpText(INVOKE);
 
 export async function invokeCommand(args: string[], io: Io): Promise<number> {
@@ -121,7 +120,10 @@ async function localVerifier(config: LocalConfig, client: RegistryClient, needed
 }
 
 const noSecretStore: CredentialLookup = async () => {
-  throw new SigwatchError('CONFIG', 'signaturePullSecrets: no pull secrets in a local run; give --pull-secrets DIR (Kubernetes Secret manifests) or pullSecrets in the config');
+  throw new SigwatchError(
+    'CONFIG',
+    'signaturePullSecrets: no pull secrets in a local run; give --pull-secrets DIR (Kubernetes Secret manifests) or pullSecrets in the config',
+  );
 };
 
 /**
@@ -129,7 +131,15 @@ const noSecretStore: CredentialLookup = async () => {
  * its group, policies and topic, as in the deployed functions; no role is
  * assumed (registries are reached as the local section says).
  */
-async function routedVerifier(config: LocalConfig, text: string, where: string, client: RegistryClient, credentials: CredentialLookup, needed: boolean, io: Io): Promise<CentralVerifier> {
+async function routedVerifier(
+  config: LocalConfig,
+  text: string,
+  where: string,
+  client: RegistryClient,
+  credentials: CredentialLookup,
+  needed: boolean,
+  io: Io,
+): Promise<CentralVerifier> {
   // Parsed up front, as strictly as the functions do (with inline ExternalIds allowed: this is a local file), so a bad configuration is exit 2.
   const loaded = readConfig(text, where, { allowInlineExternalId: true });
   const bucket = config.bucket!;
@@ -138,7 +148,10 @@ async function routedVerifier(config: LocalConfig, text: string, where: string, 
     const prefixes = [...new Set([...loaded.config.groups.values()].map((g) => g.policyPrefix))].sort();
     const files = (await Promise.all(prefixes.map(read))).flat();
     if (files.length === 0) {
-      throw new SigwatchError('CONFIG', `no policies in ${bucket} under any group's policyPrefix (${prefixes.join(', ')}); give --bucket DIR, the folder laid out as the config bucket`);
+      throw new SigwatchError(
+        'CONFIG',
+        `no policies in ${bucket} under any group's policyPrefix (${prefixes.join(', ')}); give --bucket DIR, the folder laid out as the config bucket`,
+      );
     }
   }
   const folder = config.pullSecrets;

@@ -62,7 +62,9 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
         return command === undefined ? EXIT_USAGE : EXIT_OK;
       default: {
         const option = command.startsWith('-');
-        const guess = option ? nearest(command.replace(/^-+/, ''), ['version', 'help']) : nearest(command, ['verify', 'policy', 'invoke', 'associations', 'trust']);
+        const guess = option
+          ? nearest(command.replace(/^-+/, ''), ['version', 'help'])
+          : nearest(command, ['verify', 'policy', 'invoke', 'associations', 'trust']);
         io.stderr(`sigwatch: unknown ${option ? 'option' : 'command'} "${command}"${guess ? `; did you mean ${option ? '--' : ''}${guess}?` : ''}\n${USAGE}`);
         return EXIT_USAGE;
       }

@@ -10,8 +10,6 @@ import { POLICY_MATCH, POLICY_VALIDATE } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 
-
-
 const VALIDATE_HELP = helpText(POLICY_VALIDATE);
 const MATCH_HELP = helpText(POLICY_MATCH);
 
@@ -31,7 +29,9 @@ export async function validateCommand(args: string[], io: Io): Promise<number> {
     io.stderr(`sigwatch: no ClusterImagePolicy or TrustRoot in ${positionals.join(', ')}: nothing to validate`);
     return EXIT_USAGE;
   }
-  io.stdout(`valid: ${count(set.policies.length, 'ClusterImagePolicy', 'ClusterImagePolicies')}, ${count(set.trustRoots.length, 'TrustRoot', 'TrustRoots')} in ${count(files.length, 'file', 'files')}`);
+  io.stdout(
+    `valid: ${count(set.policies.length, 'ClusterImagePolicy', 'ClusterImagePolicies')}, ${count(set.trustRoots.length, 'TrustRoot', 'TrustRoots')} in ${count(files.length, 'file', 'files')}`,
+  );
   return EXIT_OK;
 }
 
@@ -91,7 +91,14 @@ async function regoProblems(policies: ClusterImagePolicy[]): Promise<PolicyProbl
     for (const [path, data, which] of checks) {
       if (!data) continue;
       const problem = await checkRego(data);
-      if (problem) out.push({ file: policy.origin.file, document: `ClusterImagePolicy/${policy.metadata.name}`, path, message: `${which}invalid Rego: ${problem}`, severity: 'error' });
+      if (problem)
+        out.push({
+          file: policy.origin.file,
+          document: `ClusterImagePolicy/${policy.metadata.name}`,
+          path,
+          message: `${which}invalid Rego: ${problem}`,
+          severity: 'error',
+        });
     }
   }
   return out;

@@ -46,12 +46,16 @@ export async function reportCommand(args: string[], io: Io, deps: ReportCommandD
     for await (const page of new VerdictStore(client, table, { now: io.now }).scan({ segments: 4 })) builder.add(page);
   } else {
     const file = await readVerdictsFile(source);
-    builder = new PostureBuilder({ generatedAt, history: file.runs.slice(-(runs - 1) || file.runs.length), ...(directory ? { directory } : {}) }).add(file.verdicts);
+    builder = new PostureBuilder({ generatedAt, history: file.runs.slice(-(runs - 1) || file.runs.length), ...(directory ? { directory } : {}) }).add(
+      file.verdicts,
+    );
   }
   const report = builder.build();
   const paths = await writeReportFiles(report, values.out ?? 'sigwatch-report');
   for (const p of paths) io.stdout(p);
   const t = report.totals;
-  io.stderr(`sigwatch report: ${t.images} image${t.images === 1 ? '' : 's'} (${t.admit} admit, ${t.deny} deny, ${t.error} error, ${t.warn} warn), ${report.groups.length} group${report.groups.length === 1 ? '' : 's'}`);
+  io.stderr(
+    `sigwatch report: ${t.images} image${t.images === 1 ? '' : 's'} (${t.admit} admit, ${t.deny} deny, ${t.error} error, ${t.warn} warn), ${report.groups.length} group${report.groups.length === 1 ? '' : 's'}`,
+  );
   return EXIT_OK;
 }

@@ -50,7 +50,9 @@ export function parseCommand<S extends CommandSpec>(spec: S, args: string[]) {
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      const i = args.findIndex((a, j) => a.startsWith('--') && options[a.slice(2)]?.type === 'string' && (j === args.length - 1 || args[j + 1]!.startsWith('-')));
+      const i = args.findIndex(
+        (a, j) => a.startsWith('--') && options[a.slice(2)]?.type === 'string' && (j === args.length - 1 || args[j + 1]!.startsWith('-')),
+      );
       const flag = args[i];
       if (flag !== undefined) {
         const next = args[i + 1];
@@ -93,7 +95,9 @@ function unknownOption(spec: CommandSpec, flag: string, names: string[]): Sigwat
 export function nearest(typed: string, names: readonly string[]): string | undefined {
   const t = typed.toLowerCase();
   // A name cut short (`--pull-secret`) or run on (`--output` for `--out`).
-  const prefix = names.filter((n) => n.startsWith(t) || (n.length >= 3 && t.startsWith(n))).sort((a, b) => Math.abs(a.length - t.length) - Math.abs(b.length - t.length))[0];
+  const prefix = names
+    .filter((n) => n.startsWith(t) || (n.length >= 3 && t.startsWith(n)))
+    .sort((a, b) => Math.abs(a.length - t.length) - Math.abs(b.length - t.length))[0];
   if (prefix && t.length >= 3) return prefix;
   let best: { name: string; distance: number } | undefined;
   for (const name of names) {
@@ -176,7 +180,8 @@ export function markdownSection(spec: CommandSpec): string {
   if (entries.length > 0) {
     out.push('', '| option | |', '| --- | --- |');
     // In a table a "|" ends the cell, even inside a code span, unless escaped.
-    for (const [name, o] of entries) out.push(`| \`${flagOf(name, o).replace(/\|/g, '\\|')}\` | ${mdText(o.help.replace(/\s+/g, ' ')).replace(/\|/g, '\\|')} |`);
+    for (const [name, o] of entries)
+      out.push(`| \`${flagOf(name, o).replace(/\|/g, '\\|')}\` | ${mdText(o.help.replace(/\s+/g, ' ')).replace(/\|/g, '\\|')} |`);
   }
   if (spec.footer.trim()) out.push('', md(spec.footer));
   return out.join('\n');

@@ -7,7 +7,6 @@ import { TRUST_REFRESH } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { EXIT_OK, type Io } from './io.ts';
 
-
 const HELP = helpText(TRUST_REFRESH);
 
 export async function trustCommand(args: string[], io: Io): Promise<number> {

@@ -24,7 +24,6 @@ import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './io.ts';
 import { fixedClock, type Clock } from '../clock.ts';
 
-
 const HELP = helpText(VERIFY);
 
 export async function verifyCommand(args: string[], io: Io): Promise<number> {
@@ -131,15 +130,21 @@ function localKmsKeys(): (kms: string) => Promise<PublicKey> {
  * anonymous fallback or a skipped key.
  */
 function teamSecrets(prefix: string | undefined, pullSecretsDir: string | undefined, now: Clock) {
-  const missing = (what: string) => new SigwatchError('CONFIG', `${what}: no secrets store configured (--secrets-prefix${what.startsWith('signaturePullSecrets') ? ' or --pull-secrets DIR' : ''})`);
+  const missing = (what: string) =>
+    new SigwatchError(
+      'CONFIG',
+      `${what}: no secrets store configured (--secrets-prefix${what.startsWith('signaturePullSecrets') ? ' or --pull-secrets DIR' : ''})`,
+    );
   // A folder of manifests stands in for the pull secrets; key secrets still come from Secrets Manager.
   const local =
     pullSecretsDir === undefined
       ? undefined
-      : Promise.all([import('../registry/providers/local-pull-secrets.ts'), import('../registry/providers/pull-secrets.ts')]).then(([{ LocalPullSecrets }, { pullSecretLookup }]) => {
-          const folder = new LocalPullSecrets(pullSecretsDir);
-          return (names: string[]) => pullSecretLookup(folder, names);
-        });
+      : Promise.all([import('../registry/providers/local-pull-secrets.ts'), import('../registry/providers/pull-secrets.ts')]).then(
+          ([{ LocalPullSecrets }, { pullSecretLookup }]) => {
+            const folder = new LocalPullSecrets(pullSecretsDir);
+            return (names: string[]) => pullSecretLookup(folder, names);
+          },
+        );
   let stores: Promise<{ pull: PullSecretStore; keys: SecretKeyStore }> | undefined;
   const open = () => {
     if (prefix === undefined) return undefined;
@@ -155,12 +160,14 @@ function teamSecrets(prefix: string | undefined, pullSecretsDir: string | undefi
     return stores;
   };
   return {
-    pullSecrets: (names: string[]): CredentialLookup => async (registry, repository) => {
-      if (local) return (await local)(names)(registry, repository);
-      const s = await open();
-      if (!s) throw missing(`signaturePullSecrets ${names.join(', ')}`);
-      return s.pull.lookupFor(names)(registry, repository);
-    },
+    pullSecrets:
+      (names: string[]): CredentialLookup =>
+      async (registry, repository) => {
+        if (local) return (await local)(names)(registry, repository);
+        const s = await open();
+        if (!s) throw missing(`signaturePullSecrets ${names.join(', ')}`);
+        return s.pull.lookupFor(names)(registry, repository);
+      },
     key: async (name: string): Promise<PublicKey[]> => {
       const s = await open();
       if (!s) throw missing(`key.secretRef ${name}`);

@@ -101,7 +101,10 @@ function readEvent(input: unknown): ParsedEvent {
   const repository = repositoryName(requiredString(detail, 'repository-name', 'detail.repository-name'));
   const tag = optionalMatching(detail, 'image-tag', 'detail.image-tag', TAG_RE, 'an OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})');
   // An image that arrived by cache or replication may be named by its tag alone: resolved later, through the member role.
-  const digest = arrival !== undefined && tag !== undefined && own(detail, 'image-digest') === undefined ? undefined : requiredString(detail, 'image-digest', 'detail.image-digest');
+  const digest =
+    arrival !== undefined && tag !== undefined && own(detail, 'image-digest') === undefined
+      ? undefined
+      : requiredString(detail, 'image-digest', 'detail.image-digest');
   if (digest !== undefined && !isDigest(digest)) fail('detail.image-digest', `expected sha256:<64 lowercase hex>, got ${describeValue(digest)}`);
   const manifestMediaType = optionalMatching(detail, 'manifest-media-type', 'detail.manifest-media-type', MEDIA_TYPE_RE, 'a media type');
   const artifactMediaType = optionalMatching(detail, 'artifact-media-type', 'detail.artifact-media-type', MEDIA_TYPE_RE, 'a media type');

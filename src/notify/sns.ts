@@ -84,7 +84,9 @@ export function publishInput(n: Notification, topicArn: string): PublishCommandI
  */
 export function deduplicationId(n: Notification): string {
   const versions = n.policies.map((p) => [p.name, p.source?.file ?? '', p.source?.version ?? '']).sort((a, b) => (a.join('\0') < b.join('\0') ? -1 : 1));
-  return createHash('sha256').update(JSON.stringify([n.digest, n.verdict, versions, n.trigger])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([n.digest, n.verdict, versions, n.trigger]))
+    .digest('hex');
 }
 
 interface AwsErrorShape {

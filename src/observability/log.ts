@@ -38,10 +38,12 @@ export interface JsonLoggerOptions {
 export function jsonLogger(opts: JsonLoggerOptions): Logger {
   const min = ORDER[opts.level ?? 'info'];
   const make = (base: LogFields): Logger => {
-    const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
-      if (ORDER[level] < min) return;
-      opts.write(JSON.stringify(redact({ level, time: new Date(opts.now()).toISOString(), message, ...base, ...fields })));
-    };
+    const log =
+      (level: LogLevel) =>
+      (message: string, fields: LogFields = {}) => {
+        if (ORDER[level] < min) return;
+        opts.write(JSON.stringify(redact({ level, time: new Date(opts.now()).toISOString(), message, ...base, ...fields })));
+      };
     return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), child: (fields) => make({ ...base, ...fields }) };
   };
   return make(opts.fields ?? {});

@@ -54,7 +54,9 @@ export interface AwsClients {
  * of a batch (and cached): records race them against their own deadlines, but
  * one that never settled would hold its cache entry until the next cold start.
  */
-export function sdkHttpOptions(requestTimeoutMs = 10_000): { requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true } } {
+export function sdkHttpOptions(requestTimeoutMs = 10_000): {
+  requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true };
+} {
   // Without throwOnRequestTimeout the SDK only logs a warning and keeps waiting.
   return { requestHandler: { connectionTimeout: Math.min(3_000, requestTimeoutMs), requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true } };
 }
@@ -77,10 +79,14 @@ export function defaultClients(): AwsClients {
   };
   const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips, ...http }));
   let kmsModule: Promise<typeof import('@aws-sdk/client-kms')> | undefined;
-  const kms = perCredentials(async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials, ...http }));
+  const kms = perCredentials(
+    async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials, ...http }),
+  );
   // Through the findings module, so that the whole Security Hub SDK is one chunk, loaded only when securityHub is enabled.
   let hubModule: Promise<typeof import('../report/security-hub.ts')> | undefined;
-  const securityHub = perCredentials(async (region, credentials) => (await (hubModule ??= import('../report/security-hub.ts'))).securityHubClient(region, credentials!, http));
+  const securityHub = perCredentials(async (region, credentials) =>
+    (await (hubModule ??= import('../report/security-hub.ts'))).securityHubClient(region, credentials!, http),
+  );
   return {
     s3: new S3Client({ followRegionRedirects: true, ...http }),
     sns: new SNSClient({ ...http }),

@@ -113,7 +113,8 @@ export class CentralVerifier implements ImageVerifier {
       referrerSubject: (image, signal) => this.#referrerSubject(loaded, image, signal),
       resolveTag: async (image, tag, signal) => {
         const owner = loaded.directory.resolve(image);
-        if (!owner.known) throw new SigwatchError('CONFIG', `${image.registry}/${image.repository}:${tag}: ${owner.reason}; no role is assumed to resolve its tag`);
+        if (!owner.known)
+          throw new SigwatchError('CONFIG', `${image.registry}/${image.repository}:${tag}: ${owner.reason}; no role is assumed to resolve its tag`);
         return this.#repository(owner, image, [], signal).resolve(tag);
       },
       exists: async (image, signal) => {
@@ -124,7 +125,12 @@ export class CentralVerifier implements ImageVerifier {
     };
   }
 
-  async #check(loaded: LoadedConfig, policySets: (group: string) => Promise<GroupPolicySet>, image: OwnedImage, signal: AbortSignal | undefined): Promise<ImageCheck> {
+  async #check(
+    loaded: LoadedConfig,
+    policySets: (group: string) => Promise<GroupPolicySet>,
+    image: OwnedImage,
+    signal: AbortSignal | undefined,
+  ): Promise<ImageCheck> {
     const owner = loaded.directory.resolve(image);
     if (!owner.known) return { kind: 'unowned', reason: owner.reason };
     const audience = audienceOf(owner);
@@ -141,7 +147,12 @@ export class CentralVerifier implements ImageVerifier {
     try {
       // Assumed before verifying, so that a role refusing sigwatch is reported as such, not as a deny.
       // A shared session cannot be cancelled for one record: it is raced against the record's deadline.
-      if (this.#sessions) await withinDeadline(this.#sessions.credentialsFor(owner.association, owner.account, { image: reference(image) }), signal, `a session in account ${owner.account.id}`);
+      if (this.#sessions)
+        await withinDeadline(
+          this.#sessions.credentialsFor(owner.association, owner.account, { image: reference(image) }),
+          signal,
+          `a session in account ${owner.account.id}`,
+        );
     } catch (err) {
       if (err instanceof AssumeRoleError && !err.retryable) return { kind: 'error', audience, reason: err.message };
       throw err;
@@ -184,7 +195,11 @@ export class CentralVerifier implements ImageVerifier {
     const lookup = chainLookups(...lookups);
     const host = ref.registry;
     const endpoint = this.#deps.endpoint?.(host) ?? host;
-    return this.#deps.registry.repository({ registry: endpoint, repository: ref.repository }, (_endpoint, repository) => withinDeadline(lookup(host, repository), signal, `registry credentials for ${host}`), signal);
+    return this.#deps.registry.repository(
+      { registry: endpoint, repository: ref.repository },
+      (_endpoint, repository) => withinDeadline(lookup(host, repository), signal, `registry credentials for ${host}`),
+      signal,
+    );
   }
 
   #pullSecretSource(owner: KnownAccount): PullSecretSource {

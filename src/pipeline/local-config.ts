@@ -161,7 +161,10 @@ export function parseInvokeConfig(text: string, baseDir = '.'): { ok: true; conf
     const v = enumOf(top.noMatch, 'noMatch', NO_MATCH, problem);
     if (v) config.noMatch = v;
   }
-  for (const [field, key] of [['bucket', 'bucket'], ['pullSecrets', 'pullSecrets']] as const) {
+  for (const [field, key] of [
+    ['bucket', 'bucket'],
+    ['pullSecrets', 'pullSecrets'],
+  ] as const) {
     if (top[field] === undefined || (field === 'bucket' && !isSigwatch)) continue;
     const v = str(top[field], at(field), problem);
     if (v === undefined) continue;

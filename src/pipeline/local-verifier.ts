@@ -40,14 +40,22 @@ export class LocalVerifier implements ImageVerifier {
 
   async beginBatch(): Promise<BatchVerifier> {
     const set = await this.#deps.policies();
-    const version = Object.entries(set.versions).sort().map(([f, v]) => `${f}@${v}`).join(',');
+    const version = Object.entries(set.versions)
+      .sort()
+      .map(([f, v]) => `${f}@${v}`)
+      .join(',');
     return {
       operatorsTopicArn: LOCAL_TOPIC,
       check: async (image: OwnedImage) => {
         const verdict = await verifyImage(
           parseImageTarget(`${image.registry}/${image.repository}@${image.digest}`),
           (name, literal) => policiesMatching(set, name, { literal }),
-          { registry: this.#deps.registry, trustRoots: set.trustRoots, trustRootResolver: this.#trustRoots, policyEvaluator: defaultPolicyEvaluator(this.#deps.now) },
+          {
+            registry: this.#deps.registry,
+            trustRoots: set.trustRoots,
+            trustRootResolver: this.#trustRoots,
+            policyEvaluator: defaultPolicyEvaluator(this.#deps.now),
+          },
           { noMatch: this.#deps.noMatch },
         );
         return { kind: 'verdict', verdict, audience: AUDIENCE, policySetVersion: version };

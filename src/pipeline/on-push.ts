@@ -51,7 +51,6 @@ export interface OnPushDeps {
   unverifiedAttempts?: number;
 }
 
-
 export interface PushOutcome {
   failedMessageIds: string[];
   /** What was published, for the CLI and tests. */
@@ -116,7 +115,13 @@ export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps, bu
 
   function fail(record: IncomingRecord, err: unknown): void {
     const event = record.parsed.ok ? record.parsed.event : undefined;
-    deps.log.error('record failed, will be retried', { messageId: record.messageId, correlationId: event?.eventId, image: event?.imageReference, reason: reasonOf(err), ...(err instanceof SigwatchError ? { code: err.code } : {}) });
+    deps.log.error('record failed, will be retried', {
+      messageId: record.messageId,
+      correlationId: event?.eventId,
+      image: event?.imageReference,
+      reason: reasonOf(err),
+      ...(err instanceof SigwatchError ? { code: err.code } : {}),
+    });
     deps.metrics.add('FailedRecords', 1, 'Count');
     outcome.failedMessageIds.push(record.messageId ?? '');
   }
@@ -127,19 +132,51 @@ function exhausted(record: IncomingRecord, deps: OnPushDeps): boolean {
   return record.receiveCount === undefined || record.receiveCount >= (deps.unverifiedAttempts ?? DEFAULT_UNVERIFIED_ATTEMPTS);
 }
 
-async function reportUnavailable(record: IncomingRecord, event: PushEvent & { digest: string }, verifier: BatchVerifier, err: SigwatchError, deps: OnPushDeps, outcome: PushOutcome): Promise<void> {
-  const image = { account: event.account, region: event.region, registry: event.registry, repository: event.repository, digest: event.digest, tags: event.tag !== undefined ? [event.tag] : [] };
+async function reportUnavailable(
+  record: IncomingRecord,
+  event: PushEvent & { digest: string },
+  verifier: BatchVerifier,
+  err: SigwatchError,
+  deps: OnPushDeps,
+  outcome: PushOutcome,
+): Promise<void> {
+  const image = {
+    account: event.account,
+    region: event.region,
+    registry: event.registry,
+    repository: event.repository,
+    digest: event.digest,
+    tags: event.tag !== undefined ? [event.tag] : [],
+  };
   const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference });
   log.error('could not verify, reported', { code: err.code, reason: err.message, receiveCount: record.receiveCount });
   deps.metrics.add('Verdicts', 1, 'Count', { verdict: 'error' });
   const n = buildNotification({ verdict: { error: err.message, code: err.code }, image, trigger: 'push', time: new Date(deps.now()), eventId: event.eventId });
-  await publishOnce(n, verifier.operatorsTopicArn, `idem#${image.account}#${image.region}#${image.repository}@${image.digest}#-#push#unverified-operators`, deps, outcome, log);
+  await publishOnce(
+    n,
+    verifier.operatorsTopicArn,
+    `idem#${image.account}#${image.region}#${image.repository}@${image.digest}#-#push#unverified-operators`,
+    deps,
+    outcome,
+    log,
+  );
 }
 
-async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, deps: OnPushDeps, outcome: PushOutcome, signal: AbortSignal | undefined): Promise<void> {
+async function handleRecord(
+  record: IncomingRecord,
+  verifier: BatchVerifier,
+  deps: OnPushDeps,
+  outcome: PushOutcome,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   if (!record.parsed.ok) return;
   const { event, recheck, raw } = record.parsed;
-  const log = deps.log.child({ correlationId: event.eventId, messageId: record.messageId, image: event.imageReference, ...(event.arrival ? { arrival: event.arrival } : {}) });
+  const log = deps.log.child({
+    correlationId: event.eventId,
+    messageId: record.messageId,
+    image: event.imageReference,
+    ...(event.arrival ? { arrival: event.arrival } : {}),
+  });
   const started = performance.now();
 
   const target = await subjectOf(event, verifier, signal);
@@ -191,7 +228,12 @@ async function handleRecord(record: IncomingRecord, verifier: BatchVerifier, dep
       deps.metrics.add('UnverifiedRecords', 1, 'Count');
       throw new SigwatchError(verdict.error.code, verdict.error.message);
     }
-    log.error('could not verify, reported', { code: verdict.error.code, reason: verdict.error.message, group: audience.group, receiveCount: record.receiveCount });
+    log.error('could not verify, reported', {
+      code: verdict.error.code,
+      reason: verdict.error.message,
+      group: audience.group,
+      receiveCount: record.receiveCount,
+    });
     deps.metrics.add('Verdicts', 1, 'Count', { verdict: 'error' });
     const n = notification(verdict, audience.team);
     await publish(n, audience.topicArn, key('unverified', check.policySetVersion));

@@ -59,15 +59,17 @@ export interface VerifyOptions {
  * the policy-controller admission rule. Fails closed: an error anywhere is a
  * deny whose reason names it.
  */
-export async function verifyImage(
-  target: ImageTarget,
-  selectPolicies: PolicySelector,
-  deps: VerifyDeps,
-  opts: VerifyOptions = {},
-): Promise<Verdict> {
+export async function verifyImage(target: ImageTarget, selectPolicies: PolicySelector, deps: VerifyDeps, opts: VerifyOptions = {}): Promise<Verdict> {
   const image = target.input;
   const { signal } = opts;
-  const deny = (digest: string, reason: string, error?: VerdictError): Verdict => ({ image, digest, verdict: 'deny', policies: [], reasons: [reason], ...(error ? { error } : {}) });
+  const deny = (digest: string, reason: string, error?: VerdictError): Verdict => ({
+    image,
+    digest,
+    verdict: 'deny',
+    policies: [],
+    reasons: [reason],
+    ...(error ? { error } : {}),
+  });
   let repository: Repository;
   let digest: string;
   try {
@@ -130,14 +132,25 @@ export async function verifyImage(
   };
   const policyEvaluator = deps.policyEvaluator ?? defaultPolicyEvaluator();
   // sigstoreKeys as given; remote and repository through TUF, cached for the process until expiry.
-  const trustRoot = (name: string): Promise<TrustMaterial> => withinDeadline(deps.trustRootResolver.lookup(deps.trustRoots, name), signal, `trust root ${name}`);
+  const trustRoot = (name: string): Promise<TrustMaterial> =>
+    withinDeadline(deps.trustRootResolver.lookup(deps.trustRoots, name), signal, `trust root ${name}`);
   const { kmsKey: resolveKms, secretKey: resolveSecret } = deps;
   const kmsKey = resolveKms && ((kms: string) => withinDeadline(resolveKms(kms), signal, `KMS key ${kms}`));
   const secretKey = resolveSecret && ((name: string) => withinDeadline(resolveSecret(name), signal, `key secret ${name}`));
   const evaluation = await evaluatePolicies(
     policies,
     (policy, i) =>
-      checkAuthority(policy.spec.authorities[i]!, { imageDigest: digest, signatures, bundles, defaultTrust: deps.trust ?? publicGoodTrustMaterial, trustRoot, kmsKey, secretKey, attestations, policy: policyEvaluator }),
+      checkAuthority(policy.spec.authorities[i]!, {
+        imageDigest: digest,
+        signatures,
+        bundles,
+        defaultTrust: deps.trust ?? publicGoodTrustMaterial,
+        trustRoot,
+        kmsKey,
+        secretKey,
+        attestations,
+        policy: policyEvaluator,
+      }),
     opts.noMatch ?? 'deny',
     specPolicyEvaluator(policyEvaluator),
   );

@@ -319,7 +319,11 @@ function attestationCheck(v: AuthorityVerifier, authority: Authority, _env: Auth
  * authority, names this image among its subjects, has the wanted predicate
  * type and passes the attestation's policy.
  */
-async function checkAuthorityAttestations(authority: Authority, env: AuthorityEnv, check: AttestationCheck): Promise<AttestationAuthorityResult | AuthorityResult> {
+async function checkAuthorityAttestations(
+  authority: Authority,
+  env: AuthorityEnv,
+  check: AttestationCheck,
+): Promise<AttestationAuthorityResult | AuthorityResult> {
   const name = authority.name;
   if (!env.attestations) return { name, verdict: 'fail', reason: 'attestations are not read here (no attestation lookup configured)', signatures: [] };
   const { legacy, referrers } = await gatherAttestations(authority, { attestations: env.attestations, bundles: env.bundles }, check.format);
@@ -389,7 +393,10 @@ async function gather<L>(
   readBundles: () => Promise<BundleLookup>,
 ): Promise<{ legacy: { items: L[]; problems: string[]; searched?: string }; referrers: BundleLookup }> {
   const none: { items: L[]; problems: string[]; searched?: string } = { items: [], problems: [] };
-  const [legacy, found] = await Promise.all([format === 'bundle' ? none : readLegacy(), format === 'legacy' ? ({ bundles: [], problems: [] } as BundleLookup) : readBundles()]);
+  const [legacy, found] = await Promise.all([
+    format === 'bundle' ? none : readLegacy(),
+    format === 'legacy' ? ({ bundles: [], problems: [] } as BundleLookup) : readBundles(),
+  ]);
   const problems = [...found.problems];
   const bundles = found.bundles.filter((b) => {
     const old = bundleVersionProblem(b);
@@ -461,6 +468,12 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
   const name = authority.name;
   const found = legacy.signatures.length + referrers.bundles.length;
   if (verified.length > 0) return { name, verdict: 'pass', reason: `${verified.length} valid signature(s)`, signatures: verified };
-  if (found === 0 && failures.length === 0) return { name, verdict: 'fail', reason: noneFound('signatures', [check.format === 'bundle' ? undefined : legacy.searched, check.format === 'legacy' ? undefined : referrers.searched]), signatures: [] };
+  if (found === 0 && failures.length === 0)
+    return {
+      name,
+      verdict: 'fail',
+      reason: noneFound('signatures', [check.format === 'bundle' ? undefined : legacy.searched, check.format === 'legacy' ? undefined : referrers.searched]),
+      signatures: [],
+    };
   return { name, verdict: 'fail', reason: `no valid signatures: ${failures.join('; ')}`, signatures: [] };
 }

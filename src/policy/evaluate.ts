@@ -61,8 +61,7 @@ export async function evaluatePolicies(
   );
   const failed = results.filter((p) => p.verdict === 'fail');
   const reasons = failed.map(
-    (p) =>
-      `policy ${p.name}${p.mode === 'warn' ? ' (warn)' : ''}: ${p.reason ?? p.authorities.map((a) => `authority ${a.name}: ${a.reason}`).join('; ')}`,
+    (p) => `policy ${p.name}${p.mode === 'warn' ? ' (warn)' : ''}: ${p.reason ?? p.authorities.map((a) => `authority ${a.name}: ${a.reason}`).join('; ')}`,
   );
   const verdict: Decision = failed.some((p) => p.mode === 'enforce') ? 'deny' : failed.length > 0 ? 'warn' : 'admit';
   return { verdict, policies: results, reasons };

@@ -64,7 +64,10 @@ export function anchoredForm(source: string): string | undefined {
   const alternatives = topLevelAlternatives(source);
   const ends = alternatives.map((a) => {
     const bare = stripFlagGroups(a);
-    return { start: bare.startsWith('\\A') || bare.startsWith('.*') || bare.startsWith('^'), end: endsWithToken(bare, '\\z') || endsWithToken(bare, '.*') || endsWithToken(bare, '$') || endsWithToken(bare, '/') || endsWithToken(bare, '\\/') };
+    return {
+      start: bare.startsWith('\\A') || bare.startsWith('.*') || bare.startsWith('^'),
+      end: endsWithToken(bare, '\\z') || endsWithToken(bare, '.*') || endsWithToken(bare, '$') || endsWithToken(bare, '/') || endsWithToken(bare, '\\/'),
+    };
   });
   if (ends.every((e) => e.start && e.end)) return undefined;
   if (alternatives.length > 1) {

@@ -71,7 +71,9 @@ export function validateClusterImagePolicy(spec: Draft<ClusterImagePolicySpec>):
   (spec.match ?? []).forEach((m, i) => issues.push(...viaIndex('match', i, validateMatch(m))));
   if (spec.match && spec.match.length > 0) {
     issues.push(
-      ...asWarnings([generic('sigwatch: checks images, not Kubernetes resources: match is not applied, so this policy covers every image its globs match', 'match')]),
+      ...asWarnings([
+        generic('sigwatch: checks images, not Kubernetes resources: match is not applied, so this policy covers every image its globs match', 'match'),
+      ]),
     );
   }
   // Upstream validates spec.policy without naming it (paths come out as spec.type, spec.data…).
@@ -117,7 +119,9 @@ function validateAuthority(a: Draft<Authority>): FieldIssue[] {
   (a.attestations ?? []).forEach((att, i) => issues.push(...note(via('attestations', validateAttestation(att)), `in attestations[${i}]`)));
   if (a.signatureFormat && !SIGNATURE_FORMATS.has(a.signatureFormat)) {
     issues.push(
-      ...asWarnings([generic(`sigwatch: "${a.signatureFormat}" is not a signature format; policy-controller reads every value but "bundle" as "legacy"`, 'signatureFormat')]),
+      ...asWarnings([
+        generic(`sigwatch: "${a.signatureFormat}" is not a signature format; policy-controller reads every value but "bundle" as "legacy"`, 'signatureFormat'),
+      ]),
     );
   }
   return issues;
@@ -207,7 +211,10 @@ function validateSource(s: Draft<Source>): FieldIssue[] {
   if (s.tagPrefix !== undefined && !validTagPrefix(s.tagPrefix)) {
     issues.push(
       ...asWarnings([
-        generic(`sigwatch: signature tags "${s.tagPrefix}sha256-<hex>.sig" would not be valid tags (1-128 of A-Z a-z 0-9 _ . -), so no signature can be found`, 'tagPrefix'),
+        generic(
+          `sigwatch: signature tags "${s.tagPrefix}sha256-<hex>.sig" would not be valid tags (1-128 of A-Z a-z 0-9 _ . -), so no signature can be found`,
+          'tagPrefix',
+        ),
       ]),
     );
   }
@@ -288,7 +295,9 @@ function validatePolicy(p: Draft<PolicyCheck>, inSpec: boolean): FieldIssue[] {
   }
   if (p.remote?.sha256sum && !/^[0-9a-f]{64}$/.test(p.remote.sha256sum)) {
     issues.push(
-      ...asWarnings([generic('sigwatch: sha256sum is not 64 lower-case hex digits, so no policy body can match it (the policy will always fail)', 'remote.sha256sum')]),
+      ...asWarnings([
+        generic('sigwatch: sha256sum is not 64 lower-case hex digits, so no policy body can match it (the policy will always fail)', 'remote.sha256sum'),
+      ]),
     );
   }
   // What a CIP-level policy may see of the image and the resource; attestation policies see their predicate only.
@@ -322,7 +331,9 @@ function validateRegExp(source: string, field: string): FieldIssue[] {
 function anchoringAdvice(source: string, anchored: string): string {
   const endOnly = anchored === `${source}$`;
   const startOnly = !anchored.endsWith('$') || anchored.endsWith('/');
-  if (endOnly) return `"${source}" is not anchored at the end, so it also matches values that merely start with it (as in policy-controller); to match the whole value write "${anchored}"`;
-  if (startOnly) return `"${source}" is not anchored at the start, so it matches anywhere in the value (as in policy-controller); to match only values that start with it write "${anchored}"`;
+  if (endOnly)
+    return `"${source}" is not anchored at the end, so it also matches values that merely start with it (as in policy-controller); to match the whole value write "${anchored}"`;
+  if (startOnly)
+    return `"${source}" is not anchored at the start, so it matches anywhere in the value (as in policy-controller); to match only values that start with it write "${anchored}"`;
   return `"${source}" is not anchored, so it matches anywhere in the value (as in policy-controller); to match the whole value write "${anchored}"`;
 }

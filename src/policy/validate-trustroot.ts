@@ -140,7 +140,7 @@ function validateSigstoreKeys(keys: Draft<SigstoreKeys>): FieldIssue[] {
   (keys.ctLogs ?? []).forEach((log, i) => rounds.push(viaIndex('ctLogs', i, validateLog(log))));
   (keys.tLogs ?? []).forEach((log, i) => rounds.push(viaIndex('tLogs', i, validateLog(log))));
   const kept = rounds.pop() ?? [];
-  const dropped = note(asWarnings(rounds.flat()), 'policy-controller does not report this: its validation keeps only the last entry\'s findings');
+  const dropped = note(asWarnings(rounds.flat()), "policy-controller does not report this: its validation keeps only the last entry's findings");
   return [...dropped, ...kept];
 }
 

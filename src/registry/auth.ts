@@ -98,7 +98,13 @@ export async function fetchBearerToken(http: HttpClient, req: TokenRequest): Pro
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credential.token, scope, client_id: 'sigwatch' });
     if (challenge.service) form.set('service', challenge.service);
     res = await http.send(
-      { method: 'POST', url: realm.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), maxBytes: MAX_TOKEN_BYTES },
+      {
+        method: 'POST',
+        url: realm.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+        maxBytes: MAX_TOKEN_BYTES,
+      },
       'token',
     );
   } else {

@@ -123,7 +123,12 @@ export class RegistryClient {
     this.withoutReferrersApi.add(registry);
   }
 
-  private async authorization(registry: string, repository: string, credential: Credential | undefined, signal: AbortSignal | undefined): Promise<string | undefined> {
+  private async authorization(
+    registry: string,
+    repository: string,
+    credential: Credential | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
     const challenge = this.challenges.get(registry);
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') {
@@ -248,7 +253,10 @@ class RegistryRepository implements Repository {
 
   async getBlob(descriptor: Descriptor, maxBytes: number): Promise<Buffer> {
     if (!isDigest(descriptor.digest)) {
-      throw new SigwatchError('REGISTRY_PROTOCOL', `${this.location}: unsupported blob digest ${JSON.stringify(descriptor.digest.slice(0, 80))} (only sha256 is accepted)`);
+      throw new SigwatchError(
+        'REGISTRY_PROTOCOL',
+        `${this.location}: unsupported blob digest ${JSON.stringify(descriptor.digest.slice(0, 80))} (only sha256 is accepted)`,
+      );
     }
     const where = `${this.location}@${descriptor.digest}`;
     if (descriptor.size > maxBytes) {

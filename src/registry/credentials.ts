@@ -78,7 +78,10 @@ function toCredential(v: Record<string, unknown>, where: string): Credential | u
  * Docker Hub namespace without `library/` means that namespace.
  */
 export function normalizeAuthKey(key: string): string {
-  let k = key.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+  let k = key
+    .trim()
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/+$/, '');
   k = k.replace(/\/v[12]$/, '');
   const slash = k.indexOf('/');
   const host = slash < 0 ? k : k.slice(0, slash);

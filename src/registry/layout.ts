@@ -20,7 +20,12 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
  * is the image (`getLocalBundleDescriptors`), and so does this reader.
  */
 const COSIGN_KIND = 'kind';
-const COSIGN_KINDS = { image: 'dev.cosignproject.cosign/image', index: 'dev.cosignproject.cosign/imageIndex', sigs: 'dev.cosignproject.cosign/sigs', atts: 'dev.cosignproject.cosign/atts' } as const;
+const COSIGN_KINDS = {
+  image: 'dev.cosignproject.cosign/image',
+  index: 'dev.cosignproject.cosign/imageIndex',
+  sigs: 'dev.cosignproject.cosign/sigs',
+  atts: 'dev.cosignproject.cosign/atts',
+} as const;
 /** Blobs looked at when scanning a `cosign save` layout for referrers: far more than one image's. */
 export const MAX_SCANNED_BLOBS = 10_000;
 

@@ -279,7 +279,7 @@ const HOST_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]<>"]$/;
 
 function unescape(s: string, mode: 'host' | 'other'): string {
   let out = '';
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     const c = s[i]!;
     if (c === '%') {
       const hex = s.slice(i + 1, i + 3);

@@ -8,12 +8,7 @@ export const MEDIA_TYPES = {
 } as const;
 
 /** Every manifest kind we can read, most specific first, as the Accept header lists them. */
-export const MANIFEST_ACCEPT = [
-  MEDIA_TYPES.ociManifest,
-  MEDIA_TYPES.ociIndex,
-  MEDIA_TYPES.dockerManifest,
-  MEDIA_TYPES.dockerManifestList,
-].join(', ');
+export const MANIFEST_ACCEPT = [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifest, MEDIA_TYPES.dockerManifestList].join(', ');
 
 export interface Descriptor {
   mediaType: string;

@@ -282,7 +282,8 @@ export function compileModules(modules: Module[]): Compiled {
         else n.funcs.push(cr);
       } else if (r.isDefault) n.defaults.push(cr);
       else n.rules.push(cr);
-      if (r.kind === 'set' && dynamic.length > 0) throw new RegoError('rego_parse_error', 'multi-value rules must have a ref head without variables before contains', r.loc);
+      if (r.kind === 'set' && dynamic.length > 0)
+        throw new RegoError('rego_parse_error', 'multi-value rules must have a ref head without variables before contains', r.loc);
     }
   }
   checkConflicts(root);
@@ -291,7 +292,8 @@ export function compileModules(modules: Module[]): Compiled {
 
 function checkConflicts(node: DataNode): void {
   const kinds = new Set(node.rules.map((r) => (r.kind === 'set' ? 'set' : r.dynamic.length > 0 ? 'object' : 'value')));
-  if (node.funcs.length > 0 && node.rules.length > 0) throw new RegoError('rego_type_error', `conflicting rules data.${node.path.join('.')} found`, node.funcs[0]!.loc);
+  if (node.funcs.length > 0 && node.rules.length > 0)
+    throw new RegoError('rego_type_error', `conflicting rules data.${node.path.join('.')} found`, node.funcs[0]!.loc);
   if (kinds.size > 1) throw new RegoError('rego_type_error', `conflicting rules data.${node.path.join('.')} found`, node.rules[0]!.loc);
   if (node.defaults.length > 1) throw new RegoError('rego_type_error', `multiple default rules data.${node.path.join('.')} found`, node.defaults[1]!.loc);
   const arities = new Set(node.funcs.map((f) => f.args!.length));

@@ -80,7 +80,8 @@ export class Evaluator {
   }
 
   private step(loc?: Location): void {
-    if (++this.steps > this.limits.maxSteps) throw new RegoError('eval_limit_error', `evaluation stopped after ${this.limits.maxSteps} steps (the policy's step limit)`, loc);
+    if (++this.steps > this.limits.maxSteps)
+      throw new RegoError('eval_limit_error', `evaluation stopped after ${this.limits.maxSteps} steps (the policy's step limit)`, loc);
   }
 
   /** Every solution of a query: the bindings of its vars. */
@@ -195,9 +196,7 @@ export class Evaluator {
       for (const [kv, vv] of members(c)) {
         this.step();
         const m = f.mark();
-        const stop = key
-          ? this.unifyValue(key, kv, f, () => this.unifyValue(value, vv, f, k))
-          : this.unifyValue(value, vv, f, k);
+        const stop = key ? this.unifyValue(key, kv, f, () => this.unifyValue(value, vv, f, k)) : this.unifyValue(value, vv, f, k);
         f.undo(m);
         if (stop) return true;
       }
@@ -249,7 +248,14 @@ export class Evaluator {
 
   private applyWiths(withs: With[], values: Value[], _f: Frame, run: (k: K) => boolean, k: K): boolean {
     const outer = this.ctx;
-    const inner: Context = { input: outer.input, base: outer.base, dataOverrides: new Map(outer.dataOverrides), fnMocks: new Map(outer.fnMocks), cache: new Map(), funcCache: new Map() };
+    const inner: Context = {
+      input: outer.input,
+      base: outer.base,
+      dataOverrides: new Map(outer.dataOverrides),
+      fnMocks: new Map(outer.fnMocks),
+      cache: new Map(),
+      funcCache: new Map(),
+    };
     withs.forEach((w, i) => {
       const target = w.target;
       const name = callName(target);
@@ -543,7 +549,12 @@ export class Evaluator {
   // ---------------------------------------------------------------- rules
 
   private enter(loc: Location): void {
-    if (++this.depth > this.limits.maxDepth) throw new RegoError('eval_limit_error', `evaluation stopped: rules and functions nest more than ${this.limits.maxDepth} deep (the policy's depth limit)`, loc);
+    if (++this.depth > this.limits.maxDepth)
+      throw new RegoError(
+        'eval_limit_error',
+        `evaluation stopped: rules and functions nest more than ${this.limits.maxDepth} deep (the policy's depth limit)`,
+        loc,
+      );
   }
 
   private ruleValue(node: DataNode): Value | undefined {
@@ -621,7 +632,11 @@ export class Evaluator {
         this.body(c.body, 0, f, () =>
           this.eval(c.value ?? TRUE, f, (v) => {
             if (result !== undefined && !equal(result, v)) {
-              throw new RegoError('eval_conflict_error', r.kind === 'func' ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs', r.loc);
+              throw new RegoError(
+                'eval_conflict_error',
+                r.kind === 'func' ? 'functions must not produce multiple outputs for same inputs' : 'complete rules must not produce multiple outputs',
+                r.loc,
+              );
             }
             result = v;
             return false;
@@ -752,7 +767,8 @@ export class Evaluator {
       for (const r of node.funcs) {
         const v = this.completeRule(r, () => new Frame(), args);
         if (v === undefined) continue;
-        if (result !== undefined && !equal(result, v)) throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', r.loc);
+        if (result !== undefined && !equal(result, v))
+          throw new RegoError('eval_conflict_error', 'functions must not produce multiple outputs for same inputs', r.loc);
         result = v;
       }
       if (result === undefined && node.funcDefaults[0]) this.eval(node.funcDefaults[0].value!, new Frame(), (v) => ((result = v), true));

@@ -51,7 +51,10 @@ export class Program {
     const vars = new Set<string>();
     for (const l of resolved) literalVars(l, vars);
     const names = [...vars].filter((v) => !v.startsWith('_$') && v !== 'input' && v !== 'data');
-    const ev = new Evaluator(this.compiled.root, opts.data === undefined ? null : fromJSON(opts.data), { ...opts, input: opts.input === undefined ? undefined : fromJSON(opts.input) });
+    const ev = new Evaluator(this.compiled.root, opts.data === undefined ? null : fromJSON(opts.data), {
+      ...opts,
+      input: opts.input === undefined ? undefined : fromJSON(opts.input),
+    });
     return ev.query(resolved, names).map((m) => {
       const out: Bindings = {};
       for (const [k, v] of m) out[k] = toJSON(v);
@@ -61,7 +64,10 @@ export class Program {
 
   /** The value at `data.<path>` as JSON, or undefined. */
   evaluate(path: string[], opts: QueryOptions = {}): unknown {
-    const ev = new Evaluator(this.compiled.root, opts.data === undefined ? null : fromJSON(opts.data), { ...opts, input: opts.input === undefined ? undefined : fromJSON(opts.input) });
+    const ev = new Evaluator(this.compiled.root, opts.data === undefined ? null : fromJSON(opts.data), {
+      ...opts,
+      input: opts.input === undefined ? undefined : fromJSON(opts.input),
+    });
     const v: Value | undefined = ev.dataAt(path);
     return v === undefined ? undefined : toJSON(v);
   }

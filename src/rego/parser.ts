@@ -56,7 +56,9 @@ class Parser {
     return t.kind === 'op' && t.text === text;
   }
   private isKw(word: string, t = this.tok): boolean {
-    return t.kind === 'ident' && t.text === word && (this.keywords.has(word) || ['not', 'with', 'as', 'default', 'else', 'some', 'import', 'package'].includes(word));
+    return (
+      t.kind === 'ident' && t.text === word && (this.keywords.has(word) || ['not', 'with', 'as', 'default', 'else', 'some', 'import', 'package'].includes(word))
+    );
   }
   private fail(msg: string, loc: Location = this.tok.loc): never {
     throw new RegoError('rego_parse_error', msg, loc);
@@ -144,7 +146,8 @@ class Parser {
       isDefault = true;
     }
     const headTok = this.tok;
-    if (headTok.kind !== 'ident' || KEYWORDS_V1.has(headTok.text) && this.keywords.has(headTok.text)) this.fail(`unexpected ${this.describe()} token: rule head expected`);
+    if (headTok.kind !== 'ident' || (KEYWORDS_V1.has(headTok.text) && this.keywords.has(headTok.text)))
+      this.fail(`unexpected ${this.describe()} token: rule head expected`);
     const path = this.parseHeadRef();
     let args: Term[] | undefined;
     if (this.isOp('(') && !this.tok.ws) {
@@ -576,7 +579,11 @@ class Parser {
         this.expectOp(')');
         const name = callName(cur);
         if (name && REFUSED_BUILTINS[name]) {
-          throw new RegoError('rego_parse_error', `${name} is not allowed: ${REFUSED_BUILTINS[name]}; sigwatch evaluates policies without network, file or host access`, cur.loc);
+          throw new RegoError(
+            'rego_parse_error',
+            `${name} is not allowed: ${REFUSED_BUILTINS[name]}; sigwatch evaluates policies without network, file or host access`,
+            cur.loc,
+          );
         }
         cur = { t: 'call', op: cur, args, loc: cur.loc };
       } else return cur;

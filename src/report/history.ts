@@ -67,7 +67,10 @@ export class RunHistory {
       return await request();
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      throw new SigwatchError('INTERNAL', `run history: cannot ${what} the report history in table ${this.#table}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`);
+      throw new SigwatchError(
+        'INTERNAL',
+        `run history: cannot ${what} the report history in table ${this.#table}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
+      );
     }
   }
 }

@@ -59,7 +59,10 @@ export async function writeReportToS3(report: PostureReport, s3: S3Client, bucke
         await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: f.body, ContentType: f.contentType, CacheControl: 'no-cache' }));
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-        throw new SigwatchError('INTERNAL', `report: cannot write s3://${bucket}/${key}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`);
+        throw new SigwatchError(
+          'INTERNAL',
+          `report: cannot write s3://${bucket}/${key}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
+        );
       }
       written.push(`s3://${bucket}/${key}`);
     }

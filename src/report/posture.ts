@@ -121,7 +121,13 @@ interface Owner {
 export class PostureBuilder {
   readonly #opts: PostureOptions;
   readonly #totals = emptyCounts();
-  readonly #groups = new Map<string, { counts: Counts; teams: Map<string, { counts: Counts; accounts: Map<string, { account: string; region: string; counts: Counts; repositories: Map<string, Counts> }> }> }>();
+  readonly #groups = new Map<
+    string,
+    {
+      counts: Counts;
+      teams: Map<string, { counts: Counts; accounts: Map<string, { account: string; region: string; counts: Counts; repositories: Map<string, Counts> }> }>;
+    }
+  >();
   readonly #failing: FailingImage[] = [];
   readonly #owners = new Map<string, Owner>();
 

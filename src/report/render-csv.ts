@@ -15,7 +15,9 @@ export function renderCsv(report: PostureReport): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const f of report.failing) {
     lines.push(
-      [f.group, f.team, f.account, f.region, f.repository, f.digest, f.verdict, f.since, f.lastVerified, f.trigger, f.reasons.join(' | ')].map(csvField).join(','),
+      [f.group, f.team, f.account, f.region, f.repository, f.digest, f.verdict, f.since, f.lastVerified, f.trigger, f.reasons.join(' | ')]
+        .map(csvField)
+        .join(','),
     );
   }
   return `${lines.join('\r\n')}\r\n`;

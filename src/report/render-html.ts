@@ -78,7 +78,8 @@ function countCells(c: Counts): string {
   return `<td class="num">${c.images}</td><td class="num">${c.admit}</td><td class="num">${c.deny}</td><td class="num">${c.error}</td><td class="num">${c.warn}</td>`;
 }
 
-const COUNT_HEADERS = '<th scope="col" class="num">images</th><th scope="col" class="num">admit</th><th scope="col" class="num">deny</th><th scope="col" class="num">error</th><th scope="col" class="num">warn</th>';
+const COUNT_HEADERS =
+  '<th scope="col" class="num">images</th><th scope="col" class="num">admit</th><th scope="col" class="num">deny</th><th scope="col" class="num">error</th><th scope="col" class="num">warn</th>';
 
 function postureTable(report: PostureReport): string {
   if (report.groups.length === 0) return '<p class="note">No verdicts stored.</p>';
@@ -86,7 +87,9 @@ function postureTable(report: PostureReport): string {
   for (const g of report.groups) {
     rows.push(`<tr class="group" data-group="${e(g.group)}"><td colspan="3">group <strong>${e(g.group)}</strong></td>${countCells(g.counts)}</tr>`);
     for (const t of g.teams) {
-      rows.push(`<tr class="team" data-group="${e(g.group)}" data-team="${e(t.team)}"><td></td><td colspan="2">team <strong>${e(t.team)}</strong></td>${countCells(t.counts)}</tr>`);
+      rows.push(
+        `<tr class="team" data-group="${e(g.group)}" data-team="${e(t.team)}"><td></td><td colspan="2">team <strong>${e(t.team)}</strong></td>${countCells(t.counts)}</tr>`,
+      );
       for (const a of t.accounts) {
         for (const r of a.repositories) {
           rows.push(
@@ -173,7 +176,8 @@ function trendChart(points: readonly TrendPoint[]): string {
   }
   SERIES.forEach((s, k) => {
     const coords = points.map((p, i) => `${x(i).toFixed(1)},${y(p.counts[s.key]).toFixed(1)}`);
-    if (points.length > 1) out.push(`<polyline class="series" data-series="${s.key}" fill="none" stroke="${s.colour}" stroke-width="2" points="${coords.join(' ')}"/>`);
+    if (points.length > 1)
+      out.push(`<polyline class="series" data-series="${s.key}" fill="none" stroke="${s.colour}" stroke-width="2" points="${coords.join(' ')}"/>`);
     for (const c of coords) {
       const [cx, cy] = c.split(',');
       out.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${s.colour}"/>`);

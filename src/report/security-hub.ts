@@ -104,13 +104,26 @@ export function findingOf(t: FindingTarget, image: FailingImage, now: string, cr
 
 /** An active finding of an image that passes again (`admitted`) or is gone: the same finding, archived. */
 export function archivedOf(existing: AwsSecurityFinding, now: string, admitted: boolean): AwsSecurityFinding {
-  const { Workflow: _w, WorkflowState: _ws, Note: _n, UserDefinedFields: _u, VerificationState: _v, ProcessedAt: _p, FindingProviderFields: _f, Sample: _s, ...rest } = existing;
+  const {
+    Workflow: _w,
+    WorkflowState: _ws,
+    Note: _n,
+    UserDefinedFields: _u,
+    VerificationState: _v,
+    ProcessedAt: _p,
+    FindingProviderFields: _f,
+    Sample: _s,
+    ...rest
+  } = existing;
   return {
     ...rest,
     UpdatedAt: now,
     RecordState: 'ARCHIVED',
     Compliance: { Status: 'PASSED' },
-    Description: clip(admitted ? `sigwatch admits this image again (${now}).` : `sigwatch holds no verdict for this image any more (deleted, or no longer verified) (${now}).`, MAX_DESCRIPTION),
+    Description: clip(
+      admitted ? `sigwatch admits this image again (${now}).` : `sigwatch holds no verdict for this image any more (deleted, or no longer verified) (${now}).`,
+      MAX_DESCRIPTION,
+    ),
   };
 }
 
@@ -134,7 +147,12 @@ export interface SyncDeps {
  * images. `admitted`: image ids (findingId) that sigwatch admits now, so an
  * archived finding can say why.
  */
-export async function syncFindings(target: FindingTarget, failing: readonly FailingImage[], admitted: ReadonlySet<string>, deps: SyncDeps): Promise<SyncResult> {
+export async function syncFindings(
+  target: FindingTarget,
+  failing: readonly FailingImage[],
+  admitted: ReadonlySet<string>,
+  deps: SyncDeps,
+): Promise<SyncResult> {
   const now = new Date(deps.now()).toISOString();
   const existing = await activeFindings(target, deps.client);
   const wanted = new Map(failing.map((f) => [findingId(f), f]));
@@ -158,9 +176,15 @@ export async function syncFindings(target: FindingTarget, failing: readonly Fail
         Note: { Text: 'Resolved by sigwatch: the image passes its signature policies again, or is gone.', UpdatedBy: 'sigwatch' },
       }),
     );
-    for (const u of out.UnprocessedFindings ?? []) failed.push({ id: u.FindingIdentifier?.Id ?? '', code: u.ErrorCode ?? 'Unprocessed', message: `workflow not resolved: ${u.ErrorMessage ?? ''}` });
+    for (const u of out.UnprocessedFindings ?? [])
+      failed.push({ id: u.FindingIdentifier?.Id ?? '', code: u.ErrorCode ?? 'Unprocessed', message: `workflow not resolved: ${u.ErrorMessage ?? ''}` });
   }
-  return { target, active: imports.length - imports.filter((f) => failedIds.has(f.Id!)).length, archived: archived.length - archived.filter((f) => failedIds.has(f.Id!)).length, failed };
+  return {
+    target,
+    active: imports.length - imports.filter((f) => failedIds.has(f.Id!)).length,
+    archived: archived.length - archived.filter((f) => failedIds.has(f.Id!)).length,
+    failed,
+  };
 }
 
 /** sigwatch's active findings in the client's account and region, by Id. */
@@ -196,7 +220,8 @@ async function importAll(client: SyncDeps['client'], findings: readonly AwsSecur
   }
   const failed: SyncResult['failed'] = [];
   for (let i = 0; i < failedOnce.length; i += BATCH_MAX) {
-    for (const f of await send(failedOnce.slice(i, i + BATCH_MAX))) failed.push({ id: f.Id ?? '', code: f.ErrorCode ?? 'Failed', message: f.ErrorMessage ?? '' });
+    for (const f of await send(failedOnce.slice(i, i + BATCH_MAX)))
+      failed.push({ id: f.Id ?? '', code: f.ErrorCode ?? 'Failed', message: f.ErrorMessage ?? '' });
   }
   return failed;
 }

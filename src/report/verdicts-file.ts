@@ -44,8 +44,10 @@ export function parseVerdictsFile(text: string, where: string): VerdictsFile {
   try {
     whole = JSON.parse(trimmed);
     isWhole = Array.isArray(whole) || (isObject(whole) && 'verdicts' in whole);
-    if (isObject(whole) && whole.schema === 'sigwatch.posture-report') throw new SigwatchError('CONFIG', `${where}: a posture report, not verdicts: give the verdict records (or dynamodb://TABLE)`);
-    if (!isWhole && !(isObject(whole) && 'verdict' in whole)) throw new SigwatchError('CONFIG', `${where}: expected a list of verdict records, {"verdicts": [...]}, or JSON lines of records`);
+    if (isObject(whole) && whole.schema === 'sigwatch.posture-report')
+      throw new SigwatchError('CONFIG', `${where}: a posture report, not verdicts: give the verdict records (or dynamodb://TABLE)`);
+    if (!isWhole && !(isObject(whole) && 'verdict' in whole))
+      throw new SigwatchError('CONFIG', `${where}: expected a list of verdict records, {"verdicts": [...]}, or JSON lines of records`);
   } catch (err) {
     if (err instanceof SigwatchError) throw err;
     if (trimmed.startsWith('[')) throw new SigwatchError('CONFIG', `${where}: not JSON`);
@@ -97,7 +99,8 @@ function recordOf(value: unknown, where: string): VerdictRecord {
   const account = text('account')!;
   if (!ACCOUNT_RE.test(account)) throw new SigwatchError('CONFIG', `${where}.account: expected a 12-digit AWS account id`);
   const verdict = text('verdict')!;
-  if (!(VERDICTS as readonly string[]).includes(verdict)) throw new SigwatchError('CONFIG', `${where}.verdict: expected one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)}`);
+  if (!(VERDICTS as readonly string[]).includes(verdict))
+    throw new SigwatchError('CONFIG', `${where}.verdict: expected one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)}`);
   const time = text('time')!;
   if (Number.isNaN(Date.parse(time))) throw new SigwatchError('CONFIG', `${where}.time: expected an RFC 3339 time`);
   const since = text('since', false);

@@ -145,7 +145,16 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
     planner,
     worker: async () => {
       const batch = await verifier.beginBatch();
-      return { verify: verifyThroughCentral(batch), verdicts, topics, ledger, complete: completer(batch.operatorsTopicArn), log, now, errorRuns: env.errorRuns };
+      return {
+        verify: verifyThroughCentral(batch),
+        verdicts,
+        topics,
+        ledger,
+        complete: completer(batch.operatorsTopicArn),
+        log,
+        now,
+        errorRuns: env.errorRuns,
+      };
     },
     policyChange: async (remainingMs) => {
       const p = await planner(remainingMs);
@@ -171,10 +180,20 @@ export function verifyThroughCentral(batch: BatchVerifier): VerifyOwnedImage {
   return async (image, _trigger, signal) => {
     const check = await batch.check({ ...image, registry: ecrHost(image.account, image.region) }, signal);
     if (check.kind === 'verdict') {
-      return { verdict: check.verdict, ...(check.audience.team !== undefined ? { team: check.audience.team } : {}), topicArn: check.audience.topicArn, policySetVersion: check.policySetVersion };
+      return {
+        verdict: check.verdict,
+        ...(check.audience.team !== undefined ? { team: check.audience.team } : {}),
+        topicArn: check.audience.topicArn,
+        policySetVersion: check.policySetVersion,
+      };
     }
     if (check.kind === 'error') {
-      return { verdict: { error: check.reason }, ...(check.audience.team !== undefined ? { team: check.audience.team } : {}), topicArn: check.audience.topicArn, policySetVersion: '' };
+      return {
+        verdict: { error: check.reason },
+        ...(check.audience.team !== undefined ? { team: check.audience.team } : {}),
+        topicArn: check.audience.topicArn,
+        policySetVersion: '',
+      };
     }
     return { verdict: { error: check.reason }, topicArn: batch.operatorsTopicArn, policySetVersion: '' };
   };

@@ -40,7 +40,11 @@ export const DEFAULT_ERROR_RUNS = 2;
  * invalid policies) and other previous verdicts are news at once.
  * Returns the runs in a row so far when held, undefined when not.
  */
-export function heldUnverified(previous: Pick<VerdictRecord, 'verdict' | 'unverifiedRuns'> | undefined, verdict: Verdict | NoVerdict, errorRuns: number): number | undefined {
+export function heldUnverified(
+  previous: Pick<VerdictRecord, 'verdict' | 'unverifiedRuns'> | undefined,
+  verdict: Verdict | NoVerdict,
+  errorRuns: number,
+): number | undefined {
   if (isNoVerdict(verdict) || !verdict.error || previous?.verdict !== 'admit') return undefined;
   const runs = (previous.unverifiedRuns ?? 0) + 1;
   return runs < errorRuns ? runs : undefined;

@@ -29,7 +29,11 @@ export interface DispatchDeps {
  * `budget`: the invocation's time for its records; each `images` record gets
  * an equal share of what is left when it starts (see verifyBatch).
  */
-export async function processReverifyRecords(records: readonly QueueRecord[], deps: DispatchDeps, budget?: BatchBudget): Promise<{ failedMessageIds: string[] }> {
+export async function processReverifyRecords(
+  records: readonly QueueRecord[],
+  deps: DispatchDeps,
+  budget?: BatchBudget,
+): Promise<{ failedMessageIds: string[] }> {
   const failed: string[] = [];
   let worker: Promise<WorkerDeps> | undefined;
   // One record after another: each already verifies its images concurrently, and a
@@ -48,7 +52,16 @@ export async function processReverifyRecords(records: readonly QueueRecord[], de
       if (m.kind === 'images') await verifyBatch(m, await (worker ??= deps.worker()), messageBudget);
       else await continuePlan(await deps.planner(), m);
     } catch (err) {
-      deps.log({ level: 'error', message: 'reverify message failed', messageId: record.messageId, runId: m.runId, kind: m.kind, account: m.account, region: m.region, reason: reasonOf(err) });
+      deps.log({
+        level: 'error',
+        message: 'reverify message failed',
+        messageId: record.messageId,
+        runId: m.runId,
+        kind: m.kind,
+        account: m.account,
+        region: m.region,
+        reason: reasonOf(err),
+      });
       failed.push(record.messageId);
     }
   }

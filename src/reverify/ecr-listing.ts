@@ -78,7 +78,11 @@ async function call<T>(ctx: ListingContext, command: 'DescribeRepositories' | 'D
     // The error's name and status only: AWS messages carry principal ARNs and request details.
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
     const status = e.$metadata?.httpStatusCode;
-    const parts = [e.name ?? 'Error', ...(status !== undefined ? [`HTTP ${status}`] : []), ...(e.$metadata?.requestId ? [`request ${e.$metadata.requestId}`] : [])];
+    const parts = [
+      e.name ?? 'Error',
+      ...(status !== undefined ? [`HTTP ${status}`] : []),
+      ...(e.$metadata?.requestId ? [`request ${e.$metadata.requestId}`] : []),
+    ];
     throw new EcrListingError(ctx.account, ctx.region, `${command} failed (${parts.join(', ')})`, e.name === 'ThrottlingException');
   }
 }

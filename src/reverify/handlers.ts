@@ -32,7 +32,10 @@ export function plannerHandler(rt: ReverifyRuntime): (event: Partial<EventBridge
 }
 
 /** The reverify queue's batches: images to verify, listings to continue; failed records retried alone. */
-export function workerHandler(rt: ReverifyRuntime, opts: { publishMarginMs?: number } = {}): (event: SQSEvent, context: LambdaContext) => Promise<SQSBatchResponse> {
+export function workerHandler(
+  rt: ReverifyRuntime,
+  opts: { publishMarginMs?: number } = {},
+): (event: SQSEvent, context: LambdaContext) => Promise<SQSBatchResponse> {
   return async (event, context) => {
     // Images end at their share of this; the invocation never times out on a registry that hangs.
     const records = budget(Math.max(0, context.getRemainingTimeInMillis() - (opts.publishMarginMs ?? WORKER_PUBLISH_MARGIN_MS)));
@@ -63,6 +66,16 @@ export function policyChangeHandler(rt: ReverifyRuntime): (event: unknown, conte
       rt.log({ level: 'info', message: 'not a policy of any group: nothing to re-verify', key: parsed.change.key });
       return;
     }
-    rt.log({ level: 'info', message: 'policy change planned', key: parsed.change.key, kind: parsed.change.kind, runId: plan.runId, groups: plan.groups, globs: plan.globs, targets: plan.targets, images: plan.stats.images });
+    rt.log({
+      level: 'info',
+      message: 'policy change planned',
+      key: parsed.change.key,
+      kind: parsed.change.kind,
+      runId: plan.runId,
+      groups: plan.groups,
+      globs: plan.globs,
+      targets: plan.targets,
+      images: plan.stats.images,
+    });
   };
 }

@@ -90,17 +90,20 @@ interface Work {
 }
 
 /** Starts a run over `targets`: records it, then lists them (continuing through the queue when time runs out). */
-export async function startRun(
-  deps: PlannerDeps,
-  run: { runId: string; trigger: RunTrigger; targets: PlanTarget[]; scope?: PlanScope },
-): Promise<PlanStats> {
+export async function startRun(deps: PlannerDeps, run: { runId: string; trigger: RunTrigger; targets: PlanTarget[]; scope?: PlanScope }): Promise<PlanStats> {
   await deps.ledger.start(run.runId, run.trigger, run.targets.length);
   deps.log({ level: 'info', message: 'reverify run started', runId: run.runId, trigger: run.trigger, targets: run.targets.length });
   if (run.targets.length === 0) {
     const state = await deps.ledger.state(run.runId);
     if (state.complete) await deps.complete(state);
   }
-  return planWork(deps, run.runId, run.trigger, run.scope, run.targets.map((target) => ({ target, cursor: { repositoriesDone: 0 }, hop: 0 })));
+  return planWork(
+    deps,
+    run.runId,
+    run.trigger,
+    run.scope,
+    run.targets.map((target) => ({ target, cursor: { repositoriesDone: 0 }, hop: 0 })),
+  );
 }
 
 /** Resumes a listing from a `plan` message. */
@@ -109,7 +112,14 @@ export async function continuePlan(deps: PlannerDeps, message: PlanMessage): Pro
   if (!found) {
     // The configuration changed under the run: the account is no longer associated in that region.
     const stats = emptyStats();
-    await fail(deps, message.runId, message.trigger, { account: message.account, region: message.region, group: '' }, 'no longer associated in the sigwatch configuration', stats);
+    await fail(
+      deps,
+      message.runId,
+      message.trigger,
+      { account: message.account, region: message.region, group: '' },
+      'no longer associated in the sigwatch configuration',
+      stats,
+    );
     return stats;
   }
   return planWork(deps, message.runId, message.trigger, message.scope, [{ target: found, cursor: message.cursor, hop: message.hop }]);
@@ -156,7 +166,13 @@ async function planOne(deps: PlannerDeps, runId: string, trigger: RunTrigger, sc
       hop: w.hop + 1,
     };
     await deps.queue.send([message]);
-    deps.log({ level: 'info', message: 'listing continues in another invocation', runId, ...where, cursor: { repositoriesDone: next.repositoriesDone, page: next.repositoriesToken ? 'later' : 'first' } });
+    deps.log({
+      level: 'info',
+      message: 'listing continues in another invocation',
+      runId,
+      ...where,
+      cursor: { repositoriesDone: next.repositoriesDone, page: next.repositoriesToken ? 'later' : 'first' },
+    });
     return;
   }
   const state = await deps.ledger.targetFinished(runId, targetId(where));
@@ -164,7 +180,14 @@ async function planOne(deps: PlannerDeps, runId: string, trigger: RunTrigger, sc
 }
 
 /** Lists one target from its cursor; returns where to resume when time ran out, undefined when it is finished. */
-async function listTarget(deps: PlannerDeps, runId: string, trigger: RunTrigger, scope: PlanScope | undefined, w: Work, stats: PlanStats): Promise<PlanCursor | undefined> {
+async function listTarget(
+  deps: PlannerDeps,
+  runId: string,
+  trigger: RunTrigger,
+  scope: PlanScope | undefined,
+  w: Work,
+  stats: PlanStats,
+): Promise<PlanCursor | undefined> {
   const { association, account, region } = w.target;
   const reserve = deps.reserveMs ?? DEFAULT_RESERVE_MS;
   const outOfTime = () => deps.remainingMs() < reserve;
@@ -196,7 +219,8 @@ async function listTarget(deps: PlannerDeps, runId: string, trigger: RunTrigger,
         }
         await sendImages(deps, runId, trigger, account.id, region, repository, entries, stats);
         imagesToken = images.nextToken;
-        if (imagesToken && outOfTime()) return { ...(cursor.repositoriesToken ? { repositoriesToken: cursor.repositoriesToken } : {}), repositoriesDone: i, imagesToken };
+        if (imagesToken && outOfTime())
+          return { ...(cursor.repositoriesToken ? { repositoriesToken: cursor.repositoriesToken } : {}), repositoriesDone: i, imagesToken };
       } while (imagesToken);
       cursor = { ...(cursor.repositoriesToken ? { repositoriesToken: cursor.repositoriesToken } : {}), repositoriesDone: i + 1 };
       if (outOfTime() && (i + 1 < page.items.length || page.nextToken)) return cursor;
@@ -220,7 +244,18 @@ async function sendImages(
   const messages: ImagesMessage[] = [];
   for (let start = 0; start < entries.length; start += IMAGES_PER_MESSAGE) {
     const images = entries.slice(start, start + IMAGES_PER_MESSAGE);
-    messages.push({ sigwatch: 'reverify', version: MESSAGE_VERSION, kind: 'images', runId, batchId: batchId(account, region, repository, images), trigger, account, region, repository, images });
+    messages.push({
+      sigwatch: 'reverify',
+      version: MESSAGE_VERSION,
+      kind: 'images',
+      runId,
+      batchId: batchId(account, region, repository, images),
+      trigger,
+      account,
+      region,
+      repository,
+      images,
+    });
   }
   // Counted before they are sent, so that no worker can finish the run while images are still on their way.
   for (const m of messages) await deps.ledger.planned(runId, m.batchId, m.images.length);

@@ -38,7 +38,8 @@ export function parsePolicyChangeEvent(event: unknown, now: Clock): { ok: true; 
   const object = (detail.object ?? {}) as { key?: unknown; sequencer?: unknown };
   const type = e['detail-type'];
   if (e.source !== 'aws.s3') return { ok: false, reason: `source ${JSON.stringify(e.source ?? null)}: expected aws.s3` };
-  if (type !== 'Object Created' && type !== 'Object Deleted') return { ok: false, reason: `detail-type ${JSON.stringify(type ?? null)}: expected Object Created or Object Deleted` };
+  if (type !== 'Object Created' && type !== 'Object Deleted')
+    return { ok: false, reason: `detail-type ${JSON.stringify(type ?? null)}: expected Object Created or Object Deleted` };
   if (typeof bucket !== 'string' || bucket === '') return { ok: false, reason: 'detail.bucket.name: missing' };
   if (typeof object.key !== 'string' || object.key === '') return { ok: false, reason: 'detail.object.key: missing' };
   if (typeof e.id !== 'string' || !/^[A-Za-z0-9-]{1,100}$/.test(e.id)) return { ok: false, reason: 'id: missing or malformed' };
@@ -85,7 +86,12 @@ export class PolicyIndex {
       await this.#client.send(
         new PutItemCommand({
           TableName: this.#table,
-          Item: { ...indexKey(key), globs: { L: (globs ?? []).map((g) => ({ S: g })) }, parsed: { BOOL: globs !== undefined }, sequencer: { S: padSequencer(sequencer) } },
+          Item: {
+            ...indexKey(key),
+            globs: { L: (globs ?? []).map((g) => ({ S: g })) },
+            parsed: { BOOL: globs !== undefined },
+            sequencer: { S: padSequencer(sequencer) },
+          },
           ConditionExpression: 'attribute_not_exists(pk) OR sequencer <= :s',
           ExpressionAttributeValues: { ':s': { S: padSequencer(sequencer) } },
         }),

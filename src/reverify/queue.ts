@@ -74,7 +74,10 @@ export class SqsQueue implements QueueSender {
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
         if (attempt >= this.#attempts) {
-          throw new SigwatchError('INTERNAL', `reverify queue: SendMessageBatch failed after ${attempt} attempts: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`);
+          throw new SigwatchError(
+            'INTERNAL',
+            `reverify queue: SendMessageBatch failed after ${attempt} attempts: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
+          );
         }
         await this.#sleep(backoffDelay(attempt));
         continue;

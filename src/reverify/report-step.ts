@@ -85,7 +85,15 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
             const result = await findings$.syncFindings(target, byTarget.get(`${account.id}/${region}`) ?? [], admitted, { client, now: deps.now });
             findings.push(result);
             if (result.failed.length > 0) {
-              deps.log({ level: 'error', message: 'Security Hub refused findings', runId: state.runId, account: account.id, region, failed: result.failed.slice(0, 20), failedCount: result.failed.length });
+              deps.log({
+                level: 'error',
+                message: 'Security Hub refused findings',
+                runId: state.runId,
+                account: account.id,
+                region,
+                failed: result.failed.slice(0, 20),
+                failedCount: result.failed.length,
+              });
             }
           } catch (err) {
             findingTargetsFailed++;
@@ -102,7 +110,14 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
       {
         reportImages: report.totals.images,
         reportFailing: report.failing.length,
-        ...(hub ? { findingsActive: sum('active'), findingsArchived: sum('archived'), findingsFailed: findings.reduce((n, r) => n + r.failed.length, 0), findingTargetsFailed } : {}),
+        ...(hub
+          ? {
+              findingsActive: sum('active'),
+              findingsArchived: sum('archived'),
+              findingsFailed: findings.reduce((n, r) => n + r.failed.length, 0),
+              findingTargetsFailed,
+            }
+          : {}),
       },
       { level: 'info', message: 'posture report written', runId: state.runId, written: written.filter((w) => w.includes('/latest/')) },
       deps.now(),

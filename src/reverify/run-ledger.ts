@@ -134,7 +134,9 @@ export class RunLedger {
   }
 
   async state(runId: string): Promise<RunState> {
-    const out = await this.#send('read', runId, () => this.#client.send(new GetItemCommand({ TableName: this.#table, Key: key(runId, 'total'), ConsistentRead: true })));
+    const out = await this.#send('read', runId, () =>
+      this.#client.send(new GetItemCommand({ TableName: this.#table, Key: key(runId, 'total'), ConsistentRead: true })),
+    );
     if (!out.Item) throw new SigwatchError('INTERNAL', `run ledger: run ${runId} was never started`);
     return stateOf(runId, out.Item);
   }
@@ -188,7 +190,14 @@ export class RunLedger {
 
   async #teamAdd(runId: string, batchId: string, t: TeamProgress): Promise<void> {
     const sk = `team#${t.team}`;
-    const counts = { admit: t.counts.admit, deny: t.counts.deny, warn: t.counts.warn, error: t.counts.error, unverified: t.counts.unverified, changed: t.counts.changed };
+    const counts = {
+      admit: t.counts.admit,
+      deny: t.counts.deny,
+      warn: t.counts.warn,
+      error: t.counts.error,
+      unverified: t.counts.unverified,
+      changed: t.counts.changed,
+    };
     const changes = t.changes.map(changeItem);
     const base = { team: { S: t.team }, topicArn: { S: t.topicArn } };
     // First with the changes listed, while the list has room; then, if it has none, counted only.
@@ -324,7 +333,14 @@ function teamOf(item: Record<string, AttributeValue>): TeamProgress {
   return {
     team: item.team?.S ?? '',
     topicArn: item.topicArn?.S ?? '',
-    counts: { admit: num(item, 'admit'), deny: num(item, 'deny'), warn: num(item, 'warn'), error: num(item, 'error'), unverified: num(item, 'unverified'), changed: num(item, 'changed') },
+    counts: {
+      admit: num(item, 'admit'),
+      deny: num(item, 'deny'),
+      warn: num(item, 'warn'),
+      error: num(item, 'error'),
+      unverified: num(item, 'unverified'),
+      changed: num(item, 'changed'),
+    },
     changes: (item.changes?.L ?? []).map((c) => ({
       image: c.M?.image?.S ?? '',
       tags: (c.M?.tags?.L ?? []).map((t) => t.S ?? ''),
@@ -339,5 +355,8 @@ function teamOf(item: Record<string, AttributeValue>): TeamProgress {
 function ledgerError(what: string, runId: string, err: unknown): SigwatchError {
   if (err instanceof SigwatchError) return err;
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return new SigwatchError('INTERNAL', `run ledger: cannot ${what} run ${runId}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`);
+  return new SigwatchError(
+    'INTERNAL',
+    `run ledger: cannot ${what} run ${runId}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
+  );
 }

@@ -33,7 +33,10 @@ export type ImageDecision = { keep: true; tags: string[] } | { keep: false; why:
  * image left without tags follows `untagged`.
  */
 export function imageSelected(image: ListedImage, now: number, scope: ReverifyConfig = DEFAULT_SCOPE): ImageDecision {
-  if ((image.artifactMediaType && ARTIFACT_MEDIA_TYPE.test(image.artifactMediaType)) || (image.tags.length > 0 && image.tags.every((t) => COSIGN_TAG.test(t)))) {
+  if (
+    (image.artifactMediaType && ARTIFACT_MEDIA_TYPE.test(image.artifactMediaType)) ||
+    (image.tags.length > 0 && image.tags.every((t) => COSIGN_TAG.test(t)))
+  ) {
     return { keep: false, why: 'artifact' };
   }
   if (scope.maxAgeDays !== undefined) {

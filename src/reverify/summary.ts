@@ -84,7 +84,14 @@ export async function publishRunSummaries(state: RunState, deps: SummaryDeps): P
       failures: state.failures,
     };
     await deps.topics.publishMessage(deps.operatorsTopicArn, operators, { type: 'run-summary' });
-    deps.log(emf('reverify-worker', { runImages: total.images, runChanged: total.changed, runTargetsFailed: state.targetsFailed }, { level: 'info', message: 'reverify run complete', runId: state.runId, trigger: state.trigger, teams: teams.length }, deps.now()));
+    deps.log(
+      emf(
+        'reverify-worker',
+        { runImages: total.images, runChanged: total.changed, runTargetsFailed: state.targetsFailed },
+        { level: 'info', message: 'reverify run complete', runId: state.runId, trigger: state.trigger, teams: teams.length },
+        deps.now(),
+      ),
+    );
     return true;
   } catch (err) {
     // Give the claim back: the message that completed the run fails, and its retry publishes.

@@ -54,7 +54,10 @@ export class SnsTopics implements Topics {
         const status = e.$metadata?.httpStatusCode;
         const transient = Boolean(e.$retryable) || status === undefined || status === 429 || status >= 500;
         if (!transient || attempt >= this.#attempts) {
-          throw new SigwatchError('INTERNAL', `publishing a ${attributes.type ?? 'run'} message to ${topicArn} failed: ${e.name ?? 'Error'}${status !== undefined ? ` (HTTP ${status})` : ''}`);
+          throw new SigwatchError(
+            'INTERNAL',
+            `publishing a ${attributes.type ?? 'run'} message to ${topicArn} failed: ${e.name ?? 'Error'}${status !== undefined ? ` (HTTP ${status})` : ''}`,
+          );
         }
         await this.#sleep(backoffDelay(attempt, 100, 2000));
       }

@@ -92,7 +92,14 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
     if (held !== undefined && before) {
       // The stored admit stands; the run counts the image apart, and the next run tries again.
       const reason = isNoVerdict(outcome.verdict) ? outcome.verdict.error : outcome.verdict.error?.message;
-      deps.log({ level: 'warn', message: 'could not verify; the admit stands until the error persists', runId, image: `${registry}/${repository}@${entry.digest}`, runs: held, reason });
+      deps.log({
+        level: 'warn',
+        message: 'could not verify; the admit stands until the error persists',
+        runId,
+        image: `${registry}/${repository}@${entry.digest}`,
+        runs: held,
+        reason,
+      });
       records.push({ ...before, unverifiedRuns: held, time: time.toISOString(), trigger });
       stats.images++;
       stats.byVerdict.unverified = (stats.byVerdict.unverified ?? 0) + 1;
@@ -102,7 +109,13 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
     const judgement = judgementOf(outcome.verdict);
     const change = changeOf(before, judgement);
     if (change) {
-      const n = buildNotification({ verdict: outcome.verdict, image: { registry, repository, digest: entry.digest, tags: entry.tags, account, region }, ...(outcome.team !== undefined ? { team: outcome.team } : {}), trigger, time });
+      const n = buildNotification({
+        verdict: outcome.verdict,
+        image: { registry, repository, digest: entry.digest, tags: entry.tags, account, region },
+        ...(outcome.team !== undefined ? { team: outcome.team } : {}),
+        trigger,
+        time,
+      });
       // Published before it is stored (below, for the whole message): if publishing fails, the retry still sees the old verdict.
       await deps.topics.publishVerdict(n, outcome.topicArn);
       stats.published++;
@@ -121,7 +134,14 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
     await deps.verdicts.putMany(records);
   }
   const state = await deps.ledger.batchDone(runId, message.batchId, [...teams.values()]);
-  deps.log(emf('reverify-worker', { imagesVerified: stats.images, verdictsPublished: stats.published }, { level: 'info', message: 'reverify batch', runId, account, region, repository, run: { planned: state.planned, done: state.done } }, now()));
+  deps.log(
+    emf(
+      'reverify-worker',
+      { imagesVerified: stats.images, verdictsPublished: stats.published },
+      { level: 'info', message: 'reverify batch', runId, account, region, repository, run: { planned: state.planned, done: state.done } },
+      now(),
+    ),
+  );
   if (state.complete) await deps.complete(state);
   return stats;
 }

@@ -91,4 +91,3 @@ function base64(s: string): Buffer | undefined {
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(t)) return undefined;
   return Buffer.from(t, /[-_]/.test(t) ? 'base64url' : 'base64');
 }
-

@@ -38,7 +38,8 @@ export async function fetchReferrerBundles(repo: Repository, imageDigest: string
   const problems: string[] = [];
   // Each bundle costs two fetches and a verification: a registry listing thousands is read no further.
   const descriptors = all.slice(0, MAX_BUNDLE_REFERRERS);
-  if (all.length > MAX_BUNDLE_REFERRERS) problems.push(`${repo.location}: ${all.length} sigstore bundle referrers; only the first ${MAX_BUNDLE_REFERRERS} were read`);
+  if (all.length > MAX_BUNDLE_REFERRERS)
+    problems.push(`${repo.location}: ${all.length} sigstore bundle referrers; only the first ${MAX_BUNDLE_REFERRERS} were read`);
   for (const d of descriptors) {
     const source = `${repo.location}@${d.digest}`;
     try {

@@ -23,7 +23,9 @@ export function legacySignatureBundle(sig: CosignSignature, key?: { hint: string
     messageSignature: {
       messageDigest: {
         algorithm: `SHA2_${(key?.hash ?? 'sha256').slice(3)}`,
-        digest: createHash(key?.hash ?? 'sha256').update(sig.payload).digest('base64'),
+        digest: createHash(key?.hash ?? 'sha256')
+          .update(sig.payload)
+          .digest('base64'),
       },
       signature: sig.signature.toString('base64'),
     },
@@ -45,7 +47,9 @@ function certificateChain(sig: CosignSignature) {
     try {
       X509Certificate.parse(Buffer.from(der));
     } catch {
-      throw new Error(i === 0 ? 'certificate annotation holds an invalid X.509 certificate' : `chain annotation: certificate ${i} is not a valid X.509 certificate`);
+      throw new Error(
+        i === 0 ? 'certificate annotation holds an invalid X.509 certificate' : `chain annotation: certificate ${i} is not a valid X.509 certificate`,
+      );
     }
   });
   return { certificates: certificates.map((der) => ({ rawBytes: der.toString('base64') })) };

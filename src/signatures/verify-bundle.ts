@@ -57,9 +57,14 @@ export function verifyKeyImageBundle(json: unknown, imageDigest: string, keys: P
   }
   if (lastError && /does not verify with the authority's key/.test(lastError.message)) {
     const other = otherHash(bundle, keys, hash);
-    if (other) throw new Error(`${lastError.message} with hashAlgorithm ${hash}; it verifies with ${other} (cosign signs ${other} for this key: set key.hashAlgorithm: ${other})`);
+    if (other)
+      throw new Error(
+        `${lastError.message} with hashAlgorithm ${hash}; it verifies with ${other} (cosign signs ${other} for this key: set key.hashAlgorithm: ${other})`,
+      );
     if (keys.some((k) => k.key.asymmetricKeyType === 'ed25519')) {
-      throw new Error(`${lastError.message} (Ed25519 is checked as pure Ed25519, as cosign verify --key does; cosign v3 sign --key signs Ed25519ph, which neither accepts)`);
+      throw new Error(
+        `${lastError.message} (Ed25519 is checked as pure Ed25519, as cosign verify --key does; cosign v3 sign --key signs Ed25519ph, which neither accepts)`,
+      );
     }
   }
   throw lastError ?? new Error('authority has no keys');
@@ -90,7 +95,8 @@ function otherHash(bundle: Bundle, keys: PublicKey[], hash: HashAlgorithm): Hash
 
 function leafCertificate(bundle: Bundle): X509Certificate {
   const m = bundle.verificationMaterial.content;
-  const raw = m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
+  const raw =
+    m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
   if (!raw) throw new Error('bundle has no certificate (not a keyless signature)');
   return X509Certificate.parse(Buffer.from(raw));
 }

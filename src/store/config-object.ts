@@ -42,7 +42,9 @@ export class S3ConfigSource implements ConfigSource {
     const where = `s3://${this.#bucket}/${this.#key}`;
     let res;
     try {
-      res = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key, ...(this.#cached ? { IfNoneMatch: this.#cached.etag } : {}) }));
+      res = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key, ...(this.#cached ? { IfNoneMatch: this.#cached.etag } : {}) }),
+      );
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (this.#cached && e.$metadata?.httpStatusCode === 304) return this.#cached;

@@ -29,7 +29,8 @@ export async function readPolicyFiles(paths: string[]): Promise<PolicyFile[]> {
       await collect(path, true, found, visitedFolders);
     } catch (err) {
       if (err instanceof SigwatchError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SigwatchError('CONFIG', `cannot read policies at ${path}: no such file or folder`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new SigwatchError('CONFIG', `cannot read policies at ${path}: no such file or folder`, { cause: err });
       throw new SigwatchError('CONFIG', `cannot read policies at ${path}: ${(err as Error).message}`, { cause: err });
     }
   }

@@ -138,13 +138,13 @@ export class S3PolicyStore {
     do {
       this.#requests.list++;
       const page = await this.#send(this.#location(), () =>
-        this.#client.send(
-          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#prefix, ...(token ? { ContinuationToken: token } : {}) }),
-        ),
+        this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#prefix, ...(token ? { ContinuationToken: token } : {}) })),
       );
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
-        const hidden = o.Key.slice(this.#prefix.length).split('/').some((s) => s.startsWith('.'));
+        const hidden = o.Key.slice(this.#prefix.length)
+          .split('/')
+          .some((s) => s.startsWith('.'));
         if (hidden || !POLICY_FILE.test(o.Key)) ignored++;
         else objects.push({ key: o.Key, etag: o.ETag, size: o.Size ?? 0 });
       }
@@ -192,7 +192,9 @@ async function readBounded(body: AsyncIterable<Uint8Array> | undefined): Promise
     size += chunk.length;
     if (size > MAX_FILE_BYTES) break;
   }
-  return Buffer.concat(chunks).subarray(0, MAX_FILE_BYTES + 1).toString('utf8');
+  return Buffer.concat(chunks)
+    .subarray(0, MAX_FILE_BYTES + 1)
+    .toString('utf8');
 }
 
 /** S3 quotes ETags (`"9b2c…"`); a version reads better without them. */

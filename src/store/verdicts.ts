@@ -99,7 +99,9 @@ export class VerdictStore {
   }
 
   async get(image: ImageKey): Promise<VerdictRecord | undefined> {
-    const out = await this.#send('read', image, () => this.#client.send(new GetItemCommand({ TableName: this.#table, Key: keyOf(image), ConsistentRead: true })));
+    const out = await this.#send('read', image, () =>
+      this.#client.send(new GetItemCommand({ TableName: this.#table, Key: keyOf(image), ConsistentRead: true })),
+    );
     return out.Item ? fromItem(out.Item, image) : undefined;
   }
 
@@ -111,7 +113,8 @@ export class VerdictStore {
     for (let start = 0; start < keys.length; start += BATCH_GET_MAX) {
       let pending: Record<string, AttributeValue>[] | undefined = keys.slice(start, start + BATCH_GET_MAX).map((id) => keyOf(byKey.get(id)!));
       for (let round = 0; pending && pending.length > 0; round++) {
-        if (round >= MAX_UNPROCESSED_ROUNDS) throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} keys unprocessed after ${round} rounds`);
+        if (round >= MAX_UNPROCESSED_ROUNDS)
+          throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} keys unprocessed after ${round} rounds`);
         if (round > 0) await this.#sleep(Math.min(1000, 50 * 2 ** round));
         const request: Record<string, AttributeValue>[] = pending;
         const out: BatchGetItemCommandOutput = await this.#send('read', byKey.get(itemId(plain(request[0]!)))!, () =>
@@ -202,7 +205,10 @@ export class VerdictStore {
         pending.delete(i);
         continue;
       }
-      pending.set(i, iterators[i]!.next().then((next) => ({ i, r: next })));
+      pending.set(
+        i,
+        iterators[i]!.next().then((next) => ({ i, r: next })),
+      );
       yield r.value;
     }
   }
@@ -213,10 +219,13 @@ export class VerdictStore {
       const chunk = records.slice(start, start + BATCH_WRITE_MAX);
       let pending: WriteRequest[] | undefined = chunk.map((r) => ({ PutRequest: { Item: this.#toItem(r) } }));
       for (let round = 0; pending && pending.length > 0; round++) {
-        if (round >= MAX_UNPROCESSED_ROUNDS) throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} writes unprocessed after ${round} rounds`);
+        if (round >= MAX_UNPROCESSED_ROUNDS)
+          throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} writes unprocessed after ${round} rounds`);
         if (round > 0) await this.#sleep(Math.min(1000, 50 * 2 ** round));
         const request: WriteRequest[] = pending;
-        const out: BatchWriteItemCommandOutput = await this.#send('write', chunk[0]!, () => this.#client.send(new BatchWriteItemCommand({ RequestItems: { [this.#table]: request } })));
+        const out: BatchWriteItemCommandOutput = await this.#send('write', chunk[0]!, () =>
+          this.#client.send(new BatchWriteItemCommand({ RequestItems: { [this.#table]: request } })),
+        );
         pending = out.UnprocessedItems?.[this.#table];
       }
     }
@@ -292,7 +301,10 @@ function fromItem(item: Record<string, AttributeValue>, image: ImageKey): Verdic
   const list = (name: string) => (item[name]?.L ?? []).map((v) => v.S).filter((s): s is string => s !== undefined);
   const verdict = text('verdict');
   if (!verdict || !(VERDICTS as readonly string[]).includes(verdict)) {
-    throw new SigwatchError('INTERNAL', `verdict store: the item of ${image.repository}@${image.digest} has no valid verdict (${JSON.stringify(verdict ?? null)})`);
+    throw new SigwatchError(
+      'INTERNAL',
+      `verdict store: the item of ${image.repository}@${image.digest} has no valid verdict (${JSON.stringify(verdict ?? null)})`,
+    );
   }
   return {
     account: image.account,

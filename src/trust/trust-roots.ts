@@ -93,7 +93,9 @@ export class TrustRootResolver {
     try {
       return { material: toTrustMaterial(result.trustedRoot), expires: Math.min(result.expires, fetchedAt + this.maxAgeMs) };
     } catch (err) {
-      throw new SigwatchError('VERIFICATION_FAILED', `${where}: ${result.targets.join(', ')} is not a usable trusted root: ${(err as Error).message}`, { cause: err });
+      throw new SigwatchError('VERIFICATION_FAILED', `${where}: ${result.targets.join(', ')} is not a usable trusted root: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

@@ -28,7 +28,12 @@ export const PredicateUris = {
 /** An in-toto v1 statement about `digest` (named `name`), as cosign generates it. */
 export function inTotoStatement(name: string, digest: string, predicateType: string, predicate: unknown): Buffer {
   return Buffer.from(
-    JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name, digest: { sha256: digest.replace(/^sha256:/, '') } }], predicateType, predicate }),
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name, digest: { sha256: digest.replace(/^sha256:/, '') } }],
+      predicateType,
+      predicate,
+    }),
   );
 }
 
@@ -130,7 +135,9 @@ export function keyAttestationLayer(statement: Buffer, key: KeyObject): Attestat
 export async function keylessAttestationLayer(fixture: KeylessFixture, statement: Buffer, identity: Identity): Promise<AttestationLayer> {
   const bundle = (await fixture.signDsseKeyless(IN_TOTO_PAYLOAD_TYPE, statement, identity)) as unknown as SerializedBundleShape;
   const entry = bundle.verificationMaterial.tlogEntries[0]!;
-  const envelope = Buffer.from(JSON.stringify({ payloadType: bundle.dsseEnvelope.payloadType, payload: bundle.dsseEnvelope.payload, signatures: bundle.dsseEnvelope.signatures }));
+  const envelope = Buffer.from(
+    JSON.stringify({ payloadType: bundle.dsseEnvelope.payloadType, payload: bundle.dsseEnvelope.payload, signatures: bundle.dsseEnvelope.signatures }),
+  );
   const certificatePem = new X509Certificate(Buffer.from(bundle.verificationMaterial.certificate.rawBytes, 'base64')).toString();
   return {
     envelope,
@@ -152,7 +159,13 @@ export async function keylessAttestationLayer(fixture: KeylessFixture, statement
 interface SerializedBundleShape {
   verificationMaterial: {
     certificate: { rawBytes: string };
-    tlogEntries: { logIndex: string; logId: { keyId: string }; integratedTime: string; inclusionPromise: { signedEntryTimestamp: string }; canonicalizedBody: string }[];
+    tlogEntries: {
+      logIndex: string;
+      logId: { keyId: string };
+      integratedTime: string;
+      inclusionPromise: { signedEntryTimestamp: string };
+      canonicalizedBody: string;
+    }[];
   };
   dsseEnvelope: { payload: string; payloadType: string; signatures: { sig: string; keyid: string }[] };
 }

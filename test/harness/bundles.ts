@@ -75,7 +75,9 @@ export function cosignV3SignStatement(digest: string): Buffer {
 /** The hint cosign v3 writes for a key: base64 of the SHA-256 of its DER SubjectPublicKeyInfo. */
 export function cosignKeyHint(key: KeyObject): string {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
 }
 
 export interface CosignKeyBundleOptions {
@@ -108,7 +110,8 @@ export async function cosignKeyBundle(statement: Buffer, privateKey: KeyObject, 
     const entry = await opts.rekor.logDsse(JSON.stringify(dsseEnvelope), statement, signature, pem);
     verificationMaterial.tlogEntries = [tlogEntryJson(entry)];
   }
-  if (opts.tsa) verificationMaterial.timestampVerificationData = { rfc3161Timestamps: [{ signedTimestamp: (await opts.tsa.timestamp(signature)).toString('base64') }] };
+  if (opts.tsa)
+    verificationMaterial.timestampVerificationData = { rfc3161Timestamps: [{ signedTimestamp: (await opts.tsa.timestamp(signature)).toString('base64') }] };
   return { mediaType: BUNDLE_V03_MEDIA_TYPE, verificationMaterial, dsseEnvelope };
 }
 

@@ -134,9 +134,7 @@ function tarWithFile(name: string, content: Buffer): Buffer {
 }
 
 /** A small single-platform image; the same seed always gives the same digest. */
-export function buildImage(
-  opts: { seed?: string; platform?: Platform; layers?: number; mediaType?: 'oci' | 'docker' } = {},
-): BuiltManifest {
+export function buildImage(opts: { seed?: string; platform?: Platform; layers?: number; mediaType?: 'oci' | 'docker' } = {}): BuiltManifest {
   const seed = opts.seed ?? 'image';
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' };
   const docker = opts.mediaType === 'docker';

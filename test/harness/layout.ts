@@ -52,7 +52,9 @@ export async function writeKeylessSignedLayout(
     { tag: 'signed', manifest: image },
     {
       tag: signatureTag(image.digest),
-      manifest: legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]),
+      manifest: legacySignatureManifest([
+        { payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle },
+      ]),
     },
   ]);
   return image;
@@ -75,7 +77,12 @@ export async function writeCosignSaveLayout(
   const index = {
     schemaVersion: 2,
     mediaType: MediaTypes.ociIndex,
-    manifests: listed.map(({ kind, manifest }) => ({ mediaType: manifest.mediaType, size: manifest.bytes.length, digest: manifest.digest, annotations: { kind } })),
+    manifests: listed.map(({ kind, manifest }) => ({
+      mediaType: manifest.mediaType,
+      size: manifest.bytes.length,
+      digest: manifest.digest,
+      annotations: { kind },
+    })),
   };
   await writeFile(join(dir, 'index.json'), JSON.stringify(index));
 }

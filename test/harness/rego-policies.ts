@@ -63,4 +63,3 @@ isCompliant[response] {
   response := {"result": true, "warning": "builder is not pinned"}
 }
 `;
-

@@ -43,9 +43,7 @@ export function buildSamples(opts: { dockerReference: string; key: KeyObject; ot
       tag: 'tampered',
       description: 'payload changed after signing',
       image: tamperedImage,
-      signature: legacySignatureManifest([
-        { payload: Buffer.concat([tamperedPayload, Buffer.from(' ')]), signature: tamperedSignature },
-      ]),
+      signature: legacySignatureManifest([{ payload: Buffer.concat([tamperedPayload, Buffer.from(' ')]), signature: tamperedSignature }]),
       expected: 'deny',
     },
     { tag: 'wrong-key', description: 'signed with a key the policy does not trust', image: wrongKey, signature: sign(wrongKey, otherKey), expected: 'deny' },
@@ -62,10 +60,7 @@ export async function pushSamples(reg: TestRegistry, repo: string, samples: Samp
 export async function writeSamplesLayout(dir: string, samples: Sample[]): Promise<void> {
   await writeOciLayout(
     dir,
-    samples.flatMap((s) => [
-      { tag: s.tag, manifest: s.image },
-      ...(s.signature ? [{ tag: signatureTag(s.image.digest), manifest: s.signature }] : []),
-    ]),
+    samples.flatMap((s) => [{ tag: s.tag, manifest: s.image }, ...(s.signature ? [{ tag: signatureTag(s.image.digest), manifest: s.signature }] : [])]),
   );
 }
 
@@ -89,7 +84,11 @@ ${pem}
 
 /** PEM text indented to sit under `data: |` of an authority's key in the policies tests write. */
 export function yamlBlock(text: string, indent = 10): string {
-  return text.trim().split('\n').map((l) => `${' '.repeat(indent)}${l}`).join('\n');
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => `${' '.repeat(indent)}${l}`)
+    .join('\n');
 }
 
 /** A ClusterImagePolicy that admits whatever its glob matches: for tests about loading and matching, not signatures. */

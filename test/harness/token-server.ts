@@ -87,20 +87,18 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   const now = Date.now();
   // The registry trusts this root from its start, before anyone knows its clock: ten years either way, as roots are.
   const TEN_YEARS_MS = 10 * 365 * 86_400_000;
-  const cert = await X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: '01',
-      name: `CN=${ISSUER}`,
-      notBefore: new Date(now - TEN_YEARS_MS),
-      notAfter: new Date(now + TEN_YEARS_MS),
-      signingAlgorithm: EC,
-      keys,
-      extensions: [
-        new BasicConstraintsExtension(true, undefined, true),
-        new KeyUsagesExtension(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign, true),
-      ],
-    },
-  );
+  const cert = await X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: `CN=${ISSUER}`,
+    notBefore: new Date(now - TEN_YEARS_MS),
+    notAfter: new Date(now + TEN_YEARS_MS),
+    signingAlgorithm: EC,
+    keys,
+    extensions: [
+      new BasicConstraintsExtension(true, undefined, true),
+      new KeyUsagesExtension(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign, true),
+    ],
+  });
   const signingKey = KeyObject.from(keys.privateKey);
   const x5c = Buffer.from(cert.rawData).toString('base64');
   const users = opts.users ?? {};
@@ -134,7 +132,10 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', server.url);
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    const scopes = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean);
     const record: TokenRequestRecord = { username: undefined, scopes, status: 200, granted: [] };
     server.requests.push(record);
     const reply = (status: number, body: unknown) => {
@@ -147,7 +148,9 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     if (basic && users[basic.username]?.password !== basic.password) {
       return reply(401, { errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] });
     }
-    const allowed = basic ? { prefixes: users[basic.username]!.repositories, actions: users[basic.username]!.actions ?? ['pull'] } : { prefixes: anonymous, actions: ['pull'] };
+    const allowed = basic
+      ? { prefixes: users[basic.username]!.repositories, actions: users[basic.username]!.actions ?? ['pull'] }
+      : { prefixes: anonymous, actions: ['pull'] };
     record.granted = scopes.flatMap((scope) => grant(scope, allowed.prefixes, allowed.actions));
     const token = jwt(basic?.username ?? '', record.granted);
     const answer = { token, access_token: token, expires_in: server.expiresIn, issued_at: new Date(Date.now() + server.clockOffsetMs).toISOString() };
@@ -171,7 +174,10 @@ function grant(scope: string, prefixes: string[], actions: string[]): Access[] {
   const type = scope.slice(0, first);
   const name = scope.slice(first + 1, last);
   if (type !== 'repository' || !prefixes.some((p) => p === '*' || name === p || name.startsWith(`${p}/`))) return [];
-  const granted = scope.slice(last + 1).split(',').filter((a) => actions.includes(a));
+  const granted = scope
+    .slice(last + 1)
+    .split(',')
+    .filter((a) => actions.includes(a));
   return granted.length ? [{ type, name, actions: granted }] : [];
 }
 

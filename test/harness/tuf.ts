@@ -128,7 +128,10 @@ export async function serveTufRepository(repo: TufRepository): Promise<ServedTuf
 }
 
 /** The TrustRoot YAML for a served repository (`remote`) or a packed one (`repository`). */
-export function tufTrustRootYaml(name: string, spec: { remote: { mirror: string; root: Buffer; targets?: string } } | { repository: { mirrorFS: Buffer; root: Buffer } }): string {
+export function tufTrustRootYaml(
+  name: string,
+  spec: { remote: { mirror: string; root: Buffer; targets?: string } } | { repository: { mirrorFS: Buffer; root: Buffer } },
+): string {
   const body =
     'remote' in spec
       ? `  remote:\n    mirror: ${spec.remote.mirror}\n    root: ${spec.remote.root.toString('base64')}\n${spec.remote.targets ? `    targets: ${spec.remote.targets}\n` : ''}`

@@ -24,7 +24,10 @@ export function awsSample(name: AwsSample): Json {
 /** Every key path of a value with the JSON type found there, sorted: what "the same shape" compares. */
 export function shapeOf(value: unknown, path = ''): string[] {
   if (Array.isArray(value)) return [`${path}: array`, ...value.flatMap((v, i) => shapeOf(v, `${path}[${i}]`))];
-  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => shapeOf(v, path ? `${path}.${k}` : k)).sort();
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value)
+      .flatMap(([k, v]) => shapeOf(v, path ? `${path}.${k}` : k))
+      .sort();
   return [`${path}: ${value === null ? 'null' : typeof value}`];
 }
 

@@ -73,7 +73,10 @@ export function dumpDom(url: string): string {
 export function screenshot(url: string, file: string, size = { width: 1280, height: 1600 }): void {
   const p = profile();
   try {
-    const out = spawnSync(BINARY, [...QUIET, p.arg, `--window-size=${size.width},${size.height}`, `--screenshot=${file}`, url], { encoding: 'utf8', timeout: 60_000 });
+    const out = spawnSync(BINARY, [...QUIET, p.arg, `--window-size=${size.width},${size.height}`, `--screenshot=${file}`, url], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     if (out.error) throw new Error(`chromium --screenshot: ${out.error.message} (is Debian's chromium installed?)`);
     if (out.status !== 0) throw new Error(`chromium --screenshot exited ${out.status}: ${out.stderr.slice(-2000)}`);
   } finally {
@@ -96,7 +99,10 @@ export interface Page {
 export async function openPage(url: string): Promise<Page> {
   const p = profile();
   // Its own process group, so that its helper processes end with it.
-  const child = spawn(BINARY, [...QUIET, p.arg, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', url], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child = spawn(BINARY, [...QUIET, p.arg, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', url], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
   const cleanup = async () => {
     if (child.exitCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -136,7 +142,10 @@ export async function openPage(url: string): Promise<Page> {
         ws.send(JSON.stringify({ id: n, method, params }));
       });
     const evaluate = async <T>(expression: string): Promise<T> => {
-      const r = (await call('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true })) as { result: { value: T }; exceptionDetails?: { text: string; exception?: { description?: string } } };
+      const r = (await call('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true })) as {
+        result: { value: T };
+        exceptionDetails?: { text: string; exception?: { description?: string } };
+      };
       if (r.exceptionDetails) throw new Error(`page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
       return r.result.value;
     };

@@ -58,13 +58,20 @@ export async function startFakeGoogle(opts: FakeGoogleOptions): Promise<FakeGoog
           refusals.push(refusal);
           return json(res, 400, { error: 'invalid_grant', error_description: `refused: ${refusal}` });
         }
-        return json(res, 200, { access_token: GCP_FEDERATED_TOKEN, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3600 });
+        return json(res, 200, {
+          access_token: GCP_FEDERATED_TOKEN,
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          token_type: 'Bearer',
+          expires_in: 3600,
+        });
       }
       const impersonate = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(path);
       if (req.method === 'POST' && impersonate) {
         if (req.headers.authorization !== `Bearer ${GCP_FEDERATED_TOKEN}`) return json(res, 401, { error: { code: 401, status: 'UNAUTHENTICATED' } });
         if (!(opts.impersonable ?? []).includes(impersonate[1]!)) {
-          return json(res, 403, { error: { code: 403, message: `Permission 'iam.serviceAccounts.getAccessToken' denied on ${impersonate[1]}`, status: 'PERMISSION_DENIED' } });
+          return json(res, 403, {
+            error: { code: 403, message: `Permission 'iam.serviceAccounts.getAccessToken' denied on ${impersonate[1]}`, status: 'PERMISSION_DENIED' },
+          });
         }
         return json(res, 200, { accessToken: GCP_SA_TOKEN, expireTime: new Date(Date.now() + 3600_000).toISOString() });
       }
@@ -74,7 +81,13 @@ export async function startFakeGoogle(opts: FakeGoogleOptions): Promise<FakeGoog
         if (token !== GCP_FEDERATED_TOKEN && token !== GCP_SA_TOKEN) return json(res, 401, { error: { code: 401, status: 'UNAUTHENTICATED' } });
         if (!(opts.projects ?? opts.readableProjects ?? []).includes(list[1]!)) return json(res, 404, { error: { code: 404, status: 'NOT_FOUND' } });
         if (!(opts.readableProjects ?? []).includes(list[1]!)) {
-          return json(res, 403, { error: { code: 403, message: `Permission 'artifactregistry.repositories.list' denied on resource projects/${list[1]}`, status: 'PERMISSION_DENIED' } });
+          return json(res, 403, {
+            error: {
+              code: 403,
+              message: `Permission 'artifactregistry.repositories.list' denied on resource projects/${list[1]}`,
+              status: 'PERMISSION_DENIED',
+            },
+          });
         }
         return json(res, 200, { repositories: [{ name: `projects/${list[1]}/locations/${list[2]}/repositories/signatures`, format: 'DOCKER' }] });
       }
@@ -96,14 +109,19 @@ function checkExchange(form: URLSearchParams, secretKey: string): string | undef
   }
   const headers = new Map(subject.headers.map((h) => [h.key.toLowerCase(), h.value]));
   if (headers.get('x-goog-cloud-target-resource') !== form.get('audience')) return 'target resource is not the audience';
-  const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([a-z0-9-]+)\/sts\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(headers.get('authorization') ?? '');
+  const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([a-z0-9-]+)\/sts\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(
+    headers.get('authorization') ?? '',
+  );
   if (!auth) return 'authorization header';
   const [, , day, region, signedHeaders, signature] = auth as unknown as [string, string, string, string, string, string];
   const signed = signedHeaders.split(';');
   for (const h of ['host', 'x-amz-date', 'x-goog-cloud-target-resource']) if (!signed.includes(h)) return `${h} is not signed`;
   const url = new URL(subject.url);
   if (url.host !== `sts.${region}.amazonaws.com` || headers.get('host') !== url.host) return 'host';
-  const query = [...url.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).sort().join('&');
+  const query = [...url.searchParams]
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .sort()
+    .join('&');
   const canonical = [subject.method, '/', query, ...signed.map((h) => `${h}:${(headers.get(h) ?? '').trim()}`), '', signedHeaders, sha256('')].join('\n');
   const date = headers.get('x-amz-date') ?? '';
   const stringToSign = ['AWS4-HMAC-SHA256', date, `${day}/${region}/sts/aws4_request`, sha256(canonical)].join('\n');

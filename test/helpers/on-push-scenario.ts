@@ -137,11 +137,26 @@ export class OnPushScenario {
       return { url: QueueUrl!, arn: Attributes!.QueueArn! };
     };
     const topic = async (name: string) => (await fx.sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!;
-    const topics = { operators: await topic('sigwatch-operators'), acme: await topic('sigwatch-acme'), payments: await topic('sigwatch-payments'), retail: await topic('sigwatch-retail') };
-    const inbox = { operators: await queue('operators'), payments: await queue('payments'), paymentsDenies: await queue('payments-denies'), retail: await queue('retail') };
+    const topics = {
+      operators: await topic('sigwatch-operators'),
+      acme: await topic('sigwatch-acme'),
+      payments: await topic('sigwatch-payments'),
+      retail: await topic('sigwatch-retail'),
+    };
+    const inbox = {
+      operators: await queue('operators'),
+      payments: await queue('payments'),
+      paymentsDenies: await queue('payments-denies'),
+      retail: await queue('retail'),
+    };
     const subscribe = (topicArn: string, q: { arn: string }, filter?: object) =>
       fx.sns.send(
-        new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: q.arn, Attributes: { RawMessageDelivery: 'true', ...(filter ? { FilterPolicy: JSON.stringify(filter) } : {}) } }),
+        new SubscribeCommand({
+          TopicArn: topicArn,
+          Protocol: 'sqs',
+          Endpoint: q.arn,
+          Attributes: { RawMessageDelivery: 'true', ...(filter ? { FilterPolicy: JSON.stringify(filter) } : {}) },
+        }),
       );
     await subscribe(topics.operators, inbox.operators);
     await subscribe(topics.payments, inbox.payments);
@@ -270,7 +285,9 @@ spec:
   async drain(url: string): Promise<Message[]> {
     const all: Message[] = [];
     for (;;) {
-      const { Messages = [] } = await this.servers.fx.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }));
+      const { Messages = [] } = await this.servers.fx.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }),
+      );
       if (Messages.length === 0) return all;
       all.push(...Messages);
     }

@@ -192,7 +192,13 @@ export class GcpFederatedCredentials {
     });
     const where = `GCP STS ${describe(this.tokenUrl)}`;
     const res = await this.send(
-      { method: 'POST', url: this.tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), maxBytes: MAX_RESPONSE_BYTES },
+      {
+        method: 'POST',
+        url: this.tokenUrl,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+        maxBytes: MAX_RESPONSE_BYTES,
+      },
       'gcp-sts',
       `GCP STS token exchange for ${this.audience}`,
     );
@@ -247,7 +253,8 @@ export class GcpFederatedCredentials {
     } catch (err) {
       if (err instanceof SigwatchError) throw err;
       const name = errorName(err);
-      if (name === 'CredentialsProviderError') throw new SigwatchError('REGISTRY_AUTH', 'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks');
+      if (name === 'CredentialsProviderError')
+        throw new SigwatchError('REGISTRY_AUTH', 'GCP federation: no AWS credentials found to sign the GetCallerIdentity request Google checks');
       throw new SigwatchError('REGISTRY_AUTH', `GCP federation: signing the AWS GetCallerIdentity request failed (${name})`);
     }
     checkSignedRequest(req, this.audience);

@@ -59,9 +59,13 @@ export class LocalPullSecrets implements PullSecretSource {
     const found = index.get(name) ?? [];
     if (found.length === 0) {
       const known = [...index.keys()].sort();
-      throw new SigwatchError('CONFIG', `${label} not found: no Secret manifest there has metadata.name "${name}"${known.length > 0 ? ` (found: ${known.join(', ')})` : ' (no Secret manifests found)'}`);
+      throw new SigwatchError(
+        'CONFIG',
+        `${label} not found: no Secret manifest there has metadata.name "${name}"${known.length > 0 ? ` (found: ${known.join(', ')})` : ' (no Secret manifests found)'}`,
+      );
     }
-    if (found.length > 1) throw new SigwatchError('CONFIG', `${label}: ${found.length} Secret manifests have that name (${found.map((m) => m.file).join(', ')})`);
+    if (found.length > 1)
+      throw new SigwatchError('CONFIG', `${label}: ${found.length} Secret manifests have that name (${found.map((m) => m.file).join(', ')})`);
     const { file, doc } = found[0]!;
     return parsePullSecret(secretValue(doc, `pull secret "${name}" (${file})`), `pull secret "${name}" (${file})`);
   }
@@ -72,9 +76,15 @@ export class LocalPullSecrets implements PullSecretSource {
       entries = await readdir(this.#dir, { withFileTypes: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new SigwatchError('CONFIG', `pull secrets folder ${this.#dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : `cannot be read (${code ?? 'error'})`}`);
+      throw new SigwatchError(
+        'CONFIG',
+        `pull secrets folder ${this.#dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : `cannot be read (${code ?? 'error'})`}`,
+      );
     }
-    const files = entries.filter((e) => e.isFile() && EXTENSIONS.test(e.name)).map((e) => e.name).sort();
+    const files = entries
+      .filter((e) => e.isFile() && EXTENSIONS.test(e.name))
+      .map((e) => e.name)
+      .sort();
     if (files.length > MAX_FILES) throw new SigwatchError('CONFIG', `pull secrets folder ${this.#dir}: ${files.length} files, over the limit of ${MAX_FILES}`);
     const index = new Map<string, Manifest[]>();
     for (const name of files) {
@@ -115,7 +125,10 @@ function secretValue(doc: Record<string, unknown>, label: string): string {
   const type = typeof doc.type === 'string' ? doc.type : 'Opaque';
   const field = type === DOCKER_CONFIG_JSON ? '.dockerconfigjson' : type === DOCKER_CFG ? '.dockercfg' : type === 'Opaque' ? 'sa.json' : undefined;
   if (!field) {
-    throw new SigwatchError('CONFIG', `${label}: a Secret of type ${type} holds no registry credentials; expected ${DOCKER_CONFIG_JSON}, ${DOCKER_CFG}, or an Opaque Secret with sa.json`);
+    throw new SigwatchError(
+      'CONFIG',
+      `${label}: a Secret of type ${type} holds no registry credentials; expected ${DOCKER_CONFIG_JSON}, ${DOCKER_CFG}, or an Opaque Secret with sa.json`,
+    );
   }
   const stringData = isObject(doc.stringData) ? doc.stringData : {};
   const data = isObject(doc.data) ? doc.data : {};

@@ -62,7 +62,15 @@ export const core: Registry = {
       return r === 0 ? 0 : r;
     },
   },
-  and: { arity: 2, fn: (a) => new RSet(set(a, 0).values().filter((v) => set(a, 1).has(v))) },
+  and: {
+    arity: 2,
+    fn: (a) =>
+      new RSet(
+        set(a, 0)
+          .values()
+          .filter((v) => set(a, 1).has(v)),
+      ),
+  },
   or: { arity: 2, fn: (a) => new RSet([...set(a, 0).values(), ...set(a, 1).values()]) },
   abs: { arity: 1, fn: (a) => Math.abs(num(a, 0)) },
   ceil: { arity: 1, fn: (a) => Math.ceil(num(a, 0)) },

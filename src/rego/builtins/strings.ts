@@ -9,59 +9,68 @@ function runes(s: string): string[] {
 /** Go's fmt verbs, as OPA's sprintf hands values to them. */
 export function sprintf(format: string, args: Value[]): string {
   let ai = 0;
-  return format.replace(/%([-+# 0]*)(\d+|\*)?(?:\.(\d+))?([a-zA-Z%])/g, (m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
-    if (verb === '%') return '%';
-    if (ai >= args.length) return `%!${verb}(MISSING)`;
-    const v = args[ai++]!;
-    let out: string;
-    switch (verb) {
-      case 'v':
-        out = typeof v === 'string' ? v : formatValue(v);
-        break;
-      case 's':
-        out = typeof v === 'string' ? v : formatValue(v);
-        break;
-      case 'q':
-        out = typeof v === 'string' ? JSON.stringify(v) : `%!q(${formatValue(v)})`;
-        break;
-      case 'd':
-        out = typeof v === 'number' && Number.isInteger(v) ? String(v) : `%!d(${typeof v === 'number' ? 'big.Float=' + v : typeName(v) + '=' + formatValue(v)})`;
-        break;
-      case 'f':
-      case 'F':
-        out = typeof v === 'number' ? v.toFixed(prec !== undefined ? Number(prec) : 6) : `%!f(${formatValue(v)})`;
-        break;
-      case 'e':
-        out = typeof v === 'number' ? v.toExponential(prec !== undefined ? Number(prec) : 6).replace(/e([+-])(\d)$/, 'e$10$2') : `%!e(${formatValue(v)})`;
-        break;
-      case 'g':
-        out = typeof v === 'number' ? String(v) : `%!g(${formatValue(v)})`;
-        break;
-      case 'x':
-      case 'X': {
-        if (typeof v === 'number' && Number.isInteger(v)) out = v.toString(16);
-        else if (typeof v === 'string') out = Buffer.from(v, 'utf8').toString('hex');
-        else out = `%!${verb}(${formatValue(v)})`;
-        if (verb === 'X') out = out.toUpperCase();
-        break;
+  return (
+    format.replace(/%([-+# 0]*)(\d+|\*)?(?:\.(\d+))?([a-zA-Z%])/g, (m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
+      if (verb === '%') return '%';
+      if (ai >= args.length) return `%!${verb}(MISSING)`;
+      const v = args[ai++]!;
+      let out: string;
+      switch (verb) {
+        case 'v':
+          out = typeof v === 'string' ? v : formatValue(v);
+          break;
+        case 's':
+          out = typeof v === 'string' ? v : formatValue(v);
+          break;
+        case 'q':
+          out = typeof v === 'string' ? JSON.stringify(v) : `%!q(${formatValue(v)})`;
+          break;
+        case 'd':
+          out =
+            typeof v === 'number' && Number.isInteger(v) ? String(v) : `%!d(${typeof v === 'number' ? 'big.Float=' + v : typeName(v) + '=' + formatValue(v)})`;
+          break;
+        case 'f':
+        case 'F':
+          out = typeof v === 'number' ? v.toFixed(prec !== undefined ? Number(prec) : 6) : `%!f(${formatValue(v)})`;
+          break;
+        case 'e':
+          out = typeof v === 'number' ? v.toExponential(prec !== undefined ? Number(prec) : 6).replace(/e([+-])(\d)$/, 'e$10$2') : `%!e(${formatValue(v)})`;
+          break;
+        case 'g':
+          out = typeof v === 'number' ? String(v) : `%!g(${formatValue(v)})`;
+          break;
+        case 'x':
+        case 'X': {
+          if (typeof v === 'number' && Number.isInteger(v)) out = v.toString(16);
+          else if (typeof v === 'string') out = Buffer.from(v, 'utf8').toString('hex');
+          else out = `%!${verb}(${formatValue(v)})`;
+          if (verb === 'X') out = out.toUpperCase();
+          break;
+        }
+        case 'o':
+          out = typeof v === 'number' && Number.isInteger(v) ? v.toString(8) : `%!o(${formatValue(v)})`;
+          break;
+        case 'b':
+          out = typeof v === 'number' && Number.isInteger(v) ? v.toString(2) : `%!b(${formatValue(v)})`;
+          break;
+        case 't':
+          out = typeof v === 'boolean' ? String(v) : `%!t(${formatValue(v)})`;
+          break;
+        default:
+          return m;
       }
-      case 'o':
-        out = typeof v === 'number' && Number.isInteger(v) ? v.toString(8) : `%!o(${formatValue(v)})`;
-        break;
-      case 'b':
-        out = typeof v === 'number' && Number.isInteger(v) ? v.toString(2) : `%!b(${formatValue(v)})`;
-        break;
-      case 't':
-        out = typeof v === 'boolean' ? String(v) : `%!t(${formatValue(v)})`;
-        break;
-      default:
-        return m;
-    }
-    if (flags.includes('+') && typeof v === 'number' && v >= 0 && 'dfeg'.includes(verb)) out = `+${out}`;
-    const w = width === undefined || width === '*' ? 0 : Number(width);
-    if (out.length < w) out = flags.includes('-') ? out.padEnd(w) : flags.includes('0') && typeof v === 'number' ? out.padStart(w, '0') : out.padStart(w);
-    return out;
-  }) + (ai < args.length ? `%!(EXTRA ${args.slice(ai).map((v) => `${goType(v)}=${typeof v === 'string' ? v : formatValue(v)}`).join(', ')})` : '');
+      if (flags.includes('+') && typeof v === 'number' && v >= 0 && 'dfeg'.includes(verb)) out = `+${out}`;
+      const w = width === undefined || width === '*' ? 0 : Number(width);
+      if (out.length < w) out = flags.includes('-') ? out.padEnd(w) : flags.includes('0') && typeof v === 'number' ? out.padStart(w, '0') : out.padStart(w);
+      return out;
+    }) +
+    (ai < args.length
+      ? `%!(EXTRA ${args
+          .slice(ai)
+          .map((v) => `${goType(v)}=${typeof v === 'string' ? v : formatValue(v)}`)
+          .join(', ')})`
+      : '')
+  );
 }
 
 function goType(v: Value): string {

@@ -22,7 +22,7 @@ function daysIn(y: number, m: number): number {
   return new Date(Date.UTC(y, m, 0)).getUTCDate();
 }
 
-const UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** Go's time.ParseDuration, in ns. */
 export function parseDurationNs(s: string): number {
@@ -58,14 +58,32 @@ function fields(ns: number, tz: string | undefined) {
   let parts: Record<string, string>;
   try {
     parts = Object.fromEntries(
-      new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'long' })
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+        weekday: 'long',
+      })
         .formatToParts(new Date(ms))
         .map((p) => [p.type, p.value]),
     );
   } catch {
     throw new BuiltinError(`unknown time zone ${tz}`);
   }
-  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour), minute: Number(parts.minute), second: Number(parts.second), weekday: parts.weekday! };
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+    second: Number(parts.second),
+    weekday: parts.weekday!,
+  };
 }
 
 const LAYOUTS: Record<string, string> = {
@@ -121,10 +139,15 @@ function formatGo(ns: number, tz: string | undefined, layout: string): string {
         return f.hour >= 12 ? 'PM' : 'AM';
       default:
         if (t.startsWith('.9')) {
-          const s = String(frac).padStart(9, '0').slice(0, t.length - 1).replace(/0+$/, '');
+          const s = String(frac)
+            .padStart(9, '0')
+            .slice(0, t.length - 1)
+            .replace(/0+$/, '');
           return s ? `.${s}` : '';
         }
-        return `.${String(frac).padStart(9, '0').slice(0, t.length - 1)}`;
+        return `.${String(frac)
+          .padStart(9, '0')
+          .slice(0, t.length - 1)}`;
     }
   });
 }
@@ -146,7 +169,17 @@ function parseGo(layout: string, value: string): number {
   if (l === LAYOUTS.RFC3339 || l === LAYOUTS.RFC3339Nano) return parseRFC3339Ns(value);
   const groups: string[] = [];
   const re = l.replace(/2006|01|02|15|04|05|Jan|Z07:00|MST|\.9+|\.0+|[.*+?^${}()|[\]\\]/g, (t) => {
-    const map: Record<string, string> = { '2006': '(\\d{4})', '01': '(\\d{2})', '02': '(\\d{2})', '15': '(\\d{2})', '04': '(\\d{2})', '05': '(\\d{2})', Jan: '([A-Z][a-z]{2})', 'Z07:00': '(Z|[+-]\\d{2}:\\d{2})', MST: '([A-Z]{3,4})' };
+    const map: Record<string, string> = {
+      '2006': '(\\d{4})',
+      '01': '(\\d{2})',
+      '02': '(\\d{2})',
+      '15': '(\\d{2})',
+      '04': '(\\d{2})',
+      '05': '(\\d{2})',
+      Jan: '([A-Z][a-z]{2})',
+      'Z07:00': '(Z|[+-]\\d{2}:\\d{2})',
+      MST: '([A-Z]{3,4})',
+    };
     if (map[t]) {
       groups.push(t);
       return map[t];
@@ -222,7 +255,15 @@ export const timeBuiltins: Registry = {
       const ms = Math.floor(ns / NS_PER_MS);
       const rest = ns - ms * NS_PER_MS;
       const d = new Date(ms);
-      const t = Date.UTC(d.getUTCFullYear() + int(a, 1), d.getUTCMonth() + int(a, 2), d.getUTCDate() + int(a, 3), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds());
+      const t = Date.UTC(
+        d.getUTCFullYear() + int(a, 1),
+        d.getUTCMonth() + int(a, 2),
+        d.getUTCDate() + int(a, 3),
+        d.getUTCHours(),
+        d.getUTCMinutes(),
+        d.getUTCSeconds(),
+        d.getUTCMilliseconds(),
+      );
       return t * NS_PER_MS + rest;
     },
   },

@@ -75,7 +75,8 @@ export function strings(args: Value[], i: number, want = 'one of {array, set}'):
   const list = collection(args, i, want);
   const kind = Array.isArray(args[i]) ? 'array' : 'set';
   return list.map((s) => {
-    if (typeof s !== 'string') throw new BuiltinError(`operand ${i + 1} must be ${kind} of strings but got ${kind} containing ${typeName(s)}`, 'eval_type_error');
+    if (typeof s !== 'string')
+      throw new BuiltinError(`operand ${i + 1} must be ${kind} of strings but got ${kind} containing ${typeName(s)}`, 'eval_type_error');
     return s;
   });
 }
