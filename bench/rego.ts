@@ -11,8 +11,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { evaluateRego } from '../src/attest/rego.ts';
-import { policyInput } from '../src/attest/statement.ts';
+import { evaluateRego } from '../src/verify/policy-engines/rego.ts';
+import { policyInput } from '../src/verify/evidence/attestation/statement.ts';
 import { PredicateUris, Predicates } from '../test/harness/attestations.ts';
 import { CUSTOM_POLICY, FRESH_SCAN_POLICY, SLSA_POLICY, VULN_POLICY } from '../test/harness/rego-policies.ts';
 

@@ -28,7 +28,7 @@ import { buildPolicySet } from '../src/store/policy-set.ts';
 import { policiesMatching } from '../src/store/policy-set.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { parseImageTarget } from '../src/registry/target.ts';
-import { verifyImage } from '../src/pipeline/verify-image.ts';
+import { verifyImage } from '../src/verify/verify-image.ts';
 import { DEFAULT_CONCURRENCY, verifyImages } from '../src/pipeline/verify-batch.ts';
 import type { PolicySet } from '../src/policy/types.ts';
 import {
@@ -334,7 +334,7 @@ const { RegistryClient } = await import('./src/registry/client.ts');
 const { systemClock } = await import('./src/clock.ts');
 const { TrustRootResolver } = await import('./src/trust/trust-roots.ts');
 const { parseImageTarget } = await import('./src/registry/target.ts');
-const { verifyImage } = await import('./src/pipeline/verify-image.ts');
+const { verifyImage } = await import('./src/verify/verify-image.ts');
 const { buildPolicySet, policiesMatching } = await import('./src/store/policy-set.ts');
 const { keyPolicyYaml } = await import('./test/harness/samples.ts');
 const set = buildPolicySet([{ text: keyPolicyYaml('k', '**', ${JSON.stringify(pem)}), file: 'k.yaml' }]);

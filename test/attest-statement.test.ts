@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { predicateUri, PREDICATE_TYPES } from '../src/attest/predicate-types.ts';
-import { namesDigest, parseStatement, policyInput, type Statement } from '../src/attest/statement.ts';
+import { predicateUri, PREDICATE_TYPES } from '../src/policy/predicate-types.ts';
+import { namesDigest, parseStatement, policyInput, type Statement } from '../src/verify/evidence/attestation/statement.ts';
 
 const HEX = 'ab'.repeat(32);
 const statement = (extra: Record<string, unknown> = {}) =>

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import type { AttestationAuthorityResult } from '../src/attest/check-attestations.ts';
+import type { AttestationAuthorityResult } from '../src/verify/attestations.ts';
 import {
   attestationManifest,
   attestationReferrer,

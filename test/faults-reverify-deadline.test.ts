@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { budget } from '../src/deadline.ts';
-import { verifyImage } from '../src/pipeline/verify-image.ts';
+import { verifyImage } from '../src/verify/verify-image.ts';
 import { loadPolicyPath } from '../src/store/folder.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { ecrHost } from '../src/registry/providers/ecr.ts';

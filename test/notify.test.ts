@@ -24,7 +24,7 @@ import {
   type Notification,
   type NotificationInput,
 } from '../src/notify/index.ts';
-import type { PolicyResult, Verdict } from '../src/policy/verdict.ts';
+import type { PolicyResult, Verdict } from '../src/verify/verdict.ts';
 import { startTestFauxqs, type TestFauxqs } from './helpers/fauxqs.ts';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { evaluatePolicies } from '../src/policy/evaluate.ts';
+import { evaluatePolicies } from '../src/verify/admission.ts';
 import type { ClusterImagePolicy } from '../src/policy/types.ts';
-import type { AuthorityResult } from '../src/policy/verdict.ts';
+import type { AuthorityResult } from '../src/verify/verdict.ts';
 
 function policy(name: string, authorities: string[], mode?: 'enforce' | 'warn'): ClusterImagePolicy {
   return {

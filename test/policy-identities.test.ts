@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { matchedSubject } from '../src/policy/identities.ts';
+import { matchedSubject } from '../src/verify/identities.ts';
 
 const cert = {
   issuer: 'https://token.actions.githubusercontent.com',

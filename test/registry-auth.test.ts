@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SigwatchError } from '../src/errors.ts';
-import { verifyImage } from '../src/pipeline/verify-image.ts';
+import { verifyImage } from '../src/verify/verify-image.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { dockerConfigLookup, type CredentialLookup } from '../src/registry/credentials.ts';
 import { parseImageTarget } from '../src/registry/target.ts';

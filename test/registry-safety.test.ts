@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SigwatchError } from '../src/errors.ts';
-import { verifyImage } from '../src/pipeline/verify-image.ts';
+import { verifyImage } from '../src/verify/verify-image.ts';
 import { RegistryClient } from '../src/registry/client.ts';
 import { parseImageTarget } from '../src/registry/target.ts';
 import { loadPolicyPath } from '../src/store/folder.ts';

@@ -14,7 +14,7 @@ import { AccountDirectory } from '../src/accounts/groups.ts';
 import { RunHistory } from '../src/report/history.ts';
 import type { PostureReport } from '../src/report/posture.ts';
 import { reportRun } from '../src/reverify/report-step.ts';
-import { verdictRecordOf } from '../src/reverify/worker.ts';
+import { verdictRecordOf } from '../src/store/verdict-record.ts';
 import { VerdictStore, type VerdictRecord } from '../src/store/verdicts.ts';
 import { ManualClock, TEST_EPOCH } from './helpers/clock.ts';
 import { startDynamo, type TestDynamo } from './helpers/dynamodb.ts';

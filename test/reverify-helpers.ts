@@ -28,7 +28,7 @@ import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesComman
 import { AssumeRoleCommand, STSClient, STSServiceException, type AssumeRoleCommandInput } from '@aws-sdk/client-sts';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { AccountDirectory, AwsSessions, parseConfig, type AwsCredentials, type SigwatchConfig } from '../src/accounts/index.ts';
-import { verifyImage } from '../src/pipeline/verify-image.ts';
+import { verifyImage } from '../src/verify/verify-image.ts';
 import type { PolicySet } from '../src/policy/types.ts';
 import { EcrCredentialProvider } from '../src/registry/providers/ecr.ts';
 import { RegistryClient } from '../src/registry/client.ts';

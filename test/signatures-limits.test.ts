@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Descriptor, Manifest, Repository } from '../src/registry/types.ts';
-import { fetchReferrerBundles, MAX_BUNDLE_REFERRERS } from '../src/signatures/bundles.ts';
+import { fetchReferrerBundles, MAX_BUNDLE_REFERRERS } from '../src/verify/evidence/bundle/fetch.ts';
 
 /** A repository whose referrers API lists `count` bundles, counting the manifests it is asked for. */
 function listingRepository(count: number): Repository & { manifestReads: number } {

@@ -1,7 +1,7 @@
 import { parseDocument } from 'yaml';
 import { SigwatchError } from '../errors.ts';
-import type { NoMatchBehaviour } from '../policy/evaluate.ts';
-import { GCP_AUDIENCE_RE, GCP_LOCATION_RE, GCP_PROJECT_RE, GCP_SERVICE_ACCOUNT_RE } from './gcp-names.ts';
+import type { NoMatchBehaviour } from '../policy/types.ts';
+import { GCP_AUDIENCE_RE, GCP_LOCATION_RE, GCP_PROJECT_RE, GCP_SERVICE_ACCOUNT_RE } from '../registry/providers/gcp-names.ts';
 import type {
   AccountConfig,
   Association,

@@ -1,4 +1,4 @@
-import type { NoMatchBehaviour } from '../policy/evaluate.ts';
+import type { NoMatchBehaviour } from '../policy/types.ts';
 
 /**
  * The association step's configuration, as `sigwatch.yaml` in the config bucket

@@ -8,7 +8,7 @@ import { callerIdentitySigner } from '../accounts/caller-identity-signer.ts';
 import { checkGcpAssociations, gcpCheckVerdict, GCP_CHECKS, type GcpCheckName, type ProjectLocationCheck } from '../accounts/check-gcp.ts';
 import { checkAssociations, checkTargets, checkVerdict, CHECKS, type AccountRegionCheck, type CheckTarget } from '../accounts/check.ts';
 import { GcpFederations, type GcpEndpoints } from '../accounts/gcp-federation.ts';
-import { GCP_PROJECT_RE } from '../accounts/gcp-names.ts';
+import { GCP_PROJECT_RE } from '../registry/providers/gcp-names.ts';
 import { configError, MAX_CONFIG_BYTES, parseConfig } from '../accounts/config.ts';
 import { AwsSessions } from '../accounts/sts.ts';
 import type { SigwatchConfig } from '../accounts/types.ts';

@@ -1,4 +1,4 @@
-import type { Verdict } from '../policy/verdict.ts';
+import type { Verdict } from '../verify/verdict.ts';
 
 /** The verdict as a person reads it: decision first, then why, policy by policy. */
 export function formatVerdictText(v: Verdict): string {

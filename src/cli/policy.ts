@@ -1,4 +1,4 @@
-import { checkRego } from '../attest/rego.ts';
+import { checkRego } from '../verify/policy-engines/rego.ts';
 import { SigwatchError } from '../errors.ts';
 import { formatProblem, type PolicyProblem } from '../policy/problems.ts';
 import type { ClusterImagePolicy } from '../policy/types.ts';

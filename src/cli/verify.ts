@@ -1,6 +1,6 @@
 import { SigwatchError } from '../errors.ts';
-import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
-import { verifyImage } from '../pipeline/verify-image.ts';
+import { defaultPolicyEvaluator } from '../verify/policy-engines/evaluate.ts';
+import { verifyImage } from '../verify/verify-image.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { anonymous, loadDockerConfig } from '../registry/credentials.ts';
 import { parseImageTarget } from '../registry/target.ts';
@@ -19,7 +19,7 @@ import { insecureRegistries, oneOf, parseDuration, requirePolicies } from './arg
 import { VERIFY } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { deadline, isUnavailable, withinDeadline } from '../deadline.ts';
-import type { Verdict } from '../policy/verdict.ts';
+import type { Verdict } from '../verify/verdict.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './io.ts';
 import { fixedClock, type Clock } from '../clock.ts';

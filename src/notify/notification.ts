@@ -4,7 +4,7 @@
  * are only ever added within a version) plus a few SNS message attributes, so
  * that subscriptions can filter without parsing the body.
  */
-import { isNoVerdict, type Decision, type NoVerdict, type PolicyResult, type Verdict, type VerdictError } from '../policy/verdict.ts';
+import { isNoVerdict, type Decision, type NoVerdict, type PolicyResult, type Verdict, type VerdictError } from '../verify/verdict.ts';
 
 export const SCHEMA_VERSION = 1;
 

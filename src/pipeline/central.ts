@@ -26,8 +26,8 @@ import type { PublicKey } from '../trust/keys.ts';
 import { SecretKeyStore } from '../trust/secret-keys.ts';
 import type { Audience, BatchVerifier, ImageCheck, ImageVerifier, OwnedImage } from './image-check.ts';
 import { manifestExists, manifestSubject } from './subject.ts';
-import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
-import { verifyImage } from './verify-image.ts';
+import { defaultPolicyEvaluator } from '../verify/policy-engines/evaluate.ts';
+import { verifyImage } from '../verify/verify-image.ts';
 
 /**
  * The verifier of the central account: whose image it is (the associations),

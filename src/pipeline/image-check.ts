@@ -1,4 +1,4 @@
-import type { Verdict } from '../policy/verdict.ts';
+import type { Verdict } from '../verify/verdict.ts';
 
 /**
  * What the on-push and re-verification paths hand to the verifier, and what

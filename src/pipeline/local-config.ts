@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { SigwatchError } from '../errors.ts';
-import type { NoMatchBehaviour } from '../policy/evaluate.ts';
+import type { NoMatchBehaviour } from '../policy/types.ts';
 import type { StdoutFormat } from '../notify/stdout.ts';
 
 /**

@@ -4,11 +4,11 @@ import type { ImageRef } from '../registry/reference.ts';
 import { parseImageTarget } from '../registry/target.ts';
 import type { Repository } from '../registry/types.ts';
 import { policiesMatching } from '../store/policy-set.ts';
-import type { NoMatchBehaviour } from '../policy/evaluate.ts';
+import type { NoMatchBehaviour } from '../policy/types.ts';
 import type { Audience, BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
 import { manifestExists, manifestSubject } from './subject.ts';
-import { defaultPolicyEvaluator } from '../attest/evaluate-policy.ts';
-import { verifyImage } from './verify-image.ts';
+import { defaultPolicyEvaluator } from '../verify/policy-engines/evaluate.ts';
+import { verifyImage } from '../verify/verify-image.ts';
 import type { Clock } from '../clock.ts';
 
 /**

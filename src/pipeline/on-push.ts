@@ -1,6 +1,6 @@
 import { deadline, isUnavailable, remainingMs, type BatchBudget } from '../deadline.ts';
 import { reasonOf, SigwatchError } from '../errors.ts';
-import { mapLimit } from '../reverify/limit.ts';
+import { mapLimit } from '../map-limit.ts';
 import { signatureSubject } from '../events/ecr.ts';
 import type { IncomingBatch, IncomingRecord } from '../events/envelope.ts';
 import type { PushEvent, Recheck } from '../events/types.ts';
@@ -9,7 +9,7 @@ import type { Logger } from '../observability/log.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { IdempotencyStore } from '../store/idempotency.ts';
 import type { VerdictRecord } from '../store/verdicts.ts';
-import { verdictRecordOf } from '../reverify/worker.ts';
+import { verdictRecordOf } from '../store/verdict-record.ts';
 import type { BatchVerifier, ImageVerifier, OwnedImage } from './image-check.ts';
 import type { Clock } from '../clock.ts';
 

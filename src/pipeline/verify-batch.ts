@@ -1,6 +1,6 @@
-import type { Verdict } from '../policy/verdict.ts';
+import type { Verdict } from '../verify/verdict.ts';
 import type { ImageTarget } from '../registry/target.ts';
-import { verifyImage, type PolicySelector, type VerifyDeps, type VerifyOptions } from './verify-image.ts';
+import { verifyImage, type PolicySelector, type VerifyDeps, type VerifyOptions } from '../verify/verify-image.ts';
 
 /**
  * Many images at once (a re-verification batch, a benchmark): verification is

@@ -5,6 +5,12 @@
  * Field names follow the YAML (including `ca-cert` and `source`).
  */
 
+/** The digests a key authority's `hashAlgorithm` may name (policy-controller accepts these four). */
+export type HashAlgorithm = 'sha224' | 'sha256' | 'sha384' | 'sha512';
+
+/** policy-controller's `no-match-policy`: what an image no policy covers gets. */
+export type NoMatchBehaviour = 'deny' | 'allow' | 'warn';
+
 export type ApiVersion = 'policy.sigstore.dev/v1alpha1' | 'policy.sigstore.dev/v1beta1';
 
 export interface ObjectMeta {

@@ -1,4 +1,3 @@
-import { CONFIG_MAP_UNSUPPORTED } from '../attest/evaluate-policy.ts';
 import { parseGoUrl, parseRegistry, parseRepository } from '../registry/reference.ts';
 import type { Draft } from './draft.ts';
 import { isPublicKeyPem, urlDecodeIssues } from './go-decode.ts';
@@ -30,6 +29,10 @@ import type {
   Source,
   StaticRef,
 } from './types.ts';
+
+/** The message for `configMapRef`, at validation and at verification. */
+export const CONFIG_MAP_UNSUPPORTED =
+  'configMapRef needs a Kubernetes cluster, which sigwatch does not run in; inline the policy in data or use remote with sha256sum';
 
 /**
  * policy-controller's admission rules for ClusterImagePolicy

@@ -1,5 +1,6 @@
-import { isNoVerdict, type NoVerdict, type Verdict } from '../policy/verdict.ts';
-import type { StoredVerdict, VerdictRecord } from '../store/verdicts.ts';
+import { isNoVerdict, type NoVerdict, type Verdict } from '../verify/verdict.ts';
+import type { VerdictRecord } from '../store/verdicts.ts';
+import type { Judgement } from '../store/verdict-record.ts';
 
 /**
  * What makes a re-verified verdict worth telling a team (docs/reverify.md):
@@ -13,19 +14,6 @@ import type { StoredVerdict, VerdictRecord } from '../store/verdicts.ts';
  */
 
 export type Change = 'first' | 'verdict' | 'new-warnings';
-
-export interface Judgement {
-  verdict: StoredVerdict;
-  /** Names of the failing `mode: warn` policies. */
-  warnings: string[];
-}
-
-export function judgementOf(verdict: Verdict | NoVerdict): Judgement {
-  // A deny that is "could not verify" is an error, not news about the image.
-  if (isNoVerdict(verdict) || verdict.error) return { verdict: 'error', warnings: [] };
-  const warnings = verdict.policies.filter((p) => p.mode === 'warn' && p.verdict === 'fail').map((p) => p.name);
-  return { verdict: verdict.verdict, warnings: [...new Set(warnings)].sort() };
-}
 
 /** Runs in a row an admitted image must fail to be verified before that is published (SIGWATCH_ERROR_RUNS). */
 export const DEFAULT_ERROR_RUNS = 2;

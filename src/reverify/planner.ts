@@ -5,7 +5,7 @@ import type { AccountConfig, Association, SigwatchConfig } from '../accounts/typ
 import { reasonOf } from '../errors.ts';
 import type { RetryOptions } from './backoff.ts';
 import { imagesPage, repositoriesPage, type ListingContext } from './ecr-listing.ts';
-import { mapLimit } from './limit.ts';
+import { mapLimit } from '../map-limit.ts';
 import { IMAGES_PER_MESSAGE, MESSAGE_VERSION, type ImagesMessage, type PlanCursor, type PlanMessage, type PlanScope, type RunTrigger } from './messages.ts';
 import { emf, type Log } from './metrics.ts';
 import type { QueueSender } from './queue.ts';

@@ -1,9 +1,10 @@
 import { buildNotification } from '../notify/notification.ts';
-import { isNoVerdict, type NoVerdict, type Verdict } from '../policy/verdict.ts';
+import { isNoVerdict, type NoVerdict, type Verdict } from '../verify/verdict.ts';
 import { imageId, type VerdictRecord, type VerdictStore } from '../store/verdicts.ts';
-import { changeOf, DEFAULT_ERROR_RUNS, heldUnverified, judgementOf, type Change } from './changes.ts';
+import { changeOf, DEFAULT_ERROR_RUNS, heldUnverified, type Change } from './changes.ts';
+import { judgementOf, verdictRecordOf } from '../store/verdict-record.ts';
 import { deadline, remainingMs, type BatchBudget } from '../deadline.ts';
-import { mapLimit } from './limit.ts';
+import { mapLimit } from '../map-limit.ts';
 import type { ImagesMessage, RunTrigger } from './messages.ts';
 import { emf, type Log } from './metrics.ts';
 import type { ChangedImage, RunLedger, RunState, TeamProgress } from './run-ledger.ts';
@@ -144,36 +145,6 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
   );
   if (state.complete) await deps.complete(state);
   return stats;
-}
-
-/**
- * The verdict store's record of a verification. Exported for on-push, which
- * stores its verdicts too, so that the first re-verification of an image
- * compares with the verdict its team heard at push time.
- */
-export function verdictRecordOf(
-  key: { account: string; region: string; repository: string; digest: string },
-  outcome: Pick<VerifyOutcome, 'verdict' | 'policySetVersion'>,
-  trigger: string,
-  time: Date,
-  /** The stored verdict, when the caller read it: its `since` carries on while the verdict stays. */
-  before?: VerdictRecord,
-): VerdictRecord {
-  const v = outcome.verdict;
-  const verdict = judgementOf(v).verdict;
-  const policyVersions: Record<string, string> = {};
-  if (!isNoVerdict(v)) for (const p of v.policies) if (p.source) policyVersions[p.source.file] = p.source.version ?? '';
-  return {
-    ...key,
-    verdict,
-    reasons: isNoVerdict(v) ? [v.error] : v.reasons,
-    warnings: judgementOf(v).warnings,
-    time: time.toISOString(),
-    since: before && before.verdict === verdict ? (before.since ?? before.time) : time.toISOString(),
-    policyVersions,
-    policySetVersion: outcome.policySetVersion,
-    trigger,
-  };
 }
 
 function tally(

@@ -1,6 +1,6 @@
 import { run } from '../../src/cli/main.ts';
 import { testNow } from './clock.ts';
-import type { Verdict } from '../../src/policy/verdict.ts';
+import type { Verdict } from '../../src/verify/verdict.ts';
 
 /** Runs the CLI in process and captures what it prints. */
 export async function sigwatch(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string; json: () => Verdict }> {

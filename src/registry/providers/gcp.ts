@@ -1,4 +1,4 @@
-import { GCP_AUDIENCE_RE, GCP_SERVICE_ACCOUNT_RE } from '../../accounts/gcp-names.ts';
+import { GCP_AUDIENCE_RE, GCP_SERVICE_ACCOUNT_RE } from './gcp-names.ts';
 import { SigwatchError } from '../../errors.ts';
 import type { Credential, CredentialLookup } from '../credentials.ts';
 import { describe, HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from '../http.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { pem, X509Certificate } from '@sigstore/core';
-import { isObject } from '../registry/manifest.ts';
+import { isObject } from '../../../registry/manifest.ts';
 import type { CosignSignature } from './types.ts';
 
 /**

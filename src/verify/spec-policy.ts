@@ -1,7 +1,7 @@
 import type { ClusterImagePolicy } from '../policy/types.ts';
-import type { AuthorityResult, SignerIdentity } from '../policy/verdict.ts';
-import type { AttestationAuthorityResult } from './check-attestations.ts';
-import type { PolicyEvaluator } from './evaluate-policy.ts';
+import type { AuthorityResult, SignerIdentity } from './verdict.ts';
+import type { AttestationAuthorityResult } from './attestations.ts';
+import type { PolicyEvaluator } from './policy-engines/evaluate.ts';
 
 /** Evaluates a ClusterImagePolicy's own `spec.policy` over its passing authorities: undefined when it passes, else why not. */
 export type SpecPolicyEvaluator = (policy: ClusterImagePolicy, authorities: AuthorityResult[]) => Promise<string | undefined>;

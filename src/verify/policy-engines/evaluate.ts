@@ -1,12 +1,9 @@
-import type { PolicyCheck } from '../policy/types.ts';
+import type { PolicyCheck } from '../../policy/types.ts';
+import { CONFIG_MAP_UNSUPPORTED } from '../../policy/validate-policy.ts';
 import { evaluateCue } from './cue.ts';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../../clock.ts';
 import { evaluateRego, type RegoOutcome } from './rego.ts';
-import { httpsFetcher, remotePolicyLoader, type RemoteFetcher } from './remote-policy.ts';
-
-/** The message for `configMapRef`, at validation and at verification. */
-export const CONFIG_MAP_UNSUPPORTED =
-  'configMapRef needs a Kubernetes cluster, which sigwatch does not run in; inline the policy in data or use remote with sha256sum';
+import { httpsFetcher, remotePolicyLoader, type RemoteFetcher } from './remote.ts';
 
 /**
  * Evaluates a `policy` block (an attestation's or a ClusterImagePolicy's)

@@ -1,6 +1,6 @@
-import { isObject } from '../registry/manifest.ts';
-import type { Repository } from '../registry/types.ts';
-import { readCosignTag, readLayer, verificationMaterial } from './legacy.ts';
+import { isObject } from '../../../registry/manifest.ts';
+import type { Repository } from '../../../registry/types.ts';
+import { readCosignTag, readLayer, verificationMaterial } from '../legacy-signature/fetch.ts';
 
 /** The layer media type of `cosign attest` (legacy format): a DSSE envelope (cosign `types.DssePayloadType`). */
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';

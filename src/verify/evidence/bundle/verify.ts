@@ -2,11 +2,11 @@ import { verify } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { dsse, X509Certificate } from '@sigstore/core';
 import type { TrustMaterial } from '@sigstore/verify';
-import { isObject } from '../registry/manifest.ts';
-import type { PublicKey } from '../trust/keys.ts';
-import { certificateIdentity, type CertificateIdentity } from './certificate-identity.ts';
-import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from './sigstore-verify.ts';
-import type { HashAlgorithm } from './verify-key.ts';
+import { isObject } from '../../../registry/manifest.ts';
+import type { PublicKey } from '../../../trust/keys.ts';
+import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
+import type { HashAlgorithm } from '../../../policy/types.ts';
 
 /** The predicate cosign v3 signs to say "this image is signed" (cosign `sign --new-bundle-format`). */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';

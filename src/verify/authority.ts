@@ -1,23 +1,23 @@
 import type { TrustMaterial } from '@sigstore/verify';
-import { checkAttestations, type AttestationAuthorityResult, type VerifiedAttestation } from '../attest/check-attestations.ts';
-import { defaultPolicyEvaluator, type PolicyEvaluator } from '../attest/evaluate-policy.ts';
-import { namesDigest, parseStatement, subjectDigests } from '../attest/statement.ts';
-import { verifyAttestationBundle, verifyLegacyAttestationKeyless, verifyLegacyAttestationWithKeys } from '../attest/verify-envelope.ts';
+import { checkAttestations, type AttestationAuthorityResult, type VerifiedAttestation } from './attestations.ts';
+import { defaultPolicyEvaluator, type PolicyEvaluator } from './policy-engines/evaluate.ts';
+import { namesDigest, parseStatement, subjectDigests } from './evidence/attestation/statement.ts';
+import { verifyAttestationBundle, verifyLegacyAttestationKeyless, verifyLegacyAttestationWithKeys } from './evidence/attestation/verify.ts';
 import { isUnavailable } from '../deadline.ts';
 import { reasonOf } from '../errors.ts';
-import type { AttestationLookup, DsseEnvelope, LegacyAttestation } from '../signatures/attestations.ts';
-import { signedDigest } from '../signatures/simple-signing.ts';
-import type { CosignSignature, SignatureLookup } from '../signatures/types.ts';
-import { findSigningKey, verifyKeySignatureInLog, type HashAlgorithm } from '../signatures/verify-key.ts';
-import type { BundleLookup, ReferrerBundle } from '../signatures/bundles.ts';
-import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
-import type { KeylessRequirements } from '../signatures/verify-keyless.ts';
-import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from '../signatures/verify-bundle.ts';
+import type { AttestationLookup, DsseEnvelope, LegacyAttestation } from './evidence/attestation/fetch.ts';
+import { signedDigest } from './evidence/legacy-signature/simple-signing.ts';
+import type { CosignSignature, SignatureLookup } from './evidence/legacy-signature/types.ts';
+import { findSigningKey, verifyKeySignatureInLog } from './evidence/legacy-signature/verify-key.ts';
+import type { BundleLookup, ReferrerBundle } from './evidence/bundle/fetch.ts';
+import type { CertificateIdentity } from './sigstore/certificate-identity.ts';
+import type { KeylessRequirements } from './evidence/legacy-signature/verify-keyless.ts';
+import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from './evidence/bundle/verify.ts';
 import { isObject } from '../registry/manifest.ts';
-import { verifyKeylessSignature } from '../signatures/verify-keyless.ts';
+import { verifyKeylessSignature } from './evidence/legacy-signature/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
 import { describeIdentity, matchedSubject } from './identities.ts';
-import type { Authority, KeylessRef, Source } from './types.ts';
+import type { Authority, HashAlgorithm, KeylessRef, Source } from '../policy/types.ts';
 import type { AuthorityResult, SignerIdentity, VerifiedSignature } from './verdict.ts';
 
 /**
@@ -208,7 +208,7 @@ async function keylessVerifier(keyless: KeylessRef, authority: Authority, env: A
   // required and the log is not consulted; otherwise Rekor is required (offline, against
   // the root's log keys) unless a trustRootRef is given without ctlog, and a log entry
   // that is present must verify. The certificate must be valid at a verified time
-  // (src/signatures/sigstore-verify.ts narrows the evidence as cosign reads it).
+  // (src/verify/sigstore/verify.ts narrows the evidence as cosign reads it).
   const requirements = {
     requireTlog: !authority.rfc3161timestamp && (!keyless.trustRootRef || authority.ctlog !== undefined),
     requireSct: keyless.insecureIgnoreSCT !== true,

@@ -1,6 +1,6 @@
-import type { CertificateIdentity } from '../signatures/certificate-identity.ts';
-import { compileGoRegExp } from './regexp.ts';
-import type { Identity } from './types.ts';
+import type { CertificateIdentity } from './sigstore/certificate-identity.ts';
+import { compileGoRegExp } from '../policy/regexp.ts';
+import type { Identity } from '../policy/types.ts';
 
 /**
  * cosign's `CheckCertificatePolicy`: the certificate passes when one listed

@@ -1,11 +1,9 @@
-import type { SpecPolicyEvaluator } from '../attest/spec-policy.ts';
-import type { ClusterImagePolicy } from './types.ts';
+import type { SpecPolicyEvaluator } from './spec-policy.ts';
+import type { ClusterImagePolicy, NoMatchBehaviour } from '../policy/types.ts';
 import type { AuthorityResult, Decision, PolicyResult } from './verdict.ts';
 
 // In a cluster `match` narrows a policy to some workloads; an image has no workload.
 const MATCH_NOTE = 'spec.match not applied: sigwatch checks images, not pods, so the policy applies to every image its globs match';
-
-export type NoMatchBehaviour = 'deny' | 'allow' | 'warn';
 
 export interface Evaluation {
   verdict: Decision;

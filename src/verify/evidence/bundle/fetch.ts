@@ -1,7 +1,7 @@
-import { isUnavailable } from '../deadline.ts';
-import { SigwatchError } from '../errors.ts';
-import { isObject } from '../registry/manifest.ts';
-import type { Repository } from '../registry/types.ts';
+import { isUnavailable } from '../../../deadline.ts';
+import { SigwatchError } from '../../../errors.ts';
+import { isObject } from '../../../registry/manifest.ts';
+import type { Repository } from '../../../registry/types.ts';
 
 /**
  * cosign v3 stores a signature as a sigstore bundle in an OCI artifact whose

@@ -1,10 +1,9 @@
 import { verify } from 'node:crypto';
 import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from '@sigstore/verify';
-import type { PublicKey } from '../trust/keys.ts';
-import { legacySignatureBundle } from './cosign-bundle.ts';
+import type { HashAlgorithm } from '../../../policy/types.ts';
+import type { PublicKey } from '../../../trust/keys.ts';
+import { legacySignatureBundle } from './as-bundle.ts';
 import type { CosignSignature } from './types.ts';
-
-export type HashAlgorithm = 'sha224' | 'sha256' | 'sha384' | 'sha512';
 
 /**
  * The key that made this signature, if any. cosign signs the payload with

@@ -1,11 +1,11 @@
 import { X509Certificate } from '@sigstore/core';
 import type { TrustMaterial } from '@sigstore/verify';
-import { certificateIdentity, type CertificateIdentity } from './certificate-identity.ts';
-import { legacySignatureBundle } from './cosign-bundle.ts';
-import { verifyKeylessEvidence, type KeylessRequirements } from './sigstore-verify.ts';
+import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import { legacySignatureBundle } from './as-bundle.ts';
+import { verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { CosignSignature } from './types.ts';
 
-export type { KeylessRequirements } from './sigstore-verify.ts';
+export type { KeylessRequirements } from '../../sigstore/verify.ts';
 
 /**
  * Verifies a keyless cosign signature against trust material: Fulcio chain

@@ -4,8 +4,8 @@ import { crypto as sigstoreCrypto, dsse, type X509Certificate } from '@sigstore/
 import { toSignedEntity, VerificationError, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 // Not re-exported by the package: the same chain check its Verifier runs, needed alone when SCTs are ignored.
 import { verifyCertificateChain } from '@sigstore/verify/dist/key/certificate.js';
-import type { PublicKey } from '../trust/keys.ts';
-import type { HashAlgorithm } from './verify-key.ts';
+import type { PublicKey } from '../../trust/keys.ts';
+import type { HashAlgorithm } from '../../policy/types.ts';
 
 /**
  * What an authority demands of keyless evidence, in cosign's terms (its

@@ -1,8 +1,8 @@
 import type { AttestationCheck } from '../policy/types.ts';
-import type { AuthorityResult, SignerIdentity } from '../policy/verdict.ts';
-import type { PolicyEvaluator } from './evaluate-policy.ts';
-import { predicateUri } from './predicate-types.ts';
-import { policyInput, type Statement } from './statement.ts';
+import type { AuthorityResult, SignerIdentity } from './verdict.ts';
+import type { PolicyEvaluator } from './policy-engines/evaluate.ts';
+import { predicateUri } from '../policy/predicate-types.ts';
+import { policyInput, type Statement } from './evidence/attestation/statement.ts';
 
 /** An attestation whose envelope verified for the authority and whose statement names the image. */
 export interface VerifiedAttestation {

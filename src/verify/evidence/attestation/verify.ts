@@ -1,11 +1,11 @@
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from '@sigstore/verify';
-import { certificateIdentity, type CertificateIdentity } from '../signatures/certificate-identity.ts';
-import { legacySignatureBundle } from '../signatures/cosign-bundle.ts';
-import type { DsseEnvelope, LegacyAttestation } from '../signatures/attestations.ts';
-import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../signatures/sigstore-verify.ts';
-import type { PublicKey } from '../trust/keys.ts';
+import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import { legacySignatureBundle } from '../legacy-signature/as-bundle.ts';
+import type { DsseEnvelope, LegacyAttestation } from './fetch.ts';
+import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
+import type { PublicKey } from '../../../trust/keys.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from './statement.ts';
 
 /**

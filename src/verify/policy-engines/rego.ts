@@ -1,6 +1,6 @@
-import type { Program } from '../rego/index.ts';
+import type { Program } from '../../rego/index.ts';
 
-type RegoModule = typeof import('../rego/index.ts');
+type RegoModule = typeof import('../../rego/index.ts');
 
 /** The package and rule policy-controller (cosign's `rego` package) queries. */
 export const REGO_PACKAGE = 'sigstore';
@@ -20,7 +20,7 @@ let loadMs: number | undefined;
 function loadRego(): Promise<RegoModule> {
   engine ??= (async () => {
     const started = performance.now();
-    const mod = await import('../rego/index.ts');
+    const mod = await import('../../rego/index.ts');
     loadMs = performance.now() - started;
     return mod;
   })().catch((err: unknown) => {

@@ -1,6 +1,6 @@
-import { isUnavailable } from '../deadline.ts';
-import { SigwatchError } from '../errors.ts';
-import type { Descriptor, ImageManifest, Repository } from '../registry/types.ts';
+import { isUnavailable } from '../../../deadline.ts';
+import { SigwatchError } from '../../../errors.ts';
+import type { Descriptor, ImageManifest, Repository } from '../../../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
 
 /** cosign's annotations on a signature layer (cosign `pkg/oci/static`). */
