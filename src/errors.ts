@@ -2,7 +2,9 @@
  * Every failure on the way to a verdict is a SigwatchError with a stable code,
  * so that callers decide by code (deny, error verdict, retry, usage error)
  * and never by parsing messages. Messages name what failed and where, and
- * never carry a credential.
+ * never carry a credential. These are the operational codes ("could not
+ * verify"); evidence that was read and does not hold is a VerificationError
+ * (src/verify/errors.ts) with codes of its own ("verified and failed").
  */
 export type ErrorCode =
   | 'USAGE' // bad command-line input
@@ -17,9 +19,9 @@ export type ErrorCode =
   | 'DIGEST_MISMATCH' // content does not hash to the digest that named it
   | 'TOO_LARGE' // a manifest or blob over its size cap
   | 'LAYOUT_INVALID' // an OCI image layout folder that is not one
-  | 'SIGNATURE_INVALID' // a malformed signature object
-  | 'VERIFICATION_FAILED' // a well-formed signature that does not verify
-  | 'INTERNAL';
+  | 'TRUST_ROOT' // trust material that cannot be loaded or does not verify (TUF metadata, mirrors, archives)
+  | 'POLICY_ENGINE' // a policy engine (CUE, Rego) or a remote policy that cannot be loaded or fetched
+  | 'INTERNAL'; // a bug: an invariant of sigwatch's own code does not hold
 
 /** Codes `C` beyond the operational ones: `src/verify/errors.ts`'s VerificationError has its own. */
 export class SigwatchError<C extends string = ErrorCode> extends Error {

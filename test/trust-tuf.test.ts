@@ -218,7 +218,7 @@ describe('TrustRoot resolver cache', () => {
     served.offline = true;
     await assert.rejects(
       resolver.material(root),
-      (err: Error & { code?: string }) => err.code === 'VERIFICATION_FAILED' && /TrustRoot flaky: .*HTTP 503/.test(err.message),
+      (err: Error & { code?: string }) => err.code === 'TRUST_ROOT' && /TrustRoot flaky: .*HTTP 503/.test(err.message),
     );
     served.offline = false;
     await resolver.material(root);

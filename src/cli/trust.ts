@@ -38,7 +38,7 @@ async function refreshCommand(args: string[], io: Io): Promise<number> {
   try {
     fetched = await fetchTufTrustedRoot(remoteSource(mirror, root, values.targets ?? 'targets', values['trusted-root-target']));
   } catch (err) {
-    throw new SigwatchError('VERIFICATION_FAILED', `trust refresh from ${mirror}: ${(err as Error).message}`, { cause: err });
+    throw new SigwatchError('TRUST_ROOT', `trust refresh from ${mirror}: ${(err as Error).message}`, { cause: err });
   }
   const json = TrustedRoot.toJSON(fetched.trustedRoot);
   // Never write a file that verify would refuse.

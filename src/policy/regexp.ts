@@ -1,4 +1,5 @@
 import { RE2JS, RE2JSSyntaxException } from 're2js';
+import { SigwatchError } from '../errors.ts';
 
 /**
  * Regular expressions with Go's meaning. policy-controller compiles what a
@@ -32,7 +33,7 @@ export function compileGoRegExp(source: string): GoRegExpResult {
 /** Go's `regexp.MustCompile`, for sigwatch's own patterns: throws when the pattern is invalid. */
 export function mustCompileGoRegExp(source: string): GoRegExp {
   const result = compileGoRegExp(source);
-  if (!result.ok) throw new Error(result.message);
+  if (!result.ok) throw new SigwatchError('POLICY_INVALID', result.message);
   return result.matcher;
 }
 

@@ -60,7 +60,7 @@ type TrustedRootLog = TrustedRoot['tlogs'][number];
 /** A CA (Fulcio or TSA) of a trusted root from its PEM chain, leaf first; valid at any time, as upstream sets it. */
 export function certificateAuthority(uri: string, chainPem: string, subject = { organization: '', commonName: '' }): TrustedRootAuthority {
   const certificates = (chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((c) => ({ rawBytes: pem.toDER(c) }));
-  if (certificates.length === 0) throw new Error(`certificate authority ${uri}: certChain holds no PEM certificate`);
+  if (certificates.length === 0) throw new SigwatchError('POLICY_INVALID', `certificate authority ${uri}: certChain holds no PEM certificate`);
   return { subject, uri, certChain: { certificates }, validFor: undefined, operator: '' };
 }
 

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { SigwatchError } from '../errors.ts';
 
 /**
  * The files of a gzipped tar archive (what `mirrorFS` of a `TrustRoot`
@@ -9,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
  * skipped, as upstream's `UncompressMemFS` skips them.
  */
 export function readTarGz(data: Buffer, opts: { maxBytes: number; stripPrefix?: string }): Map<string, Buffer> {
-  if (data.length < 2 || data[0] !== 0x1f || data[1] !== 0x8b) throw new Error('gzip: invalid header');
+  if (data.length < 2 || data[0] !== 0x1f || data[1] !== 0x8b) throw new SigwatchError('TRUST_ROOT', 'gzip: invalid header');
   const tar = gunzipSync(data, { maxOutputLength: opts.maxBytes });
   const files = new Map<string, Buffer>();
   let offset = 0;
@@ -17,11 +18,11 @@ export function readTarGz(data: Buffer, opts: { maxBytes: number; stripPrefix?: 
   while (offset + 512 <= tar.length) {
     const header = tar.subarray(offset, offset + 512);
     if (header.every((b) => b === 0)) break; // end-of-archive blocks
-    if (!checksumMatches(header)) throw new Error(`archive/tar: invalid tar header at byte ${offset}`);
+    if (!checksumMatches(header)) throw new SigwatchError('TRUST_ROOT', `archive/tar: invalid tar header at byte ${offset}`);
     const size = octal(header.subarray(124, 136), offset);
     const type = String.fromCharCode(header[156]!);
     const body = tar.subarray(offset + 512, offset + 512 + size);
-    if (body.length < size) throw new Error('archive/tar: truncated archive');
+    if (body.length < size) throw new SigwatchError('TRUST_ROOT', 'archive/tar: truncated archive');
     offset += 512 + Math.ceil(size / 512) * 512;
     if (type === 'x') {
       longName = paxPath(body) ?? longName;
@@ -43,7 +44,7 @@ export function readTarGz(data: Buffer, opts: { maxBytes: number; stripPrefix?: 
 /** Names relative to the archive root; one that climbs out of it is refused (path traversal). */
 function archivePath(name: string, stripPrefix: string): string {
   const normalized = posix.normalize(`/${name}`);
-  if (normalized.startsWith('/..') || normalized.includes('\0')) throw new Error(`content filepath is tainted: ${name}`);
+  if (normalized.startsWith('/..') || normalized.includes('\0')) throw new SigwatchError('TRUST_ROOT', `content filepath is tainted: ${name}`);
   let path = normalized;
   if (stripPrefix && path.startsWith(stripPrefix)) path = path.slice(stripPrefix.length);
   return path.replace(/^\/+/, '');
@@ -63,7 +64,7 @@ function cString(bytes: Buffer): string {
 
 function octal(field: Buffer, at: number): number {
   const text = cString(field).trim();
-  if (!/^[0-7]*$/.test(text)) throw new Error(`archive/tar: invalid size in the header at byte ${at}`);
+  if (!/^[0-7]*$/.test(text)) throw new SigwatchError('TRUST_ROOT', `archive/tar: invalid size in the header at byte ${at}`);
   return text === '' ? 0 : parseInt(text, 8);
 }
 

@@ -88,12 +88,12 @@ export class TrustRootResolver {
       source = { ...tufSource(tuf, root), ...this.fetchOptions };
       result = await (this.fetchTuf ?? tuf.fetchTufTrustedRoot)(source);
     } catch (err) {
-      throw new SigwatchError('VERIFICATION_FAILED', `${where}: ${(err as Error).message}`, { cause: err });
+      throw new SigwatchError('TRUST_ROOT', `${where}: ${(err as Error).message}`, { cause: err });
     }
     try {
       return { material: toTrustMaterial(result.trustedRoot), expires: Math.min(result.expires, fetchedAt + this.maxAgeMs) };
     } catch (err) {
-      throw new SigwatchError('VERIFICATION_FAILED', `${where}: ${result.targets.join(', ')} is not a usable trusted root: ${(err as Error).message}`, {
+      throw new SigwatchError('TRUST_ROOT', `${where}: ${result.targets.join(', ')} is not a usable trusted root: ${(err as Error).message}`, {
         cause: err,
       });
     }
@@ -106,7 +106,7 @@ function tufSource({ remoteSource, mirrorFsSource }: TufModule, root: TrustRoot)
   if (repository) {
     return mirrorFsSource(Buffer.from(repository.mirrorFS, 'base64'), Buffer.from(repository.root, 'base64'), repository.targets, repository.trustedRootTarget);
   }
-  throw new Error('has none of sigstoreKeys, remote and repository');
+  throw new SigwatchError('POLICY_INVALID', 'has none of sigstoreKeys, remote and repository');
 }
 
 const keys = new WeakMap<TrustRoot, string>();

@@ -36,7 +36,7 @@ export function trustMaterialFromJson(json: unknown, where: string): TrustMateri
   try {
     const root = TrustedRoot.fromJSON(json);
     if (root.certificateAuthorities.length === 0 && root.tlogs.length === 0) {
-      throw new Error('it lists no certificate authorities and no transparency logs');
+      throw new SigwatchError('TRUST_ROOT', 'it lists no certificate authorities and no transparency logs');
     }
     return toTrustMaterial(root);
   } catch (err) {

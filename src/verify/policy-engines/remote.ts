@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:https';
+import { SigwatchError } from '../../errors.ts';
 
 /** Fetches a `remote` policy's body (HTTPS only); injectable so tests and air-gapped setups choose the transport. */
 export type RemoteFetcher = (url: string) => Promise<Buffer>;
@@ -13,19 +14,19 @@ export function httpsFetcher(opts: { ca?: string | Buffer; maxBytes?: number; ti
   return (url) =>
     new Promise<Buffer>((resolve, reject) => {
       const u = new URL(url);
-      if (u.protocol !== 'https:') return reject(new Error(`policy url ${url} is not https`));
+      if (u.protocol !== 'https:') return reject(new SigwatchError('POLICY_ENGINE', `policy url ${url} is not https`));
       const req = request(u, { method: 'GET', ca: opts.ca, timeout: opts.timeoutMs ?? TIMEOUT_MS }, (res) => {
         const status = res.statusCode ?? 0;
         if (status < 200 || status > 299) {
           res.resume();
-          return reject(new Error(`failed to fetch content from policy url with code ${status}`));
+          return reject(new SigwatchError('POLICY_ENGINE', `failed to fetch content from policy url with code ${status}`));
         }
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
           if (size > maxBytes) {
-            req.destroy(new Error(`policy url response is over ${maxBytes} bytes`));
+            req.destroy(new SigwatchError('POLICY_ENGINE', `policy url response is over ${maxBytes} bytes`));
             return;
           }
           chunks.push(c);
@@ -34,11 +35,11 @@ export function httpsFetcher(opts: { ca?: string | Buffer; maxBytes?: number; ti
         res.on('error', reject);
       });
       const limitMs = opts.timeoutMs ?? TIMEOUT_MS;
-      req.on('timeout', () => req.destroy(new Error(`policy url did not answer within ${limitMs} ms`)));
+      req.on('timeout', () => req.destroy(new SigwatchError('POLICY_ENGINE', `policy url did not answer within ${limitMs} ms`)));
       // The socket timeout is per silence: a server trickling a byte at a time would never trip it.
-      const whole = setTimeout(() => req.destroy(new Error(`policy url did not send its whole body within ${limitMs} ms`)), limitMs);
+      const whole = setTimeout(() => req.destroy(new SigwatchError('POLICY_ENGINE', `policy url did not send its whole body within ${limitMs} ms`)), limitMs);
       req.on('close', () => clearTimeout(whole));
-      req.on('error', (err) => reject(new Error(`failed to fetch content from policy url: ${err.message}`, { cause: err })));
+      req.on('error', (err) => reject(new SigwatchError('POLICY_ENGINE', `failed to fetch content from policy url: ${err.message}`, { cause: err })));
       req.end();
     });
 }
@@ -57,7 +58,7 @@ export function remotePolicyLoader(fetch: RemoteFetcher): (url: string, sha256su
       text = (async () => {
         const body = await fetch(url);
         const got = createHash('sha256').update(body).digest('hex');
-        if (got !== sha256sum) throw new Error(`failed to check sha256sum from policy remote: ${sha256sum} got ${got}`);
+        if (got !== sha256sum) throw new SigwatchError('POLICY_ENGINE', `failed to check sha256sum from policy remote: ${sha256sum} got ${got}`);
         return body.toString('utf8');
       })();
       // A failed fetch may succeed later; only good bodies stay.

@@ -1,12 +1,14 @@
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
-import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from '@sigstore/verify';
+import { toSignedEntity, Verifier, type TrustMaterial } from '@sigstore/verify';
 import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
 import { legacySignatureBundle } from '../legacy-signature/as-bundle.ts';
 import type { DsseEnvelope, LegacyAttestation } from './fetch.ts';
 import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { PublicKey } from '../../../trust/keys.ts';
 import { IN_TOTO_PAYLOAD_TYPE } from './statement.ts';
+import { VerificationError, withSigstoreCodes } from '../../errors.ts';
+import { SigwatchError } from '../../../errors.ts';
 
 /**
  * DSSE envelopes (cosign `.att` layers and sigstore bundles) verified by
@@ -22,7 +24,8 @@ const NO_TRUST: TrustMaterial = {
   tlogs: [],
   ctlogs: [],
   publicKey: () => {
-    throw new Error('no public key');
+    // Only reached by a bug: every key path puts its key in the trust material.
+    throw new SigwatchError('INTERNAL', 'no public key in the trust material');
   },
 };
 
@@ -53,18 +56,13 @@ function legacyBundle(att: LegacyAttestation, signature: { keyid: string; sig: B
 
 function runVerifier(trust: TrustMaterial, bundle: Bundle, thresholds: { tlog: number; ctlog: number; timestamp: number }): void {
   const verifier = new Verifier(trust, { tlogThreshold: thresholds.tlog, ctlogThreshold: thresholds.ctlog, timestampThreshold: thresholds.timestamp });
-  try {
-    verifier.verify(toSignedEntity(bundle));
-  } catch (err) {
-    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
-    throw err;
-  }
+  withSigstoreCodes(() => verifier.verify(toSignedEntity(bundle)));
 }
 
 function requireInToto(envelope: { payloadType: string }): void {
   // cosign's verifyOCIAttestation refuses any other payload type.
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
-    throw new Error(`invalid payloadType ${envelope.payloadType} on envelope. Expected ${IN_TOTO_PAYLOAD_TYPE}`);
+    throw new VerificationError('SUBJECT_MISMATCH', `invalid payloadType ${envelope.payloadType} on envelope. Expected ${IN_TOTO_PAYLOAD_TYPE}`);
   }
 }
 
@@ -80,8 +78,9 @@ function withKey(trust: TrustMaterial | undefined, key: PublicKey): TrustMateria
  */
 export function verifyLegacyAttestationWithKeys(att: LegacyAttestation, keys: PublicKey[], logTrust?: TrustMaterial): PublicKey {
   requireInToto(att.envelope);
-  if (logTrust && att.rekorBundle === undefined) throw new Error('no Rekor bundle annotation, and the authority requires the transparency log');
-  let lastError: Error | undefined;
+  if (logTrust && att.rekorBundle === undefined)
+    throw new VerificationError('TLOG', 'no Rekor bundle annotation, and the authority requires the transparency log');
+  let lastError: unknown;
   for (const key of keys) {
     for (const signature of att.envelope.signatures) {
       try {
@@ -89,32 +88,32 @@ export function verifyLegacyAttestationWithKeys(att: LegacyAttestation, keys: Pu
         runVerifier(withKey(logTrust, key), bundle, { tlog: logTrust ? 1 : 0, ctlog: 0, timestamp: logTrust ? 1 : 0 });
         return key;
       } catch (err) {
-        lastError = err as Error;
+        lastError = err;
       }
     }
   }
-  // A signature by another key is the common case: say so rather than echo a crypto error.
-  if (lastError && /signature verification failed/i.test(lastError.message)) throw new Error("envelope signature does not verify with the authority's key");
-  throw lastError ?? new Error('envelope has no signatures');
+  throw plainKeyMismatch(lastError) ?? new VerificationError('NO_EVIDENCE', 'envelope has no signatures');
 }
 
 /** A keyless legacy attestation: Fulcio chain, SCT, Rekor entry as `req` asks. Returns whom the certificate names. */
 export function verifyLegacyAttestationKeyless(att: LegacyAttestation, trust: TrustMaterial, req: KeylessRequirements): CertificateIdentity {
   requireInToto(att.envelope);
-  if (!att.certificatePem) throw new Error('not a keyless attestation (no certificate)');
-  if (req.requireTimestamp && att.rfc3161Timestamp === undefined) throw new Error('no RFC 3161 timestamp annotation, and the authority requires one');
-  if (req.requireTlog && att.rekorBundle === undefined) throw new Error('no Rekor bundle annotation, and the authority requires the transparency log');
-  let lastError: Error | undefined;
+  if (!att.certificatePem) throw new VerificationError('NO_EVIDENCE', 'not a keyless attestation (no certificate)');
+  if (req.requireTimestamp && att.rfc3161Timestamp === undefined)
+    throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp annotation, and the authority requires one');
+  if (req.requireTlog && att.rekorBundle === undefined)
+    throw new VerificationError('TLOG', 'no Rekor bundle annotation, and the authority requires the transparency log');
+  let lastError: unknown;
   for (const signature of att.envelope.signatures) {
     try {
       const bundle = legacyBundle(att, signature, { withLog: true });
       verifyKeylessEvidence(bundle, trust, req);
       return certificateIdentity(leafCertificate(bundle));
     } catch (err) {
-      lastError = err as Error;
+      lastError = err;
     }
   }
-  throw lastError ?? new Error('envelope has no signatures');
+  throw lastError ?? new VerificationError('NO_EVIDENCE', 'envelope has no signatures');
 }
 
 export interface VerifiedBundle {
@@ -135,9 +134,10 @@ export function verifyAttestationBundle(
   try {
     bundle = bundleFromJSON(json);
   } catch (err) {
-    throw new Error(`not a valid sigstore bundle: ${(err as Error).message}`, { cause: err });
+    throw new VerificationError('EVIDENCE_MALFORMED', `not a valid sigstore bundle: ${(err as Error).message}`, { cause: err });
   }
-  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('not an attestation (the bundle holds a message signature, not a DSSE envelope)');
+  if (bundle.content.$case !== 'dsseEnvelope')
+    throw new VerificationError('SUBJECT_MISMATCH', 'not an attestation (the bundle holds a message signature, not a DSSE envelope)');
   const dsse = bundle.content.dsseEnvelope;
   const envelope: DsseEnvelope = {
     payloadType: dsse.payloadType,
@@ -145,8 +145,9 @@ export function verifyAttestationBundle(
     signatures: dsse.signatures.map((s) => ({ keyid: s.keyid, sig: Buffer.from(s.sig) })),
   };
   if ('keys' in how) {
-    if (bundle.verificationMaterial.content.$case !== 'publicKey') throw new Error('bundle is not signed with a key (it carries a certificate)');
-    let lastError: Error | undefined;
+    if (bundle.verificationMaterial.content.$case !== 'publicKey')
+      throw new VerificationError('NO_EVIDENCE', 'bundle is not signed with a key (it carries a certificate)');
+    let lastError: unknown;
     for (const key of how.keys) {
       try {
         // Without a ctlog the authority does not consult the log, as upstream.
@@ -154,14 +155,13 @@ export function verifyAttestationBundle(
         requireInToto(envelope);
         return { envelope, signer: { key } };
       } catch (err) {
-        lastError = err as Error;
+        lastError = err;
       }
     }
-    if (lastError && /signature verification failed/i.test(lastError.message)) throw new Error("envelope signature does not verify with the authority's key");
-    throw lastError ?? new Error('authority has no keys');
+    throw plainKeyMismatch(lastError) ?? new SigwatchError('CONFIG', 'authority has no keys');
   }
   if (how.req.requireTimestamp && !bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length) {
-    throw new Error('no RFC 3161 timestamp in the bundle, and the authority requires one');
+    throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp in the bundle, and the authority requires one');
   }
   const leaf = leafCertificate(bundle);
   verifyKeylessEvidence(bundle, how.trust, how.req);
@@ -169,10 +169,18 @@ export function verifyAttestationBundle(
   return { envelope, signer: { identity: certificateIdentity(leaf) } };
 }
 
+/** A signature by another key is the common case: say so rather than echo the library's crypto error. */
+function plainKeyMismatch(err: unknown): unknown {
+  if (err instanceof VerificationError && err.sigstoreCode === 'SIGNATURE_ERROR') {
+    return new VerificationError('SIGNATURE_INVALID', "envelope signature does not verify with the authority's key", { cause: err });
+  }
+  return err;
+}
+
 function leafCertificate(bundle: Bundle): X509Certificate {
   const m = bundle.verificationMaterial.content;
   const raw =
     m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
-  if (!raw) throw new Error('bundle has no certificate (not a keyless signature)');
+  if (!raw) throw new VerificationError('NO_EVIDENCE', 'bundle has no certificate (not a keyless signature)');
   return X509Certificate.parse(Buffer.from(raw));
 }

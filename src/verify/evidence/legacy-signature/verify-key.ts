@@ -1,5 +1,6 @@
 import { verify } from 'node:crypto';
-import { toSignedEntity, VerificationError, Verifier, type TrustMaterial } from '@sigstore/verify';
+import { toSignedEntity, Verifier, type TrustMaterial } from '@sigstore/verify';
+import { VerificationError, withSigstoreCodes } from '../../errors.ts';
 import type { HashAlgorithm } from '../../../policy/types.ts';
 import type { PublicKey } from '../../../trust/keys.ts';
 import { legacySignatureBundle } from './as-bundle.ts';
@@ -28,16 +29,11 @@ export function findSigningKey(sig: CosignSignature, keys: PublicKey[], hash: Ha
  * the entry's body against this signature and payload, by `@sigstore/verify`.
  */
 export function verifyKeySignatureInLog(sig: CosignSignature, key: PublicKey, hash: HashAlgorithm, trust: TrustMaterial): void {
-  if (sig.rekorBundle === undefined) throw new Error('no Rekor bundle annotation, and the authority requires the transparency log');
-  if (hash === 'sha224') throw new Error('sha224 signatures cannot be checked against the transparency log');
+  if (sig.rekorBundle === undefined) throw new VerificationError('TLOG', 'no Rekor bundle annotation, and the authority requires the transparency log');
+  if (hash === 'sha224') throw new VerificationError('KEY_UNSUPPORTED', 'sha224 signatures cannot be checked against the transparency log');
   // With a key cosign reads no observer timestamps (`WithNoObserverTimestamps`): an RFC 3161
   // annotation, perhaps from a TSA the root does not list, is not evidence here.
   const bundle = legacySignatureBundle({ ...sig, rfc3161Timestamp: undefined }, { hint: key.id, hash });
   const withKey: TrustMaterial = { ...trust, publicKey: () => ({ publicKey: key.key, validFor: () => true }) };
-  try {
-    new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, sig.payload));
-  } catch (err) {
-    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
-    throw err;
-  }
+  withSigstoreCodes(() => new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, sig.payload)));
 }
