@@ -23,10 +23,10 @@ import { onPushHandler } from '../functions/on-push/handler.ts';
 import { assembleOnPush } from '../src/pipeline/assemble.ts';
 import { readEnvironment } from '../src/pipeline/environment.ts';
 import { RegistryClient } from '../src/registry/client.ts';
-import { buildImage, generateKeyPair, keyPolicyYaml, pushManifest, signImageWithKey, startRegistry } from '../test/harness/index.ts';
-import { startDynamo } from '../test/helpers/dynamodb.ts';
-import { startTestFauxqs } from '../test/helpers/fauxqs.ts';
-import { startS3, testS3Client } from '../test/helpers/s3.ts';
+import { buildImage, generateKeyPair, keyPolicyYaml, pushManifest, signImageWithKey, startRegistry } from '../test/support/index.ts';
+import { startDynamo } from '../test/support/dynamodb.ts';
+import { startTestFauxqs } from '../test/support/fauxqs.ts';
+import { startS3, testS3Client } from '../test/support/s3.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200);
 const ACCOUNT = '111122223333';

@@ -21,7 +21,7 @@ import {
   signPayload,
   simpleSigningPayload,
   startRegistry,
-} from '../test/harness/index.ts';
+} from '../test/support/index.ts';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
 const reg = await startRegistry();

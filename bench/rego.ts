@@ -13,8 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { evaluateRego } from '../src/verify/policy-engines/rego.ts';
 import { policyInput } from '../src/verify/evidence/attestation/statement.ts';
-import { PredicateUris, Predicates } from '../test/harness/attestations.ts';
-import { CUSTOM_POLICY, FRESH_SCAN_POLICY, SLSA_POLICY, VULN_POLICY } from '../test/harness/rego-policies.ts';
+import { PredicateUris, Predicates } from '../test/support/attestations.ts';
+import { CUSTOM_POLICY, FRESH_SCAN_POLICY, SLSA_POLICY, VULN_POLICY } from '../test/support/rego-policies.ts';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 2000);
 const NOW = Date.parse('2024-05-20T00:00:00Z');

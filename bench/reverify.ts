@@ -23,7 +23,7 @@ import { AwsSessions } from '../src/accounts/index.ts';
 import { processReverifyRecords } from '../src/reverify/dispatch.ts';
 import { planTargets, startRun } from '../src/reverify/planner.ts';
 import type { VerifyOutcome } from '../src/reverify/worker.ts';
-import { A, B, image, push, REGION, serveListing, sign, startWorld, testVerify, wire } from '../test/reverify-helpers.ts';
+import { A, B, image, push, REGION, serveListing, sign, startWorld, testVerify, wire } from '../test/support/reverify.ts';
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 100_000);
 const SAMPLE = 24;

@@ -48,7 +48,7 @@ import {
   simpleSigningPayload,
   startRegistry,
   type BuiltManifest,
-} from '../test/harness/index.ts';
+} from '../test/support/index.ts';
 
 const N = Number(process.env.BENCH_IMAGES ?? 1000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
@@ -336,7 +336,7 @@ const { TrustRootResolver } = await import('./src/trust/trust-roots.ts');
 const { parseImageTarget } = await import('./src/registry/target.ts');
 const { verifyImage } = await import('./src/verify/verify-image.ts');
 const { buildPolicySet, policiesMatching } = await import('./src/store/policy-set.ts');
-const { keyPolicyYaml } = await import('./test/harness/samples.ts');
+const { keyPolicyYaml } = await import('./test/support/samples.ts');
 const set = buildPolicySet([{ text: keyPolicyYaml('k', '**', ${JSON.stringify(pem)}), file: 'k.yaml' }]);
 const client = new RegistryClient({ now: systemClock, insecureHosts: [${JSON.stringify(host)}] });
 const v = await verifyImage(parseImageTarget(${JSON.stringify(`${host}/bench/keyed@${digest}`)}), (n, l) => policiesMatching(set, n, { literal: l }), { registry: (r) => client.repository(r), trustRootResolver: new TrustRootResolver({ now: systemClock }) });

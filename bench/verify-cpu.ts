@@ -12,8 +12,8 @@ import { verifyKeylessSignature } from '../src/verify/evidence/legacy-signature/
 import { findSigningKey } from '../src/verify/evidence/legacy-signature/verify-key.ts';
 import { parsePublicKeys } from '../src/trust/keys.ts';
 import { X509Certificate } from '@sigstore/core';
-import { createKeylessFixture } from '../test/harness/keyless.ts';
-import { generateKeyPair, signPayload, simpleSigningPayload } from '../test/harness/cosign.ts';
+import { createKeylessFixture } from '../test/support/keyless.ts';
+import { generateKeyPair, signPayload, simpleSigningPayload } from '../test/support/cosign.ts';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 500);
 

@@ -29,8 +29,8 @@ import { MemoryIdempotencyStore } from '../src/store/idempotency.ts';
 import { writeReportFiles } from '../src/report/outputs.ts';
 import { buildPosture } from '../src/report/posture.ts';
 import { imageId, type VerdictRecord } from '../src/store/verdicts.ts';
-import { generateKeyPair, signatureTag } from '../test/harness/cosign.ts';
-import { buildSamples, keyPolicyYaml, writeSamplesLayout } from '../test/harness/samples.ts';
+import { generateKeyPair, signatureTag } from '../test/support/cosign.ts';
+import { buildSamples, keyPolicyYaml, writeSamplesLayout } from '../test/support/samples.ts';
 
 const PAYMENTS = '111122223333';
 const STRANGER = '777788889999';

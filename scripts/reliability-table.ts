@@ -1,8 +1,8 @@
 /**
  * Regenerates the tables of docs/reliability.md from the tests themselves:
- * runs the fault matrices (`test/faults-*.test.ts`) and the hostile-input
- * corpus (`test/corpus-*.test.ts`) with SIGWATCH_FAULT_LOG set, so that each
- * test appends what it tried and what came of it (test/helpers/faults.ts),
+ * runs the fault matrices (`test/e2e/faults-*.test.ts`) and the hostile-input
+ * corpus (`test/corpus/*.test.ts`) with SIGWATCH_FAULT_LOG set, so that each
+ * test appends what it tried and what came of it (test/support/faults.ts),
  * then writes the rows between the markers of the document. Exits non-zero
  * when a test failed, or any row admitted, lost a record or crashed.
  *
@@ -39,33 +39,37 @@ const END = '<!-- reliability-table:end -->';
 
 /** Faults shown by tests written before the matrix, kept where they are rather than repeated. */
 const COVERED_ELSEWHERE: [string, string, string][] = [
-  ['registry', 'content that does not hash to its digest (one bit flipped)', 'test/registry-safety.test.ts: denies content that does not hash to its digest'],
-  ['registry', 'manifest by digest whose bytes hash to another digest', 'test/registry-safety.test.ts: refuses a manifest fetched by digest…'],
-  ['registry', '5 MiB manifest with Content-Length', 'test/registry-safety.test.ts: denies a manifest over 4 MiB'],
-  ['registry', '429 with Retry-After: 1, then healthy (CLI)', 'test/registry-safety.test.ts: waits out a 429 with Retry-After, then admits'],
-  ['registry', 'HTTP 500 forever (CLI, image resolution)', 'test/registry-safety.test.ts: denies a registry that answers 500 forever…'],
-  ['registry', 'server that hangs (verifyImage)', 'test/registry-safety.test.ts: denies a registry that hangs…'],
+  ['registry', 'content that does not hash to its digest (one bit flipped)', 'test/registry/safety.test.ts: denies content that does not hash to its digest'],
+  ['registry', 'manifest by digest whose bytes hash to another digest', 'test/registry/safety.test.ts: refuses a manifest fetched by digest…'],
+  ['registry', '5 MiB manifest with Content-Length', 'test/registry/safety.test.ts: denies a manifest over 4 MiB'],
+  ['registry', '429 with Retry-After: 1, then healthy (CLI)', 'test/registry/safety.test.ts: waits out a 429 with Retry-After, then admits'],
+  ['registry', 'HTTP 500 forever (CLI, image resolution)', 'test/registry/safety.test.ts: denies a registry that answers 500 forever…'],
+  ['registry', 'server that hangs (verifyImage)', 'test/registry/safety.test.ts: denies a registry that hangs…'],
   [
     'registry',
     'Basic credentials on a cross-host blob redirect',
-    'test/registry-safety.test.ts: follows a blob redirect to another host without the Basic credentials',
+    'test/registry/safety.test.ts: follows a blob redirect to another host without the Basic credentials',
   ],
-  ['registry', 'plain HTTP registry reached over HTTPS', 'test/registry-safety.test.ts: never speaks plain HTTP to a registry not named insecure'],
-  ['registry', 'redirect loop (HTTP client)', 'test/registry-http.test.ts: stops a redirect loop'],
-  ['registry', 'body over the cap, declared or streamed', 'test/registry-http.test.ts: refuses a body over the cap, declared or streamed'],
-  ['registry', 'connection refused (no query string in the reason)', 'test/registry-http.test.ts: names the host, never the query string…'],
+  ['registry', 'plain HTTP registry reached over HTTPS', 'test/registry/safety.test.ts: never speaks plain HTTP to a registry not named insecure'],
+  ['registry', 'redirect loop (HTTP client)', 'test/registry/http.test.ts: stops a redirect loop'],
+  ['registry', 'body over the cap, declared or streamed', 'test/registry/http.test.ts: refuses a body over the cap, declared or streamed'],
+  ['registry', 'connection refused (no query string in the reason)', 'test/registry/http.test.ts: names the host, never the query string…'],
 ];
 
 function run(): { rows: (FaultRow | CorpusRow)[]; ok: boolean; files: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'sigwatch-reliability-'));
   const log = join(dir, 'faults.jsonl');
   writeFileSync(log, '');
-  const files = readdirSync(join(root, 'test'))
-    .filter((f) => /^(faults|corpus)-.*\.test\.ts$/.test(f))
-    .sort()
-    .map((f) => `test/${f}`);
+  const files = [
+    ...readdirSync(join(root, 'test/corpus'))
+      .filter((f) => f.endsWith('.test.ts'))
+      .map((f) => `test/corpus/${f}`),
+    ...readdirSync(join(root, 'test/e2e'))
+      .filter((f) => /^faults-.*\.test\.ts$/.test(f))
+      .map((f) => `test/e2e/${f}`),
+  ].sort();
   const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const result = spawnSync(process.execPath, ['--import', './test/helpers/leak-guard.ts', '--test', '--test-concurrency=2', '--test-reporter=dot', ...files], {
+  const result = spawnSync(process.execPath, ['--import', './test/support/leak-guard.ts', '--test', '--test-concurrency=2', '--test-reporter=dot', ...files], {
     cwd: root,
     env: { ...env, SIGWATCH_FAULT_LOG: log },
     stdio: ['ignore', 'inherit', 'inherit'],

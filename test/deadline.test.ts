@@ -5,8 +5,8 @@ import { SigwatchError } from '../src/errors.ts';
 import { HttpClient } from '../src/registry/http.ts';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { sdkHttpOptions } from '../src/pipeline/assemble.ts';
-import { startHangingServer } from './helpers/hanging-server.ts';
-import { startHttpServer } from './helpers/http-server.ts';
+import { startHangingServer } from './support/hanging-server.ts';
+import { startHttpServer } from './support/http-server.ts';
 
 /** The one deadline mechanism (src/deadline.ts) and the registry HTTP client's use of it. */
 

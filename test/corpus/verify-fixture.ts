@@ -6,8 +6,8 @@ import type { ClusterImagePolicy } from '../../src/policy/types.ts';
 import type { Verdict } from '../../src/verify/verdict.ts';
 import { verifyImage } from '../../src/verify/verify-image.ts';
 import { parseImageTarget } from '../../src/registry/target.ts';
-import { sha256Digest, type BuiltManifest } from '../harness/index.ts';
-import { testTrustRoots } from '../helpers/trust-roots.ts';
+import { sha256Digest, type BuiltManifest } from '../support/index.ts';
+import { testTrustRoots } from '../support/trust-roots.ts';
 
 /**
  * The corpus's hostile registry content is served from an OCI image layout
