@@ -23,7 +23,7 @@ import { AwsSessions } from '../src/accounts/index.ts';
 import { processReverifyRecords } from '../src/reverify/dispatch.ts';
 import { planTargets, startRun } from '../src/reverify/planner.ts';
 import type { VerifyOutcome } from '../src/reverify/worker.ts';
-import { A, B, image, push, REGION, serveListing, sign, startWorld, testVerify, wire } from '../test/support/reverify.ts';
+import { PAYMENTS, RETAIL, image, push, REGION, serveListing, sign, startWorld, testVerify, wire } from '../test/support/reverify.ts';
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 100_000);
 const SAMPLE = 24;
@@ -39,8 +39,8 @@ try {
   // The sample: two thirds signed, the rest unsigned, in each account.
   const sample: { account: string; repository: string; digest: string }[] = [];
   for (const [account, repository] of [
-    [A, 'payments/sample'],
-    [B, 'retail/sample'],
+    [PAYMENTS, 'payments/sample'],
+    [RETAIL, 'retail/sample'],
   ] as const) {
     for (let i = 0; i < SAMPLE / 2; i++) {
       const m = image(`${account}-sample-${i}`);
@@ -53,8 +53,8 @@ try {
   // The listing: each account half of the images, in repositories of PER_REPOSITORY.
   const perAccount = Math.ceil(IMAGES / 2);
   for (const [account, prefix] of [
-    [A, 'payments'],
-    [B, 'retail'],
+    [PAYMENTS, 'payments'],
+    [RETAIL, 'retail'],
   ] as const) {
     const repos = Math.ceil(perAccount / PER_REPOSITORY);
     const names = Array.from({ length: repos }, (_, r) => `${prefix}/svc-${String(r).padStart(4, '0')}`);
@@ -174,7 +174,7 @@ try {
     sequential.push(performance.now() - t0);
   }
   const n = plan.images;
-  const ecrCalls = [A, B].reduce(
+  const ecrCalls = [PAYMENTS, RETAIL].reduce(
     (acc, account) => {
       const mock = world.ecr.get(account)!.mock;
       acc.describeRepositories += mock.commandCalls(DescribeRepositoriesCommand).length;

@@ -16,7 +16,7 @@ import { testNow } from '../support/clock.ts';
 import { recordFault } from '../support/faults.ts';
 import { testTrustRoots } from '../support/trust-roots.ts';
 import { HANGS, startHangingServer, type HangingServer } from '../support/hanging-server.ts';
-import { A, drain, ECR_PASSWORD, push, REGION, sign, startWorld, wire, type World } from '../support/reverify.ts';
+import { PAYMENTS, drain, ECR_PASSWORD, push, REGION, sign, startWorld, wire, type World } from '../support/reverify.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,8 +42,8 @@ describe('re-verification worker with one hanging signature source', () => {
   before(async () => {
     world = await startWorld();
     for (const [i, image] of [...healthy, slow].entries()) {
-      await push(world, A, REPO, image, `t${i}`);
-      await sign(world, A, REPO, image);
+      await push(world, PAYMENTS, REPO, image, `t${i}`);
+      await sign(world, PAYMENTS, REPO, image);
     }
   });
   after(async () => {
@@ -103,7 +103,7 @@ ${yamlBlock(world.publicKeyPem)}
     runId,
     batchId: `${runId}-b1`,
     trigger: 'reverify',
-    account: A,
+    account: PAYMENTS,
     region: REGION,
     repository: REPO,
     images: [...healthy, slow].map((image, i) => ({ digest: image.digest, tags: [`t${i}`] })),
@@ -118,7 +118,7 @@ ${yamlBlock(world.publicKeyPem)}
       // The images were admitted before: their stored verdicts.
       await w.verdicts.putMany(
         [...healthy, slow].map((image) => ({
-          account: A,
+          account: PAYMENTS,
           region: REGION,
           repository: REPO,
           digest: image.digest,
@@ -152,7 +152,7 @@ ${yamlBlock(world.publicKeyPem)}
       const first = await run(`run-${hang}-1`);
       assert.deepEqual(first.counts, { admit: 9, deny: 0, warn: 0, error: 0, unverified: 1, changed: 0 });
       assert.deepEqual(first.published, [], 'no admit→error on the first run that could not verify');
-      const held = await w.verdicts.get({ account: A, region: REGION, repository: REPO, digest: slow.digest });
+      const held = await w.verdicts.get({ account: PAYMENTS, region: REGION, repository: REPO, digest: slow.digest });
       assert.equal(held?.verdict, 'admit');
       assert.equal(held?.unverifiedRuns, 1);
 
@@ -163,7 +163,7 @@ ${yamlBlock(world.publicKeyPem)}
       assert.equal(n.verdict, 'error');
       assert.equal((n.error as { code: string }).code, 'DEADLINE');
       assert.match((n.error as { message: string }).message, new RegExp(`still waiting for ${server.host}/v2/signatures/slow/`));
-      assert.equal((await w.verdicts.get({ account: A, region: REGION, repository: REPO, digest: slow.digest }))?.verdict, 'error');
+      assert.equal((await w.verdicts.get({ account: PAYMENTS, region: REGION, repository: REPO, digest: slow.digest }))?.verdict, 'error');
       recordFault({
         component: 'registry',
         fault: `${hang} signature source, 1 image of a message of 10 (re-verification)`,

@@ -27,7 +27,7 @@ import {
 } from '../support/index.ts';
 import { sigwatch } from '../support/cli.ts';
 import { testNow } from '../support/clock.ts';
-import { ecrImageAction, TEST_ACCOUNT } from '../support/events.ts';
+import { ecrImageAction, PAYMENTS } from '../support/events.ts';
 import { AWS_EXAMPLE_ACCESS_KEY_ID, AWS_EXAMPLE_SECRET_KEY, CI_SECRET_PASSWORD, GCR_SA_PRIVATE_KEY } from '../support/secrets.ts';
 
 /**
@@ -38,7 +38,7 @@ import { AWS_EXAMPLE_ACCESS_KEY_ID, AWS_EXAMPLE_SECRET_KEY, CI_SECRET_PASSWORD, 
  * topic its verdict goes to.
  */
 const ACME = new URL('../fixtures/accounts/acme.yaml', import.meta.url).pathname;
-const ECR_HOST = `${TEST_ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com`;
+const ECR_HOST = `${PAYMENTS}.dkr.ecr.eu-west-1.amazonaws.com`;
 const RETAIL = '444455556666';
 const GAR_HOST = 'europe-docker.pkg.dev';
 const key = generateKeyPair();
@@ -108,7 +108,7 @@ before(async () => {
 kind: ClusterImagePolicy
 metadata: {name: signatures-in-gar}
 spec:
-  images: [{glob: "${ECR_HOST.replace(TEST_ACCOUNT, '*')}/**"}, {glob: "${RETAIL}.dkr.ecr.eu-west-1.amazonaws.com/**"}]
+  images: [{glob: "${ECR_HOST.replace(PAYMENTS, '*')}/**"}, {glob: "${RETAIL}.dkr.ecr.eu-west-1.amazonaws.com/**"}]
   authorities:
     - key:
         data: |
@@ -143,7 +143,7 @@ const localSection = (extra = '') => `  bucket: ./bucket
     insecure: ["${images.host}", "${gar.host}", "${new URL(tokens.url).host}"]
 ${extra}`;
 
-const event = (name: string, digest: string, account = TEST_ACCOUNT) => {
+const event = (name: string, digest: string, account = PAYMENTS) => {
   const e = { ...ecrImageAction(name, { 'image-digest': digest, 'image-tag': 'v1' }), account };
   return write(join(work, `${name}.json`), JSON.stringify(e));
 };
@@ -269,7 +269,7 @@ describe('gcr-sa in Secrets Manager (the deployed functions’ path)', () => {
     const batch = await verifier.beginBatch();
     const before = tokens.requests.length;
     const result = await batch.check({
-      account: TEST_ACCOUNT,
+      account: PAYMENTS,
       region: 'eu-west-1',
       registry: ECR_HOST,
       repository: 'team/app',

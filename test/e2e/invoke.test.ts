@@ -7,10 +7,9 @@ import type { Notification } from '../../src/notify/notification.ts';
 import { parseLocalConfig, mirrorFor } from '../../src/pipeline/local-config.ts';
 import { buildSamples, generateKeyPair, keyPolicyYaml, pushSamples, startRegistry, type TestRegistry } from '../support/index.ts';
 import { sigwatch } from '../support/cli.ts';
-import { ecrImageAction, TEST_ACCOUNT } from '../support/events.ts';
+import { ecrImageAction, PAYMENTS } from '../support/events.ts';
 
-const ACCOUNT = TEST_ACCOUNT;
-const ECR_HOST = `${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com`;
+const ECR_HOST = `${PAYMENTS}.dkr.ecr.eu-west-1.amazonaws.com`;
 const FIXTURES = new URL('../fixtures/invoke/', import.meta.url).pathname;
 const key = generateKeyPair();
 const samples = buildSamples({ dockerReference: 'x/team/app', key: key.privateKey, otherKey: generateKeyPair().privateKey });
@@ -61,7 +60,7 @@ describe('sigwatch invoke', () => {
     // The notification names the ECR image the event was about …
     assert.equal(n!.image, `${ECR_HOST}/team/app@${digestOf('signed')}`);
     assert.deepEqual(n!.tags, ['v1']);
-    assert.equal(n!.account, ACCOUNT);
+    assert.equal(n!.account, PAYMENTS);
     assert.equal(n!.region, 'eu-west-1');
     assert.equal(n!.eventId, 'evt-signed');
     assert.deepEqual(

@@ -1,3 +1,4 @@
+import { CENTRAL, PAYMENTS } from '../support/accounts.ts';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,19 +22,17 @@ const template = loadTemplate(TEMPLATE_URL);
 
 // Values a real deployment would pass; the assertions derive expectations from
 // them rather than from literals in the template.
-const CENTRAL_ACCOUNT = '999999999999';
 const CENTRAL_ROLE = 'sigwatch-on-push';
-const BUS_ARN = `arn:aws:events:eu-west-1:${CENTRAL_ACCOUNT}:event-bus/sigwatch`;
-const MEMBER_ACCOUNT = '111122223333';
+const BUS_ARN = `arn:aws:events:eu-west-1:${CENTRAL}:event-bus/sigwatch`;
 const BASE: Inputs = {
-  CentralAccountId: CENTRAL_ACCOUNT,
+  CentralAccountId: CENTRAL,
   CentralRoleName: CENTRAL_ROLE,
   OrganizationId: 'o-abcdefghij',
   ExternalId: 'x'.repeat(40),
   CentralEventBusArn: BUS_ARN,
   RoleRegion: 'eu-west-1',
   'AWS::Region': 'eu-west-1',
-  'AWS::AccountId': MEMBER_ACCOUNT,
+  'AWS::AccountId': PAYMENTS,
   'AWS::Partition': 'aws',
 };
 
@@ -250,20 +249,20 @@ describe('infra/member-account.yaml', () => {
 
   it('no parameter pattern accepts what STS or IAM would refuse', () => {
     const accepts = (name: string, value: string) => new RegExp(String(template.Parameters[name]!.AllowedPattern)).test(value);
-    assert.ok(accepts('CentralAccountId', CENTRAL_ACCOUNT));
+    assert.ok(accepts('CentralAccountId', CENTRAL));
     assert.ok(!accepts('CentralAccountId', '99999999999'));
     assert.ok(accepts('OrganizationId', 'o-abcdefghij'));
     assert.ok(accepts('ExternalId', 'aB3+=,.@:/_-'));
     assert.ok(!accepts('ExternalId', 'has space'));
     assert.ok(accepts('PreviousExternalId', ''));
     assert.ok(accepts('CentralEventBusArn', BUS_ARN));
-    assert.ok(!accepts('CentralEventBusArn', `arn:aws:sns:eu-west-1:${CENTRAL_ACCOUNT}:topic`));
+    assert.ok(!accepts('CentralEventBusArn', `arn:aws:sns:eu-west-1:${CENTRAL}:topic`));
   });
 
   describe('member role trust policy', () => {
     const [roleName, role] = memberRole(template);
     const trust = statements(template).filter((s) => s.where === `${roleName}.AssumeRolePolicyDocument`);
-    const centralRoleArn = `arn:aws:iam::${CENTRAL_ACCOUNT}:role/${CENTRAL_ROLE}`;
+    const centralRoleArn = `arn:aws:iam::${CENTRAL}:role/${CENTRAL_ROLE}`;
 
     it('trusts exactly the central functions role: no account root, no wildcard, no service', () => {
       assert.ok(trust.length > 0);
@@ -379,7 +378,7 @@ describe('infra/member-account.yaml', () => {
         assert.deepEqual([...actionsOf(statement)].sort(), ECR_READ_ACTIONS, where);
         const resources = asList(statement.Resource);
         assert.equal(resources.length, 1, where);
-        assert.equal(renderSub(resources[0], BASE), `arn:aws:ecr:*:${MEMBER_ACCOUNT}:repository/*`, where);
+        assert.equal(renderSub(resources[0], BASE), `arn:aws:ecr:*:${PAYMENTS}:repository/*`, where);
       }
     });
 
@@ -400,10 +399,10 @@ describe('infra/member-account.yaml', () => {
       assert.equal(on.length, 2);
       const imports = on.find((s) => actionsOf(s.statement).includes('securityhub:BatchImportFindings'))!.statement;
       assert.deepEqual(actionsOf(imports), ['securityhub:BatchImportFindings']);
-      assert.equal(renderSub(imports.Resource, BASE), `arn:aws:securityhub:*:${MEMBER_ACCOUNT}:product/${MEMBER_ACCOUNT}/default`);
+      assert.equal(renderSub(imports.Resource, BASE), `arn:aws:securityhub:*:${PAYMENTS}:product/${PAYMENTS}/default`);
       const rest = on.find((s) => actionsOf(s.statement).includes('securityhub:GetFindings'))!.statement;
       assert.deepEqual([...actionsOf(rest)].sort(), ['securityhub:BatchUpdateFindings', 'securityhub:GetFindings']);
-      assert.equal(renderSub(rest.Resource, BASE), `arn:aws:securityhub:*:${MEMBER_ACCOUNT}:hub/default`);
+      assert.equal(renderSub(rest.Resource, BASE), `arn:aws:securityhub:*:${PAYMENTS}:hub/default`);
     });
 
     it('KMS access exists only with EnableKmsRead=true, is GetPublicKey only, and is scoped', () => {
@@ -416,12 +415,12 @@ describe('infra/member-account.yaml', () => {
       assert.equal(tagged.length, 1);
       const t = tagged[0]!.statement;
       assert.deepEqual(actionsOf(t), ['kms:GetPublicKey']);
-      assert.equal(renderSub(t.Resource, BASE), `arn:aws:kms:*:${MEMBER_ACCOUNT}:key/*`);
+      assert.equal(renderSub(t.Resource, BASE), `arn:aws:kms:*:${PAYMENTS}:key/*`);
       assert.ok(isObject(t.Condition), 'keys opted in by tag');
       const eq = t.Condition.StringEquals;
       assert.ok(isObject(eq) && Object.keys(eq).every((k) => k.startsWith('aws:ResourceTag/')), JSON.stringify(t.Condition));
 
-      const keyArn = `arn:aws:kms:eu-west-1:${MEMBER_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+      const keyArn = `arn:aws:kms:eu-west-1:${PAYMENTS}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
       const listed = kmsStatements({ ...BASE, EnableKmsRead: 'true', KmsKeyArns: keyArn });
       assert.equal(listed.length, 1);
       assert.deepEqual(actionsOf(listed[0]!.statement), ['kms:GetPublicKey']);
@@ -529,7 +528,7 @@ describe('infra/member-account.yaml', () => {
       // Confused deputy: EventBridge may use the role for this account's rule only.
       const eq = (t.Condition as JsonObject).StringEquals as JsonObject;
       assert.deepEqual(eq['aws:SourceAccount'], { Ref: 'AWS::AccountId' });
-      const ruleArn = `arn:aws:events:${String(BASE['AWS::Region'])}:${MEMBER_ACCOUNT}:rule/${renderSub(rule.Name, BASE)}`;
+      const ruleArn = `arn:aws:events:${String(BASE['AWS::Region'])}:${PAYMENTS}:rule/${renderSub(rule.Name, BASE)}`;
       assert.equal(renderSub(eq['aws:SourceArn'], BASE), ruleArn);
     });
   });
@@ -537,7 +536,7 @@ describe('infra/member-account.yaml', () => {
   describe('outputs', () => {
     it('outputs the member role ARN, the same in every region', () => {
       const [roleName] = memberRole(template);
-      const expected = `arn:aws:iam::${MEMBER_ACCOUNT}:role/${String(parameterValues(template, BASE).RoleName)}`;
+      const expected = `arn:aws:iam::${PAYMENTS}:role/${String(parameterValues(template, BASE).RoleName)}`;
       const here = materialize(template, BASE).Outputs;
       const out = Object.values(here).find((o) => JSON.stringify(o.Value) === JSON.stringify({ 'Fn::GetAtt': [roleName, 'Arn'] }));
       assert.ok(out, 'an output is the role ARN in RoleRegion');

@@ -1,3 +1,4 @@
+import { GLOBEX, PAYMENTS, RETAIL, STRANGER } from '../support/accounts.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,10 +23,6 @@ import { startDynamo, type TestDynamo } from '../support/dynamodb.ts';
 /** Screenshots a person can look at after the run (gitignored). */
 const ARTEFACTS = new URL('../artifacts/', import.meta.url).pathname;
 
-const PAYMENTS = '111122223333';
-const RETAIL = '444455556666';
-const GLOBEX = '777788889999';
-const STRANGER = '123412341234';
 const TOPIC = (n: string) => `arn:aws:sns:eu-west-1:999999999999:${n}`;
 
 const CONFIG = `defaults:

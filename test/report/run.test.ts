@@ -1,3 +1,4 @@
+import { PAYMENTS, RETAIL } from '../support/accounts.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -21,8 +22,6 @@ import { startDynamo, type TestDynamo } from '../support/dynamodb.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import { AWS_EXAMPLE_ACCESS_KEY_ID, AWS_EXAMPLE_SECRET_KEY } from '../support/secrets.ts';
 
-const A = '111122223333';
-const B = '444455556666';
 const CONFIG = `defaults:
   roleName: sigwatch-member
 operators:
@@ -37,12 +36,12 @@ associations:
   - group: acme
     externalId: {secretArn: "arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id/acme"}
     accounts:
-      - id: "${A}"
+      - id: "${PAYMENTS}"
         regions: [eu-west-1]
   - group: globex
     externalId: {secretArn: "arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id/globex"}
     accounts:
-      - id: "${B}"
+      - id: "${RETAIL}"
         regions: [eu-west-1, us-east-1]
 securityHub:
   enabled: true
@@ -75,18 +74,18 @@ describe('verdict store: since', () => {
     const clock = new ManualClock();
     const store = new VerdictStore(dynamo.client, table, { now: clock.now });
     const t = (d: number) => new Date(TEST_EPOCH + d * 86_400_000).toISOString();
-    await store.put(record(1, A, 'eu-west-1', 'deny', t(0)));
-    await store.put(record(1, A, 'eu-west-1', 'deny', t(1)));
-    let got = await store.get(record(1, A, 'eu-west-1', 'deny', t(1)));
+    await store.put(record(1, PAYMENTS, 'eu-west-1', 'deny', t(0)));
+    await store.put(record(1, PAYMENTS, 'eu-west-1', 'deny', t(1)));
+    let got = await store.get(record(1, PAYMENTS, 'eu-west-1', 'deny', t(1)));
     assert.equal(got?.since, t(0));
     assert.equal(got?.time, t(1));
-    await store.put(record(1, A, 'eu-west-1', 'admit', t(2)));
-    got = await store.get(record(1, A, 'eu-west-1', 'admit', t(2)));
+    await store.put(record(1, PAYMENTS, 'eu-west-1', 'admit', t(2)));
+    got = await store.get(record(1, PAYMENTS, 'eu-west-1', 'admit', t(2)));
     assert.deepEqual([got?.verdict, got?.since], ['admit', t(2)]);
   });
 
   it('the worker carries `since` from the stored verdict when it stays, and starts it when it changes', () => {
-    const before = { ...record(1, A, 'eu-west-1', 'deny', '2026-11-22T00:00:00.000Z'), since: '2026-11-01T00:00:00.000Z' };
+    const before = { ...record(1, PAYMENTS, 'eu-west-1', 'deny', '2026-11-22T00:00:00.000Z'), since: '2026-11-01T00:00:00.000Z' };
     const now = new Date(TEST_EPOCH);
     const deny = { verdict: { verdict: 'deny' as const, reasons: ['x'], policies: [], image: '', digest: '' } as never, policySetVersion: 'v1' };
     assert.equal(verdictRecordOf(before, deny, 'reverify', now, before).since, '2026-11-01T00:00:00.000Z');
@@ -119,10 +118,10 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     const store = new VerdictStore(dynamo.client, table, { now: clock.now });
     const time = new Date(TEST_EPOCH).toISOString();
     await store.putMany([
-      record(1, A, 'eu-west-1', 'deny', time),
-      record(2, A, 'eu-west-1', 'admit', time),
-      record(3, B, 'us-east-1', 'error', time),
-      record(4, B, 'eu-west-1', 'admit', time),
+      record(1, PAYMENTS, 'eu-west-1', 'deny', time),
+      record(2, PAYMENTS, 'eu-west-1', 'admit', time),
+      record(3, RETAIL, 'us-east-1', 'error', time),
+      record(4, RETAIL, 'eu-west-1', 'admit', time),
     ]);
     const history = new RunHistory(dynamo.client, table, { now: clock.now });
     await history.record({
@@ -132,14 +131,14 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     });
 
     hub.reset();
-    // Account B eu-west-1 had a finding for image 4, which passes now.
+    // Account RETAIL eu-west-1 had a finding for image 4, which passes now.
     hub.on(GetFindingsCommand).callsFake(async (input: { Filters: { ProductArn: { Value: string }[] } }) => {
       const product = input.Filters.ProductArn[0]!.Value;
-      if (product !== `arn:aws:securityhub:eu-west-1:${B}:product/${B}/default`) return { Findings: [] };
+      if (product !== `arn:aws:securityhub:eu-west-1:${RETAIL}:product/${RETAIL}/default`) return { Findings: [] };
       const old = {
-        Id: `sigwatch/${B}/eu-west-1/app/web@${digest(4)}`,
+        Id: `sigwatch/${RETAIL}/eu-west-1/app/web@${digest(4)}`,
         ProductArn: product,
-        AwsAccountId: B,
+        AwsAccountId: RETAIL,
         CreatedAt: '2026-11-01T00:00:00.000Z',
         Workflow: { Status: 'NEW' },
       } as AwsSecurityFinding;
@@ -198,22 +197,22 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     );
 
     // Security Hub: each associated account × region, with that account's session.
-    assert.deepEqual(sessions, [A, `eu-west-1:AKIA${A}`, B, `eu-west-1:AKIA${B}`, B, `us-east-1:AKIA${B}`]);
+    assert.deepEqual(sessions, [PAYMENTS, `eu-west-1:AKIA${PAYMENTS}`, RETAIL, `eu-west-1:AKIA${RETAIL}`, RETAIL, `us-east-1:AKIA${RETAIL}`]);
     const imported = hub
       .commandCalls(BatchImportFindingsCommand)
       .map((c) => c.args[0].input.Findings!.map((f) => [f.AwsAccountId, f.Region ?? '-', f.RecordState, f.Id]));
     assert.deepEqual(imported, [
-      [[A, 'eu-west-1', 'ACTIVE', `sigwatch/${A}/eu-west-1/app/web@${digest(1)}`]],
-      [[B, '-', 'ARCHIVED', `sigwatch/${B}/eu-west-1/app/web@${digest(4)}`]],
-      [[B, 'us-east-1', 'ACTIVE', `sigwatch/${B}/us-east-1/app/web@${digest(3)}`]],
+      [[PAYMENTS, 'eu-west-1', 'ACTIVE', `sigwatch/${PAYMENTS}/eu-west-1/app/web@${digest(1)}`]],
+      [[RETAIL, '-', 'ARCHIVED', `sigwatch/${RETAIL}/eu-west-1/app/web@${digest(4)}`]],
+      [[RETAIL, 'us-east-1', 'ACTIVE', `sigwatch/${RETAIL}/us-east-1/app/web@${digest(3)}`]],
     ]);
     assert.equal(hub.commandCalls(BatchUpdateFindingsCommand).length, 1);
     assert.deepEqual(
       result.findings.map((f) => [f.target.account, f.target.region, f.active, f.archived]),
       [
-        [A, 'eu-west-1', 1, 0],
-        [B, 'eu-west-1', 0, 1],
-        [B, 'us-east-1', 1, 0],
+        [PAYMENTS, 'eu-west-1', 1, 0],
+        [RETAIL, 'eu-west-1', 0, 1],
+        [RETAIL, 'us-east-1', 1, 0],
       ],
     );
     const metric = logs.find((l) => l.message === 'posture report written')!;
@@ -225,7 +224,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     assert.ok(parsed.ok);
     hub.reset();
     hub.on(GetFindingsCommand).callsFake(async (input: { Filters: { ProductArn: { Value: string }[] } }) => {
-      if (input.Filters.ProductArn[0]!.Value.includes(`:${A}:`))
+      if (input.Filters.ProductArn[0]!.Value.includes(`:${PAYMENTS}:`))
         throw Object.assign(new Error('Account is not subscribed to AWS Security Hub'), { name: 'InvalidAccessException' });
       return { Findings: [] };
     });
@@ -256,7 +255,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
     assert.equal(result.findingTargetsFailed, 1);
     assert.equal(result.findings.length, 2);
     const failure = logs.find((l) => l.message === 'Security Hub findings not updated')!;
-    assert.equal(failure.account, A);
+    assert.equal(failure.account, PAYMENTS);
     assert.match(String(failure.reason), /not subscribed/);
   });
 });

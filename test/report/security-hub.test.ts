@@ -1,3 +1,4 @@
+import { PAYMENTS } from '../support/accounts.ts';
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import {
@@ -18,10 +19,9 @@ import { TEST_EPOCH, testNow } from '../support/clock.ts';
  * asserted exactly (docs/report.md, "Security Hub").
  */
 
-const ACCOUNT = '111122223333';
 const REGION = 'eu-west-1';
-const TARGET = { partition: 'aws', account: ACCOUNT, region: REGION };
-const PRODUCT = `arn:aws:securityhub:eu-west-1:${ACCOUNT}:product/${ACCOUNT}/default`;
+const TARGET = { partition: 'aws', account: PAYMENTS, region: REGION };
+const PRODUCT = `arn:aws:securityhub:eu-west-1:${PAYMENTS}:product/${PAYMENTS}/default`;
 const NOW = new Date(TEST_EPOCH).toISOString();
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 
@@ -29,7 +29,7 @@ function failing(n: number, over: Partial<FailingImage> = {}): FailingImage {
   return {
     group: 'acme',
     team: 'payments',
-    account: ACCOUNT,
+    account: PAYMENTS,
     region: REGION,
     repository: 'payments/api',
     digest: digest(n),
@@ -52,12 +52,12 @@ const ACTIVE_FILTERS = {
 function expectedFinding(n: number, createdAt = '2026-11-20T03:17:00.000Z'): AwsSecurityFinding {
   return {
     SchemaVersion: '2018-10-08',
-    Id: `sigwatch/${ACCOUNT}/${REGION}/payments/api@${digest(n)}`,
+    Id: `sigwatch/${PAYMENTS}/${REGION}/payments/api@${digest(n)}`,
     ProductArn: PRODUCT,
     ProductName: 'sigwatch',
     CompanyName: 'sigwatch',
     GeneratorId: 'sigwatch/image-signature-policy',
-    AwsAccountId: ACCOUNT,
+    AwsAccountId: PAYMENTS,
     Region: REGION,
     Types: ['Software and Configuration Checks/Industry and Regulatory Standards/Container image signature policy'],
     CreatedAt: createdAt,
@@ -73,10 +73,10 @@ function expectedFinding(n: number, createdAt = '2026-11-20T03:17:00.000Z'): Aws
     Resources: [
       {
         Type: 'AwsEcrContainerImage',
-        Id: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/payments/api/${digest(n)}`,
+        Id: `arn:aws:ecr:${REGION}:${PAYMENTS}:repository/payments/api/${digest(n)}`,
         Partition: 'aws',
         Region: REGION,
-        Details: { AwsEcrContainerImage: { RegistryId: ACCOUNT, RepositoryName: 'payments/api', ImageDigest: digest(n) } },
+        Details: { AwsEcrContainerImage: { RegistryId: PAYMENTS, RepositoryName: 'payments/api', ImageDigest: digest(n) } },
       },
     ],
   };
@@ -112,12 +112,12 @@ describe('Security Hub findings', () => {
   it('the custom integration product ARN and a stable id per image', () => {
     assert.equal(productArn(TARGET), PRODUCT);
     assert.equal(
-      productArn({ partition: 'aws-cn', account: ACCOUNT, region: 'cn-north-1' }),
-      `arn:aws-cn:securityhub:cn-north-1:${ACCOUNT}:product/${ACCOUNT}/default`,
+      productArn({ partition: 'aws-cn', account: PAYMENTS, region: 'cn-north-1' }),
+      `arn:aws-cn:securityhub:cn-north-1:${PAYMENTS}:product/${PAYMENTS}/default`,
     );
     const reworded: FailingImage = { ...failing(1), reasons: ['another wording'], verdict: 'error' };
     assert.equal(findingId(failing(1)), findingId(reworded));
-    assert.equal(findingId(failing(1)), `sigwatch/${ACCOUNT}/${REGION}/payments/api@${digest(1)}`);
+    assert.equal(findingId(failing(1)), `sigwatch/${PAYMENTS}/${REGION}/payments/api@${digest(1)}`);
   });
 
   it('a new failure: one finding imported in the member account, created at the time the image was first seen failing', async () => {

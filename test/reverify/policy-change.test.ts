@@ -18,7 +18,20 @@ import { parseReverifyMessage } from '../../src/reverify/messages.ts';
 import { ecrHost } from '../../src/registry/providers/ecr.ts';
 import { keyPolicyYaml, pushManifest, signImageWithKey, type BuiltManifest } from '../support/index.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
-import { A, B, configYaml, detail, drain, ecrClientFor, EXTERNAL_ID, image, REGION, serveListing, startWorld, type World } from '../support/reverify.ts';
+import {
+  PAYMENTS,
+  RETAIL,
+  configYaml,
+  detail,
+  drain,
+  ecrClientFor,
+  EXTERNAL_ID,
+  image,
+  REGION,
+  serveListing,
+  startWorld,
+  type World,
+} from '../support/reverify.ts';
 import { testNow } from '../support/clock.ts';
 
 /**
@@ -31,7 +44,7 @@ import { testNow } from '../support/clock.ts';
 
 const BUCKET = 'sigwatch-config';
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id/acme-AbCdEf';
-const HOST_A = ecrHost(A, REGION);
+const HOST_A = ecrHost(PAYMENTS, REGION);
 const context = { getRemainingTimeInMillis: () => 900_000 };
 
 function s3Event(id: string, type: 'Object Created' | 'Object Deleted', key: string, sequencer: string) {
@@ -102,14 +115,14 @@ describe('policy change → re-verification of the matching repositories only (a
       ['retail/shop', img.shop, 'v1'],
     ] as const) {
       await pushManifest(world.reg, repo, tag, m!);
-      const account = repo.startsWith('payments') ? A : B;
+      const account = repo.startsWith('payments') ? PAYMENTS : RETAIL;
       await signImageWithKey(world.reg, repo, m!, world.key, { dockerReference: `${ecrHost(account, REGION)}/${repo}` });
     }
-    serveListing(world, A, {
+    serveListing(world, PAYMENTS, {
       repositoryPages: [['payments/api', 'payments/web']],
       images: { 'payments/api': [[detail('payments/api', img.api, ['v1'])]], 'payments/web': [[detail('payments/web', img.web, ['v1'])]] },
     });
-    serveListing(world, B, { repositoryPages: [['retail/shop']], images: { 'retail/shop': [[detail('retail/shop', img.shop, ['v1'])]] } });
+    serveListing(world, RETAIL, { repositoryPages: [['retail/shop']], images: { 'retail/shop': [[detail('retail/shop', img.shop, ['v1'])]] } });
 
     const secrets = new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'AKIDCENTRAL', secretAccessKey: 'central-secret' } });
     mockClient(secrets).on(GetSecretValueCommand, { SecretId: SECRET }).resolves({ SecretString: EXTERNAL_ID });
@@ -134,7 +147,7 @@ describe('policy change → re-verification of the matching repositories only (a
 
     // The daily run first: every image's verdict is known (all admitted: nothing published).
     await plannerHandler(rt)({ time: '2026-11-23T03:17:00Z' }, context);
-    assert.deepEqual(await runWorker(), [`${A}/payments/api`, `${A}/payments/web`, `${B}/retail/shop`]);
+    assert.deepEqual(await runWorker(), [`${PAYMENTS}/payments/api`, `${PAYMENTS}/payments/web`, `${RETAIL}/retail/shop`]);
     assert.deepEqual(await verdictsOn('payments'), []);
     assert.deepEqual(await verdictsOn('retail'), []);
     await drain(world, world.topics.operators);
@@ -175,10 +188,10 @@ describe('policy change → re-verification of the matching repositories only (a
     // web must now also be signed by another key: its admit becomes a deny.
     await s3.put(BUCKET, strictKey, keyPolicyYaml('web-strict', '**/payments/web*', otherPem));
     await policyChangeHandler(rt)(s3Event('e1', 'Object Created', strictKey, '0A01'), context);
-    assert.deepEqual(described(A), ['payments/api', 'payments/web']);
-    assert.deepEqual(world.ecr.get(B)!.mock.commandCalls(DescribeRepositoriesCommand), [], 'acme/retail is not listed');
-    assert.ok(world.sts.commandCalls(AssumeRoleCommand).every((c) => c.args[0].input.RoleArn?.includes(A)));
-    assert.deepEqual(await runWorker(), [`${A}/payments/api`, `${A}/payments/web`]);
+    assert.deepEqual(described(PAYMENTS), ['payments/api', 'payments/web']);
+    assert.deepEqual(world.ecr.get(RETAIL)!.mock.commandCalls(DescribeRepositoriesCommand), [], 'acme/retail is not listed');
+    assert.ok(world.sts.commandCalls(AssumeRoleCommand).every((c) => c.args[0].input.RoleArn?.includes(PAYMENTS)));
+    assert.deepEqual(await runWorker(), [`${PAYMENTS}/payments/api`, `${PAYMENTS}/payments/web`]);
     assert.deepEqual(await verdictsOn('payments'), [[`${HOST_A}/payments/web@${img.web!.digest}`, 'deny', 'policy-change']]);
   });
 
@@ -186,13 +199,13 @@ describe('policy change → re-verification of the matching repositories only (a
     reset();
     await s3.put(BUCKET, strictKey, keyPolicyYaml('web-strict', '**/payments/web*', otherPem).replace('spec:\n', 'spec:\n  mode: warn\n'));
     await policyChangeHandler(rt)(s3Event('e2', 'Object Created', strictKey, '0A02'), context);
-    assert.deepEqual(described(A), ['payments/web'], 'payments/api is listed but its images are not described');
+    assert.deepEqual(described(PAYMENTS), ['payments/web'], 'payments/api is listed but its images are not described');
     // EventBridge delivers again: the same run, still scoped by the globs from before the change.
     await policyChangeHandler(rt)(s3Event('e2', 'Object Created', strictKey, '0A02'), context);
-    assert.deepEqual(described(A), ['payments/web', 'payments/web']);
-    assert.deepEqual(world.ecr.get(B)!.mock.commandCalls(DescribeImagesCommand), []);
+    assert.deepEqual(described(PAYMENTS), ['payments/web', 'payments/web']);
+    assert.deepEqual(world.ecr.get(RETAIL)!.mock.commandCalls(DescribeImagesCommand), []);
     // The batch was sent twice (same batch id): verified twice, counted and published once.
-    assert.deepEqual(await runWorker(), [`${A}/payments/web`, `${A}/payments/web`]);
+    assert.deepEqual(await runWorker(), [`${PAYMENTS}/payments/web`, `${PAYMENTS}/payments/web`]);
     const payments = await drain(world, world.topics.payments);
     assert.deepEqual(
       payments.filter((m) => m.type === undefined).map((m) => [m.body.image, m.body.verdict, m.body.trigger]),
@@ -208,8 +221,8 @@ describe('policy change → re-verification of the matching repositories only (a
     reset();
     await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: strictKey }));
     await policyChangeHandler(rt)(s3Event('e3', 'Object Deleted', strictKey, '0A03'), context);
-    assert.deepEqual(described(A), ['payments/web']);
-    assert.deepEqual(await runWorker(), [`${A}/payments/web`]);
+    assert.deepEqual(described(PAYMENTS), ['payments/web']);
+    assert.deepEqual(await runWorker(), [`${PAYMENTS}/payments/web`]);
     assert.deepEqual(await verdictsOn('payments'), [[`${HOST_A}/payments/web@${img.web!.digest}`, 'admit', 'policy-change']]);
   });
 
@@ -217,7 +230,7 @@ describe('policy change → re-verification of the matching repositories only (a
     reset();
     await policyChangeHandler(rt)(s3Event('e4', 'Object Created', 'config/sigwatch.yaml', '0A04'), context);
     await policyChangeHandler(rt)({ source: 'aws.s3', 'detail-type': 'Object Restore Completed' }, context);
-    assert.deepEqual(described(A), []);
+    assert.deepEqual(described(PAYMENTS), []);
     assert.deepEqual(await runWorker(), []);
   });
 });

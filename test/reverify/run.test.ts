@@ -7,7 +7,22 @@ import { parseReverifyMessage, type ImagesMessage } from '../../src/reverify/mes
 import { planTargets, startRun } from '../../src/reverify/planner.ts';
 import { ecrHost } from '../../src/registry/providers/ecr.ts';
 import { deleteManifest, signatureTag, type BuiltManifest } from '../support/index.ts';
-import { A, B, detail, drain, EXTERNAL_ID, image, pump, push, REGION, serveListing, sign, startWorld, wire, type World } from '../support/reverify.ts';
+import {
+  PAYMENTS,
+  RETAIL,
+  detail,
+  drain,
+  EXTERNAL_ID,
+  image,
+  pump,
+  push,
+  REGION,
+  serveListing,
+  sign,
+  startWorld,
+  wire,
+  type World,
+} from '../support/reverify.ts';
 import { testNow } from '../support/clock.ts';
 
 /**
@@ -17,8 +32,8 @@ import { testNow } from '../support/clock.ts';
  * refusing sigwatch, reports that account while the other completes.
  */
 
-const HOST_A = ecrHost(A, REGION);
-const HOST_B = ecrHost(B, REGION);
+const HOST_A = ecrHost(PAYMENTS, REGION);
+const HOST_B = ecrHost(RETAIL, REGION);
 
 describe('scheduled re-verification over two accounts', () => {
   let world: World;
@@ -31,17 +46,17 @@ describe('scheduled re-verification over two accounts', () => {
     img.api2 = image('api-2');
     img.web1 = image('web-1');
     img.shop1 = image('shop-1');
-    await push(world, A, 'payments/api', img.api1, 'v1');
-    await push(world, A, 'payments/api', img.api2, 'v2');
-    await push(world, A, 'payments/web', img.web1, 'main');
-    await push(world, B, 'retail/shop', img.shop1, '2026.11');
-    await sign(world, A, 'payments/api', img.api1);
-    api2Signature = await sign(world, A, 'payments/api', img.api2);
-    await sign(world, B, 'retail/shop', img.shop1);
+    await push(world, PAYMENTS, 'payments/api', img.api1, 'v1');
+    await push(world, PAYMENTS, 'payments/api', img.api2, 'v2');
+    await push(world, PAYMENTS, 'payments/web', img.web1, 'main');
+    await push(world, RETAIL, 'retail/shop', img.shop1, '2026.11');
+    await sign(world, PAYMENTS, 'payments/api', img.api1);
+    api2Signature = await sign(world, PAYMENTS, 'payments/api', img.api2);
+    await sign(world, RETAIL, 'retail/shop', img.shop1);
     // payments/web's image is unsigned for now.
     serveListing(
       world,
-      A,
+      PAYMENTS,
       {
         // Two pages of repositories: payments/tmp is excluded by the operator, docs/readme matches no policy glob.
         repositoryPages: [
@@ -64,7 +79,7 @@ describe('scheduled re-verification over two accounts', () => {
       },
       { throttleFirstImagesCall: true },
     );
-    serveListing(world, B, { repositoryPages: [['retail/shop']], images: { 'retail/shop': [[detail('retail/shop', img.shop1, ['2026.11'])]] } });
+    serveListing(world, RETAIL, { repositoryPages: [['retail/shop']], images: { 'retail/shop': [[detail('retail/shop', img.shop1, ['2026.11'])]] } });
   });
   after(() => world.stop());
 
@@ -76,23 +91,23 @@ describe('scheduled re-verification over two accounts', () => {
     // STS: each account's role, with the association's ExternalId and sigwatch's SourceIdentity.
     const assumed = world.sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input);
     assert.deepEqual(assumed.map((i) => [i.RoleArn, i.ExternalId, i.SourceIdentity, i.DurationSeconds]).sort(), [
-      [`arn:aws:iam::${A}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
-      [`arn:aws:iam::${B}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
+      [`arn:aws:iam::${PAYMENTS}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
+      [`arn:aws:iam::${RETAIL}:role/sigwatch-reader`, EXTERNAL_ID, 'sigwatch', 900],
     ]);
     // The listing's ECR clients carry those credentials.
     const built = world.ecrBuilt.filter((b) => b.region === REGION);
-    assert.ok(built.some((b) => b.account === A && b.accessKeyId === `ASIA${A}` && b.sessionToken === `token-${A}`));
-    assert.ok(built.some((b) => b.account === B && b.accessKeyId === `ASIA${B}` && b.sessionToken === `token-${B}`));
+    assert.ok(built.some((b) => b.account === PAYMENTS && b.accessKeyId === `ASIA${PAYMENTS}` && b.sessionToken === `token-${PAYMENTS}`));
+    assert.ok(built.some((b) => b.account === RETAIL && b.accessKeyId === `ASIA${RETAIL}` && b.sessionToken === `token-${RETAIL}`));
 
-    const ecrA = world.ecr.get(A)!.mock;
+    const ecrA = world.ecr.get(PAYMENTS)!.mock;
     assert.deepEqual(
       ecrA.commandCalls(DescribeRepositoriesCommand).map((c) => c.args[0].input),
       [
-        { registryId: A, maxResults: 1000 },
-        { registryId: A, maxResults: 1000, nextToken: 'repos-1' },
+        { registryId: PAYMENTS, maxResults: 1000 },
+        { registryId: PAYMENTS, maxResults: 1000, nextToken: 'repos-1' },
       ],
     );
-    const images = { registryId: A, maxResults: 1000, filter: { tagStatus: 'ANY' } };
+    const images = { registryId: PAYMENTS, maxResults: 1000, filter: { tagStatus: 'ANY' } };
     assert.deepEqual(
       ecrA.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input),
       [
@@ -105,10 +120,10 @@ describe('scheduled re-verification over two accounts', () => {
     );
     assert.deepEqual(
       world.ecr
-        .get(B)!
+        .get(RETAIL)!
         .mock.commandCalls(DescribeImagesCommand)
         .map((c) => c.args[0].input),
-      [{ registryId: B, maxResults: 1000, filter: { tagStatus: 'ANY' }, repositoryName: 'retail/shop' }],
+      [{ registryId: RETAIL, maxResults: 1000, filter: { tagStatus: 'ANY' }, repositoryName: 'retail/shop' }],
     );
 
     // The fan-out: one images message per image page, naming exactly the images to verify.
@@ -117,14 +132,14 @@ describe('scheduled re-verification over two accounts', () => {
     assert.deepEqual(
       sent.map((m) => [m.account, m.repository, m.images.map((i) => [i.digest, i.tags])]).sort(),
       [
-        [A, 'payments/api', [[img.api1!.digest, ['v1']]]],
-        [A, 'payments/api', [[img.api2!.digest, ['v2']]]],
-        [A, 'payments/web', [[img.web1!.digest, ['main']]]],
-        [B, 'retail/shop', [[img.shop1!.digest, ['2026.11']]]],
+        [PAYMENTS, 'payments/api', [[img.api1!.digest, ['v1']]]],
+        [PAYMENTS, 'payments/api', [[img.api2!.digest, ['v2']]]],
+        [PAYMENTS, 'payments/web', [[img.web1!.digest, ['main']]]],
+        [RETAIL, 'retail/shop', [[img.shop1!.digest, ['2026.11']]]],
       ].sort(),
     );
     // The registry token came from ECR through the assumed role, once per account.
-    assert.equal(world.ecr.get(A)!.mock.commandCalls(GetAuthorizationTokenCommand).length, 1);
+    assert.equal(world.ecr.get(PAYMENTS)!.mock.commandCalls(GetAuthorizationTokenCommand).length, 1);
 
     const payments = await drain(world, world.topics.payments);
     const verdicts = payments.filter((m) => m.type === undefined).map((m) => m.body);
@@ -152,9 +167,9 @@ describe('scheduled re-verification over two accounts', () => {
   });
 
   it('run 2: a removed signature publishes a deny, a newly signed image an admit, an unchanged image nothing (listing resumed across invocations)', async () => {
-    await deleteManifest(world.reg, `${A}/payments/api`, api2Signature.digest);
-    await sign(world, A, 'payments/web', img.web1!);
-    world.ecr.get(A)!.mock.resetHistory();
+    await deleteManifest(world.reg, `${PAYMENTS}/payments/api`, api2Signature.digest);
+    await sign(world, PAYMENTS, 'payments/web', img.web1!);
+    world.ecr.get(PAYMENTS)!.mock.resetHistory();
     // The planner runs out of time after every ECR page: the listing continues through plan messages.
     let budget = 0;
     const w = wire(world, { remainingMs: () => (budget++ % 2 === 0 ? 900_000 : 1_000) });
@@ -164,7 +179,7 @@ describe('scheduled re-verification over two accounts', () => {
     assert.ok(handled.some((m) => (JSON.parse(m.Body!) as { kind: string }).kind === 'plan'));
     // The resumed listing asked for each page once, with its token.
     const described = world.ecr
-      .get(A)!
+      .get(PAYMENTS)!
       .mock.commandCalls(DescribeImagesCommand)
       .map((c) => [c.args[0].input.repositoryName, c.args[0].input.nextToken]);
     assert.deepEqual(described, [
@@ -199,7 +214,7 @@ describe('scheduled re-verification over two accounts', () => {
   });
 
   it('run 3: an account whose role refuses sigwatch is reported to the operators while the other account completes', async () => {
-    world.denied.add(B);
+    world.denied.add(RETAIL);
     // A fresh function instance: no cached sessions.
     const sessions = new AwsSessions({
       sts: world.stsClient,
@@ -215,7 +230,7 @@ describe('scheduled re-verification over two accounts', () => {
 
     const operators = await drain(world, world.topics.operators);
     const failure = operators.find((m) => m.type === 'run-failure')!.body;
-    assert.equal(failure.account, B);
+    assert.equal(failure.account, RETAIL);
     assert.equal(failure.runId, 'daily-2026-11-25');
     assert.match(failure.reason as string, /^account 444455556666: cannot assume arn:aws:iam::444455556666:role\/sigwatch-reader: access denied/);
     assert.doesNotMatch(JSON.stringify(failure), new RegExp(EXTERNAL_ID), 'the ExternalId is never in a message');
@@ -223,9 +238,9 @@ describe('scheduled re-verification over two accounts', () => {
     assert.deepEqual(summary.targets, { total: 2, listed: 1, failed: 1 });
     assert.deepEqual(
       (summary.failures as { target: string }[]).map((f) => f.target),
-      [`${B}/${REGION}`],
+      [`${RETAIL}/${REGION}`],
     );
-    // Account A was verified in full: its team got its summary, with nothing changed.
+    // Account PAYMENTS was verified in full: its team got its summary, with nothing changed.
     const payments = await drain(world, world.topics.payments);
     assert.deepEqual(
       payments.map((m) => [m.type, (m.body.counts as { images: number }).images]),

@@ -1,5 +1,6 @@
 /** An EventBridge "ECR Image Action" as ECR sends it, for account 111122223333 in eu-west-1. */
-export const TEST_ACCOUNT = '111122223333';
+export { PAYMENTS } from './accounts.ts';
+import { PAYMENTS } from './accounts.ts';
 
 export function ecrImageAction(id: string, detail: Record<string, string>) {
   return {
@@ -7,7 +8,7 @@ export function ecrImageAction(id: string, detail: Record<string, string>) {
     id: `evt-${id}`,
     'detail-type': 'ECR Image Action',
     source: 'aws.ecr',
-    account: TEST_ACCOUNT,
+    account: PAYMENTS,
     time: '2026-11-23T10:00:00Z',
     region: 'eu-west-1',
     resources: [],

@@ -38,10 +38,8 @@ import { ecrImageAction } from './events.ts';
 import { startTestFauxqs, type TestFauxqs } from './fauxqs.ts';
 import { startS3, testS3Client, type TestS3 } from './s3.ts';
 
-export const PAYMENTS = '111122223333';
-export const RETAIL = '444455556666';
-export const STRANGER = '777788889999';
-export const REGION = 'eu-west-1';
+export { PAYMENTS, RETAIL, STRANGER, REGION } from './accounts.ts';
+import { PAYMENTS, RETAIL, REGION } from './accounts.ts';
 export const BUCKET = 'sigwatch-config';
 export const EXTERNAL_ID_SECRET = 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:sigwatch/external-id-AbCdEf';
 export const EXTERNAL_ID = 'ext-id-4f1d9c2b7a';

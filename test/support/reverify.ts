@@ -48,9 +48,8 @@ import { startDynamo, type TestDynamo } from './dynamodb.ts';
 import { startTestFauxqs, type TestFauxqs } from './fauxqs.ts';
 import { assertNoSecrets, ECR_TOKEN_A, EXTERNAL_ID } from './secrets.ts';
 
-export const A = '111122223333';
-export const B = '444455556666';
-export const REGION = 'eu-west-1';
+export { PAYMENTS, RETAIL, REGION } from './accounts.ts';
+import { PAYMENTS, RETAIL, REGION } from './accounts.ts';
 export { EXTERNAL_ID };
 export const ECR_PASSWORD = ECR_TOKEN_A;
 
@@ -100,12 +99,12 @@ associations:
   - group: acme/payments
     externalId: ${externalId}
     accounts:
-      - id: "${A}"
+      - id: "${PAYMENTS}"
         regions: [${REGION}]
   - group: acme/retail
     externalId: ${externalId}
     accounts:
-      - id: "${B}"
+      - id: "${RETAIL}"
         regions: [${REGION}]
 ${extra}`;
 }
@@ -165,7 +164,7 @@ export async function startWorld(): Promise<World> {
   });
 
   const ecr = new Map<string, { client: ECRClient; mock: AwsClientStub<ECRClient> }>();
-  for (const account of [A, B]) {
+  for (const account of [PAYMENTS, RETAIL]) {
     const client = new ECRClient({ region: REGION, maxAttempts: 1, credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } });
     const mock = mockClient(client);
     mock.on(GetAuthorizationTokenCommand).resolves({
@@ -258,7 +257,7 @@ export function testVerify(world: World, sessions: AwsSessions): VerifyOwnedImag
   const ecrCredentials = new EcrCredentialProvider({
     now: testNow,
     clientFor: async (account) => {
-      const r = world.directory.resolve({ account, region: REGION, repository: account === A ? 'payments/x' : 'retail/x' });
+      const r = world.directory.resolve({ account, region: REGION, repository: account === PAYMENTS ? 'payments/x' : 'retail/x' });
       assert.ok(r.known);
       return ecrClientFor(world, REGION, await sessions.credentialsFor(r.association, r.account));
     },
