@@ -19,7 +19,7 @@ import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTok
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import type { ImageDetail } from '@aws-sdk/client-ecr';
-import { AwsSessions } from '../src/accounts/index.ts';
+import { AwsSessions } from '../src/accounts/sts.ts';
 import { processReverifyRecords } from '../src/reverify/dispatch.ts';
 import { planTargets, startRun } from '../src/reverify/planner.ts';
 import type { VerifyOutcome } from '../src/reverify/worker.ts';

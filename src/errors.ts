@@ -21,15 +21,19 @@ export type ErrorCode =
   | 'LAYOUT_INVALID' // an OCI image layout folder that is not one
   | 'TRUST_ROOT' // trust material that cannot be loaded or does not verify (TUF metadata, mirrors, archives)
   | 'POLICY_ENGINE' // a policy engine (CUE, Rego) or a remote policy that cannot be loaded or fetched
+  | 'CLAIMED' // another invocation holds this record's idempotency claim: retried once it expires
   | 'INTERNAL'; // a bug: an invariant of sigwatch's own code does not hold
 
 /** Codes `C` beyond the operational ones: `src/verify/errors.ts`'s VerificationError has its own. */
 export class SigwatchError<C extends string = ErrorCode> extends Error {
   readonly code: C;
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** The HTTP status of the answer that caused it, when one did: callers tell a refusal from silence by it, not by the message. */
+  readonly status?: number;
+  constructor(code: C, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SigwatchError';
     this.code = code;
+    if (options?.status !== undefined) this.status = options.status;
   }
 }
 

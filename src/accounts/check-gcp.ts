@@ -1,5 +1,5 @@
 import { SigwatchError } from '../errors.ts';
-import { isObject } from '../registry/manifest.ts';
+import { isObject } from '../json.ts';
 import type { GcpFederatedCredentials } from '../registry/providers/gcp.ts';
 import { ARTIFACT_REGISTRY_URL, type GcpFederations } from './gcp-federation.ts';
 import type { GcpAssociation, GcpProject } from './types.ts';
@@ -131,7 +131,7 @@ async function listRepositories(identity: GcpFederatedCredentials, base: string,
 
 /** Google said no (HTTP 4xx), as opposed to not answering. */
 function refused(err: unknown): boolean {
-  return err instanceof SigwatchError && err.code === 'REGISTRY_AUTH' && /\(HTTP 4\d\d\b/.test(err.message);
+  return err instanceof SigwatchError && err.code === 'REGISTRY_AUTH' && err.status !== undefined && err.status >= 400 && err.status < 500;
 }
 
 /** Our own errors' messages are written to be shown; anything else is named only. */

@@ -16,6 +16,7 @@ import type {
   SecurityHubConfig,
   SigwatchConfig,
 } from './types.ts';
+import { ACCOUNT_ID_RE, REGION_PATTERN, REGION_RE, REPOSITORY_PREFIX_RE, REPOSITORY_RE } from '../registry/providers/ecr-names.ts';
 
 /**
  * `sigwatch.yaml` text → SigwatchConfig, or every problem found, each with the
@@ -35,12 +36,10 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Aliases resolved; more only serves a "billion laughs" blow-up. */
 const MAX_ALIASES = 100;
 
-const ACCOUNT_RE = /^\d{12}$/;
 // The regions the events step accepts (commercial, GovCloud, China): an account
 // in any other could never send an event sigwatch reads.
-const REGION_RE = /^[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}$/;
 const PARTITION = '(aws|aws-cn|aws-us-gov)';
-const REGION = '([a-z]{2}(?:-gov)?-[a-z]+-\\d{1,2})';
+const REGION = `(${REGION_PATTERN})`;
 // IAM names: 64 characters of [\w+=,.@-]; paths of the same characters between slashes.
 const ROLE_NAME_RE = /^[\w+=,.@-]{1,64}$/;
 const ROLE_ARN_RE = new RegExp(`^arn:${PARTITION}:iam::(\\d{12}):role/(?:[\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$`);
@@ -55,8 +54,6 @@ const TEAM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // STS's ExternalId: 2 to 1224 of these characters.
 const EXTERNAL_ID_RE = /^[\w+=,.@:/-]{2,1224}$/;
 // ECR's repositoryName (2–256 characters), and the same ending in `/` for a prefix.
-const REPOSITORY_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
-const REPOSITORY_PREFIX_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)+$/;
 
 const DEFAULT_SESSION_SECONDS = 900;
 // STS's floor; the ceiling is role chaining's: sigwatch calls AssumeRole with its
@@ -445,7 +442,7 @@ class ConfigReader {
       const fields = this.#mapping(item, at, ACCOUNT_FIELDS);
       if (!fields) return;
       const id = this.#string(fields, 'id', `${at}.id`, true);
-      const idOk = id !== undefined && this.#matches(id, `${at}.id`, ACCOUNT_RE, 'an AWS account id is 12 digits (quote it if it starts with 0)');
+      const idOk = id !== undefined && this.#matches(id, `${at}.id`, ACCOUNT_ID_RE, 'an AWS account id is 12 digits (quote it if it starts with 0)');
       if (idOk) {
         const first = seen.get(id);
         // One account, one group: two associations would make its verdicts' team and policies depend on which one is read first.

@@ -1,5 +1,7 @@
 import { isDigest } from '../registry/reference.ts';
 import { accepted, ignored, rejected, type ParsedEvent, type PushAction, type PushArrival, type PushEvent, type PushEventKind } from './types.ts';
+import { ACCOUNT_ID_RE, ecrHost, REGION_RE, REPOSITORY_RE } from '../registry/providers/ecr-names.ts';
+import { isObject } from '../json.ts';
 
 /**
  * Reads one EventBridge event from Amazon ECR into a PushEvent: every way an
@@ -30,17 +32,14 @@ const ARRIVALS = new Map<string, PushArrival>([
  */
 const NO_VERDICT_TYPES = new Set(['ECR Image Scan', 'ECR Scan Resource Change', 'ECR Artifact Action', 'AWS API Call via CloudTrail']);
 
-const ACCOUNT_RE = /^\d{12}$/;
 // Commercial (us-east-1), GovCloud (us-gov-west-1) and China (cn-north-1): the
 // partitions whose registry host we know. ISO and sovereign-cloud regions
 // (us-iso-east-1, eusc-de-east-1) use other domains and fail here rather than
 // yield a registry that does not exist.
-const REGION_RE = /^[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}$/;
 // EventBridge ids are UUIDs, but AWS's own samples use ids like "8c9gd6f7-…-EXAMPLE".
 const EVENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 // ECR's repositoryName constraint (API reference: length 2–256 and this pattern).
-const REPOSITORY_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const REPOSITORY_MIN = 2;
 const REPOSITORY_MAX = 256;
 // OCI distribution spec tag grammar.
@@ -75,7 +74,7 @@ function readEvent(input: unknown): ParsedEvent {
   const arrival = ARRIVALS.get(detailType);
   const eventId = matching(event, 'id', 'id', EVENT_ID_RE, 'an EventBridge event id');
   const time = isoTime(requiredString(event, 'time', 'time'));
-  const account = matching(event, 'account', 'account', ACCOUNT_RE, 'a 12-digit AWS account id');
+  const account = matching(event, 'account', 'account', ACCOUNT_ID_RE, 'a 12-digit AWS account id');
   const region = matching(event, 'region', 'region', REGION_RE, 'an AWS region such as us-east-1 or cn-north-1');
 
   const detail = object(own(event, 'detail'), 'detail');
@@ -109,7 +108,7 @@ function readEvent(input: unknown): ParsedEvent {
   const manifestMediaType = optionalMatching(detail, 'manifest-media-type', 'detail.manifest-media-type', MEDIA_TYPE_RE, 'a media type');
   const artifactMediaType = optionalMatching(detail, 'artifact-media-type', 'detail.artifact-media-type', MEDIA_TYPE_RE, 'a media type');
 
-  const registry = registryHost(account, region);
+  const registry = ecrHost(account, region);
   const pushEvent: PushEvent = {
     kind,
     action,
@@ -131,12 +130,6 @@ function readEvent(input: unknown): ParsedEvent {
 
 function isPushAction(action: string): action is PushAction {
   return action === 'PUSH' || action === 'DELETE';
-}
-
-/** The private registry host of an account in a region, by partition. */
-export function registryHost(account: string, region: string): string {
-  const domain = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
-  return `${account}.dkr.ecr.${region}.${domain}`;
 }
 
 export type SignatureArtifactKind = 'sig' | 'att' | 'sbom';
@@ -175,11 +168,6 @@ class FieldError extends Error {}
 
 function fail(path: string, problem: string): never {
   throw new FieldError(`${path}: ${problem}`);
-}
-
-/** A JSON object (not null, not an array). */
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** An own property only: a key like "constructor" must not reach Object.prototype. */

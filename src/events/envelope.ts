@@ -1,5 +1,6 @@
 import { reasonOf } from '../errors.ts';
-import { describeValue, isObject, own, parseEcrEvent } from './ecr.ts';
+import { describeValue, own, parseEcrEvent } from './ecr.ts';
+import { isObject } from '../json.ts';
 import { rejected, type ParsedEvent, type Recheck } from './types.ts';
 
 /**

@@ -300,7 +300,7 @@ async function publishOnce(n: Notification, topicArn: string, key: string, deps:
     deps.metrics.add('DuplicateVerdicts', 1, 'Count');
     return;
   }
-  if (claim === 'in-progress') throw new Error('another invocation is publishing this verdict; retrying after its claim expires');
+  if (claim === 'in-progress') throw new SigwatchError('CLAIMED', 'another invocation is publishing this verdict; retrying after its claim expires');
   try {
     await deps.publisher.publishTo(n, topicArn);
   } catch (err) {

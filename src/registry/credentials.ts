@@ -1,6 +1,6 @@
 import { readJsonFile } from '../config-file.ts';
 import { SigwatchError } from '../errors.ts';
-import { isObject } from './manifest.ts';
+import { isObject } from '../json.ts';
 import { DEFAULT_REGISTRY } from './reference.ts';
 
 /** What a registry accepts as proof of identity. */

@@ -1,6 +1,7 @@
 import { SigwatchError } from '../errors.ts';
 import { assertDigest, sha256Digest } from './digest.ts';
 import { MEDIA_TYPES, type Descriptor, type ImageIndex, type ImageManifest, type Manifest } from './types.ts';
+import { isObject } from '../json.ts';
 
 const MANIFEST_TYPES = new Set<string>(Object.values(MEDIA_TYPES));
 const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifestList]);
@@ -63,8 +64,4 @@ function checkDescriptor(d: unknown, where: string): asserts d is Descriptor {
       throw new SigwatchError('REGISTRY_PROTOCOL', `${where}: annotations must map strings to strings`);
     }
   }
-}
-
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

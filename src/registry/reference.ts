@@ -198,26 +198,27 @@ export function parseGoUrl(raw: string, opts: { request?: boolean } = {}): GoUrl
   try {
     url = parseUrlBody(main, request);
   } catch (err) {
-    throw new Error(`parse ${goQuote(main)}: ${(err as Error).message}`, { cause: err });
+    throw new SigwatchError('REFERENCE_INVALID', `parse ${goQuote(main)}: ${(err as Error).message}`, { cause: err });
   }
   if (hash >= 0) {
     try {
       unescape(raw.slice(hash + 1), 'other');
     } catch (err) {
-      throw new Error(`parse ${goQuote(raw)}: ${(err as Error).message}`, { cause: err });
+      throw new SigwatchError('REFERENCE_INVALID', `parse ${goQuote(raw)}: ${(err as Error).message}`, { cause: err });
     }
   }
   return url;
 }
 
 function parseUrlBody(raw: string, request: boolean): GoUrl {
-  if ([...raw].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw new Error('net/url: invalid control character in URL');
-  if (raw === '' && request) throw new Error('empty url');
+  if ([...raw].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+    throw new SigwatchError('REFERENCE_INVALID', 'net/url: invalid control character in URL');
+  if (raw === '' && request) throw new SigwatchError('REFERENCE_INVALID', 'empty url');
   const url: GoUrl = { scheme: '', host: '', opaque: '', path: '' };
   if (raw === '*') return { ...url, path: '*' };
   let rest = raw;
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(raw);
-  if (raw.startsWith(':')) throw new Error('missing protocol scheme');
+  if (raw.startsWith(':')) throw new SigwatchError('REFERENCE_INVALID', 'missing protocol scheme');
   if (scheme) {
     url.scheme = scheme[0].slice(0, -1).toLowerCase();
     rest = raw.slice(scheme[0].length);
@@ -226,8 +227,8 @@ function parseUrlBody(raw: string, request: boolean): GoUrl {
   if (query >= 0) rest = rest.slice(0, query);
   if (!rest.startsWith('/')) {
     if (url.scheme !== '') return { ...url, opaque: rest };
-    if (request) throw new Error('invalid URI for request');
-    if (rest.split('/')[0]!.includes(':')) throw new Error('first path segment in URL cannot contain colon');
+    if (request) throw new SigwatchError('REFERENCE_INVALID', 'invalid URI for request');
+    if (rest.split('/')[0]!.includes(':')) throw new SigwatchError('REFERENCE_INVALID', 'first path segment in URL cannot contain colon');
   }
   if ((url.scheme !== '' || (!request && !rest.startsWith('///'))) && rest.startsWith('//')) {
     const authority = rest.slice(2).split('/')[0]!;
@@ -244,7 +245,7 @@ function parseAuthority(authority: string): string {
   const host = parseHost(authority.slice(at + 1));
   if (at >= 0) {
     const userinfo = authority.slice(0, at);
-    if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(userinfo)) throw new Error('net/url: invalid userinfo');
+    if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(userinfo)) throw new SigwatchError('REFERENCE_INVALID', 'net/url: invalid userinfo');
     unescape(userinfo, 'other');
   }
   return host;
@@ -253,9 +254,9 @@ function parseAuthority(authority: string): string {
 function parseHost(host: string): string {
   if (host.startsWith('[')) {
     const close = host.lastIndexOf(']');
-    if (close < 0) throw new Error("missing ']' in host");
+    if (close < 0) throw new SigwatchError('REFERENCE_INVALID', "missing ']' in host");
     const port = host.slice(close + 1);
-    if (!validOptionalPort(port)) throw new Error(`invalid port ${goQuote(port)} after host`);
+    if (!validOptionalPort(port)) throw new SigwatchError('REFERENCE_INVALID', `invalid port ${goQuote(port)} after host`);
     // RFC 6874 zones (`%25en0`) may use any escape; we only check they decode.
     const zone = host.slice(0, close).indexOf('%25');
     if (zone >= 0) {
@@ -264,7 +265,7 @@ function parseHost(host: string): string {
   } else {
     const colon = host.lastIndexOf(':');
     if (colon >= 0 && !validOptionalPort(host.slice(colon))) {
-      throw new Error(`invalid port ${goQuote(host.slice(colon))} after host`);
+      throw new SigwatchError('REFERENCE_INVALID', `invalid port ${goQuote(host.slice(colon))} after host`);
     }
   }
   return unescape(host, 'host');
@@ -283,14 +284,16 @@ function unescape(s: string, mode: 'host' | 'other'): string {
     const c = s[i]!;
     if (c === '%') {
       const hex = s.slice(i + 1, i + 3);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new Error(`invalid URL escape ${goQuote(s.slice(i, i + 3))}`);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new SigwatchError('REFERENCE_INVALID', `invalid URL escape ${goQuote(s.slice(i, i + 3))}`);
       // Hosts may only escape non-ASCII bytes (and the zone's "%25").
-      if (mode === 'host' && parseInt(hex[0]!, 16) < 8 && hex !== '25') throw new Error(`invalid URL escape ${goQuote(s.slice(i, i + 3))}`);
+      if (mode === 'host' && parseInt(hex[0]!, 16) < 8 && hex !== '25')
+        throw new SigwatchError('REFERENCE_INVALID', `invalid URL escape ${goQuote(s.slice(i, i + 3))}`);
       out += String.fromCharCode(parseInt(hex, 16));
       i += 3;
       continue;
     }
-    if (mode === 'host' && c.charCodeAt(0) < 0x80 && !HOST_CHARS.test(c)) throw new Error(`invalid character ${goQuote(c)} in host name`);
+    if (mode === 'host' && c.charCodeAt(0) < 0x80 && !HOST_CHARS.test(c))
+      throw new SigwatchError('REFERENCE_INVALID', `invalid character ${goQuote(c)} in host name`);
     out += c;
     i += 1;
   }

@@ -1,6 +1,7 @@
 import { SigwatchError } from '../errors.ts';
 import { expectOk, type HttpResponse } from './http.ts';
-import { isObject, parseManifest } from './manifest.ts';
+import { parseManifest } from './manifest.ts';
+import { isObject } from '../json.ts';
 import { isDigest } from './reference.ts';
 import { MAX_MANIFEST_BYTES, MEDIA_TYPES, type Descriptor, type Manifest } from './types.ts';
 

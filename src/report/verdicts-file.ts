@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { SigwatchError } from '../errors.ts';
 import type { StoredVerdict, VerdictRecord } from '../store/verdicts.ts';
 import type { TrendPoint } from './posture.ts';
+import { ACCOUNT_ID_RE } from '../registry/providers/ecr-names.ts';
+import { isObject } from '../json.ts';
 
 /**
  * Verdicts kept in a file, for `sigwatch report --verdicts FILE`: a JSON
@@ -15,7 +17,6 @@ import type { TrendPoint } from './posture.ts';
 /** Larger than any verdict export a person would hand to the CLI; bigger is not one. */
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
 const VERDICTS: readonly StoredVerdict[] = ['admit', 'deny', 'warn', 'error'];
-const ACCOUNT_RE = /^\d{12}$/;
 
 export interface VerdictsFile {
   verdicts: VerdictRecord[];
@@ -97,7 +98,7 @@ function recordOf(value: unknown, where: string): VerdictRecord {
     return v as string[];
   };
   const account = text('account')!;
-  if (!ACCOUNT_RE.test(account)) throw new SigwatchError('CONFIG', `${where}.account: expected a 12-digit AWS account id`);
+  if (!ACCOUNT_ID_RE.test(account)) throw new SigwatchError('CONFIG', `${where}.account: expected a 12-digit AWS account id`);
   const verdict = text('verdict')!;
   if (!(VERDICTS as readonly string[]).includes(verdict))
     throw new SigwatchError('CONFIG', `${where}.verdict: expected one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)}`);
@@ -136,8 +137,4 @@ function runOf(value: unknown, where: string): TrendPoint {
     return v;
   };
   return { runId: value.runId, at: value.at, counts: { images: n('images'), admit: n('admit'), deny: n('deny'), warn: n('warn'), error: n('error') } };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -16,7 +16,7 @@ import type { PlannerDeps } from './planner.ts';
 import { PolicyIndex, type PolicyChangeDeps } from './policy-change.ts';
 import { SqsQueue } from './queue.ts';
 import { RunLedger, type RunState } from './run-ledger.ts';
-import { ecrHost } from '../registry/providers/ecr.ts';
+import { ecrHost } from '../registry/providers/ecr-names.ts';
 import { failureReporter, publishRunSummaries } from './summary.ts';
 import { reportRun } from './report-step.ts';
 import { RunHistory } from '../report/history.ts';

@@ -1,4 +1,5 @@
 import { SigwatchError } from '../errors.ts';
+import { ACCOUNT_ID_RE, REGION_RE, REPOSITORY_RE } from '../registry/providers/ecr-names.ts';
 
 /**
  * The messages of the `reverify` queue (docs/reverify.md). Two kinds:
@@ -65,11 +66,8 @@ export interface PlanMessage {
 
 export type ReverifyMessage = ImagesMessage | PlanMessage;
 
-const ACCOUNT_RE = /^\d{12}$/;
-const REGION_RE = /^[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}$/;
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const RUN_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-const REPOSITORY_RE = /^[a-z0-9][a-z0-9._/-]{0,255}$/;
 
 /** A queue message body → a message, or why it is not one (the record then goes to the DLQ). */
 export function parseReverifyMessage(body: string): { ok: true; message: ReverifyMessage } | { ok: false; reason: string } {
@@ -93,7 +91,7 @@ function readMessage(value: unknown): ReverifyMessage {
   const runId = text(m, 'runId', RUN_ID_RE);
   const trigger = m.trigger;
   if (trigger !== 'reverify' && trigger !== 'policy-change') throw invalid('trigger', 'expected reverify or policy-change');
-  const account = text(m, 'account', ACCOUNT_RE);
+  const account = text(m, 'account', ACCOUNT_ID_RE);
   const region = text(m, 'region', REGION_RE);
   if (m.kind === 'images') {
     const images = m.images;

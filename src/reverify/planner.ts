@@ -10,7 +10,7 @@ import { IMAGES_PER_MESSAGE, MESSAGE_VERSION, type ImagesMessage, type PlanCurso
 import { emf, type Log } from './metrics.ts';
 import type { QueueSender } from './queue.ts';
 import type { RunLedger, RunState } from './run-ledger.ts';
-import { ecrHost } from '../registry/providers/ecr.ts';
+import { ecrHost } from '../registry/providers/ecr-names.ts';
 import { globCouldMatchRepository, globsMatchImage, imageSelected, repositoryIncluded } from './selection.ts';
 import type { Clock } from '../clock.ts';
 

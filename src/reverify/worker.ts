@@ -8,9 +8,10 @@ import { mapLimit } from '../map-limit.ts';
 import type { ImagesMessage, RunTrigger } from './messages.ts';
 import { emf, type Log } from './metrics.ts';
 import type { ChangedImage, RunLedger, RunState, TeamProgress } from './run-ledger.ts';
-import { ecrHost } from '../registry/providers/ecr.ts';
+import { ecrHost } from '../registry/providers/ecr-names.ts';
 import type { Topics } from './topics.ts';
 import type { Clock } from '../clock.ts';
+import type { OwnedImage } from '../pipeline/image-check.ts';
 
 /**
  * The worker: verifies each image of an `images` message through the same
@@ -21,14 +22,8 @@ import type { Clock } from '../clock.ts';
  * already handled find their verdict stored and publish nothing twice.
  */
 
-/** The image a verification is for, as the listing named it. */
-export interface OwnedImage {
-  account: string;
-  region: string;
-  repository: string;
-  digest: string;
-  tags: string[];
-}
+/** The image a verification is for, as the listing named it: an OwnedImage whose registry host follows from its account and region. */
+export type ListedImage = Omit<OwnedImage, 'registry'>;
 
 /**
  * What the on-push composition returns for an image (src/pipeline/central.ts):
@@ -42,7 +37,7 @@ export interface VerifyOutcome {
 }
 
 /** `signal`: the image's deadline (src/deadline.ts); past it the verdict is "could not verify". */
-export type VerifyOwnedImage = (image: OwnedImage, trigger: RunTrigger, signal?: AbortSignal) => Promise<VerifyOutcome>;
+export type VerifyOwnedImage = (image: ListedImage, trigger: RunTrigger, signal?: AbortSignal) => Promise<VerifyOutcome>;
 
 export interface WorkerDeps {
   verify: VerifyOwnedImage;

@@ -11,18 +11,18 @@ export interface Evaluation {
   reasons: string[];
 }
 
-/**
- * policy-controller's admission rule: every matching policy must pass (AND),
- * a policy passes when any of its authorities does (OR); failures of
- * `mode: warn` policies only warn. All checks run concurrently: they share
- * one signature lookup per source through the caller's memoised environment.
- */
 /** policy-controller's `no-match-policy`: what an image no policy covers gets. */
 export function noMatchEvaluation(noMatch: NoMatchBehaviour): Evaluation {
   const verdict: Decision = noMatch === 'allow' ? 'admit' : noMatch;
   return { verdict, policies: [], reasons: [`no policy matches this image (no-match: ${noMatch})`] };
 }
 
+/**
+ * policy-controller's admission rule: every matching policy must pass (AND),
+ * a policy passes when any of its authorities does (OR); failures of
+ * `mode: warn` policies only warn. All checks run concurrently: they share
+ * one signature lookup per source through the caller's memoised environment.
+ */
 export async function evaluatePolicies(
   policies: ClusterImagePolicy[],
   checkAuthority: (policy: ClusterImagePolicy, index: number) => Promise<AuthorityResult>,

@@ -13,7 +13,7 @@ import type { BundleLookup, ReferrerBundle } from './evidence/bundle/fetch.ts';
 import type { CertificateIdentity } from './sigstore/certificate-identity.ts';
 import type { KeylessRequirements } from './evidence/legacy-signature/verify-keyless.ts';
 import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from './evidence/bundle/verify.ts';
-import { isObject } from '../registry/manifest.ts';
+import { isObject } from '../json.ts';
 import { verifyKeylessSignature } from './evidence/legacy-signature/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
 import { describeIdentity, matchedSubject } from './identities.ts';

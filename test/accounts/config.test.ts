@@ -4,20 +4,10 @@ import { beforeEach, describe, it } from 'node:test';
 import { AssumeRoleCommand, STSClient, STSServiceException, type AssumeRoleCommandInput, type STSClientConfig } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { stringify } from 'yaml';
-import {
-  AccountDirectory,
-  AssumeRoleError,
-  AwsSessions,
-  configError,
-  parseConfig,
-  REFRESH_BEFORE_EXPIRY_MS,
-  roleSessionName,
-  type AccountConfig,
-  type Association,
-  type ConfigProblem,
-  type ConfigParseOptions,
-  type SigwatchConfig,
-} from '../../src/accounts/index.ts';
+import { AccountDirectory } from '../../src/accounts/groups.ts';
+import { AssumeRoleError, AwsSessions, REFRESH_BEFORE_EXPIRY_MS, roleSessionName } from '../../src/accounts/sts.ts';
+import { configError, parseConfig, type ConfigParseOptions } from '../../src/accounts/config.ts';
+import { type AccountConfig, type Association, type ConfigProblem, type SigwatchConfig } from '../../src/accounts/types.ts';
 import { SigwatchError } from '../../src/errors.ts';
 import { testNow } from '../support/clock.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseIncoming } from '../../src/events/index.ts';
+import { parseIncoming } from '../../src/events/envelope.ts';
 import { loadCorpus } from './load.ts';
 import { recordCorpusCase } from '../support/faults.ts';
 

@@ -4,7 +4,7 @@ import { budget } from '../../src/deadline.ts';
 import { verifyImage } from '../../src/verify/verify-image.ts';
 import { loadPolicyPath } from '../../src/store/folder.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { ecrHost } from '../../src/registry/providers/ecr.ts';
+import { ecrHost } from '../../src/registry/providers/ecr-names.ts';
 import { parseImageTarget } from '../../src/registry/target.ts';
 import { processReverifyRecords } from '../../src/reverify/dispatch.ts';
 import { MESSAGE_VERSION, type ImagesMessage } from '../../src/reverify/messages.ts';

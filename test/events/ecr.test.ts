@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { MAX_BODY_BYTES, parseEcrEvent, parseIncoming, parseSqsBatch, signatureSubject, type ParsedEvent, type PushEvent } from '../../src/events/index.ts';
+import { MAX_BODY_BYTES, parseIncoming, parseSqsBatch } from '../../src/events/envelope.ts';
+import { parseEcrEvent, signatureSubject } from '../../src/events/ecr.ts';
+import { type ParsedEvent, type PushEvent } from '../../src/events/types.ts';
 import { awsSample, awsSampleText, sampleWith, shapeOf } from '../support/aws-samples.ts';
 
 type Json = Record<string, unknown>;

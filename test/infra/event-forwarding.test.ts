@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseEcrEvent } from '../../src/events/index.ts';
+import { parseEcrEvent } from '../../src/events/ecr.ts';
 import { awsSample, sampleWith, type AwsSample } from '../support/aws-samples.ts';
 import { loadTemplate } from '../support/cloudformation.ts';
 

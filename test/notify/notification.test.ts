@@ -14,16 +14,15 @@ import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { SigwatchError } from '../../src/errors.ts';
 import {
   buildNotification,
-  deduplicationId,
   encodeNotification,
   MAX_MESSAGE_BYTES,
   messageAttributes,
-  SnsNotifier,
-  StdoutNotifier,
   TRUNCATION_MARKER,
   type Notification,
   type NotificationInput,
-} from '../../src/notify/index.ts';
+} from '../../src/notify/notification.ts';
+import { deduplicationId, SnsNotifier } from '../../src/notify/sns.ts';
+import { StdoutNotifier } from '../../src/notify/stdout.ts';
 import type { PolicyResult, Verdict } from '../../src/verify/verdict.ts';
 import { startTestFauxqs, type TestFauxqs } from '../support/fauxqs.ts';
 

@@ -15,7 +15,7 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import { assembleReverify, type ReverifyRuntime } from '../../src/reverify/assemble.ts';
 import { plannerHandler, policyChangeHandler, workerHandler } from '../../src/reverify/handlers.ts';
 import { parseReverifyMessage } from '../../src/reverify/messages.ts';
-import { ecrHost } from '../../src/registry/providers/ecr.ts';
+import { ecrHost } from '../../src/registry/providers/ecr-names.ts';
 import { keyPolicyYaml, pushManifest, signImageWithKey, type BuiltManifest } from '../support/index.ts';
 import { startS3, type TestS3 } from '../support/s3.ts';
 import {

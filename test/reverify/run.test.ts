@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
-import { AwsSessions } from '../../src/accounts/index.ts';
+import { AwsSessions } from '../../src/accounts/sts.ts';
 import { parseReverifyMessage, type ImagesMessage } from '../../src/reverify/messages.ts';
 import { planTargets, startRun } from '../../src/reverify/planner.ts';
-import { ecrHost } from '../../src/registry/providers/ecr.ts';
+import { ecrHost } from '../../src/registry/providers/ecr-names.ts';
 import { deleteManifest, signatureTag, type BuiltManifest } from '../support/index.ts';
 import {
   PAYMENTS,

@@ -2,6 +2,7 @@ import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ec
 import { SigwatchError } from '../../errors.ts';
 import type { Credential, CredentialLookup } from '../credentials.ts';
 import type { Clock } from '../../clock.ts';
+import { ECR_HOST_RE } from './ecr-names.ts';
 
 /**
  * Pull credentials for Amazon ECR private registries. ECR has no long-lived
@@ -21,19 +22,9 @@ export interface EcrRegistry {
   fips: boolean;
 }
 
-// Anchored at both ends: amazon-ecr-credential-helper's pattern is not anchored
-// at the end, and would take `….amazonaws.com.evil.example` for ECR. Hosts are
-// exactly `ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]`, no port.
-const ECR_HOST = /^(\d{12})\.dkr\.ecr(-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(\.cn)?$/;
-
 /** The ECR registry a host names, or undefined when it is not an ECR private registry. */
-/** `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (`.com.cn` in China): the registry part of an ECR image name. */
-export function ecrHost(account: string, region: string): string {
-  return `${account}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
-}
-
 export function ecrRegistry(host: string): EcrRegistry | undefined {
-  const m = ECR_HOST.exec(host.toLowerCase());
+  const m = ECR_HOST_RE.exec(host.toLowerCase());
   if (!m) return undefined;
   const [, account, fips, region, china] = m;
   // China regions are served only under amazonaws.com.cn, and only they are.

@@ -2,7 +2,7 @@ import { GCP_AUDIENCE_RE, GCP_SERVICE_ACCOUNT_RE } from './gcp-names.ts';
 import { SigwatchError } from '../../errors.ts';
 import type { Credential, CredentialLookup } from '../credentials.ts';
 import { describe, HttpClient, type HttpOptions, type HttpRequest, type HttpResponse } from '../http.ts';
-import { isObject } from '../manifest.ts';
+import { isObject } from '../../json.ts';
 import type { Clock } from '../../clock.ts';
 
 /**
@@ -306,7 +306,7 @@ function responseJson(status: number, body: Buffer, where: string): Record<strin
     // OAuth errors: {"error": "invalid_grant"}; Google APIs: {"error": {"status": "PERMISSION_DENIED"}}.
     const error = isObject(json) ? (isObject(json.error) ? json.error.status : json.error) : undefined;
     const code = typeof error === 'string' && /^[A-Za-z_]+$/.test(error) ? ` ${error}` : '';
-    throw new SigwatchError('REGISTRY_AUTH', `${where} failed (HTTP ${status}${code})`);
+    throw new SigwatchError('REGISTRY_AUTH', `${where} failed (HTTP ${status}${code})`, { status });
   }
   if (!isObject(json)) throw new SigwatchError('REGISTRY_AUTH', `${where}: answered with invalid JSON`);
   return json;

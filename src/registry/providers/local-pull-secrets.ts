@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { SigwatchError } from '../../errors.ts';
-import { isObject } from '../manifest.ts';
+import { isObject } from '../../json.ts';
 import { parsePullSecret, secretIdUnder, type PullSecret, type PullSecretSource } from './pull-secrets.ts';
 
 /**

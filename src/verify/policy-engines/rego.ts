@@ -11,7 +11,6 @@ export const REGO_QUERY = `${REGO_RULE} = data.${REGO_PACKAGE}.${REGO_RULE}`;
 const MODULE_FILE = `${REGO_PACKAGE}.rego`;
 
 let engine: Promise<RegoModule> | undefined;
-let loadMs: number | undefined;
 
 /**
  * The Rego engine (src/rego/) is imported on the first Rego policy only: the
@@ -20,20 +19,13 @@ let loadMs: number | undefined;
  */
 function loadRego(): Promise<RegoModule> {
   engine ??= (async () => {
-    const started = performance.now();
     const mod = await import('../../rego/index.ts');
-    loadMs = performance.now() - started;
     return mod;
   })().catch((err: unknown) => {
     engine = undefined;
     throw new SigwatchError('POLICY_ENGINE', `cannot load the Rego engine: ${(err as Error).message}`, { cause: err });
   });
   return engine;
-}
-
-/** How long loading the Rego module took in this process, once it has been loaded. */
-export function regoLoadMs(): number | undefined {
-  return loadMs;
 }
 
 /** Why a Rego policy did not pass: `error` when not compliant (or broken), `warning` alone when compliant with a warning. */

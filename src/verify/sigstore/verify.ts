@@ -1,11 +1,12 @@
 import { verify as verifySignatureBytes, type KeyObject } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
 import { crypto as sigstoreCrypto, dsse, type X509Certificate } from '@sigstore/core';
-import { toSignedEntity, VerificationError, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
+import { toSignedEntity, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 // Not re-exported by the package: the same chain check its Verifier runs, needed alone when SCTs are ignored.
 import { verifyCertificateChain } from '@sigstore/verify/dist/key/certificate.js';
 import type { PublicKey } from '../../trust/keys.ts';
 import type { HashAlgorithm } from '../../policy/types.ts';
+import { fromSigstore, VerificationError } from '../errors.ts';
 
 /**
  * What an authority demands of keyless evidence, in cosign's terms (its
@@ -43,24 +44,26 @@ export const MAX_RFC3161_TIMESTAMPS = 32;
  */
 export function verifyKeylessEvidence(bundle: Bundle, trust: TrustMaterial, req: KeylessRequirements, data?: Buffer): void {
   const timestamps = bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? [];
-  if (timestamps.length > MAX_RFC3161_TIMESTAMPS) throw new Error(`${timestamps.length} RFC 3161 timestamps, more than the ${MAX_RFC3161_TIMESTAMPS} accepted`);
-  if (req.requireTimestamp && timestamps.length === 0) throw new Error('no RFC 3161 timestamp in the bundle, and the authority requires one');
+  if (timestamps.length > MAX_RFC3161_TIMESTAMPS)
+    throw new VerificationError('TIMESTAMP', `${timestamps.length} RFC 3161 timestamps, more than the ${MAX_RFC3161_TIMESTAMPS} accepted`);
+  if (req.requireTimestamp && timestamps.length === 0)
+    throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp in the bundle, and the authority requires one');
   const logged = bundle.verificationMaterial.tlogEntries.length > 0;
   let candidates: Bundle[];
   if (req.requireTimestamp) candidates = timestamps.map((t) => narrowed(bundle, { tlog: false, timestamps: [t] }));
   else if (logged || req.requireTlog || timestamps.length === 0) candidates = [narrowed(bundle, { tlog: true, timestamps: [] })];
   // No log entry where none is required: only a timestamp from the root's TSAs can date the certificate.
   else candidates = timestamps.map((t) => narrowed(bundle, { tlog: true, timestamps: [t] }));
-  let first: Error | undefined;
+  let first: unknown;
   for (const candidate of candidates) {
     try {
       verifyCandidate(candidate, trust, { tlog: req.requireTlog && !req.requireTimestamp, sct: req.requireSct }, data);
       return;
     } catch (err) {
-      first ??= err as Error;
+      first ??= err;
     }
   }
-  throw first ?? new Error('nothing to verify');
+  throw first ?? new VerificationError('NO_EVIDENCE', 'nothing to verify');
 }
 
 type RFC3161Entry = NonNullable<Bundle['verificationMaterial']['timestampVerificationData']>['rfc3161Timestamps'][number];
@@ -94,7 +97,8 @@ function verifyCandidate(bundle: Bundle, trust: TrustMaterial, need: { tlog: boo
   run(() => new Verifier(withLeafKey, thresholds).verify(asKey));
   const times = entityTimes(entity);
   // The verifier counted at least one; never check a chain at no time at all (that would be "now").
-  if (times.length === 0) throw new Error('TIMESTAMP_ERROR: no verified time to check the certificate at');
+  if (times.length === 0)
+    throw new VerificationError('TIMESTAMP', 'TIMESTAMP_ERROR: no verified time to check the certificate at', { sigstoreCode: 'TIMESTAMP_ERROR' });
   for (const at of times) run(() => verifyCertificateChain(at, leaf, trust.certificateAuthorities));
 }
 
@@ -115,8 +119,7 @@ function run<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof VerificationError) throw new Error(`${err.code}: ${err.message}`, { cause: err });
-    throw err;
+    throw fromSigstore(err);
   }
 }
 
@@ -130,10 +133,11 @@ function run<T>(fn: () => T): T {
  * (cosign's `--insecure-ignore-tlog` with a key: `WithNoObserverTimestamps`).
  */
 export function verifyKeyDsseBundle(bundle: Bundle, key: PublicKey, hash: HashAlgorithm, logTrust?: TrustMaterial): void {
-  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('not a DSSE bundle');
+  if (bundle.content.$case !== 'dsseEnvelope') throw new VerificationError('SUBJECT_MISMATCH', 'not a DSSE bundle');
   const envelope = bundle.content.dsseEnvelope;
   // sigstore-go: a DSSE envelope in a bundle carries exactly one signature.
-  if (envelope.signatures.length !== 1) throw new Error(`DSSE envelope has ${envelope.signatures.length} signatures, a sigstore bundle carries exactly one`);
+  if (envelope.signatures.length !== 1)
+    throw new VerificationError('EVIDENCE_MALFORMED', `DSSE envelope has ${envelope.signatures.length} signatures, a sigstore bundle carries exactly one`);
   const pae = dsse.preAuthEncoding(envelope.payloadType, Buffer.from(envelope.payload));
   const algorithm = key.key.asymmetricKeyType === 'ed25519' ? null : hash;
   const signs = (publicKey: KeyObject): boolean => {
@@ -144,9 +148,10 @@ export function verifyKeyDsseBundle(bundle: Bundle, key: PublicKey, hash: HashAl
       return false;
     }
   };
-  if (!signs(key.key)) throw new Error("envelope signature does not verify with the authority's key");
+  if (!signs(key.key)) throw new VerificationError('SIGNATURE_INVALID', "envelope signature does not verify with the authority's key");
   if (!logTrust) return;
-  if (bundle.verificationMaterial.tlogEntries.length === 0) throw new Error('no Rekor entry in the bundle, and the authority requires the transparency log');
+  if (bundle.verificationMaterial.tlogEntries.length === 0)
+    throw new VerificationError('TLOG', 'no Rekor entry in the bundle, and the authority requires the transparency log');
   const withKey: TrustMaterial = { ...logTrust, publicKey: () => ({ publicKey: key.key, validFor: () => true }) };
   // @sigstore/verify checks the envelope with the key type's default hash (SHA-256);
   // the authority's hashAlgorithm is the one cosign verifies with, so that check is ours.

@@ -1,4 +1,4 @@
-import { isObject } from '../../../registry/manifest.ts';
+import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
 import { readCosignTag, readLayer, verificationMaterial } from '../legacy-signature/fetch.ts';
 

@@ -1,4 +1,4 @@
-import { isObject } from '../../../registry/manifest.ts';
+import { isObject } from '../../../json.ts';
 
 /** The payload type of a DSSE envelope holding an in-toto statement (cosign `types.IntotoPayloadType`). */
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';

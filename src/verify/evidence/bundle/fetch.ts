@@ -1,6 +1,6 @@
 import { isUnavailable } from '../../../deadline.ts';
 import { SigwatchError } from '../../../errors.ts';
-import { isObject } from '../../../registry/manifest.ts';
+import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
 
 /**

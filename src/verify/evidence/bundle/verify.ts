@@ -2,11 +2,13 @@ import { verify } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { dsse, X509Certificate } from '@sigstore/core';
 import type { TrustMaterial } from '@sigstore/verify';
-import { isObject } from '../../../registry/manifest.ts';
+import { isObject } from '../../../json.ts';
 import type { PublicKey } from '../../../trust/keys.ts';
 import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
 import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { HashAlgorithm } from '../../../policy/types.ts';
+import { VerificationError } from '../../errors.ts';
+import { SigwatchError } from '../../../errors.ts';
 
 /** The predicate cosign v3 signs to say "this image is signed" (cosign `sign --new-bundle-format`). */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
@@ -17,7 +19,7 @@ export function parseBundle(json: unknown): Bundle {
   try {
     return bundleFromJSON(json);
   } catch (err) {
-    throw new Error(`not a valid sigstore bundle: ${(err as Error).message}`, { cause: err });
+    throw new VerificationError('EVIDENCE_MALFORMED', `not a valid sigstore bundle: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -28,7 +30,8 @@ export function parseBundle(json: unknown): Bundle {
  */
 export function verifyImageBundle(json: unknown, imageDigest: string, trust: TrustMaterial, req: KeylessRequirements): CertificateIdentity {
   const bundle = parseBundle(json);
-  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('message-signature bundles cannot name an image digest; expected a DSSE statement');
+  if (bundle.content.$case !== 'dsseEnvelope')
+    throw new VerificationError('SUBJECT_MISMATCH', 'message-signature bundles cannot name an image digest; expected a DSSE statement');
   const leaf = leafCertificate(bundle);
   verifyKeylessEvidence(bundle, trust, req);
   checkImageStatement(bundle, imageDigest);
@@ -43,31 +46,35 @@ export function verifyImageBundle(json: unknown, imageDigest: string, trust: Tru
  */
 export function verifyKeyImageBundle(json: unknown, imageDigest: string, keys: PublicKey[], hash: HashAlgorithm, logTrust?: TrustMaterial): PublicKey {
   const bundle = parseBundle(json);
-  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('message-signature bundles cannot name an image digest; expected a DSSE statement');
-  if (bundle.verificationMaterial.content.$case !== 'publicKey') throw new Error('bundle is signed with a certificate (keyless), not a key');
-  let lastError: Error | undefined;
+  if (bundle.content.$case !== 'dsseEnvelope')
+    throw new VerificationError('SUBJECT_MISMATCH', 'message-signature bundles cannot name an image digest; expected a DSSE statement');
+  if (bundle.verificationMaterial.content.$case !== 'publicKey')
+    throw new VerificationError('NO_EVIDENCE', 'bundle is signed with a certificate (keyless), not a key');
+  let lastError: unknown;
   for (const key of keys) {
     try {
       verifyKeyDsseBundle(bundle, key, hash, logTrust);
       checkImageStatement(bundle, imageDigest);
       return key;
     } catch (err) {
-      lastError = err as Error;
+      lastError = err;
     }
   }
-  if (lastError && /does not verify with the authority's key/.test(lastError.message)) {
+  if (lastError instanceof VerificationError && lastError.code === 'SIGNATURE_INVALID') {
     const other = otherHash(bundle, keys, hash);
     if (other)
-      throw new Error(
+      throw new VerificationError(
+        'SIGNATURE_INVALID',
         `${lastError.message} with hashAlgorithm ${hash}; it verifies with ${other} (cosign signs ${other} for this key: set key.hashAlgorithm: ${other})`,
       );
     if (keys.some((k) => k.key.asymmetricKeyType === 'ed25519')) {
-      throw new Error(
+      throw new VerificationError(
+        'KEY_UNSUPPORTED',
         `${lastError.message} (Ed25519 is checked as pure Ed25519, as cosign verify --key does; cosign v3 sign --key signs Ed25519ph, which neither accepts)`,
       );
     }
   }
-  throw lastError ?? new Error('authority has no keys');
+  throw lastError ?? new SigwatchError('CONFIG', 'authority has no keys');
 }
 
 /**
@@ -97,27 +104,28 @@ function leafCertificate(bundle: Bundle): X509Certificate {
   const m = bundle.verificationMaterial.content;
   const raw =
     m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
-  if (!raw) throw new Error('bundle has no certificate (not a keyless signature)');
+  if (!raw) throw new VerificationError('NO_EVIDENCE', 'bundle has no certificate (not a keyless signature)');
   return X509Certificate.parse(Buffer.from(raw));
 }
 
 /** The statement must be cosign's signature predicate with this image among its subjects. */
 function checkImageStatement(bundle: Bundle, imageDigest: string): void {
-  if (bundle.content.$case !== 'dsseEnvelope') throw new Error('expected a DSSE statement');
+  if (bundle.content.$case !== 'dsseEnvelope') throw new VerificationError('SUBJECT_MISMATCH', 'expected a DSSE statement');
   const envelope = bundle.content.dsseEnvelope;
-  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) throw new Error(`DSSE payload type ${envelope.payloadType} is not an in-toto statement`);
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+    throw new VerificationError('SUBJECT_MISMATCH', `DSSE payload type ${envelope.payloadType} is not an in-toto statement`);
   let statement: unknown;
   try {
     statement = JSON.parse(Buffer.from(envelope.payload).toString('utf8'));
   } catch {
-    throw new Error('in-toto statement is not valid JSON');
+    throw new VerificationError('EVIDENCE_MALFORMED', 'in-toto statement is not valid JSON');
   }
-  if (!isObject(statement)) throw new Error('in-toto statement is not a JSON object');
+  if (!isObject(statement)) throw new VerificationError('EVIDENCE_MALFORMED', 'in-toto statement is not a JSON object');
   if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
-    throw new Error(`predicate type ${String(statement.predicateType)} is not a cosign signature (${COSIGN_SIGN_PREDICATE})`);
+    throw new VerificationError('SUBJECT_MISMATCH', `predicate type ${String(statement.predicateType)} is not a cosign signature (${COSIGN_SIGN_PREDICATE})`);
   }
   const hex = imageDigest.replace(/^sha256:/, '');
   const subjects = Array.isArray(statement.subject) ? statement.subject : [];
   const named = subjects.some((s) => isObject(s) && isObject(s.digest) && s.digest.sha256 === hex);
-  if (!named) throw new Error('statement subjects do not include this image digest');
+  if (!named) throw new VerificationError('SUBJECT_MISMATCH', 'statement subjects do not include this image digest');
 }

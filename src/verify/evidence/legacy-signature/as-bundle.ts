@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { pem, X509Certificate } from '@sigstore/core';
-import { isObject } from '../../../registry/manifest.ts';
+import { isObject } from '../../../json.ts';
 import type { CosignSignature } from './types.ts';
+import { VerificationError } from '../../errors.ts';
 
 /**
  * A cosign legacy signature (certificate, chain and Rekor bundle annotations)
@@ -37,17 +38,21 @@ export function legacySignatureBundle(sig: CosignSignature, key?: { hint: string
 export const MAX_CHAIN_CERTIFICATES = 10;
 
 function certificateChain(sig: CosignSignature) {
-  if (!sig.certificatePem) throw new Error('no certificate annotation (not a keyless signature)');
+  if (!sig.certificatePem) throw new VerificationError('NO_EVIDENCE', 'no certificate annotation (not a keyless signature)');
   const certificates = [...pemBlocks(sig.certificatePem), ...(sig.chainPem ? pemBlocks(sig.chainPem) : [])];
   if (certificates.length > MAX_CHAIN_CERTIFICATES + 1) {
-    throw new Error(`certificate chain of ${certificates.length - 1} certificates is longer than the ${MAX_CHAIN_CERTIFICATES} sigwatch accepts`);
+    throw new VerificationError(
+      'EVIDENCE_MALFORMED',
+      `certificate chain of ${certificates.length - 1} certificates is longer than the ${MAX_CHAIN_CERTIFICATES} sigwatch accepts`,
+    );
   }
   // The verifier reads only the leaf; cosign refuses an unparseable chain, and so do we.
   certificates.forEach((der, i) => {
     try {
       X509Certificate.parse(Buffer.from(der));
     } catch {
-      throw new Error(
+      throw new VerificationError(
+        'EVIDENCE_MALFORMED',
         i === 0 ? 'certificate annotation holds an invalid X.509 certificate' : `chain annotation: certificate ${i} is not a valid X.509 certificate`,
       );
     }
@@ -57,7 +62,7 @@ function certificateChain(sig: CosignSignature) {
 
 function pemBlocks(text: string): Buffer[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error('certificate annotation holds no PEM certificate');
+  if (blocks.length === 0) throw new VerificationError('EVIDENCE_MALFORMED', 'certificate annotation holds no PEM certificate');
   return blocks.map((b) => pem.toDER(b));
 }
 
@@ -65,20 +70,21 @@ function pemBlocks(text: string): Buffer[] {
 function rekorEntry(bundle: unknown) {
   const payload = isObject(bundle) ? bundle.Payload : undefined;
   if (!isObject(bundle) || !isObject(payload) || typeof bundle.SignedEntryTimestamp !== 'string') {
-    throw new Error('Rekor bundle annotation lacks SignedEntryTimestamp or Payload');
+    throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor bundle annotation lacks SignedEntryTimestamp or Payload');
   }
   const { body, integratedTime, logIndex, logID } = payload;
   if (typeof body !== 'string' || typeof integratedTime !== 'number' || typeof logIndex !== 'number' || typeof logID !== 'string') {
-    throw new Error('Rekor bundle Payload needs body, integratedTime, logIndex and logID');
+    throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor bundle Payload needs body, integratedTime, logIndex and logID');
   }
   let entry: { kind?: unknown; apiVersion?: unknown } | null;
   try {
     entry = JSON.parse(Buffer.from(body, 'base64').toString('utf8')) as typeof entry;
   } catch {
-    throw new Error('Rekor bundle Payload.body is not base64 of a JSON entry');
+    throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor bundle Payload.body is not base64 of a JSON entry');
   }
-  if (!isObject(entry)) throw new Error('Rekor entry body has no kind/apiVersion');
-  if (typeof entry.kind !== 'string' || typeof entry.apiVersion !== 'string') throw new Error('Rekor entry body has no kind/apiVersion');
+  if (!isObject(entry)) throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor entry body has no kind/apiVersion');
+  if (typeof entry.kind !== 'string' || typeof entry.apiVersion !== 'string')
+    throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor entry body has no kind/apiVersion');
   return {
     logIndex: String(logIndex),
     logId: { keyId: Buffer.from(logID, 'hex').toString('base64') },
@@ -92,7 +98,7 @@ function rekorEntry(bundle: unknown) {
 function rfc3161(annotation: unknown): { signedTimestamp: string }[] {
   if (annotation === undefined) return [];
   if (!isObject(annotation) || typeof annotation.SignedRFC3161Timestamp !== 'string') {
-    throw new Error('RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp');
+    throw new VerificationError('EVIDENCE_MALFORMED', 'RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp');
   }
   return [{ signedTimestamp: annotation.SignedRFC3161Timestamp }];
 }

@@ -1,4 +1,4 @@
-import { isObject } from '../../../registry/manifest.ts';
+import { isObject } from '../../../json.ts';
 
 /**
  * The digest a cosign simple-signing payload vouches for

@@ -4,6 +4,7 @@ import { certificateIdentity, type CertificateIdentity } from '../../sigstore/ce
 import { legacySignatureBundle } from './as-bundle.ts';
 import { verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { CosignSignature } from './types.ts';
+import { VerificationError } from '../../errors.ts';
 
 export type { KeylessRequirements } from '../../sigstore/verify.ts';
 
@@ -14,12 +15,13 @@ export type { KeylessRequirements } from '../../sigstore/verify.ts';
  * certificate names; throws with the reason it does not verify.
  */
 export function verifyKeylessSignature(sig: CosignSignature, trust: TrustMaterial, req: KeylessRequirements): CertificateIdentity {
-  if (req.requireTimestamp && sig.rfc3161Timestamp === undefined) throw new Error('no RFC 3161 timestamp annotation, and the authority requires one');
+  if (req.requireTimestamp && sig.rfc3161Timestamp === undefined)
+    throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp annotation, and the authority requires one');
   const bundle = legacySignatureBundle(sig);
   verifyKeylessEvidence(bundle, trust, req, sig.payload);
   const leaf = bundle.verificationMaterial.content;
   if (leaf.$case !== 'x509CertificateChain' || !leaf.x509CertificateChain.certificates[0]) {
-    throw new Error('bundle has no leaf certificate');
+    throw new VerificationError('NO_EVIDENCE', 'bundle has no leaf certificate');
   }
   return certificateIdentity(X509Certificate.parse(Buffer.from(leaf.x509CertificateChain.certificates[0].rawBytes)));
 }
