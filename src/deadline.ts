@@ -125,12 +125,3 @@ export function withinDeadline<T>(work: Promise<T>, signal: AbortSignal | undefi
     );
   });
 }
-
-/**
- * Errors that mean "could not verify" (the `error` verdict, retried later),
- * as opposed to evidence that failed (a deny): a deadline that passed, a
- * registry that could not be reached or answered 429/5xx after its retries.
- */
-export function isUnavailable(err: unknown): err is SigwatchError {
-  return err instanceof SigwatchError && (err.code === 'DEADLINE' || err.code === 'REGISTRY_UNREACHABLE');
-}

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'POLICY_INVALID' // a ClusterImagePolicy / TrustRoot failed validation
   | 'REFERENCE_INVALID' // an image reference could not be parsed
   | 'REGISTRY_UNREACHABLE' // connection refused, DNS, timeout
+  | 'AWS_UNAVAILABLE' // an AWS service (STS, Secrets Manager) throttled or could not be reached
   | 'DEADLINE' // the verification's time budget ran out while something was still waiting
   | 'REGISTRY_AUTH' // 401/403 after trying the credentials we have
   | 'REGISTRY_NOT_FOUND' // manifest or blob unknown
@@ -41,4 +42,14 @@ export class SigwatchError<C extends string = ErrorCode> extends Error {
 export function reasonOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * Errors that mean "could not verify" (the `error` verdict, retried later),
+ * as opposed to evidence that failed (a deny) or a configuration to fix: a
+ * deadline that passed, a registry that could not be reached or answered
+ * 429/5xx after its retries, an AWS service that throttled or was down.
+ */
+export function isUnavailable(err: unknown): err is SigwatchError {
+  return err instanceof SigwatchError && (err.code === 'DEADLINE' || err.code === 'REGISTRY_UNREACHABLE' || err.code === 'AWS_UNAVAILABLE');
 }

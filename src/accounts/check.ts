@@ -1,5 +1,6 @@
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { DescribeRepositoriesCommand, GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
+import { awsErrorLabel, awsFailureOf, type AwsFailure } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
 import { AssumeRoleError, type AwsCredentials, type AwsSessions } from './sts.ts';
 import type { GcpCheckTarget } from './check-gcp.ts';
@@ -24,6 +25,8 @@ export interface CheckStep {
   status: 'ok' | 'failed' | 'skipped';
   /** What was found (ok) or what is missing (failed); never a credential or a service's own message. */
   detail: string;
+  /** How an AWS call failed, when one did: what the summary line says is decided by it, not by the detail's words. */
+  failure?: AwsFailure;
 }
 
 export interface AccountRegionCheck {
@@ -121,7 +124,7 @@ async function checkAccount({ association, account }: CheckTarget, clients: Chec
   } catch (err) {
     // AssumeRoleError messages name the account and role, never the ExternalId.
     const detail = err instanceof AssumeRoleError ? err.message : `cannot assume ${account.roleArn}: ${awsErrorLabel(err)}`;
-    assume = { check: 'assume-role', status: 'failed', detail };
+    assume = { check: 'assume-role', status: 'failed', detail, failure: err instanceof AssumeRoleError ? err.failure : awsFailureOf(err) };
   }
   return Promise.all(
     account.regions.map(async (region) => {
@@ -162,7 +165,7 @@ async function callerIdentity(sts: STSClient, account: AccountConfig): Promise<C
   try {
     out = await sts.send(new GetCallerIdentityCommand({}));
   } catch (err) {
-    return { check: 'caller-identity', status: 'failed', detail: `sts:GetCallerIdentity failed (${awsErrorLabel(err)})` };
+    return { check: 'caller-identity', status: 'failed', detail: `sts:GetCallerIdentity failed (${awsErrorLabel(err)})`, failure: awsFailureOf(err) };
   }
   const arn = out.Arn ?? '';
   if (out.Account !== account.id || !arn.includes(`:assumed-role/${role}/`)) {
@@ -179,28 +182,18 @@ async function step<T>(check: CheckName, action: string, call: () => Promise<T>,
   try {
     return { check, status: 'ok', detail: describe(await call()) };
   } catch (err) {
-    const label = awsErrorLabel(err);
-    const missing = /AccessDenied/.test(label) ? `the role lacks ${action}` : `${action} failed`;
-    return { check, status: 'failed', detail: `${missing} (${label})` };
+    const failure = awsFailureOf(err);
+    const missing = failure === 'access-denied' ? `the role lacks ${action}` : `${action} failed`;
+    return { check, status: 'failed', detail: `${missing} (${awsErrorLabel(err)})`, failure };
   }
-}
-
-/** `AccessDeniedException, HTTP 400, request …`: enough to find the call in CloudTrail, never the service's message. */
-function awsErrorLabel(err: unknown): string {
-  const e = (err ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
-  const name = typeof e.name === 'string' && /^[A-Za-z][\w.]{0,80}$/.test(e.name) ? e.name : 'Error';
-  const parts = [name];
-  if (e.$metadata?.httpStatusCode !== undefined) parts.push(`HTTP ${e.$metadata.httpStatusCode}`);
-  if (e.$metadata?.requestId) parts.push(`request ${e.$metadata.requestId}`);
-  return parts.join(', ');
 }
 
 /** What the first failed step of an account region says about how far it got. */
 const FAILED_AT: Record<CheckName, (step: CheckStep) => string> = {
-  'assume-role': (s) => (/no AWS credentials found/.test(s.detail) ? 'no AWS credentials found' : 'role not assumed'),
+  'assume-role': (s) => (s.failure === 'no-credentials' ? 'no AWS credentials found' : 'role not assumed'),
   'caller-identity': () => 'role assumed, but the session is not that role',
-  'ecr-describe-repositories': (s) => `role assumed, ECR listing ${s.detail.startsWith('the role lacks') ? 'refused' : 'failed'}`,
-  'ecr-authorization-token': (s) => `role assumed, ECR login token ${s.detail.startsWith('the role lacks') ? 'refused' : 'not issued'}`,
+  'ecr-describe-repositories': (s) => `role assumed, ECR listing ${s.failure === 'access-denied' ? 'refused' : 'failed'}`,
+  'ecr-authorization-token': (s) => `role assumed, ECR login token ${s.failure === 'access-denied' ? 'refused' : 'not issued'}`,
 };
 
 /**
@@ -212,7 +205,7 @@ export function checkVerdict(results: readonly AccountRegionCheck[]): string {
   const failed = results.filter((r) => !r.ok);
   if (failed.length === 0) return 'AWS role impersonation was successful!';
   const firstFailure = (r: AccountRegionCheck) => r.steps.find((s) => s.status === 'failed')!;
-  const noCredentials = failed.every((r) => /no AWS credentials found/.test(firstFailure(r).detail));
+  const noCredentials = failed.every((r) => firstFailure(r).failure === 'no-credentials');
   if (noCredentials)
     return `AWS checks not run: no AWS credentials found (${failed.length} of ${results.length} account region${results.length === 1 ? '' : 's'} unchecked)`;
   const head = failed.every((r) => firstFailure(r).check === 'assume-role') ? 'AWS role impersonation failed' : 'AWS checks failed';

@@ -1,4 +1,5 @@
 import { AssumeRoleCommand, type AssumeRoleCommandOutput, type STSClient } from '@aws-sdk/client-sts';
+import { awsErrorLabel, awsFailureOf, type AwsFailure } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
 import { isConfiguredAccount } from './config.ts';
 import type { AccountConfig, Association } from './types.ts';
@@ -57,7 +58,7 @@ const FALLBACK_SESSION_NAME = `${SESSION_PREFIX}-verify`;
 /** Hex digits of the digest in a session name: enough to find the image, short enough to leave room for its repository. */
 const DIGEST_CHARS = 12;
 
-export type AssumeRoleFailure = 'access-denied' | 'throttled' | 'rejected' | 'unavailable' | 'no-credentials';
+export type AssumeRoleFailure = AwsFailure;
 
 /**
  * Why credentials for an account could not be had. Names the account and the
@@ -68,16 +69,17 @@ export class AssumeRoleError extends SigwatchError {
   readonly account: string;
   readonly roleArn: string;
   readonly failure: AssumeRoleFailure;
-  /** Throttling and outages pass: retry the event later rather than give its image an error verdict. */
-  readonly retryable: boolean;
 
   constructor(account: AccountConfig, failure: AssumeRoleFailure, detail: string) {
-    super('CONFIG', `account ${account.id}: cannot assume ${account.roleArn}: ${detail}`);
+    // Throttling and outages pass (AWS_UNAVAILABLE: the event is retried); a refusal is the association's to fix (CONFIG).
+    super(
+      failure === 'throttled' || failure === 'unavailable' ? 'AWS_UNAVAILABLE' : 'CONFIG',
+      `account ${account.id}: cannot assume ${account.roleArn}: ${detail}`,
+    );
     this.name = 'AssumeRoleError';
     this.account = account.id;
     this.roleArn = account.roleArn;
     this.failure = failure;
-    this.retryable = failure === 'throttled' || failure === 'unavailable';
   }
 }
 
@@ -180,8 +182,8 @@ export class AwsSessions {
         }),
       );
     } catch (err) {
-      const failure = failureOf(err);
-      throw new AssumeRoleError(account, failure, `${ASSUME_ROLE_FAILURES[failure]} (${errorLabel(err)})`);
+      const failure = awsFailureOf(err);
+      throw new AssumeRoleError(account, failure, `${ASSUME_ROLE_FAILURES[failure]} (${awsErrorLabel(err)})`);
     }
   }
 
@@ -200,8 +202,8 @@ export class AwsSessions {
     } catch (err) {
       // A failed read is not kept: the next event reads the secret again.
       if (this.#externalIds.get(secretArn) === current) this.#externalIds.delete(secretArn);
-      const failure = err instanceof SigwatchError ? 'rejected' : failureOf(err);
-      const detail = err instanceof SigwatchError ? err.message : `${SECRET_FAILURES[failure]} (${errorLabel(err)})`;
+      const failure = err instanceof SigwatchError ? 'rejected' : awsFailureOf(err);
+      const detail = err instanceof SigwatchError ? err.message : `${SECRET_FAILURES[failure]} (${awsErrorLabel(err)})`;
       throw new AssumeRoleError(account, failure, `cannot read its ExternalId from ${secretArn}: ${detail}`);
     }
   }
@@ -262,44 +264,6 @@ const SECRET_FAILURES: Record<AssumeRoleFailure, string> = {
   unavailable: 'Secrets Manager could not be reached; retry later',
   'no-credentials': NO_CREDENTIALS,
 };
-
-const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException']);
-const THROTTLING = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-]);
-
-interface AwsErrorShape {
-  name?: string;
-  code?: string;
-  $metadata?: { httpStatusCode?: number; requestId?: string };
-  $retryable?: { throttling?: boolean };
-}
-
-/** By the SDK's error name and status; an error without an HTTP status never reached AWS (network, timeout). */
-function failureOf(err: unknown): AssumeRoleFailure {
-  const e = (err ?? {}) as AwsErrorShape;
-  const status = e.$metadata?.httpStatusCode;
-  if (THROTTLING.has(e.name ?? '') || status === 429 || e.$retryable?.throttling) return 'throttled';
-  if (ACCESS_DENIED.has(e.name ?? '')) return 'access-denied';
-  if (e.name === 'CredentialsProviderError') return 'no-credentials';
-  if (status === undefined || status >= 500) return 'unavailable';
-  return 'rejected';
-}
-
-/** `AccessDenied, HTTP 403, request 8f1c…`: enough to find the call in CloudTrail, and never the service's message. */
-function errorLabel(err: unknown): string {
-  const e = (err ?? {}) as AwsErrorShape;
-  const parts = [e.$metadata?.httpStatusCode === undefined && e.code ? e.code : (e.name ?? 'Error')];
-  if (e.$metadata?.httpStatusCode !== undefined) parts.push(`HTTP ${e.$metadata.httpStatusCode}`);
-  if (e.$metadata?.requestId) parts.push(`request ${e.$metadata.requestId}`);
-  return parts.join(', ');
-}
 
 /** Each caller gets its own object: a shared Date could be changed under the cache. */
 function copy(c: AwsCredentials): AwsCredentials {

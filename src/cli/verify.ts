@@ -1,4 +1,4 @@
-import { SigwatchError } from '../errors.ts';
+import { isUnavailable, SigwatchError } from '../errors.ts';
 import { defaultPolicyEvaluator } from '../verify/policy-engines/evaluate.ts';
 import { verifyImage } from '../verify/verify-image.ts';
 import { RegistryClient } from '../registry/client.ts';
@@ -18,7 +18,7 @@ import { TrustRootResolver } from '../trust/trust-roots.ts';
 import { insecureRegistries, oneOf, parseDuration, requirePolicies } from './args.ts';
 import { VERIFY } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
-import { deadline, isUnavailable, withinDeadline } from '../deadline.ts';
+import { deadline, withinDeadline } from '../deadline.ts';
 import type { Verdict } from '../verify/verdict.ts';
 import { formatVerdictText } from './format.ts';
 import { EXIT_DENY, EXIT_OK, type Io } from './io.ts';

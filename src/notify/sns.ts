@@ -5,7 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
+import { awsErrorLabel, isTransientAws } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
+import { backoff, retry } from '../retry.ts';
 import { encodeNotification, type Notification, type Notifier } from './notification.ts';
 
 /** Which topic a notification goes to: one shared topic (teams filter) or one per team. */
@@ -27,20 +29,12 @@ const DEFAULTS = { attempts: 4, baseDelayMs: 100, maxDelayMs: 2000 };
 export class SnsNotifier implements Notifier {
   readonly #client: SNSClient;
   readonly #route: TopicRouter;
-  readonly #attempts: number;
-  readonly #baseDelayMs: number;
-  readonly #maxDelayMs: number;
-  readonly #sleep: (ms: number) => Promise<void>;
-  readonly #random: () => number;
+  readonly #options: SnsNotifierOptions;
 
   constructor(client: SNSClient, route: TopicRouter, options: SnsNotifierOptions = {}) {
     this.#client = client;
     this.#route = route;
-    this.#attempts = Math.max(1, options.attempts ?? DEFAULTS.attempts);
-    this.#baseDelayMs = options.baseDelayMs ?? DEFAULTS.baseDelayMs;
-    this.#maxDelayMs = options.maxDelayMs ?? DEFAULTS.maxDelayMs;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.#random = options.random ?? Math.random;
+    this.#options = options;
   }
 
   async publish(n: Notification): Promise<void> {
@@ -49,19 +43,34 @@ export class SnsNotifier implements Notifier {
 
   /** Publishes to a topic chosen by the caller (the owning group's, or the operators'). */
   async publishTo(n: Notification, topicArn: string): Promise<void> {
-    const input = publishInput(n, topicArn);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#client.send(new PublishCommand(input));
-        return;
-      } catch (err) {
-        const transient = isTransient(err);
-        if (!transient || attempt >= this.#attempts) throw publishError(n, input.TopicArn ?? '', err, attempt, transient);
-        // Full jitter: concurrent Lambdas throttled together do not retry together.
-        const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (attempt - 1));
-        await this.#sleep(Math.floor(this.#random() * ceiling));
-      }
-    }
+    await publishWithRetries(this.#client, publishInput(n, topicArn), `the ${n.verdict} verdict for ${n.image}`, this.#options);
+  }
+}
+
+/**
+ * Publishes `input`, again after a jittered wait while the failure is
+ * transient (throttling, a server fault, a lost connection). The error names
+ * `what`, the topic, the attempts and the AWS error, never its message.
+ */
+export async function publishWithRetries(client: SNSClient, input: PublishCommandInput, what: string, options: SnsNotifierOptions = {}): Promise<void> {
+  let tries = 0;
+  const b = { baseMs: options.baseDelayMs ?? DEFAULTS.baseDelayMs, maxMs: options.maxDelayMs ?? DEFAULTS.maxDelayMs, random: options.random };
+  try {
+    await retry(
+      () => {
+        tries++;
+        return client.send(new PublishCommand(input));
+      },
+      {
+        attempts: options.attempts ?? DEFAULTS.attempts,
+        retryAfter: (o, attempt) => (!o.ok && isTransientAws(o.error) ? backoff(attempt, b) : undefined),
+        ...(options.sleep ? { sleep: options.sleep } : {}),
+      },
+    );
+  } catch (err) {
+    // No `cause`: callers log errors, and an AWS message can quote the signed request.
+    const after = isTransientAws(err) ? `after ${tries} attempt${tries === 1 ? '' : 's'}` : 'not retried: the error is not transient';
+    throw new SigwatchError('INTERNAL', `notify: publishing ${what} to ${input.TopicArn ?? ''} failed ${after} (${awsErrorLabel(err)})`);
   }
 }
 
@@ -87,44 +96,4 @@ export function deduplicationId(n: Notification): string {
   return createHash('sha256')
     .update(JSON.stringify([n.digest, n.verdict, versions, n.trigger]))
     .digest('hex');
-}
-
-interface AwsErrorShape {
-  name?: string;
-  code?: string;
-  $metadata?: { httpStatusCode?: number };
-  $retryable?: unknown;
-}
-
-const THROTTLING = new Set([
-  'ThrottledException',
-  'KMSThrottlingException',
-  'Throttling',
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-]);
-const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
-
-/** Throttling, server faults and lost connections may pass on a retry; a 4xx (auth, bad topic) will not. */
-function isTransient(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as AwsErrorShape;
-  if (e.$retryable || THROTTLING.has(e.name ?? '')) return true;
-  const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined) return status === 429 || status >= 500;
-  return e.name === 'TimeoutError' || NETWORK.has(e.code ?? '');
-}
-
-/**
- * Names the error and its HTTP status but not its message, and keeps no
- * `cause`: AWS messages can echo the signed request (a SignatureDoesNotMatch
- * quotes the canonical request, session token included), and callers log errors.
- */
-function publishError(n: Notification, topicArn: string, err: unknown, attempts: number, transient: boolean): SigwatchError {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as AwsErrorShape;
-  const status = e.$metadata?.httpStatusCode;
-  const what = `${e.name ?? 'Error'}${status !== undefined ? ` (HTTP ${status})` : ''}`;
-  const tries = transient ? `after ${attempts} attempt${attempts === 1 ? '' : 's'}` : 'not retried: the error is not transient';
-  return new SigwatchError('INTERNAL', `notify: publishing the ${n.verdict} verdict for ${n.image} to ${topicArn} failed ${tries}: ${what}`);
 }

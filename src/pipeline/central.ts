@@ -154,7 +154,7 @@ export class CentralVerifier implements ImageVerifier {
           `a session in account ${owner.account.id}`,
         );
     } catch (err) {
-      if (err instanceof AssumeRoleError && !err.retryable) return { kind: 'error', audience, reason: err.message };
+      if (err instanceof AssumeRoleError && err.code === 'CONFIG') return { kind: 'error', audience, reason: err.message };
       throw err;
     }
     const target = parseImageTarget(reference(image));

@@ -1,5 +1,5 @@
-import { deadline, isUnavailable, remainingMs, type BatchBudget } from '../deadline.ts';
-import { reasonOf, SigwatchError } from '../errors.ts';
+import { deadline, remainingMs, type BatchBudget } from '../deadline.ts';
+import { isUnavailable, reasonOf, SigwatchError } from '../errors.ts';
 import { mapLimit } from '../map-limit.ts';
 import { signatureSubject } from '../events/ecr.ts';
 import type { IncomingBatch, IncomingRecord } from '../events/envelope.ts';

@@ -1,5 +1,6 @@
 import { deadlineError, remainingMs, sleepWithin } from '../deadline.ts';
 import { SigwatchError } from '../errors.ts';
+import { backoff, retry } from '../retry.ts';
 
 /**
  * HTTP for registries: bounded in time, size and retries, counting every
@@ -58,6 +59,13 @@ export class RoundTripCounter {
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
 const MAX_REDIRECTS = 5;
 
+/** The connection failed (refused, reset, DNS, a stalled body): worth another attempt, unlike our own checks. */
+class NetworkError extends SigwatchError {
+  constructor(message: string, cause: unknown) {
+    super('REGISTRY_UNREACHABLE', message, { cause });
+  }
+}
+
 export class HttpClient {
   private readonly timeoutMs: number;
   private readonly attempts: number;
@@ -78,30 +86,28 @@ export class HttpClient {
   async send(req: HttpRequest, kind: string): Promise<HttpResponse> {
     const { signal } = req;
     const what = `${describe(req.url)} (${req.method})`;
-    let lastError: unknown;
-    let lastElapsed = 0;
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+    const attempt = async (): Promise<HttpResponse> => {
       const started = performance.now();
       try {
-        const res = await this.followRedirects(req, kind);
-        if (!RETRY_STATUS.has(res.status) || attempt === this.attempts) return res;
-        const wait = this.retryDelay(attempt, res.headers.get('retry-after'), res.headers.get('date'));
-        // A retry that would end past the deadline cannot help: the answer we have is the answer.
-        if (wait === undefined || wait >= remainingMs(signal)) return res;
-        await sleepWithin(wait, signal, what);
+        return await this.followRedirects(req, kind);
       } catch (err) {
         if (signal?.aborted) throw deadlineError(signal, what, performance.now() - started);
-        lastError = err;
-        lastElapsed = performance.now() - started;
-        // Our own size and protocol checks will not get better on retry.
-        if (err instanceof SigwatchError || attempt === this.attempts) break;
-        const wait = this.retryDelay(attempt, null) ?? 0;
-        if (wait >= remainingMs(signal)) break;
-        await sleepWithin(wait, signal, what);
+        // Our own size and protocol checks are final; anything else is the network failing.
+        if (err instanceof SigwatchError) throw err;
+        throw new NetworkError(`${describe(req.url)}: ${networkReason(err, performance.now() - started, hostOf(req.url))}`, err);
       }
-    }
-    if (lastError instanceof SigwatchError) throw lastError;
-    throw new SigwatchError('REGISTRY_UNREACHABLE', `${describe(req.url)}: ${networkReason(lastError, lastElapsed, hostOf(req.url))}`, { cause: lastError });
+    };
+    return retry(attempt, {
+      attempts: this.attempts,
+      retryAfter: (o, n) => {
+        if (o.ok && !RETRY_STATUS.has(o.value.status)) return undefined;
+        if (!o.ok && !(o.error instanceof NetworkError)) return undefined;
+        const wait = o.ok ? this.retryDelay(n, o.value.headers.get('retry-after'), o.value.headers.get('date')) : this.retryDelay(n, null);
+        // A retry that would end past the deadline cannot help: the answer (or failure) we have is the one.
+        return wait === undefined || wait >= remainingMs(signal) ? undefined : wait;
+      },
+      sleep: (ms) => sleepWithin(ms, signal, what),
+    });
   }
 
   private retryDelay(attempt: number, retryAfter: string | null, date: string | null = null): number | undefined {
@@ -112,8 +118,7 @@ export class HttpClient {
       if (!Number.isFinite(ms)) return undefined;
       return ms > this.maxRetryAfterMs ? undefined : Math.max(0, ms);
     }
-    const base = this.backoffMs * 2 ** (attempt - 1);
-    return base / 2 + Math.random() * base;
+    return backoff(attempt, { baseMs: this.backoffMs, maxMs: this.maxRetryAfterMs });
   }
 
   private async followRedirects(req: HttpRequest, kind: string): Promise<HttpResponse> {

@@ -1,4 +1,5 @@
 import { PutItemCommand, QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { awsErrorLabel } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { emptyCounts, type Counts, type TrendPoint } from './posture.ts';
@@ -66,11 +67,7 @@ export class RunHistory {
     try {
       return await request();
     } catch (err) {
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      throw new SigwatchError(
-        'INTERNAL',
-        `run history: cannot ${what} the report history in table ${this.#table}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
-      );
+      throw new SigwatchError('INTERNAL', `run history: cannot ${what} the report history in table ${this.#table} (${awsErrorLabel(err)})`);
     }
   }
 }

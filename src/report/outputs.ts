@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { awsErrorLabel } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
 import type { PostureReport } from './posture.ts';
 import { renderCsv } from './render-csv.ts';
@@ -58,11 +59,7 @@ export async function writeReportToS3(report: PostureReport, s3: S3Client, bucke
       try {
         await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: f.body, ContentType: f.contentType, CacheControl: 'no-cache' }));
       } catch (err) {
-        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-        throw new SigwatchError(
-          'INTERNAL',
-          `report: cannot write s3://${bucket}/${key}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
-        );
+        throw new SigwatchError('INTERNAL', `report: cannot write s3://${bucket}/${key} (${awsErrorLabel(err)})`);
       }
       written.push(`s3://${bucket}/${key}`);
     }

@@ -1,13 +1,16 @@
 import { DescribeImagesCommand, DescribeRepositoriesCommand, type ECRClient } from '@aws-sdk/client-ecr';
+import { awsErrorLabel, awsFailureOf } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
-import { retryThrottled, type RetryOptions } from './backoff.ts';
+import { backoff, retry } from '../retry.ts';
 
 /**
  * One page at a time of a member account's ECR repositories and images,
  * through the account's assumed role. Pages are as large as ECR allows
  * (1000), so that a run costs one request per thousand repositories and
  * one per thousand images of a repository; throttling is waited out
- * (retryThrottled), any other failure is an error naming the account.
+ * with a longer, jittered back-off than the SDK's own (a run listing
+ * thousands of repositories in many accounts at once can exhaust that), any
+ * other failure is an error naming the account.
  */
 
 export const PAGE_SIZE = 1000;
@@ -26,10 +29,18 @@ export interface Page<T> {
   nextToken?: string;
 }
 
+/** How throttled listing calls are retried (tests pass a `sleep` that does not wait). */
+export interface ThrottleRetry {
+  /** Attempts in all (default 8). */
+  attempts?: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
 export interface ListingContext {
   account: string;
   region: string;
-  retry?: RetryOptions;
+  retry?: ThrottleRetry;
   /** Counts each request sent (retries included), for the run's metrics. */
   onRequest?: (command: 'DescribeRepositories' | 'DescribeImages') => void;
 }
@@ -70,20 +81,20 @@ export async function imagesPage(ecr: ECRClient, ctx: ListingContext, repository
 
 async function call<T>(ctx: ListingContext, command: 'DescribeRepositories' | 'DescribeImages', send: () => Promise<T>): Promise<T> {
   try {
-    return await retryThrottled(() => {
-      ctx.onRequest?.(command);
-      return send();
-    }, ctx.retry);
+    return await retry(
+      () => {
+        ctx.onRequest?.(command);
+        return send();
+      },
+      {
+        attempts: ctx.retry?.attempts ?? 8,
+        retryAfter: (o, attempt) =>
+          !o.ok && awsFailureOf(o.error) === 'throttled' ? backoff(attempt, { baseMs: 200, maxMs: 10_000, random: ctx.retry?.random }) : undefined,
+        ...(ctx.retry?.sleep ? { sleep: ctx.retry.sleep } : {}),
+      },
+    );
   } catch (err) {
-    // The error's name and status only: AWS messages carry principal ARNs and request details.
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
-    const status = e.$metadata?.httpStatusCode;
-    const parts = [
-      e.name ?? 'Error',
-      ...(status !== undefined ? [`HTTP ${status}`] : []),
-      ...(e.$metadata?.requestId ? [`request ${e.$metadata.requestId}`] : []),
-    ];
-    throw new EcrListingError(ctx.account, ctx.region, `${command} failed (${parts.join(', ')})`, e.name === 'ThrottlingException');
+    throw new EcrListingError(ctx.account, ctx.region, `${command} failed (${awsErrorLabel(err)})`, awsFailureOf(err) === 'throttled');
   }
 }
 

@@ -3,8 +3,7 @@ import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { AwsCredentials } from '../accounts/sts.ts';
 import type { AccountConfig, Association, SigwatchConfig } from '../accounts/types.ts';
 import { reasonOf } from '../errors.ts';
-import type { RetryOptions } from './backoff.ts';
-import { imagesPage, repositoriesPage, type ListingContext } from './ecr-listing.ts';
+import { imagesPage, repositoriesPage, type ListingContext, type ThrottleRetry } from './ecr-listing.ts';
 import { mapLimit } from '../map-limit.ts';
 import { IMAGES_PER_MESSAGE, MESSAGE_VERSION, type ImagesMessage, type PlanCursor, type PlanMessage, type PlanScope, type RunTrigger } from './messages.ts';
 import { emf, type Log } from './metrics.ts';
@@ -47,7 +46,7 @@ export interface PlannerDeps {
   remainingMs(): number;
   log: Log;
   now: Clock;
-  retry?: RetryOptions;
+  retry?: ThrottleRetry;
   /** Accounts listed at once (default 4); one account's regions are listed one after the other. */
   accountsInParallel?: number;
   /** Stop listing and hand over a cursor when less than this is left (default 20 s: a page and its batches take a few seconds). */

@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import { awsErrorLabel } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
-import { backoffDelay, sleep as defaultSleep } from './backoff.ts';
+import { backoff, retry } from '../retry.ts';
 import type { ReverifyMessage } from './messages.ts';
 
 /**
@@ -47,7 +48,7 @@ export class SqsQueue implements QueueSender {
   readonly #sqs: SQSClient;
   readonly #url: string;
   readonly #attempts: number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #sleep: ((ms: number) => Promise<void>) | undefined;
   /** SendMessageBatch requests sent, for logs and the benchmark. */
   requests = 0;
 
@@ -56,7 +57,7 @@ export class SqsQueue implements QueueSender {
     this.#sqs = sqs;
     this.#url = queueUrl;
     this.#attempts = opts.attempts ?? 5;
-    this.#sleep = opts.sleep ?? defaultSleep;
+    this.#sleep = opts.sleep;
   }
 
   async send(messages: readonly ReverifyMessage[]): Promise<void> {
@@ -65,34 +66,35 @@ export class SqsQueue implements QueueSender {
 
   async #sendBatch(bodies: string[]): Promise<void> {
     let entries: SendMessageBatchRequestEntry[] = bodies.map((MessageBody, i) => ({ Id: String(i), MessageBody }));
-    for (let attempt = 1; ; attempt++) {
-      let failed: { Id?: string; SenderFault?: boolean; Code?: string }[];
-      try {
-        this.requests++;
-        const out = await this.#sqs.send(new SendMessageBatchCommand({ QueueUrl: this.#url, Entries: entries }));
-        failed = out.Failed ?? [];
-      } catch (err) {
-        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (attempt >= this.#attempts) {
-          throw new SigwatchError(
-            'INTERNAL',
-            `reverify queue: SendMessageBatch failed after ${attempt} attempts: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
-          );
-        }
-        await this.#sleep(backoffDelay(attempt));
-        continue;
-      }
-      if (failed.length === 0) return;
-      const sender = failed.find((f) => f.SenderFault);
-      if (sender || attempt >= this.#attempts) {
-        throw new SigwatchError(
-          'INTERNAL',
-          `reverify queue: ${failed.length} of ${entries.length} messages not accepted${sender ? ` (${sender.Code ?? 'sender fault'})` : ` after ${attempt} attempts`}`,
-        );
-      }
-      const ids = new Set(failed.map((f) => f.Id));
-      entries = entries.filter((e) => ids.has(e.Id));
-      await this.#sleep(backoffDelay(attempt));
+    let tries = 0;
+    let failed: { Id?: string; SenderFault?: boolean; Code?: string }[];
+    try {
+      // Any failure of the request is retried, and so are entries SQS failed on its side; a sender fault will not pass.
+      failed = await retry(
+        async () => {
+          tries++;
+          this.requests++;
+          const out = await this.#sqs.send(new SendMessageBatchCommand({ QueueUrl: this.#url, Entries: entries }));
+          const left = out.Failed ?? [];
+          const ids = new Set(left.map((f) => f.Id));
+          entries = entries.filter((e) => ids.has(e.Id));
+          return left;
+        },
+        {
+          attempts: this.#attempts,
+          retryAfter: (o, attempt) =>
+            !o.ok || (o.value.length > 0 && !o.value.some((f) => f.SenderFault)) ? backoff(attempt, { baseMs: 200, maxMs: 10_000 }) : undefined,
+          ...(this.#sleep ? { sleep: this.#sleep } : {}),
+        },
+      );
+    } catch (err) {
+      throw new SigwatchError('INTERNAL', `reverify queue: SendMessageBatch failed after ${tries} attempts (${awsErrorLabel(err)})`);
     }
+    if (failed.length === 0) return;
+    const sender = failed.find((f) => f.SenderFault);
+    throw new SigwatchError(
+      'INTERNAL',
+      `reverify queue: ${failed.length} of ${bodies.length} messages not accepted${sender ? ` (${sender.Code ?? 'sender fault'})` : ` after ${tries} attempts`}`,
+    );
   }
 }

@@ -7,6 +7,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { awsErrorLabel } from '../aws-errors.ts';
 import { SigwatchError } from '../errors.ts';
 import type { RunTrigger } from './messages.ts';
 import type { Clock } from '../clock.ts';
@@ -354,9 +355,5 @@ function teamOf(item: Record<string, AttributeValue>): TeamProgress {
 
 function ledgerError(what: string, runId: string, err: unknown): SigwatchError {
   if (err instanceof SigwatchError) return err;
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return new SigwatchError(
-    'INTERNAL',
-    `run ledger: cannot ${what} run ${runId}: ${e.name ?? 'Error'}${e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : ''}`,
-  );
+  return new SigwatchError('INTERNAL', `run ledger: cannot ${what} run ${runId} (${awsErrorLabel(err)})`);
 }

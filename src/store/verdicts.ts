@@ -12,6 +12,8 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { awsErrorLabel } from '../aws-errors.ts';
+import { backoff, retry } from '../retry.ts';
 import { SigwatchError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 
@@ -87,7 +89,7 @@ export class VerdictStore {
   readonly #table: string;
   readonly #ttlSeconds: number;
   readonly #now: Clock;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #sleep: ((ms: number) => Promise<void>) | undefined;
 
   constructor(client: DynamoDBClient, table: string, opts: VerdictStoreOptions & { sleep?: (ms: number) => Promise<void> }) {
     if (table === '') throw new SigwatchError('CONFIG', 'verdict store: no table name (SIGWATCH_TABLE)');
@@ -95,7 +97,7 @@ export class VerdictStore {
     this.#table = table;
     this.#ttlSeconds = Math.round((opts.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400);
     this.#now = opts.now;
-    this.#sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#sleep = opts.sleep;
   }
 
   async get(image: ImageKey): Promise<VerdictRecord | undefined> {
@@ -111,12 +113,9 @@ export class VerdictStore {
     const byKey = new Map(images.map((i) => [itemId(verdictKey(i)), i]));
     const keys = [...byKey.keys()];
     for (let start = 0; start < keys.length; start += BATCH_GET_MAX) {
-      let pending: Record<string, AttributeValue>[] | undefined = keys.slice(start, start + BATCH_GET_MAX).map((id) => keyOf(byKey.get(id)!));
-      for (let round = 0; pending && pending.length > 0; round++) {
-        if (round >= MAX_UNPROCESSED_ROUNDS)
-          throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} keys unprocessed after ${round} rounds`);
-        if (round > 0) await this.#sleep(Math.min(1000, 50 * 2 ** round));
-        const request: Record<string, AttributeValue>[] = pending;
+      let pending: Record<string, AttributeValue>[] = keys.slice(start, start + BATCH_GET_MAX).map((id) => keyOf(byKey.get(id)!));
+      await this.#untilProcessed(async () => {
+        const request = pending;
         const out: BatchGetItemCommandOutput = await this.#send('read', byKey.get(itemId(plain(request[0]!)))!, () =>
           this.#client.send(new BatchGetItemCommand({ RequestItems: { [this.#table]: { Keys: request, ConsistentRead: true } } })),
         );
@@ -124,8 +123,9 @@ export class VerdictStore {
           const image = byKey.get(itemId(plain(item)));
           if (image) found.set(itemId(verdictKey(image)), fromItem(item, image));
         }
-        pending = out.UnprocessedKeys?.[this.#table]?.Keys;
-      }
+        pending = out.UnprocessedKeys?.[this.#table]?.Keys ?? [];
+        return pending.length;
+      }, 'keys');
     }
     return found;
   }
@@ -217,18 +217,26 @@ export class VerdictStore {
   async putMany(records: readonly VerdictRecord[]): Promise<void> {
     for (let start = 0; start < records.length; start += BATCH_WRITE_MAX) {
       const chunk = records.slice(start, start + BATCH_WRITE_MAX);
-      let pending: WriteRequest[] | undefined = chunk.map((r) => ({ PutRequest: { Item: this.#toItem(r) } }));
-      for (let round = 0; pending && pending.length > 0; round++) {
-        if (round >= MAX_UNPROCESSED_ROUNDS)
-          throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${pending.length} writes unprocessed after ${round} rounds`);
-        if (round > 0) await this.#sleep(Math.min(1000, 50 * 2 ** round));
-        const request: WriteRequest[] = pending;
+      let pending: WriteRequest[] = chunk.map((r) => ({ PutRequest: { Item: this.#toItem(r) } }));
+      await this.#untilProcessed(async () => {
+        const request = pending;
         const out: BatchWriteItemCommandOutput = await this.#send('write', chunk[0]!, () =>
           this.#client.send(new BatchWriteItemCommand({ RequestItems: { [this.#table]: request } })),
         );
-        pending = out.UnprocessedItems?.[this.#table];
-      }
+        pending = out.UnprocessedItems?.[this.#table] ?? [];
+        return pending.length;
+      }, 'writes');
     }
+  }
+
+  /** Sends `batch` (which returns how much DynamoDB left unprocessed) again after a back-off until nothing is left. */
+  async #untilProcessed(batch: () => Promise<number>, what: 'keys' | 'writes'): Promise<void> {
+    const left = await retry(batch, {
+      attempts: MAX_UNPROCESSED_ROUNDS,
+      retryAfter: (o, attempt) => (o.ok && o.value > 0 ? backoff(attempt, { baseMs: 100, maxMs: 1000 }) : undefined),
+      ...(this.#sleep ? { sleep: this.#sleep } : {}),
+    });
+    if (left > 0) throw new SigwatchError('INTERNAL', `verdict store: ${this.#table} left ${left} ${what} unprocessed after ${MAX_UNPROCESSED_ROUNDS} rounds`);
   }
 
   #toItem(r: VerdictRecord): Record<string, AttributeValue> {
@@ -256,11 +264,9 @@ export class VerdictStore {
       return await request();
     } catch (err) {
       // The error's name and status only: DynamoDB messages can quote key values, and callers log errors.
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      const status = e.$metadata?.httpStatusCode;
       throw new SigwatchError(
         'INTERNAL',
-        `verdict store: cannot ${what} the verdict of ${image.account}/${image.region}/${image.repository}@${image.digest} in table ${this.#table}: ${e.name ?? 'Error'}${status !== undefined ? ` (HTTP ${status})` : ''}`,
+        `verdict store: cannot ${what} the verdict of ${image.account}/${image.region}/${image.repository}@${image.digest} in table ${this.#table} (${awsErrorLabel(err)})`,
       );
     }
   }

@@ -3,8 +3,7 @@ import { checkAttestations, type AttestationAuthorityResult, type VerifiedAttest
 import { defaultPolicyEvaluator, type PolicyEvaluator } from './policy-engines/evaluate.ts';
 import { namesDigest, parseStatement, subjectDigests } from './evidence/attestation/statement.ts';
 import { verifyAttestationBundle, verifyLegacyAttestationKeyless, verifyLegacyAttestationWithKeys } from './evidence/attestation/verify.ts';
-import { isUnavailable } from '../deadline.ts';
-import { reasonOf } from '../errors.ts';
+import { isUnavailable, reasonOf } from '../errors.ts';
 import type { AttestationLookup, DsseEnvelope, LegacyAttestation } from './evidence/attestation/fetch.ts';
 import { signedDigest } from './evidence/legacy-signature/simple-signing.ts';
 import type { CosignSignature, SignatureLookup } from './evidence/legacy-signature/types.ts';

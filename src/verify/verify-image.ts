@@ -1,10 +1,10 @@
 import type { TrustMaterial } from '@sigstore/verify';
-import { reasonOf } from '../errors.ts';
+import { isUnavailable, reasonOf } from '../errors.ts';
 import { checkAuthority, type AuthorityEnv } from './authority.ts';
 import { evaluatePolicies, noMatchEvaluation } from './admission.ts';
 import type { ClusterImagePolicy, NoMatchBehaviour, Source, TrustRoot } from '../policy/types.ts';
 import { unverifiedCause, type Verdict, type VerdictError } from './verdict.ts';
-import { isUnavailable, withinDeadline } from '../deadline.ts';
+import { withinDeadline } from '../deadline.ts';
 import { parseReference, type ImageRef } from '../registry/reference.ts';
 import { openTarget, policyMatchName, type ImageTarget } from '../registry/target.ts';
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';

@@ -86,6 +86,30 @@ describe('pipeline fault matrix', () => {
     });
   });
 
+  it('STS throttling on the last receive: an AWS_UNAVAILABLE error to the operators, never CONFIG, never an admit', async () => {
+    sc.sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }));
+    const h = sc.handler();
+    const early = await h(sc.batch({ id: 't', receiveCount: 1, body: signedEvent('throttled-long') }));
+    assert.deepEqual(early.batchItemFailures, [{ itemIdentifier: 't' }]);
+    const last = await h(sc.batch({ id: 't', receiveCount: 3, body: signedEvent('throttled-long') }));
+    assert.deepEqual(last.batchItemFailures, []);
+    const operators = await sc.received('operators');
+    assert.deepEqual(
+      operators.map((n) => [n.verdict, n.error?.code]),
+      [['error', 'AWS_UNAVAILABLE']],
+    );
+    assert.match(operators[0]!.error!.message, /STS is throttling requests; retry later \(Throttling, HTTP 400\)/);
+    assert.equal((await sc.received('payments')).length, 0);
+    recordFault({
+      component: 'sts',
+      fault: 'AssumeRole throttled through the last receive',
+      outcome: 'record retried, then an AWS_UNAVAILABLE error to the operators',
+      admitted: false,
+      lost: false,
+      test: `${FILE}: STS throttling on the last receive`,
+    });
+  });
+
   it('STS AccessDenied: an error verdict to the team and the operators, no admit', async () => {
     sc.sts
       .on(AssumeRoleCommand)

@@ -5,7 +5,6 @@ import { CreateQueueCommand, ReceiveMessageCommand, SQSClient, type SendMessageB
 import { parseConfig } from '../../src/accounts/config.ts';
 import type { Association } from '../../src/accounts/types.ts';
 import { verifyThroughCentral } from '../../src/reverify/assemble.ts';
-import { retryThrottled } from '../../src/reverify/backoff.ts';
 import type { BatchVerifier, ImageCheck, OwnedImage } from '../../src/pipeline/image-check.ts';
 import { changeOf } from '../../src/reverify/changes.ts';
 import { IMAGES_PER_MESSAGE, parseReverifyMessage, type ImagesMessage } from '../../src/reverify/messages.ts';
@@ -75,41 +74,6 @@ describe('what a run verifies', () => {
     assert.equal(changeOf({ verdict: 'warn', warnings: ['a'] }, { verdict: 'warn', warnings: ['a', 'b'] }), 'new-warnings');
     assert.equal(changeOf({ verdict: 'warn', warnings: ['a', 'b'] }, { verdict: 'warn', warnings: ['a'] }), undefined);
     assert.equal(changeOf({ verdict: 'error', warnings: [] }, { verdict: 'error', warnings: [] }), undefined);
-  });
-
-  it('retries throttled calls with jittered back-off, and nothing else', async () => {
-    const waits: number[] = [];
-    let calls = 0;
-    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-    const value = await retryThrottled(
-      async () => {
-        if (++calls < 3) throw throttled;
-        return 'ok';
-      },
-      { sleep: async (ms) => void waits.push(ms), random: () => 0.5 },
-    );
-    assert.deepEqual([value, calls, waits], ['ok', 3, [100, 200]]);
-    calls = 0;
-    await assert.rejects(
-      retryThrottled(async () => {
-        calls++;
-        throw Object.assign(new Error('no'), { name: 'AccessDeniedException' });
-      }),
-      /no/,
-    );
-    assert.equal(calls, 1);
-    calls = 0;
-    await assert.rejects(
-      retryThrottled(
-        async () => {
-          calls++;
-          throw throttled;
-        },
-        { attempts: 3, sleep: async () => {} },
-      ),
-      /Rate exceeded/,
-    );
-    assert.equal(calls, 3);
   });
 });
 

@@ -1,5 +1,4 @@
-import { isUnavailable } from '../../../deadline.ts';
-import { SigwatchError } from '../../../errors.ts';
+import { isUnavailable, SigwatchError } from '../../../errors.ts';
 import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
 

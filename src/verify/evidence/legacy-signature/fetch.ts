@@ -1,5 +1,4 @@
-import { isUnavailable } from '../../../deadline.ts';
-import { SigwatchError } from '../../../errors.ts';
+import { isUnavailable, SigwatchError } from '../../../errors.ts';
 import type { Descriptor, ImageManifest, Repository } from '../../../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
 
