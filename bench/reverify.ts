@@ -14,6 +14,7 @@
  * projected wall time and cost of the same run on Lambda.
  */
 import { systemClock } from '../src/clock.ts';
+import { jsonLogger } from '../src/observability/log.ts';
 import { createHash } from 'node:crypto';
 import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -138,7 +139,7 @@ try {
           {
             worker: async () => w.worker,
             planner: async () => w.planner,
-            log: () => {},
+            log: jsonLogger({ write: () => {}, now: systemClock }),
           },
         );
         if (failedMessageIds.length > 0) throw new Error(`failed records: ${failedMessageIds.length}`);

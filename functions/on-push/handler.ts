@@ -6,6 +6,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { deadline } from '../../src/deadline.ts';
 import { parseIncoming } from '../../src/events/envelope.ts';
 import { handlePushBatch, type OnPushDeps } from '../../src/pipeline/on-push.ts';
+import { batchResponse } from '../batch-response.ts';
 
 /** Kept back from the invocation's remaining time for publishing and reporting failures (docs/deploy.md). */
 export const DEFAULT_PUBLISH_MARGIN_MS = 10_000;
@@ -20,8 +21,7 @@ export function onPushHandler(
     const ms = context ? Math.max(0, context.getRemainingTimeInMillis() - margin) : undefined;
     const budget = ms === undefined ? undefined : { signal: deadline(ms), ms };
     try {
-      const { failedMessageIds } = await handlePushBatch(parseIncoming(event), deps, budget);
-      return { batchItemFailures: failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
+      return batchResponse(await handlePushBatch(parseIncoming(event), deps, budget));
     } finally {
       deps.metrics.flush();
     }

@@ -7,7 +7,7 @@ import { systemClock } from '../../src/clock.ts';
 import { defaultClients } from '../../src/pipeline/assemble.ts';
 import { readEnvironment } from '../../src/pipeline/environment.ts';
 import { assembleReverify } from '../../src/reverify/assemble.ts';
-import { policyChangeHandler } from '../../src/reverify/handlers.ts';
+import { policyChangeHandler } from './handler.ts';
 
 const env = readEnvironment(process.env, { table: true, reverifyQueue: true });
 

@@ -3,8 +3,9 @@
  * queries field by field. Every entry of one image carries its correlation id
  * (the event id), so `filter correlationId = "…"` shows an image's whole way.
  *
- * Written here rather than taken from Powertools Logger: the on-push bundle has
- * a size budget, and what is needed is twenty lines. Fields whose names say
+ * The one logger of every function and the CLI's `invoke`. Written here rather
+ * than taken from Powertools Logger: the on-push bundle has a size budget, and
+ * what is needed is twenty lines. Fields whose names say
  * they hold a secret are replaced before anything is written, a last line of
  * defence behind the rule that no credential is ever put in a log entry.
  */
@@ -24,7 +25,6 @@ export interface Logger {
 }
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-export const LOG_LEVELS = Object.keys(ORDER) as LogLevel[];
 const SECRET_FIELD = /pass(word)?|secret|token|authori[sz]ation|credential|externalid|accesskey|sessionkey/i;
 export const REDACTED = '[redacted]';
 

@@ -1,6 +1,6 @@
 import { deadline, remainingMs, type BatchBudget } from '../deadline.ts';
 import { isUnavailable, reasonOf, SigwatchError } from '../errors.ts';
-import { mapLimit } from '../map-limit.ts';
+import { processPartialResponse } from '../partial-batch.ts';
 import { signatureSubject } from '../events/ecr.ts';
 import type { IncomingBatch, IncomingRecord } from '../events/envelope.ts';
 import type { PushEvent, Recheck } from '../events/types.ts';
@@ -96,35 +96,37 @@ export async function handlePushBatch(batch: IncomingBatch, deps: OnPushDeps, bu
   // Each record gets an equal share of the batch's time, so one hanging registry costs only its own records.
   const width = Math.max(1, Math.min(deps.concurrency ?? DEFAULT_RECORD_CONCURRENCY, accepted.length));
   const shareMs = budget ? budget.ms / Math.ceil(accepted.length / width) : undefined;
-  await mapLimit(accepted, width, async (record) => {
-    const signal = budget && shareMs !== undefined ? deadline(Math.min(shareMs, remainingMs(budget.signal)), budget.signal) : undefined;
-    try {
-      await handleRecord(record, verifier, deps, outcome, signal);
-    } catch (err) {
-      const event = record.parsed.ok ? record.parsed.event : undefined;
-      const digest = event?.digest;
-      if (event && digest !== undefined && isUnavailable(err) && exhausted(record, deps)) {
+  const { failedMessageIds } = await processPartialResponse(
+    accepted,
+    async (record) => {
+      const signal = budget && shareMs !== undefined ? deadline(Math.min(shareMs, remainingMs(budget.signal)), budget.signal) : undefined;
+      try {
+        await handleRecord(record, verifier, deps, outcome, signal);
+      } catch (err) {
+        const event = record.parsed.ok ? record.parsed.event : undefined;
+        const digest = event?.digest;
+        if (!(event && digest !== undefined && isUnavailable(err) && exhausted(record, deps))) throw err;
         // Not even the image's owner could be read in time: the operators hear it, by code.
-        await reportUnavailable(record, { ...event, digest }, verifier, err, deps, outcome).catch((e: unknown) => fail(record, e));
-        return;
+        await reportUnavailable(record, { ...event, digest }, verifier, err, deps, outcome);
       }
-      fail(record, err);
-    }
-  });
+    },
+    {
+      concurrency: width,
+      onFailure: (record, err) => {
+        const event = record.parsed.ok ? record.parsed.event : undefined;
+        deps.log.error('record failed, will be retried', {
+          messageId: record.messageId,
+          correlationId: event?.eventId,
+          image: event?.imageReference,
+          reason: reasonOf(err),
+          ...(err instanceof SigwatchError ? { code: err.code } : {}),
+        });
+        deps.metrics.add('FailedRecords', 1, 'Count');
+      },
+    },
+  );
+  outcome.failedMessageIds.push(...failedMessageIds);
   return outcome;
-
-  function fail(record: IncomingRecord, err: unknown): void {
-    const event = record.parsed.ok ? record.parsed.event : undefined;
-    deps.log.error('record failed, will be retried', {
-      messageId: record.messageId,
-      correlationId: event?.eventId,
-      image: event?.imageReference,
-      reason: reasonOf(err),
-      ...(err instanceof SigwatchError ? { code: err.code } : {}),
-    });
-    deps.metrics.add('FailedRecords', 1, 'Count');
-    outcome.failedMessageIds.push(record.messageId ?? '');
-  }
 }
 
 /** Whether this receive is the last that retries "could not verify"; a bare event (no queue) is never retried. */

@@ -1,6 +1,6 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { reasonOf, SigwatchError } from '../errors.ts';
-import { jsonLogger, type LogLevel } from '../observability/log.ts';
+import { jsonLogger, type Logger } from '../observability/log.ts';
 import type { GcpEndpoints } from '../accounts/gcp-federation.ts';
 import { gcpFederations, sessionsPerDuration, type AwsClients } from '../pipeline/assemble.ts';
 import { CentralVerifier } from '../pipeline/central.ts';
@@ -11,7 +11,6 @@ import { S3ConfigSource, type LoadedConfig } from '../store/config-object.ts';
 import { GroupPolicies } from '../store/group-policies.ts';
 import { s3PrefixReader } from '../store/s3.ts';
 import { VerdictStore } from '../store/verdicts.ts';
-import type { Log } from './metrics.ts';
 import type { PlannerDeps } from './planner.ts';
 import { PolicyIndex, type PolicyChangeDeps } from './policy-change.ts';
 import { SqsQueue } from './queue.ts';
@@ -47,7 +46,7 @@ export interface ReverifyAssembleOptions {
 }
 
 export interface ReverifyRuntime {
-  log: Log;
+  log: Logger;
   /** The composition's clock. */
   now: Clock;
   config(): Promise<LoadedConfig>;
@@ -63,12 +62,7 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
   const table = env.table;
   const now = opts.now;
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const logger = jsonLogger({ write, level: env.logLevel, fields: { function: opts.functionName }, now });
-  const log: Log = (entry) => {
-    const { level, message, ...fields } = entry;
-    const l: LogLevel = level === 'debug' || level === 'warn' || level === 'error' ? level : 'info';
-    logger[l](typeof message === 'string' ? message : '', fields);
-  };
+  const log = jsonLogger({ write, level: env.logLevel, fields: { function: opts.functionName }, now });
   const configSource = new S3ConfigSource(clients.s3, env.configBucket, env.configKey);
   const policies = new GroupPolicies(s3PrefixReader(clients.s3, env.configBucket));
   const sessionsFor = sessionsPerDuration(clients, env.sourceIdentity, now);
@@ -115,7 +109,7 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
         now,
       });
     } catch (err) {
-      log(emf(opts.functionName, { reportFailed: 1 }, { level: 'error', message: 'posture report failed', runId: state.runId, reason: reasonOf(err) }, now()));
+      log.error('posture report failed', emf(opts.functionName, { reportFailed: 1 }, { runId: state.runId, reason: reasonOf(err) }, now()));
     }
   };
 

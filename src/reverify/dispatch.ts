@@ -1,7 +1,8 @@
 import { deadline, remainingMs, type BatchBudget } from '../deadline.ts';
 import { reasonOf } from '../errors.ts';
-import { parseReverifyMessage } from './messages.ts';
-import type { Log } from './metrics.ts';
+import { processPartialResponse, type PartialBatchResult } from '../partial-batch.ts';
+import { parseReverifyMessage, type ReverifyMessage } from './messages.ts';
+import type { Logger } from '../observability/log.ts';
 import { continuePlan, type PlannerDeps } from './planner.ts';
 import { verifyBatch, type WorkerDeps } from './worker.ts';
 
@@ -22,48 +23,40 @@ export interface DispatchDeps {
   worker: () => Promise<WorkerDeps>;
   /** Built only when a `plan` record arrives: it needs the listing's clients. */
   planner: () => Promise<PlannerDeps>;
-  log: Log;
+  log: Logger;
 }
 
 /**
  * `budget`: the invocation's time for its records; each `images` record gets
  * an equal share of what is left when it starts (see verifyBatch).
  */
-export async function processReverifyRecords(
-  records: readonly QueueRecord[],
-  deps: DispatchDeps,
-  budget?: BatchBudget,
-): Promise<{ failedMessageIds: string[] }> {
-  const failed: string[] = [];
+export async function processReverifyRecords(records: readonly QueueRecord[], deps: DispatchDeps, budget?: BatchBudget): Promise<PartialBatchResult> {
+  const rejected: string[] = [];
+  const accepted: (QueueRecord & { message: ReverifyMessage })[] = [];
+  for (const record of records) {
+    const parsed = parseReverifyMessage(record.body);
+    if (parsed.ok) accepted.push({ ...record, message: parsed.message });
+    else {
+      deps.log.error('reverify message rejected', { messageId: record.messageId, reason: parsed.reason });
+      rejected.push(record.messageId);
+    }
+  }
   let worker: Promise<WorkerDeps> | undefined;
   // One record after another: each already verifies its images concurrently, and a
   // batch of messages for one repository should not multiply the load on its registry.
-  for (const [i, record] of records.entries()) {
-    const parsed = parseReverifyMessage(record.body);
-    if (!parsed.ok) {
-      deps.log({ level: 'error', message: 'reverify message rejected', messageId: record.messageId, reason: parsed.reason });
-      failed.push(record.messageId);
-      continue;
-    }
-    const m = parsed.message;
-    try {
-      const share = budget && Math.max(0, remainingMs(budget.signal)) / (records.length - i);
+  const { failedMessageIds } = await processPartialResponse(
+    accepted,
+    async ({ message: m }, i) => {
+      const share = budget && Math.max(0, remainingMs(budget.signal)) / (accepted.length - i);
       const messageBudget = budget && share !== undefined ? { signal: deadline(share, budget.signal), ms: share } : undefined;
       if (m.kind === 'images') await verifyBatch(m, await (worker ??= deps.worker()), messageBudget);
       else await continuePlan(await deps.planner(), m);
-    } catch (err) {
-      deps.log({
-        level: 'error',
-        message: 'reverify message failed',
-        messageId: record.messageId,
-        runId: m.runId,
-        kind: m.kind,
-        account: m.account,
-        region: m.region,
-        reason: reasonOf(err),
-      });
-      failed.push(record.messageId);
-    }
-  }
-  return { failedMessageIds: failed };
+    },
+    {
+      concurrency: 1,
+      onFailure: ({ messageId, message: m }, err) =>
+        deps.log.error('reverify message failed', { messageId, runId: m.runId, kind: m.kind, account: m.account, region: m.region, reason: reasonOf(err) }),
+    },
+  );
+  return { failedMessageIds: [...rejected, ...failedMessageIds] };
 }

@@ -9,8 +9,6 @@ import { METRICS_NAMESPACE } from '../observability/metrics.ts';
 
 export { METRICS_NAMESPACE };
 
-export type Log = (entry: Record<string, unknown>) => void;
-
 export function emf(
   fn: string,
   metrics: Record<string, number>,

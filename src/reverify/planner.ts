@@ -6,7 +6,8 @@ import { reasonOf } from '../errors.ts';
 import { imagesPage, repositoriesPage, type ListingContext, type ThrottleRetry } from './ecr-listing.ts';
 import { mapLimit } from '../map-limit.ts';
 import { IMAGES_PER_MESSAGE, MESSAGE_VERSION, type ImagesMessage, type PlanCursor, type PlanMessage, type PlanScope, type RunTrigger } from './messages.ts';
-import { emf, type Log } from './metrics.ts';
+import type { Logger } from '../observability/log.ts';
+import { emf } from './metrics.ts';
 import type { QueueSender } from './queue.ts';
 import type { RunLedger, RunState } from './run-ledger.ts';
 import { ecrHost } from '../registry/providers/ecr-names.ts';
@@ -44,7 +45,7 @@ export interface PlannerDeps {
   complete(state: RunState): Promise<void>;
   /** Milliseconds left in this invocation. */
   remainingMs(): number;
-  log: Log;
+  log: Logger;
   now: Clock;
   retry?: ThrottleRetry;
   /** Accounts listed at once (default 4); one account's regions are listed one after the other. */
@@ -91,7 +92,7 @@ interface Work {
 /** Starts a run over `targets`: records it, then lists them (continuing through the queue when time runs out). */
 export async function startRun(deps: PlannerDeps, run: { runId: string; trigger: RunTrigger; targets: PlanTarget[]; scope?: PlanScope }): Promise<PlanStats> {
   await deps.ledger.start(run.runId, run.trigger, run.targets.length);
-  deps.log({ level: 'info', message: 'reverify run started', runId: run.runId, trigger: run.trigger, targets: run.targets.length });
+  deps.log.info('reverify run started', { runId: run.runId, trigger: run.trigger, targets: run.targets.length });
   if (run.targets.length === 0) {
     const state = await deps.ledger.state(run.runId);
     if (state.complete) await deps.complete(state);
@@ -132,7 +133,7 @@ async function planWork(deps: PlannerDeps, runId: string, trigger: RunTrigger, s
   await mapLimit([...byAccount.values()], deps.accountsInParallel ?? 4, async (list) => {
     for (const w of list) await planOne(deps, runId, trigger, scope, w, stats);
   });
-  deps.log(emf('reverify-planner', { ...stats }, { level: 'info', message: 'reverify planning step', runId, trigger }, deps.now()));
+  deps.log.info('reverify planning step', emf('reverify-planner', { ...stats }, { runId, trigger }, deps.now()));
   return stats;
 }
 
@@ -165,9 +166,7 @@ async function planOne(deps: PlannerDeps, runId: string, trigger: RunTrigger, sc
       hop: w.hop + 1,
     };
     await deps.queue.send([message]);
-    deps.log({
-      level: 'info',
-      message: 'listing continues in another invocation',
+    deps.log.info('listing continues in another invocation', {
       runId,
       ...where,
       cursor: { repositoriesDone: next.repositoriesDone, page: next.repositoriesToken ? 'later' : 'first' },
@@ -279,7 +278,7 @@ async function fail(
   stats: PlanStats,
 ): Promise<void> {
   stats.failed++;
-  deps.log(emf('reverify-planner', { targetsFailed: 1 }, { level: 'error', message: 'account not listed', runId, ...where, reason }, deps.now()));
+  deps.log.error('account not listed', emf('reverify-planner', { targetsFailed: 1 }, { runId, ...where, reason }, deps.now()));
   // Reported before it is counted: if the report fails, the retried invocation reports it again.
   await deps.reportFailure({ runId, trigger, ...where, reason });
   const state = await deps.ledger.targetFinished(runId, targetId(where), reason);

@@ -11,7 +11,8 @@ import { PostureBuilder, type FailingImage, type PostureReport } from '../report
 import type { SyncResult } from '../report/security-hub.ts';
 import type { VerdictStore } from '../store/verdicts.ts';
 import type { Clock } from '../clock.ts';
-import { emf, type Log } from './metrics.ts';
+import type { Logger } from '../observability/log.ts';
+import { emf } from './metrics.ts';
 import type { RunState } from './run-ledger.ts';
 
 /**
@@ -35,7 +36,7 @@ export interface ReportStepDeps {
   /** A Security Hub client with the member account's session, in the account's region. */
   securityHub: (region: string, credentials: AwsCredentials) => Promise<Pick<SecurityHubClient, 'send'>>;
   credentials: (association: Association, account: AccountConfig) => Promise<AwsCredentials>;
-  log: Log;
+  log: Logger;
   now: Clock;
   trendRuns?: number;
 }
@@ -85,9 +86,7 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
             const result = await findings$.syncFindings(target, byTarget.get(`${account.id}/${region}`) ?? [], admitted, { client, now: deps.now });
             findings.push(result);
             if (result.failed.length > 0) {
-              deps.log({
-                level: 'error',
-                message: 'Security Hub refused findings',
+              deps.log.error('Security Hub refused findings', {
                 runId: state.runId,
                 account: account.id,
                 region,
@@ -97,14 +96,15 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
             }
           } catch (err) {
             findingTargetsFailed++;
-            deps.log({ level: 'error', message: 'Security Hub findings not updated', runId: state.runId, account: account.id, region, reason: reasonOf(err) });
+            deps.log.error('Security Hub findings not updated', { runId: state.runId, account: account.id, region, reason: reasonOf(err) });
           }
         }
       }
     }
   }
   const sum = (k: 'active' | 'archived') => findings.reduce((n, r) => n + r[k], 0);
-  deps.log(
+  deps.log.info(
+    'posture report written',
     emf(
       'reverify-worker',
       {
@@ -119,7 +119,7 @@ export async function reportRun(state: Pick<RunState, 'runId'>, deps: ReportStep
             }
           : {}),
       },
-      { level: 'info', message: 'posture report written', runId: state.runId, written: written.filter((w) => w.includes('/latest/')) },
+      { runId: state.runId, written: written.filter((w) => w.includes('/latest/')) },
       deps.now(),
     ),
   );

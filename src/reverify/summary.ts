@@ -1,4 +1,4 @@
-import type { Log } from './metrics.ts';
+import type { Logger } from '../observability/log.ts';
 import { emf } from './metrics.ts';
 import type { RunTrigger } from './messages.ts';
 import { imagesOf, type ChangedImage, type RunLedger, type RunState, type TeamCounts } from './run-ledger.ts';
@@ -43,7 +43,7 @@ export interface SummaryDeps {
   ledger: RunLedger;
   topics: Topics;
   operatorsTopicArn: string;
-  log: Log;
+  log: Logger;
   now: Clock;
 }
 
@@ -84,11 +84,12 @@ export async function publishRunSummaries(state: RunState, deps: SummaryDeps): P
       failures: state.failures,
     };
     await deps.topics.publishMessage(deps.operatorsTopicArn, operators, { type: 'run-summary' });
-    deps.log(
+    deps.log.info(
+      'reverify run complete',
       emf(
         'reverify-worker',
         { runImages: total.images, runChanged: total.changed, runTargetsFailed: state.targetsFailed },
-        { level: 'info', message: 'reverify run complete', runId: state.runId, trigger: state.trigger, teams: teams.length },
+        { runId: state.runId, trigger: state.trigger, teams: teams.length },
         deps.now(),
       ),
     );

@@ -6,7 +6,8 @@ import { judgementOf, verdictRecordOf } from '../store/verdict-record.ts';
 import { deadline, remainingMs, type BatchBudget } from '../deadline.ts';
 import { mapLimit } from '../map-limit.ts';
 import type { ImagesMessage, RunTrigger } from './messages.ts';
-import { emf, type Log } from './metrics.ts';
+import type { Logger } from '../observability/log.ts';
+import { emf } from './metrics.ts';
 import type { ChangedImage, RunLedger, RunState, TeamProgress } from './run-ledger.ts';
 import { ecrHost } from '../registry/providers/ecr-names.ts';
 import type { Topics } from './topics.ts';
@@ -46,7 +47,7 @@ export interface WorkerDeps {
   ledger: RunLedger;
   /** Called by whoever's update completes the run: publishes its summaries. */
   complete(state: RunState): Promise<void>;
-  log: Log;
+  log: Logger;
   now: Clock;
   /** Images of one message verified at once (default 4): one repository, so one registry, at a polite rate. */
   concurrency?: number;
@@ -88,9 +89,7 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
     if (held !== undefined && before) {
       // The stored admit stands; the run counts the image apart, and the next run tries again.
       const reason = isNoVerdict(outcome.verdict) ? outcome.verdict.error : outcome.verdict.error?.message;
-      deps.log({
-        level: 'warn',
-        message: 'could not verify; the admit stands until the error persists',
+      deps.log.warn('could not verify; the admit stands until the error persists', {
         runId,
         image: `${registry}/${repository}@${entry.digest}`,
         runs: held,
@@ -115,7 +114,7 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
       // Published before it is stored (below, for the whole message): if publishing fails, the retry still sees the old verdict.
       await deps.topics.publishVerdict(n, outcome.topicArn);
       stats.published++;
-      deps.log({ level: 'info', message: 'verdict changed', runId, image: n.image, change, from: before?.verdict ?? null, to: judgement.verdict });
+      deps.log.info('verdict changed', { runId, image: n.image, change, from: before?.verdict ?? null, to: judgement.verdict });
     }
     records.push(verdictRecordOf(key, outcome, trigger, time, before));
     stats.images++;
@@ -130,11 +129,12 @@ export async function verifyBatch(message: ImagesMessage, deps: WorkerDeps, budg
     await deps.verdicts.putMany(records);
   }
   const state = await deps.ledger.batchDone(runId, message.batchId, [...teams.values()]);
-  deps.log(
+  deps.log.info(
+    'reverify batch',
     emf(
       'reverify-worker',
       { imagesVerified: stats.images, verdictsPublished: stats.published },
-      { level: 'info', message: 'reverify batch', runId, account, region, repository, run: { planned: state.planned, done: state.done } },
+      { runId, account, region, repository, run: { planned: state.planned, done: state.done } },
       now(),
     ),
   );

@@ -1,3 +1,4 @@
+import { recordingLogger } from '../support/logs.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { budget } from '../../src/deadline.ts';
@@ -139,7 +140,7 @@ ${yamlBlock(world.publicKeyPem)}
         // A test-sized invocation: 3 s for the records (images of the message share it).
         const res = await processReverifyRecords(
           [{ messageId: runId, body: JSON.stringify(message(runId)) }],
-          { worker: async () => worker, planner: async () => w.planner, log: (e) => w.logs.push(e) },
+          { worker: async () => worker, planner: async () => w.planner, log: recordingLogger(w.logs) },
           budget(3_000),
         );
         const ms = performance.now() - started;

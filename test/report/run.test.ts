@@ -1,3 +1,4 @@
+import { recordingLogger, type LogEntry } from '../support/logs.ts';
 import { PAYMENTS, RETAIL } from '../support/accounts.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -149,7 +150,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
       .callsFake(async (input: { Findings: AwsSecurityFinding[] }) => ({ SuccessCount: input.Findings.length, FailedCount: 0, FailedFindings: [] }));
     hub.on(BatchUpdateFindingsCommand).resolves({ ProcessedFindings: [], UnprocessedFindings: [] });
     const sessions: string[] = [];
-    const logs: Record<string, unknown>[] = [];
+    const logs: LogEntry[] = [];
     const result = await reportRun(
       { runId: 'reverify-20261123T031700Z' },
       {
@@ -168,7 +169,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
           sessions.push(`${region}:${credentials.accessKeyId}`);
           return new SecurityHubClient({ region, credentials });
         },
-        log: (e) => void logs.push(e),
+        log: recordingLogger(logs),
         now: clock.now,
       },
     );
@@ -229,7 +230,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
       return { Findings: [] };
     });
     hub.on(BatchImportFindingsCommand).resolves({ SuccessCount: 1, FailedCount: 0, FailedFindings: [] });
-    const logs: Record<string, unknown>[] = [];
+    const logs: LogEntry[] = [];
     const clock = new ManualClock();
     const result = await reportRun(
       { runId: 'reverify-2' },
@@ -248,7 +249,7 @@ describe("a run's last step: the report to S3, the trend, Security Hub", () => {
           expiration: new Date(TEST_EPOCH + 3_600_000),
         }),
         securityHub: async (region, credentials) => new SecurityHubClient({ region, credentials }),
-        log: (e) => void logs.push(e),
+        log: recordingLogger(logs),
         now: clock.now,
       },
     );

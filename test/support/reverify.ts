@@ -9,6 +9,7 @@
  *
  * Not a test file itself (no `.test.ts`): the reverify test files share it.
  */
+import { recordingLogger, type LogEntry } from './logs.ts';
 import { testTrustRoots } from './trust-roots.ts';
 import { TEST_EPOCH, testNow } from './clock.ts';
 import assert from 'node:assert/strict';
@@ -301,7 +302,7 @@ export interface Wiring {
   queue: SqsQueue;
   ledger: RunLedger;
   verdicts: VerdictStore;
-  logs: Record<string, unknown>[];
+  logs: LogEntry[];
   completed: RunState[];
 }
 
@@ -316,8 +317,8 @@ export function wire(world: World, opts: { remainingMs?: () => number; sessions?
       durationSeconds: 900,
       now: testNow,
     });
-  const logs: Record<string, unknown>[] = [];
-  const log = (e: Record<string, unknown>) => logs.push(e);
+  const logs: LogEntry[] = [];
+  const log = recordingLogger(logs);
   const ledger = new RunLedger(world.dynamo.client, world.table, { now: testNow });
   const verdicts = new VerdictStore(world.dynamo.client, world.table, { now: testNow });
   const topics = new SnsTopics(world.fx.sns, { sleep: async () => {} });
@@ -354,7 +355,7 @@ export async function pump(world: World, w: Wiring): Promise<{ handled: Message[
     if (Messages.length === 0) return { handled };
     const { failedMessageIds } = await processReverifyRecords(
       Messages.map((m) => ({ messageId: m.MessageId!, body: m.Body! })),
-      { worker: async () => w.worker, planner: async () => w.planner, log: (e) => w.logs.push(e) },
+      { worker: async () => w.worker, planner: async () => w.planner, log: recordingLogger(w.logs) },
     );
     assert.deepEqual(failedMessageIds, [], `failed records: ${JSON.stringify(w.logs.filter((l) => l.level === 'error'))}`);
     await world.fx.sqs.send(
