@@ -1,11 +1,10 @@
-import { parseDocument } from 'yaml';
 import { SigwatchError } from '../errors.ts';
+import { describeValue, FieldReader, formatProblem, isMapping, quote, readYaml, type FieldProblem, type Fields } from '../field-reader.ts';
 import type { NoMatchBehaviour } from '../policy/types.ts';
 import { GCP_AUDIENCE_RE, GCP_LOCATION_RE, GCP_PROJECT_RE, GCP_SERVICE_ACCOUNT_RE } from '../registry/providers/gcp-names.ts';
 import type {
   AccountConfig,
   Association,
-  ConfigProblem,
   Defaults,
   ExternalIdSource,
   GcpAssociation,
@@ -86,7 +85,7 @@ export interface ConfigParseOptions {
   allowInlineExternalId?: boolean;
 }
 
-export type ConfigResult = { ok: true; config: SigwatchConfig } | { ok: false; problems: ConfigProblem[] };
+export type ConfigResult = { ok: true; config: SigwatchConfig } | { ok: false; problems: FieldProblem[] };
 
 /**
  * Associations (and so their accounts) that this module produced. The STS step
@@ -101,51 +100,32 @@ export function isConfiguredAccount(association: Association, account: AccountCo
 }
 
 export function parseConfig(text: string, opts: ConfigParseOptions = {}): ConfigResult {
-  if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
-    return { ok: false, problems: [{ path: '', message: `larger than ${MAX_CONFIG_BYTES} bytes` }] };
-  }
-  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: true, prettyErrors: true });
-  // A warning (an unknown tag, say) means the document may not say what its author meant.
-  const yamlIssues = [...doc.errors, ...doc.warnings];
-  if (yamlIssues.length > 0) return { ok: false, problems: yamlIssues.map((e) => ({ path: '', message: `YAML: ${firstLine(e.message)}` })) };
-  let value: unknown;
-  try {
-    value = doc.toJS({ maxAliasCount: MAX_ALIASES });
-  } catch (err) {
-    return { ok: false, problems: [{ path: '', message: `YAML: ${firstLine((err as Error).message)}` }] };
-  }
-  return new ConfigReader(opts).read(value);
-}
-
-/** `path: message`, or the message alone for the whole document. */
-export function formatConfigProblem(p: ConfigProblem): string {
-  return p.path === '' ? p.message : `${p.path}: ${p.message}`;
+  const read = readYaml(text, { maxBytes: MAX_CONFIG_BYTES, maxAliases: MAX_ALIASES });
+  return read.ok ? new ConfigReader(opts).read(read.value) : read;
 }
 
 /** The CONFIG error a caller throws for a configuration that did not parse; `source` names where it was read. */
-export function configError(source: string, problems: readonly ConfigProblem[]): SigwatchError {
+export function configError(source: string, problems: readonly FieldProblem[]): SigwatchError {
   const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-  return new SigwatchError('CONFIG', `${source}: ${count}: ${problems.map(formatConfigProblem).join('; ')}`);
+  return new SigwatchError('CONFIG', `${source}: ${count}: ${problems.map(formatProblem).join('; ')}`);
 }
 
-type Fields = Record<string, unknown>;
-
 /** One pass over a document, collecting problems; the result is built only when there are none. */
-class ConfigReader {
+class ConfigReader extends FieldReader {
   readonly #opts: ConfigParseOptions;
-  readonly #problems: ConfigProblem[] = [];
   /** Partition of the operators' topic: where sigwatch runs, and so the only one it can reach. */
   #partition: string | undefined;
 
   constructor(opts: ConfigParseOptions) {
+    super();
     this.#opts = opts;
   }
 
   read(value: unknown): ConfigResult {
     // `reverify` and `securityHub` are optional and read apart, so that the unknown-field message lists the sections every file has.
     const { reverify: reverifyValue, securityHub: securityHubValue, ...rest } = isMapping(value) ? value : { reverify: undefined, securityHub: undefined };
-    const root = this.#mapping(isMapping(value) ? rest : value, '', TOP_FIELDS);
-    if (!root) return { ok: false, problems: this.#problems };
+    const root = this.mapping(isMapping(value) ? rest : value, '', TOP_FIELDS);
+    if (!root) return { ok: false, problems: this.problems };
     const operators = this.#section(root, 'operators', (v) => this.#operators(v));
     const defaults = this.#section(root, 'defaults', (v) => this.#defaults(v));
     const groups = this.#section(root, 'groups', (v) => this.#groups(v));
@@ -153,7 +133,7 @@ class ConfigReader {
     // Optional: without it, scheduled re-verification covers every image of every associated repository.
     const reverify = reverifyValue === undefined ? undefined : this.#reverify(reverifyValue);
     const securityHub = securityHubValue === undefined ? undefined : this.#securityHub(securityHubValue);
-    if (this.#problems.length > 0 || !operators || !defaults || !groups || !associations) return { ok: false, problems: this.#problems };
+    if (this.problems.length > 0 || !operators || !defaults || !groups || !associations) return { ok: false, problems: this.problems };
     for (const a of associations) configured.add(a);
     return {
       ok: true,
@@ -163,12 +143,12 @@ class ConfigReader {
 
   /** Security Hub findings (docs/report.md): `enabled` is required, so that an empty section is not mistaken for either. */
   #securityHub(value: unknown): SecurityHubConfig | undefined {
-    const fields = this.#mapping(value, 'securityHub', SECURITY_HUB_FIELDS);
+    const fields = this.mapping(value, 'securityHub', SECURITY_HUB_FIELDS);
     if (!fields) return undefined;
-    const enabled = this.#string(fields, 'enabled', 'securityHub.enabled', true);
+    const enabled = this.string(fields, 'enabled', 'securityHub.enabled', true);
     if (enabled === undefined) return undefined;
     if (enabled !== 'true' && enabled !== 'false') {
-      this.#invalid('securityHub.enabled', enabled, 'expected true or false');
+      this.invalid('securityHub.enabled', enabled, 'expected true or false');
       return undefined;
     }
     return Object.freeze({ enabled: enabled === 'true' });
@@ -176,18 +156,18 @@ class ConfigReader {
 
   /** The operator's scope for scheduled re-verification (docs/reverify.md). */
   #reverify(value: unknown): ReverifyConfig | undefined {
-    const fields = this.#mapping(value, 'reverify', REVERIFY_FIELDS);
+    const fields = this.mapping(value, 'reverify', REVERIFY_FIELDS);
     if (!fields) return undefined;
     const patterns = (key: 'include' | 'exclude' | 'excludeTags'): readonly string[] | undefined => {
       if (fields[key] === undefined) return undefined;
       const where = `reverify.${key}`;
-      const list = this.#list(fields[key], where);
+      const list = this.list(fields[key], where);
       if (!list) return undefined;
       const out: string[] = [];
       list.forEach((item, i) => {
-        if (typeof item !== 'string' || item === '') this.#problem(`${where}[${i}]`, `expected a pattern, got ${describe(item)}`);
-        else if (item.length > MAX_PATTERN_CHARS) this.#problem(`${where}[${i}]`, `a pattern is at most ${MAX_PATTERN_CHARS} characters`);
-        else if (out.includes(item)) this.#problem(`${where}[${i}]`, `${item} is listed twice`);
+        if (typeof item !== 'string' || item === '') this.problem(`${where}[${i}]`, `expected a pattern, got ${describeValue(item)}`);
+        else if (item.length > MAX_PATTERN_CHARS) this.problem(`${where}[${i}]`, `a pattern is at most ${MAX_PATTERN_CHARS} characters`);
+        else if (out.includes(item)) this.problem(`${where}[${i}]`, `${item} is listed twice`);
         else out.push(item);
       });
       return Object.freeze(out);
@@ -196,17 +176,17 @@ class ConfigReader {
     const exclude = patterns('exclude');
     const excludeTags = patterns('excludeTags');
     let untagged: 'include' | 'skip' = 'skip';
-    const untaggedText = this.#string(fields, 'untagged', 'reverify.untagged', false);
+    const untaggedText = this.string(fields, 'untagged', 'reverify.untagged', false);
     if (untaggedText !== undefined) {
       if (untaggedText === 'include' || untaggedText === 'skip') untagged = untaggedText;
-      else this.#invalid('reverify.untagged', untaggedText, 'expected include or skip');
+      else this.invalid('reverify.untagged', untaggedText, 'expected include or skip');
     }
     let maxAgeDays: number | undefined;
-    const age = this.#string(fields, 'maxAgeDays', 'reverify.maxAgeDays', false);
+    const age = this.string(fields, 'maxAgeDays', 'reverify.maxAgeDays', false);
     if (age !== undefined) {
       const n = /^\d{1,5}$/.test(age) ? Number(age) : NaN;
       if (n >= 1 && n <= MAX_AGE_DAYS) maxAgeDays = n;
-      else this.#invalid('reverify.maxAgeDays', age, `expected whole days from 1 to ${MAX_AGE_DAYS}`);
+      else this.invalid('reverify.maxAgeDays', age, `expected whole days from 1 to ${MAX_AGE_DAYS}`);
     }
     return Object.freeze({
       ...(include ? { include } : {}),
@@ -219,37 +199,37 @@ class ConfigReader {
 
   #section<T>(root: Fields, key: string, read: (value: unknown) => T | undefined): T | undefined {
     if (root[key] === undefined) {
-      this.#problem(key, 'missing field');
+      this.problem(key, 'missing field');
       return undefined;
     }
     return read(root[key]);
   }
 
   #operators(value: unknown): Operators | undefined {
-    const fields = this.#mapping(value, 'operators', OPERATORS_FIELDS);
+    const fields = this.mapping(value, 'operators', OPERATORS_FIELDS);
     if (!fields) return undefined;
-    const topicArn = this.#string(fields, 'topicArn', 'operators.topicArn', true);
-    if (topicArn === undefined || !this.#matches(topicArn, 'operators.topicArn', TOPIC_ARN_RE, 'expected an SNS topic ARN')) return undefined;
+    const topicArn = this.string(fields, 'topicArn', 'operators.topicArn', true);
+    if (topicArn === undefined || !this.matches(topicArn, 'operators.topicArn', TOPIC_ARN_RE, 'expected an SNS topic ARN')) return undefined;
     this.#partition = partitionOfArn(topicArn);
     return Object.freeze({ topicArn });
   }
 
   #defaults(value: unknown): Defaults | undefined {
-    const fields = this.#mapping(value, 'defaults', DEFAULTS_FIELDS);
+    const fields = this.mapping(value, 'defaults', DEFAULTS_FIELDS);
     if (!fields) return undefined;
-    const roleName = this.#string(fields, 'roleName', 'defaults.roleName', true);
+    const roleName = this.string(fields, 'roleName', 'defaults.roleName', true);
     const roleOk =
-      roleName !== undefined && this.#matches(roleName, 'defaults.roleName', ROLE_NAME_RE, 'an IAM role name is 1 to 64 letters, digits and +=,.@_-');
+      roleName !== undefined && this.matches(roleName, 'defaults.roleName', ROLE_NAME_RE, 'an IAM role name is 1 to 64 letters, digits and +=,.@_-');
 
     let sessionDurationSeconds = DEFAULT_SESSION_SECONDS;
-    const duration = this.#string(fields, 'sessionDurationSeconds', 'defaults.sessionDurationSeconds', false);
+    const duration = this.string(fields, 'sessionDurationSeconds', 'defaults.sessionDurationSeconds', false);
     let durationOk = true;
     if (duration !== undefined) {
       const n = /^\d{1,6}$/.test(duration) ? Number(duration) : NaN;
       durationOk = n >= MIN_SESSION_SECONDS && n <= MAX_SESSION_SECONDS;
       if (durationOk) sessionDurationSeconds = n;
       else {
-        this.#invalid(
+        this.invalid(
           'defaults.sessionDurationSeconds',
           duration,
           `expected whole seconds from ${MIN_SESSION_SECONDS} to ${MAX_SESSION_SECONDS} (STS allows at most an hour for a role assumed with another role's session, as sigwatch's are)`,
@@ -258,23 +238,23 @@ class ConfigReader {
     }
 
     let noMatch: NoMatchBehaviour = 'deny';
-    const noMatchText = this.#string(fields, 'noMatch', 'defaults.noMatch', false);
+    const noMatchText = this.string(fields, 'noMatch', 'defaults.noMatch', false);
     let noMatchOk = true;
     if (noMatchText !== undefined) {
       noMatchOk = (NO_MATCH as readonly string[]).includes(noMatchText);
       if (noMatchOk) noMatch = noMatchText as NoMatchBehaviour;
-      else this.#invalid('defaults.noMatch', noMatchText, `expected one of ${NO_MATCH.join(', ')}`);
+      else this.invalid('defaults.noMatch', noMatchText, `expected one of ${NO_MATCH.join(', ')}`);
     }
     if (!roleOk || !durationOk || !noMatchOk) return undefined;
     return Object.freeze({ roleName: roleName!, sessionDurationSeconds, noMatch });
   }
 
   #groups(value: unknown): Map<string, GroupConfig> | undefined {
-    const fields = this.#mapping(value, 'groups', null);
+    const fields = this.mapping(value, 'groups', null);
     if (!fields) return undefined;
     const paths = Object.keys(fields);
     if (paths.length === 0) {
-      this.#problem('groups', 'declares no group');
+      this.problem('groups', 'declares no group');
       return undefined;
     }
     const declared = new Set(paths);
@@ -285,31 +265,31 @@ class ConfigReader {
       const segments = path.split('/');
       const bad = segments.find((s) => !GROUP_SEGMENT_RE.test(s));
       if (bad !== undefined) {
-        this.#problem(
+        this.problem(
           where,
           `invalid group path: ${bad === '' ? 'an empty segment' : `segment "${bad}"`} (segments are 1 to 64 letters, digits and ._-, starting with a letter or digit, joined by /)`,
         );
         continue;
       }
       const parent = segments.length > 1 ? segments.slice(0, -1).join('/') : undefined;
-      if (parent !== undefined && !declared.has(parent)) this.#problem(where, `its parent group ${parent} is not declared`);
+      if (parent !== undefined && !declared.has(parent)) this.problem(where, `its parent group ${parent} is not declared`);
 
-      const g = this.#mapping(fields[path], where, GROUP_FIELDS);
+      const g = this.mapping(fields[path], where, GROUP_FIELDS);
       if (!g) continue;
-      const team = this.#string(g, 'team', `${where}.team`, false);
-      if (team !== undefined) this.#matches(team, `${where}.team`, TEAM_RE, 'a team is 1 to 64 letters, digits and ._-');
-      const topicArn = this.#string(g, 'topicArn', `${where}.topicArn`, false);
+      const team = this.string(g, 'team', `${where}.team`, false);
+      if (team !== undefined) this.matches(team, `${where}.team`, TEAM_RE, 'a team is 1 to 64 letters, digits and ._-');
+      const topicArn = this.string(g, 'topicArn', `${where}.topicArn`, false);
       if (topicArn !== undefined) this.#arn(topicArn, `${where}.topicArn`, TOPIC_ARN_RE, 'expected an SNS topic ARN');
-      else if (parent === undefined) this.#problem(`${where}.topicArn`, 'missing field: a top-level group needs a topic (its subgroups inherit it)');
-      const secretsPrefix = this.#string(g, 'secretsPrefix', `${where}.secretsPrefix`, false);
+      else if (parent === undefined) this.problem(`${where}.topicArn`, 'missing field: a top-level group needs a topic (its subgroups inherit it)');
+      const secretsPrefix = this.string(g, 'secretsPrefix', `${where}.secretsPrefix`, false);
       if (secretsPrefix !== undefined) {
-        this.#matches(secretsPrefix, `${where}.secretsPrefix`, SECRETS_PREFIX_RE, 'expected a Secrets Manager name prefix: letters, digits and /_+=.@-');
+        this.matches(secretsPrefix, `${where}.secretsPrefix`, SECRETS_PREFIX_RE, 'expected a Secrets Manager name prefix: letters, digits and /_+=.@-');
       }
-      const policyPrefix = this.#string(g, 'policyPrefix', `${where}.policyPrefix`, false) ?? `policies/${path}/`;
-      if (this.#matches(policyPrefix, `${where}.policyPrefix`, POLICY_PREFIX_RE, 'expected a key prefix ending in /, such as policies/acme/')) {
+      const policyPrefix = this.string(g, 'policyPrefix', `${where}.policyPrefix`, false) ?? `policies/${path}/`;
+      if (this.matches(policyPrefix, `${where}.policyPrefix`, POLICY_PREFIX_RE, 'expected a key prefix ending in /, such as policies/acme/')) {
         // Policies belong to the group whose prefix is the longest one their key starts with: two groups on one prefix would own the same policies.
         const owner = prefixOwners.get(policyPrefix);
-        if (owner !== undefined) this.#problem(`${where}.policyPrefix`, `${policyPrefix} is already groups[${owner}]'s policy prefix`);
+        if (owner !== undefined) this.problem(`${where}.policyPrefix`, `${policyPrefix} is already groups[${owner}]'s policy prefix`);
         else prefixOwners.set(policyPrefix, path);
       }
       groups.push(
@@ -328,7 +308,7 @@ class ConfigReader {
   }
 
   #associations(value: unknown, groups: Map<string, GroupConfig> | undefined, defaults: Defaults | undefined): Association[] | undefined {
-    const list = this.#list(value, 'associations');
+    const list = this.list(value, 'associations');
     if (!list) return undefined;
     const seen = new Map<string, string>();
     const seenProjects = new Map<string, string>();
@@ -336,21 +316,21 @@ class ConfigReader {
     const out: Association[] = [];
     list.forEach((item, i) => {
       const where = `associations[${i}]`;
-      const fields = this.#mapping(item, where, ASSOCIATION_FIELDS);
+      const fields = this.mapping(item, where, ASSOCIATION_FIELDS);
       if (!fields) return;
-      const group = this.#string(fields, 'group', `${where}.group`, true);
+      const group = this.string(fields, 'group', `${where}.group`, true);
       if (group !== undefined && groups && !groups.has(group)) {
-        this.#problem(`${where}.group`, `unknown group ${group} (declared: ${[...groups.keys()].join(', ')})`);
+        this.problem(`${where}.group`, `unknown group ${group} (declared: ${[...groups.keys()].join(', ')})`);
       }
       if (fields.accounts === undefined && fields.gcp === undefined) {
-        this.#problem(`${where}.accounts`, 'missing field: an association has AWS accounts, GCP projects (gcp), or both');
+        this.problem(`${where}.accounts`, 'missing field: an association has AWS accounts, GCP projects (gcp), or both');
         return;
       }
       // A GCP-only association has no accounts; what configures accounts means nothing there.
       const accounts = fields.accounts === undefined ? Object.freeze([]) : this.#accounts(fields.accounts, `${where}.accounts`, defaults, seen);
       for (const key of ['externalId', 'repositories'] as const) {
         if (fields.accounts === undefined && fields[key] !== undefined)
-          this.#problem(`${where}.${key}`, 'applies to AWS accounts, and this association has none');
+          this.problem(`${where}.${key}`, 'applies to AWS accounts, and this association has none');
       }
       const externalId = fields.externalId === undefined ? undefined : this.#externalId(fields.externalId, `${where}.externalId`);
       const repositories = fields.repositories === undefined ? undefined : this.#repositories(fields.repositories, `${where}.repositories`);
@@ -358,7 +338,7 @@ class ConfigReader {
       if (fields.gcp !== undefined && group !== undefined) {
         // The group's registries are read with one federated identity: two would make which one is used depend on the order.
         const first = gcpGroups.get(group);
-        if (first !== undefined) this.#problem(`${where}.gcp`, `group ${group} already has GCP projects (${first}): list them all in one association`);
+        if (first !== undefined) this.problem(`${where}.gcp`, `group ${group} already has GCP projects (${first}): list them all in one association`);
         else gcpGroups.set(group, `${where}.gcp`);
       }
       if (group === undefined || !accounts) return;
@@ -376,43 +356,43 @@ class ConfigReader {
   }
 
   #gcp(value: unknown, where: string, seenProjects: Map<string, string>): GcpAssociation | undefined {
-    const fields = this.#mapping(value, where, GCP_FIELDS);
+    const fields = this.mapping(value, where, GCP_FIELDS);
     if (!fields) return undefined;
-    const audience = this.#string(fields, 'audience', `${where}.audience`, true);
+    const audience = this.string(fields, 'audience', `${where}.audience`, true);
     const audienceOk =
       audience !== undefined &&
-      this.#matches(
+      this.matches(
         audience,
         `${where}.audience`,
         GCP_AUDIENCE_RE,
         'expected a workload identity pool provider: //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER',
       );
-    const serviceAccount = this.#string(fields, 'serviceAccount', `${where}.serviceAccount`, false);
+    const serviceAccount = this.string(fields, 'serviceAccount', `${where}.serviceAccount`, false);
     const accountOk =
-      serviceAccount === undefined || this.#matches(serviceAccount, `${where}.serviceAccount`, GCP_SERVICE_ACCOUNT_RE, 'expected a service account email');
+      serviceAccount === undefined || this.matches(serviceAccount, `${where}.serviceAccount`, GCP_SERVICE_ACCOUNT_RE, 'expected a service account email');
     if (fields.projects === undefined) {
-      this.#problem(`${where}.projects`, 'missing field');
+      this.problem(`${where}.projects`, 'missing field');
       return undefined;
     }
-    const list = this.#list(fields.projects, `${where}.projects`);
+    const list = this.list(fields.projects, `${where}.projects`);
     if (!list) return undefined;
     const projects: GcpProject[] = [];
     let ok = audienceOk && accountOk;
     list.forEach((item, i) => {
       const at = `${where}.projects[${i}]`;
-      const p = this.#mapping(item, at, GCP_PROJECT_FIELDS);
+      const p = this.mapping(item, at, GCP_PROJECT_FIELDS);
       if (!p) {
         ok = false;
         return;
       }
-      const id = this.#string(p, 'id', `${at}.id`, true);
+      const id = this.string(p, 'id', `${at}.id`, true);
       let idOk =
         id !== undefined &&
-        this.#matches(id, `${at}.id`, GCP_PROJECT_RE, 'a project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter');
+        this.matches(id, `${at}.id`, GCP_PROJECT_RE, 'a project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter');
       if (idOk) {
         // One project, one group, as for accounts: its registries' credentials must not depend on which association is read first.
         const first = seenProjects.get(id!);
-        if (first !== undefined) idOk = this.#problem(`${at}.id`, `project ${id} is already associated (${first})`);
+        if (first !== undefined) idOk = this.problem(`${at}.id`, `project ${id} is already associated (${first})`);
         else seenProjects.set(id!, at);
       }
       const locations = this.#names(
@@ -431,47 +411,47 @@ class ConfigReader {
 
   #accounts(value: unknown, where: string, defaults: Defaults | undefined, seen: Map<string, string>): readonly AccountConfig[] | undefined {
     if (value === undefined) {
-      this.#problem(where, 'missing field');
+      this.problem(where, 'missing field');
       return undefined;
     }
-    const list = this.#list(value, where);
+    const list = this.list(value, where);
     if (!list) return undefined;
     const out: AccountConfig[] = [];
     list.forEach((item, i) => {
       const at = `${where}[${i}]`;
-      const fields = this.#mapping(item, at, ACCOUNT_FIELDS);
+      const fields = this.mapping(item, at, ACCOUNT_FIELDS);
       if (!fields) return;
-      const id = this.#string(fields, 'id', `${at}.id`, true);
-      const idOk = id !== undefined && this.#matches(id, `${at}.id`, ACCOUNT_ID_RE, 'an AWS account id is 12 digits (quote it if it starts with 0)');
+      const id = this.string(fields, 'id', `${at}.id`, true);
+      const idOk = id !== undefined && this.matches(id, `${at}.id`, ACCOUNT_ID_RE, 'an AWS account id is 12 digits (quote it if it starts with 0)');
       if (idOk) {
         const first = seen.get(id);
         // One account, one group: two associations would make its verdicts' team and policies depend on which one is read first.
-        if (first !== undefined) this.#problem(`${at}.id`, `account ${id} is already associated (${first})`);
+        if (first !== undefined) this.problem(`${at}.id`, `account ${id} is already associated (${first})`);
         else seen.set(id, at);
       }
       const regions = this.#names(fields.regions, `${at}.regions`, 'a region', REGION_RE, 'expected an AWS region such as eu-west-1');
       const partition = regions && regionsPartition(regions);
       if (regions && partition === undefined) {
-        this.#problem(
+        this.problem(
           `${at}.regions`,
           `an account lives in one partition; these regions span several (${regions.map((r) => `${r}: ${partitionOfRegion(r)}`).join(', ')})`,
         );
       }
       if (partition !== undefined && this.#partition !== undefined && partition !== this.#partition) {
-        this.#problem(
+        this.problem(
           `${at}.regions`,
           `in partition ${partition}, but sigwatch runs in ${this.#partition} (operators.topicArn): STS cannot assume a role across partitions`,
         );
       }
 
-      const roleArnText = this.#string(fields, 'roleArn', `${at}.roleArn`, false);
+      const roleArnText = this.string(fields, 'roleArn', `${at}.roleArn`, false);
       let roleArn: string | undefined;
       if (roleArnText !== undefined) {
         if (this.#arn(roleArnText, `${at}.roleArn`, ROLE_ARN_RE, 'expected an IAM role ARN: arn:aws:iam::ACCOUNT:role/NAME')) {
           const [, arnPartition, arnAccount] = ROLE_ARN_RE.exec(roleArnText)!;
-          if (idOk && arnAccount !== id) this.#problem(`${at}.roleArn`, `names account ${arnAccount}, not the associated account ${id}`);
+          if (idOk && arnAccount !== id) this.problem(`${at}.roleArn`, `names account ${arnAccount}, not the associated account ${id}`);
           if (partition !== undefined && arnPartition !== partition)
-            this.#problem(`${at}.roleArn`, `is in partition ${arnPartition}, but the account's regions are in ${partition}`);
+            this.problem(`${at}.roleArn`, `is in partition ${arnPartition}, but the account's regions are in ${partition}`);
           roleArn = roleArnText;
         }
       } else if (idOk && partition !== undefined && defaults) {
@@ -485,132 +465,74 @@ class ConfigReader {
   /** A required, non-empty list of distinct names, each of the form `re` describes (regions, locations). */
   #names(value: unknown, where: string, noun: string, re: RegExp, expectation: string): readonly string[] | undefined {
     if (value === undefined) {
-      this.#problem(where, 'missing field');
+      this.problem(where, 'missing field');
       return undefined;
     }
-    const list = this.#list(value, where);
+    const list = this.list(value, where);
     if (!list) return undefined;
     const names: string[] = [];
     let ok = true;
     list.forEach((item, i) => {
       const at = `${where}[${i}]`;
-      if (typeof item !== 'string') ok = this.#problem(at, `expected ${noun}, got ${describe(item)}`);
-      else if (!this.#matches(item, at, re, expectation)) ok = false;
-      else if (names.includes(item)) ok = this.#problem(at, `${item} is listed twice`);
+      if (typeof item !== 'string') ok = this.problem(at, `expected ${noun}, got ${describeValue(item)}`);
+      else if (!this.matches(item, at, re, expectation)) ok = false;
+      else if (names.includes(item)) ok = this.problem(at, `${item} is listed twice`);
       else names.push(item);
     });
     return ok ? Object.freeze(names) : undefined;
   }
 
   #externalId(value: unknown, where: string): ExternalIdSource | undefined {
-    const fields = this.#mapping(value, where, EXTERNAL_ID_FIELDS);
+    const fields = this.mapping(value, where, EXTERNAL_ID_FIELDS);
     if (!fields) return undefined;
     const given = EXTERNAL_ID_FIELDS.filter((k) => fields[k] !== undefined);
     if (given.length !== 1) {
-      this.#problem(where, given.length === 0 ? 'expected secretArn (or inline, for local runs)' : 'expected exactly one of secretArn and inline, got both');
+      this.problem(where, given.length === 0 ? 'expected secretArn (or inline, for local runs)' : 'expected exactly one of secretArn and inline, got both');
       return undefined;
     }
     if (given[0] === 'secretArn') {
-      const secretArn = this.#string(fields, 'secretArn', `${where}.secretArn`, true);
+      const secretArn = this.string(fields, 'secretArn', `${where}.secretArn`, true);
       if (secretArn === undefined || !this.#arn(secretArn, `${where}.secretArn`, SECRET_ARN_RE, 'expected a Secrets Manager secret ARN')) return undefined;
       return Object.freeze({ secretArn });
     }
     if (!this.#opts.allowInlineExternalId) {
-      this.#problem(`${where}.inline`, 'an inline ExternalId is for local runs only: keep it in Secrets Manager and give secretArn');
+      this.problem(`${where}.inline`, 'an inline ExternalId is for local runs only: keep it in Secrets Manager and give secretArn');
       return undefined;
     }
-    const inline = this.#string(fields, 'inline', `${where}.inline`, true);
+    const inline = this.string(fields, 'inline', `${where}.inline`, true);
     if (inline === undefined) return undefined;
     // The value is a secret even in a local file: the problem describes it without quoting it.
     if (!EXTERNAL_ID_RE.test(inline)) {
-      this.#problem(`${where}.inline`, 'invalid value: an ExternalId is 2 to 1224 letters, digits and +=,.@:/_-');
+      this.problem(`${where}.inline`, 'invalid value: an ExternalId is 2 to 1224 letters, digits and +=,.@:/_-');
       return undefined;
     }
     return Object.freeze({ inline });
   }
 
   #repositories(value: unknown, where: string): readonly string[] | undefined {
-    const list = this.#list(value, where);
+    const list = this.list(value, where);
     if (!list) return undefined;
     const out: string[] = [];
     let ok = true;
     list.forEach((item, i) => {
       const at = `${where}[${i}]`;
-      if (typeof item !== 'string') ok = this.#problem(at, `expected a repository name or prefix, got ${describe(item)}`);
-      else if (/[*?[\]{}]/.test(item)) ok = this.#invalid(at, item, 'patterns are not supported: give an exact repository name, or a prefix ending in /');
-      else if (!isRepositoryFilter(item)) ok = this.#invalid(at, item, 'expected an ECR repository name (team/app) or a prefix ending in / (team/)');
-      else if (out.includes(item)) ok = this.#problem(at, `${item} is listed twice`);
+      if (typeof item !== 'string') ok = this.problem(at, `expected a repository name or prefix, got ${describeValue(item)}`);
+      else if (/[*?[\]{}]/.test(item)) ok = this.invalid(at, item, 'patterns are not supported: give an exact repository name, or a prefix ending in /');
+      else if (!isRepositoryFilter(item)) ok = this.invalid(at, item, 'expected an ECR repository name (team/app) or a prefix ending in / (team/)');
+      else if (out.includes(item)) ok = this.problem(at, `${item} is listed twice`);
       else out.push(item);
     });
     return ok ? Object.freeze(out) : undefined;
   }
 
-  /** A mapping whose keys are all in `allowed` (any key when null). */
-  #mapping(value: unknown, where: string, allowed: readonly string[] | null): Fields | undefined {
-    if (!isMapping(value)) {
-      this.#problem(where, `expected a mapping, got ${describe(value)}`);
-      return undefined;
-    }
-    if (allowed) {
-      for (const key of Object.keys(value)) {
-        if (!allowed.includes(key)) this.#problem(join(where, key), `unknown field (expected ${allowed.join(', ')})`);
-      }
-    }
-    return value;
-  }
-
-  /** A non-empty list: an empty one would mean "nothing", which is never what was meant. */
-  #list(value: unknown, where: string): unknown[] | undefined {
-    if (!Array.isArray(value)) {
-      this.#problem(where, `expected a list, got ${describe(value)}`);
-      return undefined;
-    }
-    if (value.length === 0) {
-      this.#problem(where, 'empty list');
-      return undefined;
-    }
-    return value;
-  }
-
-  #string(fields: Fields, key: string, where: string, required: boolean): string | undefined {
-    const v = fields[key];
-    if (v === undefined) {
-      if (required) this.#problem(where, 'missing field');
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      this.#problem(where, `expected a string, got ${describe(v)}`);
-      return undefined;
-    }
-    if (v === '') {
-      this.#problem(where, 'empty value');
-      return undefined;
-    }
-    return v;
-  }
-
-  #matches(value: string, where: string, re: RegExp, expectation: string): boolean {
-    return re.test(value) || this.#invalid(where, value, expectation);
-  }
-
   /** An ARN of the right form, in the partition sigwatch runs in. */
   #arn(value: string, where: string, re: RegExp, expectation: string): boolean {
-    if (!this.#matches(value, where, re, expectation)) return false;
+    if (!this.matches(value, where, re, expectation)) return false;
     const partition = partitionOfArn(value);
     if (this.#partition !== undefined && partition !== this.#partition) {
-      return this.#problem(where, `is in partition ${partition}, but sigwatch runs in ${this.#partition} (operators.topicArn)`);
+      return this.problem(where, `is in partition ${partition}, but sigwatch runs in ${this.#partition} (operators.topicArn)`);
     }
     return true;
-  }
-
-  #invalid(where: string, value: string, expectation: string): false {
-    return this.#problem(where, `invalid value: ${quote(value)}: ${expectation}`);
-  }
-
-  /** Records a problem; returns false so that checks can end with it. */
-  #problem(path: string, message: string): false {
-    this.#problems.push({ path, message });
-    return false;
   }
 }
 
@@ -619,32 +541,8 @@ function isRepositoryFilter(s: string): boolean {
   return REPOSITORY_RE.test(s) && s.length >= 2 && s.length <= 256;
 }
 
-function isMapping(v: unknown): v is Fields {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return v === '' ? 'an empty value' : `${quote(String(v))}`;
-}
-
-/** `a.b` for a field, the key alone at the top. */
-function join(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
-}
-
-function quote(s: string): string {
-  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
-}
-
 function depth(path: string): number {
   return path.split('/').length;
-}
-
-function firstLine(s: string): string {
-  return (s.split('\n')[0] ?? '').replace(/:$/, '');
 }
 
 function partitionOfArn(arn: string): string {

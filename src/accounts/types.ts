@@ -121,9 +121,3 @@ export interface AccountConfig {
  * parser is told it runs locally.
  */
 export type ExternalIdSource = { secretArn: string } | { inline: string };
-
-/** One validation finding: `path` like `associations[0].accounts[1].id` (empty for the whole document). */
-export interface ConfigProblem {
-  path: string;
-  message: string;
-}

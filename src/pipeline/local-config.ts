@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { SigwatchError } from '../errors.ts';
+import { fieldPath, FieldReader, formatProblem, readYaml, type FieldProblem, type Fields } from '../field-reader.ts';
 import type { NoMatchBehaviour } from '../policy/types.ts';
 import type { StdoutFormat } from '../notify/stdout.ts';
 
@@ -55,13 +55,7 @@ export interface InvokeConfig {
   sigwatch?: string;
 }
 
-export interface LocalConfigProblem {
-  /** Field path, e.g. `registries.mirror["*"]`; `(root)` for the whole document. */
-  path: string;
-  message: string;
-}
-
-export type LocalConfigResult = { ok: true; config: LocalConfig } | { ok: false; problems: LocalConfigProblem[] };
+export type LocalConfigResult = { ok: true; config: LocalConfig } | { ok: false; problems: FieldProblem[] };
 
 /** Far more than any real local config. */
 export const MAX_LOCAL_CONFIG_BYTES = 256 * 1024;
@@ -94,11 +88,6 @@ function hostProblem(host: string): string | undefined {
   return undefined;
 }
 
-const fieldPath = (base: string, key: string) => {
-  const part = /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
-  return base === '' ? part.replace(/^\./, '') : `${base}${part}`;
-};
-
 /**
  * Config text → LocalConfig, or every problem found. `baseDir` resolves
  * relative paths (the folder of the config file).
@@ -106,7 +95,7 @@ const fieldPath = (base: string, key: string) => {
 export function parseLocalConfig(text: string, baseDir = '.'): LocalConfigResult {
   const r = parseInvokeConfig(text, baseDir);
   if (!r.ok) return r;
-  if (r.config.sigwatch !== undefined) return { ok: false, problems: [{ path: '(root)', message: 'a sigwatch.yaml, not a local configuration' }] };
+  if (r.config.sigwatch !== undefined) return { ok: false, problems: [{ path: '', message: 'a sigwatch.yaml, not a local configuration' }] };
   return { ok: true, config: r.config.local };
 }
 
@@ -116,119 +105,77 @@ export function parseLocalConfig(text: string, baseDir = '.'): LocalConfigResult
  * section (every field optional) is read here, the rest is returned for
  * accounts/config.ts, which validates it as strictly as the deployed functions do.
  */
-export function parseInvokeConfig(text: string, baseDir = '.'): { ok: true; config: InvokeConfig } | { ok: false; problems: LocalConfigProblem[] } {
-  const problems: LocalConfigProblem[] = [];
-  const problem = (path: string, message: string) => void problems.push({ path: path || '(root)', message });
-  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    return { ok: false, problems: doc.errors.map((e) => ({ path: '(root)', message: `not valid YAML or JSON: ${e.message.split('\n')[0]}` })) };
-  }
-  let value: unknown;
-  try {
-    value = doc.toJS({ maxAliasCount: MAX_ALIASES });
-  } catch (err) {
-    return { ok: false, problems: [{ path: '(root)', message: `not usable: ${(err as Error).message.split('\n')[0]}` }] };
-  }
-  // Tags or anchors on keys could make non-string keys; read only plain mappings of strings.
-  if (!plainTree(doc.contents)) return { ok: false, problems: [{ path: '(root)', message: 'mapping keys must be plain strings' }] };
-
+export function parseInvokeConfig(text: string, baseDir = '.'): { ok: true; config: InvokeConfig } | { ok: false; problems: FieldProblem[] } {
+  const read = readYaml(text, { maxBytes: MAX_LOCAL_CONFIG_BYTES, maxAliases: MAX_ALIASES });
+  if (!read.ok) return read;
+  const r = new FieldReader();
   const config = defaultLocalConfig();
-  const root = mapping(value, '', problem);
-  if (!root) return { ok: false, problems };
+  const root = r.mapping(read.value, '', null);
+  if (!root) return { ok: false, problems: r.problems };
   const isSigwatch = SIGWATCH_SECTIONS.some((k) => Object.hasOwn(root, k));
-  let top: Record<string, unknown> = root;
-  let base = '';
+  let top: Fields = root;
   let sigwatch: string | undefined;
   if (isSigwatch) {
-    base = 'local';
-    const local = root.local === undefined ? {} : mapping(root.local, 'local', problem);
-    if (!local) return { ok: false, problems };
+    const local = root.local === undefined ? {} : r.mapping(root.local, 'local', SIGWATCH_LOCAL_FIELDS);
+    if (!local) return { ok: false, problems: r.problems };
     top = local;
-    unknownFields(top, SIGWATCH_LOCAL_FIELDS, base, problem);
-    doc.delete('local');
-    sigwatch = doc.toString();
-  } else unknownFields(top, TOP_FIELDS, '', problem);
-  const at = (path: string) => (base === '' ? path : `${base}.${path}`);
+    read.doc.delete('local');
+    sigwatch = read.doc.toString();
+  } else r.mapping(top, '', TOP_FIELDS);
+  const at = (path: string) => (isSigwatch ? `local.${path}` : path);
+  const path = (field: string, resolveIt: (v: string) => string) => {
+    const v = r.string(top, field, at(field), false);
+    return v === undefined ? undefined : resolveIt(v);
+  };
 
-  if (!isSigwatch && top.policies !== undefined) {
-    const p = str(top.policies, 'policies', problem);
-    if (p !== undefined) {
-      if (p.trim() === '') problem('policies', 'must not be empty');
-      else config.policies = /^[a-z][a-z0-9+.-]*:\/\//i.test(p) || isAbsolute(p) ? p : resolve(baseDir, p);
+  if (!isSigwatch) {
+    const policies = path('policies', (p) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(p) || isAbsolute(p) ? p : resolve(baseDir, p)));
+    if (policies !== undefined) config.policies = policies;
+    const noMatch = r.oneOf(top, 'noMatch', 'noMatch', NO_MATCH);
+    if (noMatch) config.noMatch = noMatch;
+  } else {
+    const bucket = path('bucket', (v) => resolve(baseDir, v));
+    config.bucket = bucket ?? resolve(baseDir);
+  }
+  const pullSecrets = path('pullSecrets', (v) => resolve(baseDir, v));
+  if (pullSecrets !== undefined) config.pullSecrets = pullSecrets;
+  const registries = top.registries === undefined ? undefined : r.mapping(top.registries, at('registries'), REGISTRIES_FIELDS);
+  if (registries) readRegistries(r, registries, at('registries'), baseDir, config.registries);
+  const notifier = top.notifier === undefined ? undefined : r.mapping(top.notifier, at('notifier'), NOTIFIER_FIELDS);
+  if (notifier) {
+    const format = r.oneOf(notifier, 'format', at('notifier.format'), FORMATS, true);
+    if (format) config.notifier.format = format;
+  }
+  return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, config: { local: config, ...(sigwatch !== undefined ? { sigwatch } : {}) } };
+}
+
+function readRegistries(r: FieldReader, fields: Fields, where: string, baseDir: string, out: LocalConfig['registries']): void {
+  const mirror = fields.mirror === undefined ? undefined : r.mapping(fields.mirror, `${where}.mirror`, null);
+  if (mirror) {
+    const entries = Object.entries(mirror);
+    if (entries.length > MAX_MIRRORS) r.problem(`${where}.mirror`, `${entries.length} entries, over the limit of ${MAX_MIRRORS}`);
+    for (const [from, to] of entries.slice(0, MAX_MIRRORS)) {
+      const at = fieldPath(`${where}.mirror`, from);
+      const badKey = from === '*' ? undefined : hostProblem(from);
+      if (badKey) r.problem(at, `key: ${badKey} or "*"`);
+      const target = r.text(to, at);
+      if (target === undefined) continue;
+      const bad = hostProblem(target);
+      if (bad) r.problem(at, bad);
+      else out.mirror[from.toLowerCase()] = target.toLowerCase();
     }
   }
-  if (!isSigwatch && top.noMatch !== undefined) {
-    const v = enumOf(top.noMatch, 'noMatch', NO_MATCH, problem);
-    if (v) config.noMatch = v;
-  }
-  for (const [field, key] of [
-    ['bucket', 'bucket'],
-    ['pullSecrets', 'pullSecrets'],
-  ] as const) {
-    if (top[field] === undefined || (field === 'bucket' && !isSigwatch)) continue;
-    const v = str(top[field], at(field), problem);
-    if (v === undefined) continue;
-    if (v.trim() === '') problem(at(field), 'must not be empty');
-    else config[key] = resolve(baseDir, v);
-  }
-  if (top.registries !== undefined) {
-    const r = mapping(top.registries, at('registries'), problem);
-    if (r) {
-      unknownFields(r, REGISTRIES_FIELDS, at('registries'), problem);
-      if (r.mirror !== undefined) {
-        const m = mapping(r.mirror, at('registries.mirror'), problem);
-        if (m) {
-          const entries = Object.entries(m);
-          if (entries.length > MAX_MIRRORS) problem(at('registries.mirror'), `${entries.length} entries, over the limit of ${MAX_MIRRORS}`);
-          for (const [from, to] of entries.slice(0, MAX_MIRRORS)) {
-            const at2 = fieldPath(at('registries.mirror'), from);
-            if (from !== '*') {
-              const bad = hostProblem(from);
-              if (bad) problem(at2, `key: ${bad} or "*"`);
-            }
-            const target = str(to, at2, problem);
-            if (target === undefined) continue;
-            const bad = hostProblem(target);
-            if (bad) problem(at2, bad);
-            else config.registries.mirror[from.toLowerCase()] = target.toLowerCase();
-          }
-        }
-      }
-      if (r.insecure !== undefined) {
-        if (!Array.isArray(r.insecure)) problem(at('registries.insecure'), `expected a list of host[:port], got ${kindOf(r.insecure)}`);
-        else {
-          r.insecure.forEach((h: unknown, i) => {
-            const where = at(`registries.insecure[${i}]`);
-            const host = str(h, where, problem);
-            if (host === undefined) return;
-            const bad = hostProblem(host);
-            if (bad) problem(where, bad);
-            else config.registries.insecure.push(host.toLowerCase());
-          });
-        }
-      }
-      if (r.config !== undefined) {
-        const c = str(r.config, at('registries.config'), problem);
-        if (c !== undefined) {
-          if (c.trim() === '') problem(at('registries.config'), 'must not be empty');
-          else config.registries.config = resolve(baseDir, c);
-        }
-      }
-    }
-  }
-  if (top.notifier !== undefined) {
-    const n = mapping(top.notifier, at('notifier'), problem);
-    if (n) {
-      unknownFields(n, NOTIFIER_FIELDS, at('notifier'), problem);
-      if (n.format === undefined) problem(at('notifier.format'), 'missing field; expected one of json, line');
-      else {
-        const f = enumOf(n.format, at('notifier.format'), FORMATS, problem);
-        if (f) config.notifier.format = f;
-      }
-    }
-  }
-  if (isSigwatch && config.bucket === undefined) config.bucket = resolve(baseDir);
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: { local: config, ...(sigwatch !== undefined ? { sigwatch } : {}) } };
+  const insecure = fields.insecure === undefined ? undefined : r.list(fields.insecure, `${where}.insecure`, false);
+  insecure?.forEach((h, i) => {
+    const at = `${where}.insecure[${i}]`;
+    const host = r.text(h, at);
+    if (host === undefined) return;
+    const bad = hostProblem(host);
+    if (bad) r.problem(at, bad);
+    else out.insecure.push(host.toLowerCase());
+  });
+  const config = r.string(fields, 'config', `${where}.config`, false);
+  if (config !== undefined) out.config = resolve(baseDir, config);
 }
 
 /**
@@ -246,7 +193,7 @@ export async function loadLocalConfig(path: string | undefined): Promise<InvokeC
   }
   const result = parseInvokeConfig(text, dirname(resolve(path)));
   if (!result.ok) {
-    throw new SigwatchError('CONFIG', `config ${path} is invalid:\n${result.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    throw new SigwatchError('CONFIG', `config ${path} is invalid:\n${result.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
   }
   return result.config;
 }
@@ -276,46 +223,4 @@ export async function readCapped(path: string, maxBytes: number): Promise<string
   } finally {
     await handle.close();
   }
-}
-
-type Problem = (path: string, message: string) => void;
-
-function kindOf(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `a ${typeof v}`;
-}
-
-function mapping(v: unknown, path: string, problem: Problem): Record<string, unknown> | undefined {
-  if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Map)) return v as Record<string, unknown>;
-  problem(path, `expected a mapping, got ${kindOf(v)}`);
-  return undefined;
-}
-
-function str(v: unknown, path: string, problem: Problem): string | undefined {
-  if (typeof v === 'string') return v;
-  problem(path, `expected a string, got ${kindOf(v)}`);
-  return undefined;
-}
-
-function enumOf<T extends string>(v: unknown, path: string, allowed: readonly T[], problem: Problem): T | undefined {
-  const s = str(v, path, problem);
-  if (s === undefined) return undefined;
-  if ((allowed as readonly string[]).includes(s)) return s as T;
-  problem(path, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(s.slice(0, 80))}`);
-  return undefined;
-}
-
-function unknownFields(o: Record<string, unknown>, known: readonly string[], base: string, problem: Problem): void {
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) problem(fieldPath(base, key), `unknown field; expected one of ${known.join(', ')}`);
-  }
-}
-
-/** Every mapping key in the document is a plain scalar string. */
-function plainTree(node: Node | null | undefined | unknown): boolean {
-  if (isMap(node)) return node.items.every((pair) => isScalar(pair.key) && typeof pair.key.value === 'string' && plainTree(pair.value));
-  if (isSeq(node)) return node.items.every((item) => plainTree(item));
-  return true;
 }

@@ -7,7 +7,8 @@ import { stringify } from 'yaml';
 import { AccountDirectory } from '../../src/accounts/groups.ts';
 import { AssumeRoleError, AwsSessions, REFRESH_BEFORE_EXPIRY_MS, roleSessionName } from '../../src/accounts/sts.ts';
 import { configError, parseConfig, type ConfigParseOptions } from '../../src/accounts/config.ts';
-import { type AccountConfig, type Association, type ConfigProblem, type SigwatchConfig } from '../../src/accounts/types.ts';
+import { type AccountConfig, type Association, type SigwatchConfig } from '../../src/accounts/types.ts';
+import type { FieldProblem } from '../../src/field-reader.ts';
 import { SigwatchError } from '../../src/errors.ts';
 import { testNow } from '../support/clock.ts';
 
@@ -23,7 +24,7 @@ function config(text: string, opts?: ConfigParseOptions): SigwatchConfig {
   return result.config;
 }
 
-function problems(text: string, opts?: ConfigParseOptions): ConfigProblem[] {
+function problems(text: string, opts?: ConfigParseOptions): FieldProblem[] {
   const result = parseConfig(text, opts);
   assert.ok(!result.ok, 'expected problems, got a configuration');
   return result.problems;
@@ -112,7 +113,7 @@ describe('parseConfig', () => {
     assert.throws(() => (c.associations[0]!.accounts as AccountConfig[]).push({ id: '999988887777', regions: ['eu-west-1'], roleArn: 'x' }), TypeError);
   });
 
-  const cases: { name: string; text: string; opts?: ConfigParseOptions; expected: ConfigProblem[] }[] = [
+  const cases: { name: string; text: string; opts?: ConfigParseOptions; expected: FieldProblem[] }[] = [
     {
       name: 'unknown top-level field',
       text: edited((d) => (d.owners = {})),

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { STSClient } from '@aws-sdk/client-sts';
 import { callerIdentitySigner } from '../../src/accounts/caller-identity-signer.ts';
-import { parseConfig, formatConfigProblem } from '../../src/accounts/config.ts';
+import { parseConfig } from '../../src/accounts/config.ts';
+import { formatProblem } from '../../src/field-reader.ts';
 import { GcpFederations } from '../../src/accounts/gcp-federation.ts';
 import { AccountDirectory } from '../../src/accounts/groups.ts';
 import { gcpFederations } from '../../src/pipeline/assemble.ts';
@@ -47,7 +48,7 @@ ${associations}`;
 
 const problemsOf = (text: string) => {
   const r = parseConfig(text);
-  return r.ok ? [] : r.problems.map(formatConfigProblem);
+  return r.ok ? [] : r.problems.map(formatProblem);
 };
 
 describe('sigwatch.yaml: GCP associations', () => {

@@ -223,7 +223,7 @@ describe('sigwatch invoke --config sigwatch.yaml (the acme fixture)', () => {
     const typo = acmeWithLocal('acme-typo.yaml', '  policies: ./bucket\n');
     const t = await sigwatch('invoke', event('typo', app.digest), '--config', typo);
     assert.equal(t.code, 2);
-    assert.match(t.stderr, /local\.policies: unknown field; expected one of bucket, registries, pullSecrets, notifier/);
+    assert.match(t.stderr, /local\.policies: unknown field \(expected bucket, registries, pullSecrets, notifier\)/);
   });
 
   it('reads regcreds as kubectl --dry-run writes it from the group’s folder (--pull-secrets overrides the config)', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Notification } from '../../src/notify/notification.ts';
 import { parseLocalConfig, mirrorFor } from '../../src/pipeline/local-config.ts';
+import { formatProblem } from '../../src/field-reader.ts';
 import { buildSamples, generateKeyPair, keyPolicyYaml, pushSamples, startRegistry, type TestRegistry } from '../support/index.ts';
 import { sigwatch } from '../support/cli.ts';
 import { ecrImageAction, PAYMENTS } from '../support/events.ts';
@@ -226,10 +227,10 @@ describe('sigwatch invoke', () => {
 
     const bad = await sigwatch('invoke', event, '--config', join(FIXTURES, 'bad-values.json'));
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /noMatch: expected one of deny, allow, warn, got "maybe"/);
+    assert.match(bad.stderr, /noMatch: invalid value: "maybe": expected one of deny, allow, warn/);
     assert.match(bad.stderr, /registries\.mirror\["111122223333\.dkr\.ecr\.eu-west-1\.amazonaws\.com"\]: expected a registry host/);
     assert.match(bad.stderr, /registries\.insecure: expected a list/);
-    assert.match(bad.stderr, /notifier\.format: expected one of json, line, got "xml"/);
+    assert.match(bad.stderr, /notifier\.format: invalid value: "xml": expected one of json, line/);
   });
 
   it('exits 2 when the policies cannot be loaded', async () => {
@@ -272,18 +273,20 @@ describe('local config', () => {
 
   it('refuses what is not a mapping, duplicate keys, bad hosts and ports', () => {
     for (const [text, pattern] of [
-      ['', /\(root\): expected a mapping/],
-      ['- a\n', /\(root\): expected a mapping/],
-      ['policies: a\npolicies: b\n', /\(root\): not valid YAML/],
+      ['', /^expected a mapping, got nothing$/],
+      ['- a\n', /^expected a mapping, got a list$/],
+      ['policies: a\npolicies: b\n', /^YAML: Map keys must be unique/],
+      ['? [a]\n: b\n', /^YAML: mapping keys must be plain strings$/],
       ['registries: { insecure: ["127.0.0.1:99999"] }', /registries\.insecure\[0\]: port 99999/],
       ['registries: { mirror: { "bad host": "127.0.0.1:5000" } }', /registries\.mirror\["bad host"\]: key/],
       ['notifier: {}', /notifier\.format: missing/],
-      ['policies: ""', /policies: must not be empty/],
+      ['policies: ""', /policies: empty value/],
+      ['policies: "  "', /policies: empty value/],
       ['extra: 1', /extra: unknown field/],
     ] as const) {
       const r = parseLocalConfig(text);
       assert.ok(!r.ok, text);
-      assert.match(r.problems.map((p) => `${p.path}: ${p.message}`).join('\n'), pattern, text);
+      assert.match(r.problems.map(formatProblem).join('\n'), pattern, text);
     }
   });
 });
