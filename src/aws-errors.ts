@@ -54,11 +54,6 @@ export function isTransientAws(err: unknown): boolean {
   return failure === 'throttled' || failure === 'unavailable';
 }
 
-/** The HTTP status AWS answered with, if it answered. */
-export function awsStatusOf(err: unknown): number | undefined {
-  return shape(err).$metadata?.httpStatusCode;
-}
-
 /** The SDK's error name (`NoSuchKey`, `ConditionalCheckFailedException`), or '' for anything else thrown. */
 export function awsErrorName(err: unknown): string {
   return nameOf(shape(err));

@@ -1,5 +1,5 @@
 import { SigwatchError } from '../errors.ts';
-import { describeValue, FieldReader, formatProblem, isMapping, quote, readYaml, type FieldProblem, type Fields } from '../field-reader.ts';
+import { describeValue, FieldReader, formatProblem, isMapping, readYaml, type FieldProblem, type Fields } from '../field-reader.ts';
 import type { NoMatchBehaviour } from '../policy/types.ts';
 import { GCP_AUDIENCE_RE, GCP_LOCATION_RE, GCP_PROJECT_RE, GCP_SERVICE_ACCOUNT_RE } from '../registry/providers/gcp-names.ts';
 import type {

@@ -150,7 +150,7 @@ const HEADERS: Record<(typeof CHECKS)[number], string> = {
 };
 
 /** A row per account and region, then what is missing, account by account. */
-export function renderTable(results: readonly AccountRegionCheck[]): string {
+function renderTable(results: readonly AccountRegionCheck[]): string {
   return renderRows(
     ['GROUP', 'ACCOUNT', 'REGION', ...CHECKS.map((c) => HEADERS[c])],
     results.map((r) => ({
@@ -168,7 +168,7 @@ const GCP_HEADERS: Record<GcpCheckName, string> = {
 };
 
 /** A row per project and location, then what is missing. */
-export function renderGcpTable(results: readonly ProjectLocationCheck[]): string {
+function renderGcpTable(results: readonly ProjectLocationCheck[]): string {
   const cell = (status: string | undefined) => (status === undefined || status === 'not-applicable' ? '-' : status);
   return renderRows(
     ['GROUP', 'PROJECT', 'LOCATION', ...GCP_CHECKS.map((c) => GCP_HEADERS[c])],

@@ -14,9 +14,9 @@ import { rejected, type ParsedEvent, type Recheck } from './types.ts';
 /** SQS's maximum message size: a bigger body did not come from SQS. */
 export const MAX_BODY_BYTES = 256 * 1024;
 /** ECR events nest three levels deep; anything far deeper is garbage, not an event. */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 /** Lambda's largest SQS batch. */
-export const MAX_BATCH_RECORDS = 10_000;
+const MAX_BATCH_RECORDS = 10_000;
 /** Lambda's synchronous payload limit, which also bounds an `invoke` file. */
 export const MAX_INPUT_BYTES = 6 * 1024 * 1024;
 
@@ -119,8 +119,8 @@ function withRaw(parsed: ParsedEvent, raw: unknown): ParsedEvent {
 }
 
 /** The marker field of sigwatch's own re-check messages (docs/runtime.md). */
-export const RECHECK_MARKER = 'sigwatch';
-export const RECHECK_VERSION = 1;
+const RECHECK_MARKER = 'sigwatch';
+const RECHECK_VERSION = 1;
 /** Far more re-checks than any grace period needs: a message past this is a loop, not a re-check. */
 const MAX_RECHECK_ATTEMPTS = 100;
 const ISO_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;

@@ -147,8 +147,8 @@ export interface MessageAttribute {
  * cap is left out (or, for `policy`, loses whole names) rather than cut: a cut
  * value would never match the filter written for the real one.
  */
-export const MAX_STRING_ATTRIBUTE_BYTES = 256;
-export const MAX_POLICY_ATTRIBUTE_BYTES = 1024;
+const MAX_STRING_ATTRIBUTE_BYTES = 256;
+const MAX_POLICY_ATTRIBUTE_BYTES = 1024;
 
 /** What SNS accepts in an attribute value: XML 1.0 characters. */
 const XML_CHARS = /^[\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u;
@@ -225,7 +225,7 @@ interface Limits {
  * trailing policies left out. A verdict that cannot be delivered whole is
  * still worth delivering: verdict, image and policy names survive every stage.
  */
-export function fitNotification(n: Notification, maxBytes: number): Notification {
+function fitNotification(n: Notification, maxBytes: number): Notification {
   if (jsonBytes(n) <= maxBytes) return n;
   let cut = n;
   for (const limits of STAGES) {

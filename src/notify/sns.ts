@@ -75,7 +75,7 @@ export async function publishWithRetries(client: SNSClient, input: PublishComman
 }
 
 /** The PublishCommand input for `n` on `topicArn`; FIFO topics get a group and a deduplication id. */
-export function publishInput(n: Notification, topicArn: string): PublishCommandInput {
+function publishInput(n: Notification, topicArn: string): PublishCommandInput {
   const { body, attributes } = encodeNotification(n);
   return {
     TopicArn: topicArn,

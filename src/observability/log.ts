@@ -26,7 +26,7 @@ export interface Logger {
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_FIELD = /pass(word)?|secret|token|authori[sz]ation|credential|externalid|accesskey|sessionkey/i;
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 export interface JsonLoggerOptions {
   write: (line: string) => void;
@@ -50,7 +50,7 @@ export function jsonLogger(opts: JsonLoggerOptions): Logger {
 }
 
 /** A copy of `value` with every field whose name says "secret" replaced, at any depth. */
-export function redact(value: unknown, depth = 0): unknown {
+function redact(value: unknown, depth = 0): unknown {
   if (depth > 8 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value instanceof Error) return { name: value.name, message: value.message };

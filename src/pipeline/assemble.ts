@@ -184,7 +184,7 @@ export function sessionsPerDuration(clients: Pick<AwsClients, 'sts' | 'secrets'>
  * name is reported: Secrets Manager messages may quote the ARN, never the
  * value, but nothing about a secret needs more than its name in a log.
  */
-export function externalIdFromSecrets(client: SecretsManagerClient): ExternalIdResolver {
+function externalIdFromSecrets(client: SecretsManagerClient): ExternalIdResolver {
   // SDK errors go through as they are: AwsSessions tells throttling (retry) from denial (report) by them.
   return async (secretArn) => (await client.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString ?? '';
 }

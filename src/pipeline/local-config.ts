@@ -58,7 +58,7 @@ export interface InvokeConfig {
 export type LocalConfigResult = { ok: true; config: LocalConfig } | { ok: false; problems: FieldProblem[] };
 
 /** Far more than any real local config. */
-export const MAX_LOCAL_CONFIG_BYTES = 256 * 1024;
+const MAX_LOCAL_CONFIG_BYTES = 256 * 1024;
 const MAX_ALIASES = 50;
 const MAX_MIRRORS = 100;
 
@@ -76,7 +76,7 @@ const NOTIFIER_FIELDS = ['format'];
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOST_RE = new RegExp(`^${LABEL}(?:\\.${LABEL})*(?::(\\d{1,5}))?$`);
 
-export function defaultLocalConfig(): LocalConfig {
+function defaultLocalConfig(): LocalConfig {
   return { policies: './policies', noMatch: 'deny', registries: { mirror: {}, insecure: [] }, notifier: { format: 'json' } };
 }
 
@@ -105,7 +105,7 @@ export function parseLocalConfig(text: string, baseDir = '.'): LocalConfigResult
  * section (every field optional) is read here, the rest is returned for
  * accounts/config.ts, which validates it as strictly as the deployed functions do.
  */
-export function parseInvokeConfig(text: string, baseDir = '.'): { ok: true; config: InvokeConfig } | { ok: false; problems: FieldProblem[] } {
+function parseInvokeConfig(text: string, baseDir = '.'): { ok: true; config: InvokeConfig } | { ok: false; problems: FieldProblem[] } {
   const read = readYaml(text, { maxBytes: MAX_LOCAL_CONFIG_BYTES, maxAliases: MAX_ALIASES });
   if (!read.ok) return read;
   const r = new FieldReader();

@@ -17,7 +17,7 @@ import type { Clock } from '../clock.ts';
  * local config says, verdicts printed rather than routed.
  */
 
-export const LOCAL_TOPIC = 'stdout';
+const LOCAL_TOPIC = 'stdout';
 const AUDIENCE: Audience = { group: 'local', topicArn: LOCAL_TOPIC };
 
 export interface LocalVerifierDeps {

@@ -58,11 +58,11 @@ export interface PushOutcome {
 }
 
 /** SQS's ceiling for DelaySeconds. */
-export const MAX_DELAY_SECONDS = 900;
+const MAX_DELAY_SECONDS = 900;
 /** A full SQS batch (batchSize 10 in serverless.yml) at once: verification is mostly waiting. */
-export const DEFAULT_RECORD_CONCURRENCY = 10;
+const DEFAULT_RECORD_CONCURRENCY = 10;
 /** Two retries through the queue's redrive, then `error`; the queue dead-letters at 5. */
-export const DEFAULT_UNVERIFIED_ATTEMPTS = 3;
+const DEFAULT_UNVERIFIED_ATTEMPTS = 3;
 
 const IMAGE_MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 

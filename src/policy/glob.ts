@@ -82,7 +82,7 @@ export function globMatches(glob: string, image: string): boolean {
  * for a glob that names a registry (a first segment with `.` or `:`, or
  * `localhost`) or starts with a wildcard.
  */
-export function dockerHubGlob(glob: string): string | undefined {
+function dockerHubGlob(glob: string): string | undefined {
   const segments = glob.split('/');
   const first = segments[0]!;
   if (first === '' || first.startsWith('*')) return undefined;

@@ -43,7 +43,7 @@ export interface HttpResponse {
 }
 
 /** Counts requests on the wire, by kind, for round-trip budgets. */
-export class RoundTripCounter {
+class RoundTripCounter {
   total = 0;
   readonly byKind = new Map<string, number>();
   add(kind: string): void {

@@ -28,7 +28,7 @@ const COSIGN_KINDS = {
   atts: 'dev.cosignproject.cosign/atts',
 } as const;
 /** Blobs looked at when scanning a `cosign save` layout for referrers: far more than one image's. */
-export const MAX_SCANNED_BLOBS = 10_000;
+const MAX_SCANNED_BLOBS = 10_000;
 
 /**
  * An OCI image layout folder (what `cosign save`, oras and skopeo write) read

@@ -19,7 +19,7 @@ export interface DataNode {
   funcDefaults: CompiledRule[];
 }
 
-export function newNode(path: string[]): DataNode {
+function newNode(path: string[]): DataNode {
   return { path, children: new Map(), rules: [], defaults: [], funcs: [], funcDefaults: [] };
 }
 

@@ -17,7 +17,7 @@ export interface Limits {
 }
 
 // About 2 million steps a second here: 5 million bounds a policy to a few seconds while leaving room for an SBOM of thousands of packages checked against a list.
-export const DEFAULT_LIMITS: Limits = { maxSteps: 5_000_000, maxDepth: 200 };
+const DEFAULT_LIMITS: Limits = { maxSteps: 5_000_000, maxDepth: 200 };
 
 class Frame {
   readonly vars = new Map<string, Value>();

@@ -102,9 +102,6 @@ export class RObject {
 export function isObject(v: Value | undefined): v is RObject {
   return v instanceof RObject;
 }
-export function isSet(v: Value | undefined): v is RSet {
-  return v instanceof RSet;
-}
 export function isArray(v: Value | undefined): v is Value[] {
   return Array.isArray(v);
 }
@@ -231,7 +228,7 @@ export function formatValue(v: Value): string {
     .join(', ')}}`;
 }
 
-export function formatNumber(n: number): string {
+function formatNumber(n: number): string {
   if (Number.isInteger(n) && Math.abs(n) < 1e21) return String(n);
   return String(n);
 }

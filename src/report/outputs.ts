@@ -19,7 +19,7 @@ export interface RenderedReport {
   body: string;
 }
 
-export function renderAll(report: PostureReport): RenderedReport[] {
+function renderAll(report: PostureReport): RenderedReport[] {
   return [
     { name: 'report.html', contentType: 'text/html; charset=utf-8', body: renderHtml(report) },
     { name: 'report.json', contentType: 'application/json', body: renderJson(report) },

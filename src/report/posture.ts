@@ -15,15 +15,13 @@ export const REPORT_SCHEMA = 'sigwatch.posture-report';
 /** Bumped when a field changes meaning or goes away; new fields do not bump it (docs/report.md). */
 export const REPORT_SCHEMA_VERSION = 1;
 
-/** Verdicts that are not a pass: listed image by image, and (deny, error, warn) Security Hub findings. */
-export const FAILING: readonly StoredVerdict[] = ['deny', 'error', 'warn'];
 /** Worst first: how failing images are ordered. */
 const SEVERITY_ORDER: Record<StoredVerdict, number> = { deny: 0, error: 1, warn: 2, admit: 3 };
 
 /** The group of images whose account no association (any longer) owns. */
 export const UNASSOCIATED = '(unassociated)';
 /** The team of a group that names none. */
-export const NO_TEAM = '(no team)';
+const NO_TEAM = '(no team)';
 
 export interface Counts {
   images: number;

@@ -9,7 +9,7 @@ import type { PostureReport } from './posture.ts';
  * file never runs anything.
  */
 
-export const CSV_COLUMNS = ['group', 'team', 'account', 'region', 'repository', 'digest', 'verdict', 'since', 'lastVerified', 'trigger', 'reasons'] as const;
+const CSV_COLUMNS = ['group', 'team', 'account', 'region', 'repository', 'digest', 'verdict', 'since', 'lastVerified', 'trigger', 'reasons'] as const;
 
 export function renderCsv(report: PostureReport): string {
   const lines = [CSV_COLUMNS.join(',')];

@@ -33,7 +33,7 @@ import type { FailingImage } from './posture.ts';
 export const GENERATOR_ID = 'sigwatch/image-signature-policy';
 export const SCHEMA_VERSION = '2018-10-08';
 /** BatchImportFindings and BatchUpdateFindings take at most 100 findings a call. */
-export const BATCH_MAX = 100;
+const BATCH_MAX = 100;
 const MAX_DESCRIPTION = 1024;
 const MAX_TITLE = 256;
 
@@ -103,7 +103,7 @@ export function findingOf(t: FindingTarget, image: FailingImage, now: string, cr
 }
 
 /** An active finding of an image that passes again (`admitted`) or is gone: the same finding, archived. */
-export function archivedOf(existing: AwsSecurityFinding, now: string, admitted: boolean): AwsSecurityFinding {
+function archivedOf(existing: AwsSecurityFinding, now: string, admitted: boolean): AwsSecurityFinding {
   const {
     Workflow: _w,
     WorkflowState: _ws,

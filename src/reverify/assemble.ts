@@ -32,7 +32,7 @@ import type { Clock } from '../clock.ts';
  */
 
 /** Where run reports go in the config bucket unless SIGWATCH_REPORTS_PREFIX says otherwise. */
-export const DEFAULT_REPORTS_PREFIX = 'reports/';
+const DEFAULT_REPORTS_PREFIX = 'reports/';
 
 export interface ReverifyAssembleOptions {
   functionName: string;
@@ -194,7 +194,7 @@ export function verifyThroughCentral(batch: BatchVerifier): VerifyOwnedImage {
 }
 
 /** An object's text; undefined when it does not exist (deleted again since the event). */
-export async function readObjectText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
+async function readObjectText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
   try {
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return await res.Body?.transformToString('utf8');

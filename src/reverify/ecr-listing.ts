@@ -13,7 +13,7 @@ import { backoff, retry } from '../retry.ts';
  * other failure is an error naming the account.
  */
 
-export const PAGE_SIZE = 1000;
+const PAGE_SIZE = 1000;
 
 export interface ListedImage {
   digest: string;
@@ -98,7 +98,7 @@ async function call<T>(ctx: ListingContext, command: 'DescribeRepositories' | 'D
   }
 }
 
-export class EcrListingError extends SigwatchError {
+class EcrListingError extends SigwatchError {
   readonly account: string;
   readonly region: string;
   readonly throttled: boolean;

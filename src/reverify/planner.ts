@@ -55,7 +55,7 @@ export interface PlannerDeps {
 }
 
 /** Invocations one listing may take before it is given up and reported: a cursor that never ends is a bug. */
-export const MAX_HOPS = 200;
+const MAX_HOPS = 200;
 const DEFAULT_RESERVE_MS = 20_000;
 
 export interface PlanStats {
@@ -79,7 +79,7 @@ export function planTargets(config: SigwatchConfig, keep: (association: Associat
   return targets;
 }
 
-export function targetId(t: { account: string; region: string }): string {
+function targetId(t: { account: string; region: string }): string {
   return `${t.account}/${t.region}`;
 }
 

@@ -12,7 +12,7 @@ import type { ReverifyMessage } from './messages.ts';
  * retried rather than losing images. Batch ids keep a resend from being counted twice.
  */
 
-export const MAX_BATCH_ENTRIES = 10;
+const MAX_BATCH_ENTRIES = 10;
 export const MAX_BATCH_BYTES = 256 * 1024;
 
 export interface QueueSender {

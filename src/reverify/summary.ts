@@ -12,7 +12,7 @@ import type { Clock } from '../clock.ts';
  * docs/reverify.md; message attribute `type` is `run-summary`.
  */
 
-export const SUMMARY_SCHEMA_VERSION = 1;
+const SUMMARY_SCHEMA_VERSION = 1;
 
 export interface TeamSummary {
   schemaVersion: typeof SUMMARY_SCHEMA_VERSION;

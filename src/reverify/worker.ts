@@ -62,7 +62,7 @@ export interface BatchStats {
 }
 
 /** The longest one image may take, within its message's share of the invocation (a healthy one takes well under a second). */
-export const IMAGE_DEADLINE_MS = 30_000;
+const IMAGE_DEADLINE_MS = 30_000;
 
 /**
  * `budget`: the message's share of the invocation's time. Each image has until

@@ -80,7 +80,7 @@ const BATCH_WRITE_MAX = 25;
 /** Rounds of UnprocessedKeys retried before giving up (DynamoDB returns them under throttling). */
 const MAX_UNPROCESSED_ROUNDS = 8;
 
-export function verdictKey(image: ImageKey): { pk: string; sk: string } {
+function verdictKey(image: ImageKey): { pk: string; sk: string } {
   return { pk: `verdict#${image.account}#${image.region}#${image.repository}`, sk: image.digest };
 }
 

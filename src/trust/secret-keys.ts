@@ -11,7 +11,7 @@ import type { Clock } from '../clock.ts';
  * same rule, so a policy can only name its own team's secrets. The value is the
  * Secret's data as JSON (`{"cosign.pub": "<PEM or base64 PEM>"}`) or the PEM itself.
  */
-export function parseKeySecret(text: string, label: string): PublicKey[] {
+function parseKeySecret(text: string, label: string): PublicKey[] {
   const trimmed = text.trim();
   if (trimmed.startsWith('-----BEGIN')) return parsePublicKeys(trimmed, label);
   let data: unknown;

@@ -44,7 +44,7 @@ export interface TufTrustedRoot {
 /** policy-controller strips this prefix from the paths in `mirrorFS` (`DefaultTUFRepoPrefix`). */
 const MIRROR_FS_PREFIX = '/repository/';
 /** The cap for an uncompressed `mirrorFS`, as in validation. */
-export const MAX_MIRROR_FS_BYTES = 64 * 1024 * 1024;
+const MAX_MIRROR_FS_BYTES = 64 * 1024 * 1024;
 const MEM_BASE_URL = 'mem://repo/';
 
 /** A TUF source for a `TrustRoot`'s `remote`: metadata at the mirror, targets under `<mirror>/<targets>`. */

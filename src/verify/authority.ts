@@ -24,7 +24,7 @@ import type { AuthorityResult, SignerIdentity, VerifiedSignature } from './verdi
  * so the last `oci` and the last `tagPrefix` win and pull secrets add up:
  * sources are one place to look, not alternatives.
  */
-export function effectiveSource(authority: Authority): Source | undefined {
+function effectiveSource(authority: Authority): Source | undefined {
   if (!authority.source?.length) return undefined;
   const out: Source = {};
   for (const s of authority.source) {
@@ -78,7 +78,7 @@ interface SignatureCheck {
  */
 type EvidenceFormat = 'legacy' | 'bundle' | 'both';
 
-export function evidenceFormat(authority: Authority): EvidenceFormat {
+function evidenceFormat(authority: Authority): EvidenceFormat {
   if (authority.signatureFormat === undefined || authority.signatureFormat === '') return 'both';
   return authority.signatureFormat === 'bundle' ? 'bundle' : 'legacy';
 }

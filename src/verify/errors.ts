@@ -67,7 +67,3 @@ export function withSigstoreCodes<T>(fn: () => T): T {
     throw fromSigstore(err);
   }
 }
-
-export function isVerificationError(err: unknown): err is VerificationError {
-  return err instanceof VerificationError;
-}

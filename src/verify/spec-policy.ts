@@ -27,7 +27,7 @@ interface AuthorityMatch {
  * the identity (upstream takes the certificate's first SAN). GitHub
  * certificate extensions are not included.
  */
-export function policyResultDocument(policy: ClusterImagePolicy, authorities: AuthorityResult[]): { authorityMatches: Record<string, AuthorityMatch> } {
+function policyResultDocument(policy: ClusterImagePolicy, authorities: AuthorityResult[]): { authorityMatches: Record<string, AuthorityMatch> } {
   const matches: Record<string, AuthorityMatch> = {};
   authorities.forEach((result, i) => {
     if (result.verdict !== 'pass') return;

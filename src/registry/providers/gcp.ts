@@ -88,11 +88,11 @@ export interface GcpFederationOptions {
   now: Clock;
 }
 
-export const GCP_STS_TOKEN_URL = 'https://sts.googleapis.com/v1/token';
-export const GCP_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com';
-export const GCP_CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const GCP_STS_TOKEN_URL = 'https://sts.googleapis.com/v1/token';
+const GCP_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com';
+const GCP_CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 /** Renew this long before the access token expires. */
-export const GCP_REFRESH_BEFORE_MS = 5 * 60_000;
+const GCP_REFRESH_BEFORE_MS = 5 * 60_000;
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 

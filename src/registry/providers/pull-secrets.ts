@@ -47,7 +47,7 @@ export function secretIdUnder(prefix: string): (name: string) => string {
   return (name) => `${prefix}/${name}`;
 }
 
-export const DEFAULT_SECRET_TTL_MS = 5 * 60_000;
+const DEFAULT_SECRET_TTL_MS = 5 * 60_000;
 
 export interface SecretCacheOptions<T> {
   client: SecretsManagerClient;

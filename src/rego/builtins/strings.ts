@@ -1,5 +1,5 @@
 import { RE2JS } from 're2js';
-import { RObject, RSet, formatValue, typeName, type Value } from '../values.ts';
+import { RObject, formatValue, typeName, type Value } from '../values.ts';
 import { BuiltinError, arr, int, num, str, strings, typeErr, type BuiltinContext, type Registry } from './types.ts';
 
 function runes(s: string): string[] {
@@ -312,7 +312,7 @@ function escapeRe(s: string): string {
  * gobwas/glob, as OPA's glob.match uses it: `*` within a segment, `**` across, `?`, `[…]`, `{a,b}`.
  * Compiled for RE2 (linear time), so `*a*a*a*…` cannot make a policy backtrack for minutes.
  */
-export function globToRegExp(pattern: string, delims: string[]): RE2JS {
+function globToRegExp(pattern: string, delims: string[]): RE2JS {
   const notDelim = delims.length ? `[^${delims.map(escapeRe).join('')}]` : '.';
   let i = 0;
   const parse = (stopAtComma: boolean): string => {
@@ -362,5 +362,3 @@ export function globToRegExp(pattern: string, delims: string[]): RE2JS {
   };
   return RE2JS.compile(`(?s)^${parse(false)}$`);
 }
-
-export const setLike = RSet;

@@ -4,7 +4,7 @@ import { BuiltinError, arr, int, num, str, typeErr, type Registry } from './type
 const NS_PER_MS = 1_000_000;
 
 /** RFC 3339 with optional fraction (to nanoseconds) and offset; returns ns since epoch. */
-export function parseRFC3339Ns(s: string): number {
+function parseRFC3339Ns(s: string): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/.exec(s);
   if (!m) throw new BuiltinError(`parsing time ${JSON.stringify(s)} as "2006-01-02T15:04:05Z07:00": cannot parse`);
   const [, y, mo, d, h, mi, se, frac, zone] = m;
@@ -25,7 +25,7 @@ function daysIn(y: number, m: number): number {
 const UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** Go's time.ParseDuration, in ns. */
-export function parseDurationNs(s: string): number {
+function parseDurationNs(s: string): number {
   if (s === '0') return 0;
   const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
   if (!m) throw new BuiltinError(`time: invalid duration ${JSON.stringify(s)}`);

@@ -4,9 +4,9 @@ import { SigwatchError } from '../../errors.ts';
 type RegoModule = typeof import('../../rego/index.ts');
 
 /** The package and rule policy-controller (cosign's `rego` package) queries. */
-export const REGO_PACKAGE = 'sigstore';
-export const REGO_RULE = 'isCompliant';
-export const REGO_QUERY = `${REGO_RULE} = data.${REGO_PACKAGE}.${REGO_RULE}`;
+const REGO_PACKAGE = 'sigstore';
+const REGO_RULE = 'isCompliant';
+const REGO_QUERY = `${REGO_RULE} = data.${REGO_PACKAGE}.${REGO_RULE}`;
 /** The module's file name in messages, as upstream names it. */
 const MODULE_FILE = `${REGO_PACKAGE}.rego`;
 

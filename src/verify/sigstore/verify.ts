@@ -27,7 +27,7 @@ export interface KeylessRequirements {
 }
 
 /** Timestamps one bundle may carry before it is refused (sigstore-go's `MaxAllowedTimestamps`). */
-export const MAX_RFC3161_TIMESTAMPS = 32;
+const MAX_RFC3161_TIMESTAMPS = 32;
 
 /**
  * Verifies keyless evidence (a bundle, or a legacy signature as the bundle it

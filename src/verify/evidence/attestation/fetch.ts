@@ -63,7 +63,7 @@ export async function fetchLegacyAttestations(
 }
 
 /** A DSSE envelope as JSON (`payload` and `sig` base64), or why it is not one. */
-export function parseEnvelope(bytes: Buffer): DsseEnvelope | { error: string } {
+function parseEnvelope(bytes: Buffer): DsseEnvelope | { error: string } {
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));

@@ -7,7 +7,7 @@ import type { Repository } from '../../../registry/types.ts';
  * `subject` is the image, found through the referrers API (or its tag-schema
  * fallback). Any bundle version is collected; which ones verify is decided later.
  */
-export const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
 
 export interface ReferrerBundle {
   /** Digest of the referrer manifest: names the signature in verdicts. */

@@ -35,7 +35,7 @@ export function legacySignatureBundle(sig: CosignSignature, key?: { hint: string
 }
 
 /** Fulcio's chain is two certificates; ten leaves room for private CAs and bounds the work of a hostile annotation. */
-export const MAX_CHAIN_CERTIFICATES = 10;
+const MAX_CHAIN_CERTIFICATES = 10;
 
 function certificateChain(sig: CosignSignature) {
   if (!sig.certificatePem) throw new VerificationError('NO_EVIDENCE', 'no certificate annotation (not a keyless signature)');

@@ -3,7 +3,7 @@ import type { Descriptor, ImageManifest, Repository } from '../../../registry/ty
 import type { CosignSignature, SignatureLookup } from './types.ts';
 
 /** cosign's annotations on a signature layer (cosign `pkg/oci/static`). */
-export const ANNOTATIONS = {
+const ANNOTATIONS = {
   signature: 'dev.cosignproject.cosign/signature',
   certificate: 'dev.sigstore.cosign/certificate',
   chain: 'dev.sigstore.cosign/chain',
@@ -11,12 +11,12 @@ export const ANNOTATIONS = {
   rfc3161Timestamp: 'dev.sigstore.cosign/rfc3161timestamp',
 } as const;
 
-export const MAX_SIGNATURE_LAYERS = 1000;
+const MAX_SIGNATURE_LAYERS = 1000;
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
 /** `sha256:abc…` → `sha256-abc….sig`, cosign's tag for an image's signatures. */
-export function legacySignatureTag(digest: string, suffix: 'sig' | 'att' = 'sig', tagPrefix = ''): string {
+function legacySignatureTag(digest: string, suffix: 'sig' | 'att' = 'sig', tagPrefix = ''): string {
   return `${tagPrefix}${digest.replace(':', '-')}.${suffix}`;
 }
 
