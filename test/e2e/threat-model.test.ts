@@ -11,7 +11,8 @@ import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
-import { buildImage, keyPolicyYaml, pushManifest, signImageWithKey } from '../support/index.ts';
+import { buildArtifactManifest, buildImage, keyPolicyYaml, pushManifest, signImageWithKey } from '../support/index.ts';
+import { BUNDLE_V03_MEDIA_TYPE, referrersIndex } from '../support/bundles.ts';
 import { BUCKET, ecrHost, KMS_KEY_ARN, kmsKey, OnPushScenario, PAYMENTS, releaseKey, RETAIL } from '../support/on-push-scenario.ts';
 
 const RETAIL_KMS_KEY = `arn:aws:kms:eu-west-1:${RETAIL}:key/5e1d2c3b-4a59-4f6e-8d7c-1b2a3c4d5e6f`;
@@ -121,4 +122,67 @@ spec:
       kms.restore();
     }
   });
+});
+
+describe('threat model: an attacker with push rights in one account', () => {
+  let sc: OnPushScenario;
+  // The largest blob sigwatch reads as one piece of evidence, made of as many tiny JSON objects as fit: the worst to parse.
+  const hostileJson = Buffer.from(`[${'{},'.repeat((4 * 1024 * 1024 - 16) / 3)}{}]`);
+  const bundleFlood = buildImage({ seed: 'threat-bundle-flood' });
+  const sigFlood = buildImage({ seed: 'threat-sig-flood' });
+  const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', bytes: Buffer.from('{}') };
+
+  before(async () => {
+    sc = await OnPushScenario.start();
+    const { reg } = sc.servers;
+    await pushManifest(reg, 'team/app', 'bundles', bundleFlood);
+    await pushManifest(reg, 'team/app', 'sigs', sigFlood);
+    // 100 cosign-v3-shaped referrers of the image, each a manifest of its own, all naming the one hostile blob.
+    const referrers = Array.from({ length: 100 }, (_, i) =>
+      buildArtifactManifest({
+        artifactType: BUNDLE_V03_MEDIA_TYPE,
+        subject: bundleFlood,
+        annotations: { 'dev.sigstore.bundle.predicateType': 'https://sigstore.dev/cosign/sign/v1', n: String(i) },
+        config: EMPTY_CONFIG,
+        layers: [{ mediaType: BUNDLE_V03_MEDIA_TYPE, bytes: hostileJson }],
+      }),
+    );
+    await pushManifest(reg, 'team/app', bundleFlood.digest.replace(':', '-'), referrersIndex(referrers));
+    // A `.sig` manifest of 1000 layers (as many as cosign accepts), every one naming the hostile blob.
+    const sig = buildArtifactManifest({
+      config: EMPTY_CONFIG,
+      layers: Array.from({ length: 1000 }, () => ({
+        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+        bytes: hostileJson,
+        annotations: { 'dev.cosignproject.cosign/signature': Buffer.from('not a signature').toString('base64') },
+      })),
+    });
+    await pushManifest(reg, 'team/app', `${sigFlood.digest.replace(':', '-')}.sig`, sig);
+  });
+  beforeEach(() => sc.reset());
+  after(() => sc?.stop());
+
+  const healthy = () => ({ id: 'healthy', body: sc.event('healthy', PAYMENTS, { 'image-digest': sc.images.signed!.digest, 'image-tag': 'v1' }) });
+
+  for (const [name, image, tag] of [
+    ['100 sigstore-bundle referrers naming one 4 MiB blob', () => bundleFlood, 'bundles'],
+    ['1000 .sig layers naming one 4 MiB blob', () => sigFlood, 'sigs'],
+  ] as const) {
+    it(`${name}: a deny over the evidence budget, the batch's other record judged, memory bounded`, async () => {
+      const heapBefore = process.memoryUsage().heapUsed;
+      const res = await sc.handler()(
+        sc.batch(healthy(), { id: 'hostile', body: sc.event('hostile', PAYMENTS, { 'image-digest': image().digest, 'image-tag': tag }) }),
+      );
+      const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
+      assert.deepEqual(res.batchItemFailures, []);
+      const byDigest = new Map((await sc.received('payments')).map((n) => [n.digest, n]));
+      assert.equal(byDigest.get(sc.images.signed!.digest)?.verdict, 'admit');
+      const n = byDigest.get(image().digest)!;
+      assert.equal(n.verdict, 'deny', JSON.stringify(n).slice(0, 2000));
+      assert.equal(n.error, undefined, 'a budget is a deny on the evidence, not "could not verify"');
+      assert.match(JSON.stringify(n.policies), /over the verification's budget of 32 MiB and 2500 reads/);
+      // Eight blobs' worth at most was parsed, not a hundred or a thousand.
+      assert.ok(heapGrowth < 512 * 1024 * 1024, `heap grew by ${Math.round(heapGrowth / 1024 / 1024)} MiB`);
+    });
+  }
 });
