@@ -6,7 +6,7 @@ import { withinDeadline } from '../deadline.ts';
 import { describe, expectOk, HttpClient, type HttpOptions, type HttpResponse } from './http.ts';
 import { parseManifest } from './manifest.ts';
 import { registryReferrers } from './referrers.ts';
-import { isDigest, type ImageRef } from './reference.ts';
+import { distributionProblem, isDigest, type ImageRef } from './reference.ts';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Descriptor, type Manifest, type Repository } from './types.ts';
 import type { Clock } from '../clock.ts';
 
@@ -91,10 +91,9 @@ export class RegistryClient {
     credentials: CredentialLookup = this.credentials,
     signal?: AbortSignal,
   ): Promise<HttpResponse> {
-    const base = this.baseUrl(registry);
-    const origin = new URL(base).origin;
-    const url = `${base}/v2/${repository}/${req.path}`;
     const where = `${registry}/${repository}`;
+    const url = this.requestUrl(registry, repository, req.path);
+    const origin = new URL(url).origin;
     const credential = await credentials(registry, repository);
     const send = async () => {
       const headers: Record<string, string> = {};
@@ -124,6 +123,26 @@ export class RegistryClient {
     if (res.status === 403 && originOf(res.url) !== origin) throw redirectAuthError(url, res, registry);
     if (res.status === 403) throw authError(url, res.status, credential);
     return res;
+  }
+
+  /**
+   * The URL of a request, built from a repository name the distribution
+   * grammar accepts (whatever parsed it): no `.` or `..` component, no escape,
+   * nothing URL parsing could fold into another repository's path. Parsing
+   * must leave the path exactly as built, or nothing is sent.
+   */
+  private requestUrl(registry: string, repository: string, path: string): string {
+    const problem = distributionProblem(registry, repository);
+    if (problem) throw new SigwatchError('REFERENCE_INVALID', `${registry}/${repository}: ${problem}: not a distribution repository name, nothing requested`);
+    const pathname = `/v2/${repository}/${path.split('?')[0]!}`;
+    const url = `${this.baseUrl(registry)}/v2/${repository}/${path}`;
+    if (new URL(url).pathname !== pathname) {
+      throw new SigwatchError(
+        'REFERENCE_INVALID',
+        `${registry}/${repository}: request path ${JSON.stringify(pathname.slice(0, 200))} would not be sent as written`,
+      );
+    }
+    return url;
   }
 
   /** Whether the registry may have the referrers API: false once it answered like one without. */
