@@ -91,7 +91,6 @@ export class RegistryClient {
     credentials: CredentialLookup = this.credentials,
     signal?: AbortSignal,
   ): Promise<HttpResponse> {
-    const where = `${registry}/${repository}`;
     const url = this.requestUrl(registry, repository, req.path);
     const origin = new URL(url).origin;
     const credential = await credentials(registry, repository);
