@@ -1,4 +1,4 @@
-import { isUnavailable, SigwatchError } from '../../../errors.ts';
+import { endsEvidenceRead } from '../budget.ts';
 import type { Descriptor, ImageManifest, Repository } from '../../../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
 
@@ -84,7 +84,7 @@ export async function readLayer(repo: Repository, layer: Descriptor, maxBytes: n
   try {
     return await repo.getBlob(layer, maxBytes);
   } catch (err) {
-    if (isUnavailable(err) || (err instanceof SigwatchError && err.code === 'REGISTRY_AUTH')) throw err;
+    if (endsEvidenceRead(err)) throw err;
     problems.push(`${where}: ${(err as Error).message}`);
     return undefined;
   }
