@@ -90,13 +90,18 @@ export function distributionProblem(registry: string, repository: string): strin
   const bad = repository.split('/').find((component) => !PATH_COMPONENT_RE.test(component));
   if (bad !== undefined)
     return bad === ''
-      ? `empty path component in "${repository}"`
-      : `path component "${bad}" of "${repository}" is not lowercase letters and digits joined by ".", "_", "__" or "-"`;
-  if (!DOMAIN_RE.test(registry)) return `registry "${registry}" is not a host name, IPv4 or [IPv6] address with an optional port`;
+      ? `empty path component in "${clip(repository)}"`
+      : `path component "${clip(bad)}" of "${clip(repository)}" is not lowercase letters and digits joined by ".", "_", "__" or "-"`;
+  if (!DOMAIN_RE.test(registry)) return `registry "${clip(registry)}" is not a host name, IPv4 or [IPv6] address with an optional port`;
   // distribution counts the name as it normalises it: `docker.io/library/ubuntu`.
   const name = `${registry === DEFAULT_REGISTRY ? REGISTRY_ALIAS : registry}/${repository}`;
   if (name.length > NAME_TOTAL_LENGTH_MAX) return `name of ${name.length} characters is longer than ${NAME_TOTAL_LENGTH_MAX}`;
   return undefined;
+}
+
+/** A name quoted in a reason: enough to recognise, never the whole of a huge one. */
+function clip(s: string): string {
+  return s.length > 120 ? `${s.slice(0, 120)}…` : s;
 }
 
 // distribution/reference regexp.go, written out.
