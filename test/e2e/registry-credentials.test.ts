@@ -1,3 +1,4 @@
+import { EVIL_REALM_TOKEN } from '../support/secrets.ts';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,7 +93,7 @@ async function fakeRegistry(opts: { authorized: (req: IncomingMessage) => boolea
 describe('credentials keyed by origin (sigwatch verify)', () => {
   it("never sends registry A's password to the storage host A redirects to, nor to the token realm that host names", async () => {
     // The token service the storage host names: it would hand out a token for anything.
-    const evil = await server((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'evil-token' })));
+    const evil = await server((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: EVIL_REALM_TOKEN })));
     // Registry A's blob storage: answers every request with a challenge pointing at evil.
     const storage = await server((_req, res) => res.writeHead(401, { 'www-authenticate': `Bearer realm="${evil.url}/token",service="evil"` }).end());
     const registry = await fakeRegistry({

@@ -58,6 +58,8 @@ export const EXTERNAL_ID = 'local-external-id-0001';
 export const EXTERNAL_ID_ROTATED = 'ext-rotated-0002';
 // Bearer token of the registry fault matrix.
 export const FAULT_MATRIX_BEARER_TOKEN = 'fault-matrix-bearer-token';
+// The token a hostile realm would hand out (registry-credentials): sigwatch must never ask it for one.
+export const EVIL_REALM_TOKEN = 'evil-token';
 // The secret the leak guard's own test prints on purpose.
 export const LEAK_GUARD_CANARY = 'canary-7f3a9c-never-print';
 
@@ -98,6 +100,7 @@ const LIST: [string, string, string[]][] = [
   ['ExternalId', EXTERNAL_ID, []],
   ['ExternalId (rotated)', EXTERNAL_ID_ROTATED, []],
   ['fault-matrix bearer token', FAULT_MATRIX_BEARER_TOKEN, []],
+  ['hostile realm token (registry-credentials)', EVIL_REALM_TOKEN, []],
   ['leak-guard canary', LEAK_GUARD_CANARY, []],
 ];
 
