@@ -13,6 +13,7 @@ import type { CertificateIdentity } from './sigstore/certificate-identity.ts';
 import type { KeylessRequirements } from './evidence/legacy-signature/verify-keyless.ts';
 import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from './evidence/bundle/verify.ts';
 import { isObject } from '../json.ts';
+import { VerificationError } from './errors.ts';
 import { verifyKeylessSignature } from './evidence/legacy-signature/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
 import { describeIdentity, matchedSubject } from './identities.ts';
@@ -448,13 +449,16 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
       failures.push(`${sig.digest}: ${outcome.failure}`);
       continue;
     }
-    const signed = signedDigest(sig.payload);
-    if ('error' in signed) {
-      failures.push(`${sig.digest}: ${signed.error}`);
+    let signed: string;
+    try {
+      signed = signedDigest(sig.payload);
+    } catch (err) {
+      if (!(err instanceof VerificationError)) throw err;
+      failures.push(`${sig.digest}: ${err.message}`);
       continue;
     }
-    if (signed.digest !== env.imageDigest) {
-      failures.push(`${sig.digest}: signs ${signed.digest}, not this image`);
+    if (signed !== env.imageDigest) {
+      failures.push(`${sig.digest}: signs ${signed}, not this image`);
       continue;
     }
     verified.push({ digest: sig.digest, identity: outcome.identity });
