@@ -188,6 +188,8 @@ before(async () => {
     sans: [{ uri: WORKFLOW }, { otherName: 'alice', oid: '1.3.6.1.4.1.311.20.2.3' }],
   });
   await keylessSigned('cert-othername-two', { issuer: GITHUB, subject: 'alice', sans: [{ otherName: 'alice' }, { otherName: 'bob' }] });
+  await keylessSigned('cert-email-not-ascii', { issuer: GITHUB, subject: 'dév@acme.example', sans: [{ email: 'dév@acme.example' }] });
+  await keylessSigned('cert-ip-bad-length', { issuer: GITHUB, subject: WORKFLOW, sans: [{ uri: WORKFLOW }, { ip: Buffer.from([10, 0, 1]) }] });
   await keylessSigned('cert-ipv4-mapped', { issuer: GITHUB, subject: '10.0.0.1', sans: [{ ip: Buffer.from('00000000000000000000ffff0a000001', 'hex') }] });
 });
 
@@ -276,6 +278,19 @@ describe('certificate identity as cosign reads it', () => {
     await denied('cert-othername-foreign-type', policy('foreign-type', `{issuer: "${GITHUB}", subject: "alice"}`), /none of the expected identities matched/);
     await admitted('cert-othername-foreign-type', policy('foreign-type-uri', `{issuer: "${GITHUB}", subject: "${WORKFLOW}"}`));
     await denied('cert-othername-two', policy('two', `{issuer: "${GITHUB}", subject: "alice"}`), /none of the expected identities matched/);
+  });
+
+  it('denies a certificate with a SAN Go’s x509 parser refuses (cosign cannot read it)', async () => {
+    await denied(
+      'cert-email-not-ascii',
+      policy('email', `{issuer: "${GITHUB}", subject: "dév@acme.example"}`),
+      /certificate SAN rfc822Name is malformed \(not ASCII\)/,
+    );
+    await denied(
+      'cert-ip-bad-length',
+      policy('ip-length', `{issuer: "${GITHUB}", subject: "${WORKFLOW}"}`),
+      /certificate IP address SAN of 3 bytes is malformed/,
+    );
   });
 
   it('prints an IPv4-mapped IPv6 SAN as Go does (dotted)', async () => {
