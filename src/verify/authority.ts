@@ -14,6 +14,7 @@ import type { KeylessRequirements } from './evidence/legacy-signature/verify-key
 import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from './evidence/bundle/verify.ts';
 import { isObject } from '../json.ts';
 import { VerificationError } from './errors.ts';
+import { parseEvidenceJson } from './evidence/strict-json.ts';
 import { verifyKeylessSignature } from './evidence/legacy-signature/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
 import { describeIdentity, matchedSubject } from './identities.ts';
@@ -119,7 +120,8 @@ function bundlePredicateType(json: unknown): string | undefined {
   try {
     const bundle = parseBundle(json);
     if (bundle.content.$case !== 'dsseEnvelope') return undefined;
-    const statement: unknown = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'));
+    // As strictly as the verification reads it: a statement it would refuse sorts nowhere.
+    const statement = parseEvidenceJson(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'), 'in-toto statement');
     return isObject(statement) && typeof statement.predicateType === 'string' ? statement.predicateType : undefined;
   } catch {
     return undefined;

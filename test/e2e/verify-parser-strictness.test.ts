@@ -16,6 +16,7 @@ import {
   legacySignatureManifest,
   pushManifest,
   referrersIndex,
+  sha256Digest,
   signatureTag,
   signEnvelope,
   signPayload,
@@ -78,6 +79,21 @@ async function keylessSigned(tag: string, identity: Identity) {
     signatureTag(m.digest),
     legacySignatureManifest([{ payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle }]),
   );
+}
+
+/** A keyless `.sig` whose Rekor bundle annotation is the annotation cosign writes, edited as text. */
+async function keylessSignedRekorText(tag: string, identity: Identity, edit: (annotation: string) => string) {
+  const m = await image(tag);
+  const payload = Buffer.from(simplePayload(m.digest));
+  const s = await fixture.signKeyless(payload, identity);
+  const built = legacySignatureManifest([
+    { payload, signature: s.signature, certificatePem: s.certificatePem, chainPem: s.chainPem, rekorBundle: s.rekorBundle },
+  ]);
+  const json = structuredClone(built.json);
+  const annotations = json.layers![0]!.annotations!;
+  annotations['dev.sigstore.cosign/bundle'] = edit(annotations['dev.sigstore.cosign/bundle']!);
+  const bytes = Buffer.from(JSON.stringify(json));
+  await pushManifest(reg, REPO, signatureTag(m.digest), { ...built, json, bytes, digest: sha256Digest(bytes) });
 }
 
 /** A cosign v3 bundle referrer with these exact bytes, through the referrers tag schema docker-registry needs. */
@@ -188,6 +204,9 @@ before(async () => {
     sans: [{ uri: WORKFLOW }, { otherName: 'alice', oid: '1.3.6.1.4.1.311.20.2.3' }],
   });
   await keylessSigned('cert-othername-two', { issuer: GITHUB, subject: 'alice', sans: [{ otherName: 'alice' }, { otherName: 'bob' }] });
+  // cosign's RekorBundle (Go encoding/json): a case variant of Payload beside it.
+  await keylessSignedRekorText('rekor-payload-variant', { issuer: GITHUB, subject: WORKFLOW }, (a) => `${a.slice(0, -1)},"payload":{"logIndex":1}}`);
+  await keylessSignedRekorText('rekor-payload-good', { issuer: GITHUB, subject: WORKFLOW }, (a) => a);
   await keylessSigned('cert-email-not-ascii', { issuer: GITHUB, subject: 'dév@acme.example', sans: [{ email: 'dév@acme.example' }] });
   await keylessSigned('cert-ip-bad-length', { issuer: GITHUB, subject: WORKFLOW, sans: [{ uri: WORKFLOW }, { ip: Buffer.from([10, 0, 1]) }] });
   await keylessSigned('cert-ipv4-mapped', { issuer: GITHUB, subject: '10.0.0.1', sans: [{ ip: Buffer.from('00000000000000000000ffff0a000001', 'hex') }] });
@@ -239,6 +258,19 @@ describe('in-toto statements and DSSE envelopes (protojson refuses duplicate fie
 
   it('denies an envelope with a case variant of one of its fields', async () => {
     await denied('att-envelope-variant', attestationPolicy, /DSSE envelope has the key "PayloadType", which cosign .* reads as "payloadType"/);
+  });
+});
+
+describe('cosign’s Rekor bundle annotation (Go encoding/json)', () => {
+  const policy = () => policyFile('rekor', keyless(`{issuer: "${GITHUB}", subject: "${WORKFLOW}"}`));
+
+  it('admits the annotation as cosign writes it, and denies one with a case variant of Payload beside it', async () => {
+    await admitted('rekor-payload-good', policy());
+    await denied(
+      'rekor-payload-variant',
+      policy(),
+      /bundle annotation has the key "payload", which cosign \(Go's encoding\/json, case-insensitive\) reads as "Payload"/,
+    );
   });
 });
 
