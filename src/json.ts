@@ -15,7 +15,8 @@ type Frame = { kind: 'object'; keys: Set<string>; key?: string; expectKey: boole
  * The first key that occurs twice in one object of a JSON text that
  * `JSON.parse` has accepted (it silently keeps the last, as Go's
  * encoding/json does, while protojson refuses the document). Keys are
- * compared as decoded strings (`"a\u0062"` is `"ab"`). One pass, no recursion:
+ * compared as decoded strings (`"a\u0062"` is `"ab"`; a lone surrogate is U+FFFD,
+ * as Go decodes it). One pass, no recursion:
  * linear in the text whatever its nesting, as the parse before it.
  */
 export function duplicateKey(text: string): DuplicateKey | undefined {
@@ -28,7 +29,8 @@ export function duplicateKey(text: string): DuplicateKey | undefined {
       const top = stack[stack.length - 1];
       if (top?.kind === 'object' && top.expectKey) {
         const raw = text.slice(i + 1, end);
-        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
+        // An escaped lone surrogate decodes to U+FFFD in Go and protojson: "\ud800" and "\udc00" are one key there.
+        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string).replace(/\p{Cs}/gu, '\ufffd') : raw;
         if (top.keys.has(key)) return { key, path: pathOf(stack.slice(0, -1)) };
         top.keys.add(key);
         top.key = key;

@@ -15,6 +15,7 @@ describe('duplicateKey', () => {
     assert.deepEqual(duplicateKey('{"ab":1,"a\\u0062":2}'), { key: 'ab', path: '' });
     assert.deepEqual(duplicateKey('{"\\"":1,"\\u0022":2}'), { key: '"', path: '' });
     assert.deepEqual(duplicateKey('{"\\ud83d\\ude00":1,"😀":2}'), { key: '😀', path: '' });
+    assert.deepEqual(duplicateKey('{"\\ud800":1,"\\udc00":2}'), { key: '\ufffd', path: '' }, 'lone surrogates are U+FFFD to Go');
   });
 
   it('is silent where no object repeats a key: equal keys in sibling objects, values that look like keys', () => {
