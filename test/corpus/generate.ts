@@ -533,7 +533,9 @@ bundle('raw-truncated', 'a bundle cut off mid-way', { raw: '{"mediaType":"applic
 bundle('raw-array', 'a bundle that is a JSON array', { raw: '[]' }, 'bundle is not a JSON object');
 bundle('raw-null', 'the JSON value null', { raw: 'null' }, 'bundle is not a JSON object');
 bundle('raw-empty-object', 'an empty object', { raw: '{}' }, 'not a valid sigstore bundle');
-bundle('raw-deep', 'a bundle nested 100 000 deep', { raw: `{"x":${rep(100_000, '[')}${rep(100_000, ']')}}` }, 'not a valid sigstore bundle');
+bundle('raw-deep', 'a bundle nested 100 000 deep', { raw: `{"x":${rep(100_000, '[')}${rep(100_000, ']')}}` }, 'bundle has the field "x", which the sigstore bundle format does not define');
+bundle('raw-deep-in-known-field', 'a bundle nested 100 000 deep under a field it has', { raw: `{"mediaType":${rep(100_000, '[')}${rep(100_000, ']')}}` }, 'not a valid sigstore bundle');
+bundle('both-key-and-certificate', 'verification material with both a public key hint and a certificate chain (one oneof)', { raw: '{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"k"},"x509CertificateChain":{"certificates":[]}},"dsseEnvelope":{"payload":"","payloadType":"application/vnd.in-toto+json","signatures":[]}}' }, 'bundle sets both publicKey and x509CertificateChain in verificationMaterial');
 bundle('media-type-unknown', 'a bundle with an unknown mediaType', { sign: {}, mutate: [{ path: 'mediaType', set: 'application/vnd.dev.sigstore.bundle.v9+json' }] }, 'not a valid sigstore bundle');
 bundle('media-type-number', 'mediaType given as a number', { sign: {}, mutate: [{ path: 'mediaType', set: 3 }] }, 'not a valid sigstore bundle');
 bundle('no-verification-material', 'verificationMaterial removed', { sign: {}, mutate: [{ path: 'verificationMaterial', delete: true }] }, 'not a valid sigstore bundle');

@@ -188,6 +188,17 @@ before(async () => {
     const text = await keyBundle(v3Statement(d));
     return Buffer.from(text.replace('{"mediaType":', '{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.1","mediaType":'));
   });
+  await bundled('bundle-unknown-field', async (d) => {
+    const b = await cosignKeyBundle(Buffer.from(v3Statement(d)), key.privateKey);
+    return Buffer.from(JSON.stringify({ ...b, verificationMaterial: { ...(b.verificationMaterial as object), publicKeys: [] } }));
+  });
+  await bundled('bundle-key-and-chain', async (d) => {
+    const b = await cosignKeyBundle(Buffer.from(v3Statement(d)), key.privateKey);
+    const certificate = { rawBytes: Buffer.from('not checked').toString('base64') };
+    return Buffer.from(
+      JSON.stringify({ ...b, verificationMaterial: { ...(b.verificationMaterial as object), x509CertificateChain: { certificates: [certificate] } } }),
+    );
+  });
   await bundled('bundle-statement-subject-twice', async (d) => {
     const s = v3Statement(other);
     const twice = `${s.slice(0, -1)},"subject":${JSON.stringify([{ digest: { sha256: hex(d) } }])}}`;
@@ -281,6 +292,19 @@ describe('sigstore bundles (sigstore-go: protojson)', () => {
 
   it('denies a bundle with a field twice, naming it', async () => {
     await denied('bundle-field-twice', signaturePolicy, /bundle has the key "mediaType" twice; duplicate keys are refused/);
+  });
+
+  it('denies a bundle with a field the format lacks, or two members of one oneof (protojson refuses both)', async () => {
+    await denied(
+      'bundle-unknown-field',
+      signaturePolicy,
+      /bundle has the field "publicKeys" in verificationMaterial, which the sigstore bundle format does not define/,
+    );
+    await denied(
+      'bundle-key-and-chain',
+      signaturePolicy,
+      /bundle sets both publicKey and x509CertificateChain in verificationMaterial, of which a bundle holds one/,
+    );
   });
 
   it('denies a bundle whose signed statement has subject twice', async () => {

@@ -3,6 +3,7 @@ import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
 import { VerificationError } from '../../errors.ts';
 import { parseEvidenceJson } from '../strict-json.ts';
+import { bundleShapeProblem } from './shape.ts';
 
 /**
  * cosign v3 stores a signature as a sigstore bundle in an OCI artifact whose
@@ -71,6 +72,11 @@ export async function fetchReferrerBundles(repo: Repository, imageDigest: string
       }
       if (!isObject(json)) {
         problems.push(`${source}: bundle is not a JSON object`);
+        continue;
+      }
+      const shape = bundleShapeProblem(json);
+      if (shape) {
+        problems.push(`${source}: ${shape}`);
         continue;
       }
       bundles.push({ digest: d.digest, json, source });
