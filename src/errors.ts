@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'REGISTRY_PROTOCOL' // an answer that breaks the distribution spec
   | 'DIGEST_MISMATCH' // content does not hash to the digest that named it
   | 'TOO_LARGE' // a manifest or blob over its size cap
+  | 'EVIDENCE_BUDGET' // an image's evidence over what one verification may read (bytes, reads): a deny
   | 'LAYOUT_INVALID' // an OCI image layout folder that is not one
   | 'TRUST_ROOT' // trust material that cannot be loaded or does not verify (TUF metadata, mirrors, archives)
   | 'POLICY_ENGINE' // a policy engine (CUE, Rego) or a remote policy that cannot be loaded or fetched

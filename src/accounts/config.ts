@@ -54,6 +54,9 @@ const TEAM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const EXTERNAL_ID_RE = /^[\w+=,.@:/-]{2,1224}$/;
 // ECR's repositoryName (2–256 characters), and the same ending in `/` for a prefix.
 
+/** Where ExternalId secrets live by default (the functions' IAM policy reads them there); no group's secretsPrefix may reach it. */
+export const EXTERNAL_ID_SECRETS_PREFIX = 'sigwatch/external-id';
+
 const DEFAULT_SESSION_SECONDS = 900;
 // STS's floor; the ceiling is role chaining's: sigwatch calls AssumeRole with its
 // own role session's credentials, and STS refuses more than an hour for those
@@ -133,12 +136,37 @@ class ConfigReader extends FieldReader {
     // Optional: without it, scheduled re-verification covers every image of every associated repository.
     const reverify = reverifyValue === undefined ? undefined : this.#reverify(reverifyValue);
     const securityHub = securityHubValue === undefined ? undefined : this.#securityHub(securityHubValue);
+    if (groups && associations) this.#secretsApart(groups, associations);
     if (this.problems.length > 0 || !operators || !defaults || !groups || !associations) return { ok: false, problems: this.problems };
     for (const a of associations) configured.add(a);
     return {
       ok: true,
       config: Object.freeze({ defaults, operators, groups, associations, ...(reverify ? { reverify } : {}), ...(securityHub ? { securityHub } : {}) }),
     };
+  }
+
+  /**
+   * ExternalIds live where no group's secrets prefix reaches: a policy names
+   * pull secrets and secretRef keys under its group's prefix, so a prefix
+   * covering an ExternalId secret would let a policy author have sigwatch
+   * read that ExternalId (and send it to a registry of their choosing).
+   */
+  #secretsApart(groups: Map<string, GroupConfig>, associations: readonly Association[]): void {
+    const names = [
+      EXTERNAL_ID_SECRETS_PREFIX,
+      ...associations.flatMap((a) => (a.externalId && 'secretArn' in a.externalId ? [secretName(a.externalId.secretArn)] : [])),
+    ];
+    for (const g of groups.values()) {
+      const prefix = g.secretsPrefix;
+      if (prefix === undefined) continue;
+      const covered = names.find((name) => name.startsWith(prefix) || prefix.startsWith(EXTERNAL_ID_SECRETS_PREFIX));
+      if (covered !== undefined) {
+        this.problem(
+          `groups[${g.path}].secretsPrefix`,
+          `${prefix} reaches the ExternalId secrets (${covered === EXTERNAL_ID_SECRETS_PREFIX ? `${EXTERNAL_ID_SECRETS_PREFIX}…` : covered}): a group's secrets must live apart from them, e.g. under sigwatch/teams/`,
+        );
+      }
+    }
   }
 
   /** Security Hub findings (docs/report.md): `enabled` is required, so that an empty section is not mistaken for either. */
@@ -559,4 +587,9 @@ function partitionOfRegion(region: string): string {
 function regionsPartition(regions: readonly string[]): string | undefined {
   const partitions = new Set(regions.map(partitionOfRegion));
   return partitions.size === 1 ? [...partitions][0] : undefined;
+}
+
+/** A Secrets Manager ARN's secret name (with the random suffix Secrets Manager adds, which a prefix test does not mind). */
+function secretName(arn: string): string {
+  return arn.slice(arn.indexOf(':secret:') + ':secret:'.length);
 }

@@ -92,6 +92,35 @@ export class AccountDirectory {
     return { known: true, association, account, group: this.group(association.group) };
   }
 
+  /**
+   * Whether sigwatch may use the credentials of the account holding `target`
+   * (its role, its ECR tokens) for an image of group `path`. Enforce's rule:
+   * an association serves the policies of its own group and of the groups
+   * below it, within its accounts, regions and repository filters. Anything
+   * else is another team's: a policy that names it (a `source.oci`, a KMS
+   * key) is served anonymously or refused, never with that team's role.
+   */
+  serves(path: string, target: ImageOwner): { ok: true } | { ok: false; reason: string } {
+    const found = this.resolve(target);
+    if (!found.known) return { ok: false, reason: found.reason };
+    return this.#inLineage(path, found.association.group, `account ${target.account}`);
+  }
+
+  /** `serves` for a resource of a whole account (a KMS key): any of its regions and repositories. */
+  servesAccount(path: string, account: string): { ok: true } | { ok: false; reason: string } {
+    const found = this.#byAccount.get(account);
+    if (!found) return { ok: false, reason: `account ${account} is not associated with any group in the sigwatch configuration` };
+    return this.#inLineage(path, found.association.group, `account ${account}`);
+  }
+
+  #inLineage(path: string, group: string, what: string): { ok: true } | { ok: false; reason: string } {
+    if (this.group(path).lineage.includes(group)) return { ok: true };
+    return {
+      ok: false,
+      reason: `${what} is associated with group ${group}, which does not serve group ${path} (an association serves its own group and the groups below it)`,
+    };
+  }
+
   /** The association and entry of an account, whatever the region or repository; undefined when none. */
   accountById(id: string): { association: Association; account: AccountConfig } | undefined {
     return this.#byAccount.get(id);

@@ -13,14 +13,14 @@ import type { ImageRef } from '../registry/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { CredentialLookup } from '../registry/credentials.ts';
 import { chainLookups } from '../registry/providers/chain.ts';
-import { EcrCredentialProvider } from '../registry/providers/ecr.ts';
+import { EcrCredentialProvider, ecrRegistry } from '../registry/providers/ecr.ts';
 import { pullSecretLookup, PullSecretStore, secretIdUnder, type PullSecretSource } from '../registry/providers/pull-secrets.ts';
 import { parseImageTarget } from '../registry/target.ts';
 import type { Repository } from '../registry/types.ts';
 import type { LoadedConfig, ConfigSource } from '../store/config-object.ts';
 import type { GroupPolicies, GroupPolicySet } from '../store/group-policies.ts';
 import { policiesMatching } from '../store/policy-set.ts';
-import { KmsKeyResolver, type AwsKmsKey } from '../trust/kms.ts';
+import { KmsKeyResolver, parseKmsReference, type AwsKmsKey } from '../trust/kms.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
 import type { PublicKey } from '../trust/keys.ts';
 import { SecretKeyStore } from '../trust/secret-keys.ts';
@@ -166,20 +166,23 @@ export class CentralVerifier implements ImageVerifier {
       throw err;
     }
     const target = parseImageTarget(reference(image));
+    // What the policies asked of another team's accounts, and were refused: said in the verdict.
+    const withheld = new Set<string>();
     const verdict = await verifyImage(
       target,
       (name, literal) => policiesMatching(policies.set, name, { literal }),
       {
-        registry: (ref, pullSecrets) => this.#repository(owner, ref, pullSecrets, signal),
+        registry: (ref, pullSecrets) => this.#repository(owner, ref, pullSecrets, signal, withheld),
         trust: this.#deps.trust,
         trustRoots: policies.set.trustRoots,
         trustRootResolver: this.#trustRoots,
-        kmsKey: (kms) => this.#kms.resolve(kms),
+        kmsKey: (kms) => this.#kmsKey(owner, kms),
         secretKey: (name) => this.#secretKey(owner, name),
         policyEvaluator: defaultPolicyEvaluator(this.#deps.now),
       },
       { noMatch: loaded.config.defaults.noMatch, ...(signal ? { signal } : {}) },
     );
+    for (const w of withheld) verdict.reasons.push(`no credentials used for ${w}`);
     return { kind: 'verdict', verdict, audience, policySetVersion: policies.version };
   }
 
@@ -189,14 +192,25 @@ export class CentralVerifier implements ImageVerifier {
     return manifestSubject(this.#repository(owner, image, [], signal), image.digest);
   }
 
-  /** A repository reached at its endpoint, with credentials looked up by its real host. */
-  #repository(owner: KnownAccount, ref: Pick<ImageRef, 'registry' | 'repository'>, pullSecrets: string[] = [], signal?: AbortSignal): Repository {
+  /**
+   * A repository reached at its endpoint, with credentials looked up by its
+   * real host: the group's pull secrets, ECR tokens of accounts whose
+   * association serves the owner's group (any other ECR registry is read
+   * anonymously, and `withheld` says why), the group's GCP projects.
+   */
+  #repository(
+    owner: KnownAccount,
+    ref: Pick<ImageRef, 'registry' | 'repository'>,
+    pullSecrets: string[] = [],
+    signal?: AbortSignal,
+    withheld?: Set<string>,
+  ): Repository {
     const local = this.#deps.localRepository?.(ref.registry, ref.repository);
     if (local) return local;
     const lookups: CredentialLookup[] = [];
     if (pullSecrets.length > 0) lookups.push(pullSecretLookup(this.#pullSecretSource(owner), pullSecrets));
     // ECR tokens come through the account's role; a local run without sessions reaches registries as configured.
-    if (this.#sessions) lookups.push(this.#ecr.lookup);
+    if (this.#sessions) lookups.push(this.#ecrServing(owner, withheld));
     const gcp = this.#deps.gcp && this.#directory?.gcpFor(owner.group.path);
     if (gcp) lookups.push(this.#deps.gcp!.lookupFor(gcp));
     if (this.#deps.otherCredentials) lookups.push(this.#deps.otherCredentials);
@@ -208,6 +222,36 @@ export class CentralVerifier implements ImageVerifier {
       (_endpoint, repository) => withinDeadline(lookup(host, repository), signal, `registry credentials for ${host}`),
       signal,
     );
+  }
+
+  /** ECR tokens only for registries the owner's group is served in (`AccountDirectory.serves`). */
+  #ecrServing(owner: KnownAccount, withheld: Set<string> | undefined): CredentialLookup {
+    return async (host, repository) => {
+      const ecr = ecrRegistry(host);
+      if (!ecr) return undefined;
+      const served = this.#directory?.serves(owner.group.path, { account: ecr.account, region: ecr.region, repository });
+      if (!served?.ok) {
+        withheld?.add(`${host}/${repository}: ${served?.reason ?? 'no sigwatch configuration is loaded'}; it was read anonymously`);
+        return undefined;
+      }
+      return this.#ecr.lookup(host, repository);
+    };
+  }
+
+  /**
+   * A KMS key's public half. A key in a member account is read through that
+   * account's role, and only when its association serves the owner's group;
+   * a key of another team's account is refused without a call. A key in an
+   * account no association names (the central account's own) is read with
+   * sigwatch's role, whose IAM policy grants no KMS key unless the operator adds one.
+   */
+  #kmsKey(owner: KnownAccount, kms: string): Promise<PublicKey> {
+    const key = parseKmsReference(kms);
+    if (this.#directory?.accountById(key.account)) {
+      const served = this.#directory.servesAccount(owner.group.path, key.account);
+      if (!served.ok) return Promise.reject(new SigwatchError('CONFIG', `KMS key ${key.arn}: refused: ${served.reason}`));
+    }
+    return this.#kms.resolve(kms);
   }
 
   #pullSecretSource(owner: KnownAccount): PullSecretSource {

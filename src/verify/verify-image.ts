@@ -8,6 +8,7 @@ import { withinDeadline } from '../deadline.ts';
 import { parseReference, type ImageRef } from '../registry/reference.ts';
 import { openTarget, policyMatchName, type ImageTarget } from '../registry/target.ts';
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';
+import { EvidenceBudget, type EvidenceLimits } from './evidence/budget.ts';
 import { gatherEvidence, pullSecretNames, type Evidence } from './evidence/gather.ts';
 import { defaultPolicyEvaluator, type PolicyEvaluator } from './policy-engines/evaluate.ts';
 import { specPolicyEvaluator } from './spec-policy.ts';
@@ -41,6 +42,8 @@ export type PolicySelector = (name: string, literal: boolean) => ClusterImagePol
 export interface VerifyOptions {
   noMatch?: NoMatchBehaviour;
   maxSignatureLayerBytes?: number;
+  /** What the image's evidence may cost in all (default DEFAULT_EVIDENCE_LIMITS); over it, the verdict is a deny. */
+  evidenceLimits?: EvidenceLimits;
   /**
    * The verification's deadline (src/deadline.ts). The caller opens its
    * repositories with it (`deps.registry`); here it bounds the waits that
@@ -68,7 +71,10 @@ export async function verifyImage(target: ImageTarget, selectPolicies: PolicySel
   const policies = selectPolicies(name, literal);
   if (policies.length === 0) return { image: target.input, digest, ...noMatchEvaluation(noMatch) };
 
-  const evidence = gatherEvidence(digest, signatureRepositories(target, repository, deps), {
+  // One budget for all the image's evidence, whichever source and kind: no pushed content can exhaust memory.
+  const budget = new EvidenceBudget(opts.evidenceLimits);
+  const repositories = signatureRepositories(target, repository, deps);
+  const evidence = gatherEvidence(digest, (source) => budget.wrap(repositories(source)), {
     maxLayerBytes: opts.maxSignatureLayerBytes ?? DEFAULT_MAX_SIGNATURE_LAYER_BYTES,
   });
   const env = authorityEnv(digest, evidence, deps, opts.signal);

@@ -120,6 +120,41 @@ describe('parseConfig', () => {
       expected: [{ path: 'owners', message: 'unknown field (expected defaults, operators, groups, associations)' }],
     },
     {
+      name: "a group's secrets prefix that reaches the default ExternalId secrets",
+      text: edited((d) => ((d.groups as Json)['acme/payments'] = { team: 'payments', secretsPrefix: 'sigwatch/' })),
+      expected: [
+        {
+          path: 'groups[acme/payments].secretsPrefix',
+          message: "sigwatch/ reaches the ExternalId secrets (sigwatch/external-id…): a group's secrets must live apart from them, e.g. under sigwatch/teams/",
+        },
+      ],
+    },
+    {
+      name: "a group's secrets prefix inside the ExternalId secrets",
+      text: edited((d) => ((d.groups as Json)['acme/payments'] = { team: 'payments', secretsPrefix: 'sigwatch/external-id/payments/' })),
+      expected: [
+        {
+          path: 'groups[acme/payments].secretsPrefix',
+          message:
+            "sigwatch/external-id/payments/ reaches the ExternalId secrets (sigwatch/external-id…): a group's secrets must live apart from them, e.g. under sigwatch/teams/",
+        },
+      ],
+    },
+    {
+      name: "a group's secrets prefix that reaches an association's own ExternalId secret",
+      text: edited((d) => {
+        (d.groups as Json).acme = { topicArn: TOPIC('sigwatch-platform'), secretsPrefix: 'teams/' };
+        d.associations[0]!.externalId = { secretArn: 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:teams/payments-extid-AbCdEf' };
+      }),
+      expected: [
+        {
+          path: 'groups[acme].secretsPrefix',
+          message:
+            "teams/ reaches the ExternalId secrets (teams/payments-extid-AbCdEf): a group's secrets must live apart from them, e.g. under sigwatch/teams/",
+        },
+      ],
+    },
+    {
       name: 'unknown account field',
       text: edited((d) => (account(d).role = 'x')),
       expected: [{ path: 'associations[0].accounts[0].role', message: 'unknown field (expected id, regions, roleArn)' }],

@@ -373,13 +373,33 @@ describe('infra/member-account.yaml', () => {
       const ecr = perms.filter((s) => actionsOf(s.statement).some((a) => a.startsWith('ecr:')));
       const actions = new Set(ecr.flatMap((s) => actionsOf(s.statement)));
       assert.deepEqual([...actions].sort(), ['ecr:GetAuthorizationToken', ...ECR_READ_ACTIONS].sort());
-      for (const { where, statement } of ecr) {
-        if (actionsOf(statement).includes('ecr:GetAuthorizationToken')) continue;
-        assert.deepEqual([...actionsOf(statement)].sort(), ECR_READ_ACTIONS, where);
+      const reads = ecr.filter((s) => !actionsOf(s.statement).includes('ecr:GetAuthorizationToken'));
+      for (const { where, statement } of reads) {
         const resources = asList(statement.Resource);
         assert.equal(resources.length, 1, where);
+        const listing = actionsOf(statement).includes('ecr:DescribeRepositories');
+        // Listing names stays account-wide (re-verification filters the list itself); reads follow RepositoryPrefix.
+        if (listing) assert.deepEqual(actionsOf(statement), ['ecr:DescribeRepositories'], where);
         assert.equal(renderSub(resources[0], BASE), `arn:aws:ecr:*:${PAYMENTS}:repository/*`, where);
+        assert.equal(
+          renderSub(resources[0], { ...BASE, RepositoryPrefix: 'payments/' }),
+          `arn:aws:ecr:*:${PAYMENTS}:repository/${listing ? '' : 'payments/'}*`,
+          where,
+        );
       }
+    });
+
+    it("narrows ECR reads to the association's regions when Regions is given, and to none otherwise", () => {
+      const reads = perms.filter((s) => actionsOf(s.statement).some((a) => a.startsWith('ecr:') && a !== 'ecr:GetAuthorizationToken'));
+      assert.equal(reads.length, 2);
+      for (const { where, statement } of reads) assert.deepEqual(statement.Condition, { StringEquals: { 'aws:RequestedRegion': { Ref: 'Regions' } } }, where);
+      // … and only with HasRegions: the raw statements hold the condition under Fn::If, with no condition otherwise.
+      const raw = JSON.stringify(template.Resources);
+      const guarded = JSON.stringify({ 'Fn::If': ['HasRegions', { StringEquals: { 'aws:RequestedRegion': { Ref: 'Regions' } } }, { Ref: 'AWS::NoValue' }] });
+      assert.equal(raw.split(guarded).length - 1, 2);
+      assert.deepEqual(template.Conditions.HasRegions, { 'Fn::Not': [{ 'Fn::Equals': [{ 'Fn::Join': ['', { Ref: 'Regions' }] }, ''] }] });
+      const accepts = (value: string) => new RegExp(String(template.Parameters.RepositoryPrefix!.AllowedPattern)).test(value);
+      assert.deepEqual(['', 'payments/', 'acme/payments/', 'payments', '../', 'Pay/', 'a//'].map(accepts), [true, true, true, false, false, false, false]);
     });
 
     it('the member role can do nothing but read ECR and (optionally) KMS public keys and its own Security Hub findings', () => {

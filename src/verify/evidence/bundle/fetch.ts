@@ -1,4 +1,4 @@
-import { isUnavailable, SigwatchError } from '../../../errors.ts';
+import { endsEvidenceRead } from '../budget.ts';
 import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
 import { VerificationError } from '../../errors.ts';
@@ -81,7 +81,7 @@ export async function fetchReferrerBundles(repo: Repository, imageDigest: string
       }
       bundles.push({ digest: d.digest, json, source });
     } catch (err) {
-      if (isUnavailable(err) || (err instanceof SigwatchError && err.code === 'REGISTRY_AUTH')) throw err;
+      if (endsEvidenceRead(err)) throw err;
       problems.push(`${source}: ${(err as Error).message}`);
     }
   }
