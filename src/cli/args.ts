@@ -36,6 +36,17 @@ export function insecureRegistries(values: readonly string[] | undefined): strin
   });
 }
 
+/** `--kms-endpoint` values: `HOST[:PORT]` as in an `awskms://HOST:PORT/…` reference, lower-cased. */
+export function kmsEndpoints(values: readonly string[] | undefined): string[] {
+  return (values ?? []).map((value) => {
+    const m = REGISTRY_HOST.exec(value);
+    if (!m || (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535))) {
+      throw new SigwatchError('USAGE', `--kms-endpoint ${value}: expected HOST[:PORT] as in awskms://HOST:PORT/arn:aws:kms:…`);
+    }
+    return value.toLowerCase();
+  });
+}
+
 /**
  * A policy set with no ClusterImagePolicy is a configuration error (exit 2) for
  * every command: verifying against it would only ever give the no-match

@@ -50,6 +50,12 @@ IMAGE is host[:port]/repo:tag, host/repo@sha256:HEX, a Docker Hub short name, oc
       value: 'PREFIX',
       help: 'AWS Secrets Manager prefix of the secrets policies name: signaturePullSecrets (unless --pull-secrets) and key.secretRef (PREFIX/NAME)',
     },
+    'kms-endpoint': {
+      type: 'string',
+      multiple: true,
+      value: 'HOST[:PORT]',
+      help: "an awskms://HOST:PORT/... endpoint other than AWS's own that KMS requests, signed with this machine's AWS credentials, may go to (repeatable; a VPC endpoint, a local KMS); any other is refused",
+    },
   },
   footer: 'exit codes: 0 admit (or warn), 1 deny, 2 usage or configuration error (bad flags, unreadable, invalid, missing or empty policies)',
 } as const satisfies CommandSpec;

@@ -15,7 +15,7 @@ import type { KmsKeyResolver } from '../trust/kms.ts';
 import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import { loadTrustedRootFile } from '../trust/trusted-root.ts';
 import { TrustRootResolver } from '../trust/trust-roots.ts';
-import { insecureRegistries, oneOf, parseDuration, requirePolicies } from './args.ts';
+import { insecureRegistries, kmsEndpoints, oneOf, parseDuration, requirePolicies } from './args.ts';
 import { VERIFY } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
 import { deadline, withinDeadline } from '../deadline.ts';
@@ -63,7 +63,7 @@ export async function verifyCommand(args: string[], io: Io): Promise<number> {
       trust: trust && (() => trust),
       trustRoots: set.trustRoots,
       trustRootResolver: new TrustRootResolver({ now }),
-      kmsKey: localKmsKeys(),
+      kmsKey: localKmsKeys(kmsEndpoints(values['kms-endpoint'])),
       secretKey: secrets.key,
       policyEvaluator: defaultPolicyEvaluator(now),
     },
@@ -111,14 +111,18 @@ function parseTargetOrUsage(input: string, as: string | undefined) {
 
 /**
  * KMS keys with this machine's AWS credentials (the default chain), in the
- * key's own region. The SDK is loaded only when a policy names a KMS key.
+ * key's own region, at AWS's own endpoints or one `--kms-endpoint` allows (a
+ * policy's author must not choose where this machine's signed requests go).
+ * The SDK is loaded only when a policy names a KMS key.
  */
-function localKmsKeys(): (kms: string) => Promise<PublicKey> {
+function localKmsKeys(allowedEndpoints: string[]): (kms: string) => Promise<PublicKey> {
   let resolver: Promise<KmsKeyResolver> | undefined;
   return async (kms) => {
     resolver ??= Promise.all([import('../trust/kms.ts'), import('@aws-sdk/client-kms')]).then(
       ([{ KmsKeyResolver }, { KMSClient }]) =>
-        new KmsKeyResolver(async (key) => new KMSClient({ region: key.region, ...(key.endpoint ? { endpoint: `https://${key.endpoint}` } : {}) })),
+        new KmsKeyResolver(async (key) => new KMSClient({ region: key.region, ...(key.endpoint ? { endpoint: `https://${key.endpoint}` } : {}) }), {
+          allowedEndpoints,
+        }),
     );
     return (await resolver).resolve(kms);
   };

@@ -43,7 +43,7 @@ export interface AwsClients {
   secrets: SecretsManagerClient;
   ecr: (region: string, credentials: AwsCredentials, options: { fips: boolean }) => ECRClient;
   /** Loaded on first use: few policies name KMS keys, and its SDK client is 60 KiB of every cold start. */
-  kms: (region: string, credentials: AwsCredentials | undefined) => KMSClient | Promise<KMSClient>;
+  kms: (region: string, credentials: AwsCredentials | undefined, endpoint?: string) => KMSClient | Promise<KMSClient>;
   /** Member accounts' Security Hub (posture findings, only when enabled): loaded on first use, like KMS. */
   securityHub?: (region: string, credentials: AwsCredentials) => SecurityHubClient | Promise<SecurityHubClient>;
 }
@@ -64,13 +64,13 @@ export function sdkHttpOptions(requestTimeoutMs = 10_000): {
 /** The SDK's defaults: the function's role and region. Member-account clients are cached per region and credentials. */
 export function defaultClients(): AwsClients {
   const http = sdkHttpOptions();
-  const perCredentials = <C>(make: (region: string, credentials: AwsCredentials | undefined, fips: boolean) => C) => {
+  const perCredentials = <C>(make: (region: string, credentials: AwsCredentials | undefined, fips: boolean, endpoint?: string) => C) => {
     const cache = new Map<string, { credentials: AwsCredentials | undefined; client: C }>();
-    return (region: string, credentials: AwsCredentials | undefined, fips = false): C => {
-      const key = `${region}|${fips}|${credentials?.accessKeyId ?? 'self'}`;
+    return (region: string, credentials: AwsCredentials | undefined, fips = false, endpoint?: string): C => {
+      const key = `${region}|${fips}|${credentials?.accessKeyId ?? 'self'}|${endpoint ?? ''}`;
       const hit = cache.get(key);
       if (hit && hit.credentials === credentials) return hit.client;
-      const client = make(region, credentials, fips);
+      const client = make(region, credentials, fips, endpoint);
       // Old sessions' clients are dropped; a few dozen accounts is the working set.
       if (cache.size > 200) cache.clear();
       cache.set(key, { credentials, client });
@@ -79,8 +79,15 @@ export function defaultClients(): AwsClients {
   };
   const ecr = perCredentials((region, credentials, fips) => new ECRClient({ region, credentials, useFipsEndpoint: fips, ...http }));
   let kmsModule: Promise<typeof import('@aws-sdk/client-kms')> | undefined;
+  // An endpoint is only ever one the KMS resolver allowed (AWS's own, or the operator's SIGWATCH_KMS_ENDPOINTS).
   const kms = perCredentials(
-    async (region, credentials) => new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({ region, credentials, ...http }),
+    async (region, credentials, _fips, endpoint) =>
+      new (await (kmsModule ??= import('@aws-sdk/client-kms'))).KMSClient({
+        region,
+        credentials,
+        ...(endpoint ? { endpoint: `https://${endpoint}` } : {}),
+        ...http,
+      }),
   );
   // Through the findings module, so that the whole Security Hub SDK is one chunk, loaded only when securityHub is enabled.
   let hubModule: Promise<typeof import('../report/security-hub.ts')> | undefined;
@@ -95,7 +102,7 @@ export function defaultClients(): AwsClients {
     sts: new STSClient({ ...http }),
     secrets: new SecretsManagerClient({ ...http }),
     ecr: (region, credentials, { fips }) => ecr(region, credentials, fips),
-    kms: (region, credentials) => kms(region, credentials),
+    kms: (region, credentials, endpoint) => kms(region, credentials, false, endpoint),
     securityHub: (region, credentials) => securityHub(region, credentials),
   };
 }
@@ -126,6 +133,7 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
     sessions: sessionsFor,
     ecrClient: clients.ecr,
     kmsClient: clients.kms,
+    kmsEndpoints: env.kmsEndpoints,
     secrets: clients.secrets,
     registry: opts.registry ?? new RegistryClient({ now }),
     endpoint: opts.endpoint,

@@ -50,8 +50,13 @@ export interface CentralVerifierDeps {
   sessions?: (config: SigwatchConfig) => RoleSessions;
   /** An ECR API client for a region with the given credentials. */
   ecrClient?: (region: string, credentials: AwsCredentials, options: { fips: boolean }) => ECRClient;
-  /** A KMS client for a region; credentials undefined means sigwatch's own (a key in the central account). */
-  kmsClient?: (region: string, credentials: AwsCredentials | undefined) => KMSClient | Promise<KMSClient>;
+  /**
+   * A KMS client for a region; credentials undefined means sigwatch's own (a key in the central account).
+   * `endpoint` (`HOST:PORT`) is the reference's own, only ever one the operator allowed (`kmsEndpoints`).
+   */
+  kmsClient?: (region: string, credentials: AwsCredentials | undefined, endpoint?: string) => KMSClient | Promise<KMSClient>;
+  /** `awskms://` endpoints besides AWS's own that KMS requests may go to (SIGWATCH_KMS_ENDPOINTS). */
+  kmsEndpoints?: readonly string[];
   /** Secrets Manager in the central account (pull secrets and secretRef keys). */
   secrets?: SecretsManagerClient;
   /** Where a group's pull secrets are read instead of Secrets Manager, by its `secretsPrefix` (a local run's folder of Secret manifests). */
@@ -94,12 +99,15 @@ export class CentralVerifier implements ImageVerifier {
         return ecrClient(region, await this.#credentials(account), { fips });
       },
     });
-    this.#kms = new KmsKeyResolver(async (key: AwsKmsKey) => {
-      if (!this.#deps.kmsClient) throw new SigwatchError('CONFIG', `KMS key ${key.arn}: no KMS access configured`);
-      // A key in a member account is read through that account's role; any other with sigwatch's own.
-      const known = this.#directory?.accountById(key.account);
-      return this.#deps.kmsClient(key.region, known ? await this.#credentials(key.account) : undefined);
-    });
+    this.#kms = new KmsKeyResolver(
+      async (key: AwsKmsKey) => {
+        if (!this.#deps.kmsClient) throw new SigwatchError('CONFIG', `KMS key ${key.arn}: no KMS access configured`);
+        // A key in a member account is read through that account's role; any other with sigwatch's own.
+        const known = this.#directory?.accountById(key.account);
+        return this.#deps.kmsClient(key.region, known ? await this.#credentials(key.account) : undefined, key.endpoint || undefined);
+      },
+      { allowedEndpoints: deps.kmsEndpoints ?? [] },
+    );
   }
 
   async beginBatch(): Promise<BatchVerifier> {

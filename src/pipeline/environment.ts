@@ -22,12 +22,20 @@ export interface Environment {
   unverifiedAttempts: number;
   /** Re-verification: runs an admitted image must fail to be verified before the error is published. */
   errorRuns: number;
+  /**
+   * `awskms://ENDPOINT/…` endpoints other than AWS's own that KMS requests
+   * (signed with the session) may go to: `HOST[:PORT]` each, from
+   * SIGWATCH_KMS_ENDPOINTS (comma-separated); none unless set.
+   */
+  kmsEndpoints: string[];
 }
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const QUEUE_URL_RE = /^https:\/\/sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/\d{12}\/[\w-]{1,80}(\.fifo)?$/;
 const TABLE_RE = /^[\w.-]{3,255}$/;
 const SOURCE_IDENTITY_RE = /^[\w+=,.@-]{2,64}$/;
+/** `HOST[:PORT]` as it stands in an `awskms://HOST:PORT/…` reference (a bracketed IPv6 address too). */
+const KMS_ENDPOINT_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::\d{1,5})?$/;
 /** A day: longer than any signing pipeline takes, short enough to notice. */
 const MAX_GRACE_SECONDS = 86_400;
 
@@ -55,6 +63,12 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
   const reportsPrefix = get('SIGWATCH_REPORTS_PREFIX', /^(?:[A-Za-z0-9][A-Za-z0-9._-]*\/)+$/, 'a key prefix ending in /, such as reports/', false);
   const attempts = get('SIGWATCH_UNVERIFIED_ATTEMPTS', /^[1-9]\d?$/, 'a whole number from 1 to 99', false, '3');
   const errorRuns = get('SIGWATCH_ERROR_RUNS', /^[1-9]\d?$/, 'a whole number from 1 to 99', false, '2');
+  const kmsEndpoints = (env.SIGWATCH_KMS_ENDPOINTS ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  const badEndpoint = kmsEndpoints.find((e) => !KMS_ENDPOINT_RE.test(e));
+  if (badEndpoint !== undefined) problems.push(`SIGWATCH_KMS_ENDPOINTS: expected comma-separated HOST[:PORT] entries, got "${badEndpoint.slice(0, 80)}"`);
   const logLevel = env.SIGWATCH_LOG_LEVEL ?? 'info';
   if (!isLogLevel(logLevel)) problems.push('SIGWATCH_LOG_LEVEL: expected debug, info, warn or error');
   if (problems.length > 0) throw new SigwatchError('CONFIG', `environment: ${problems.join('; ')}`);
@@ -70,5 +84,6 @@ export function readEnvironment(env: Env, required: { table?: boolean; pushQueue
     ...(reportsPrefix ? { reportsPrefix } : {}),
     unverifiedAttempts: Number(attempts),
     errorRuns: Number(errorRuns),
+    kmsEndpoints,
   };
 }

@@ -72,6 +72,7 @@ export function assembleReverify(env: Environment, clients: AwsClients, opts: Re
     sessions: sessionsFor,
     ecrClient: clients.ecr,
     kmsClient: clients.kms,
+    kmsEndpoints: env.kmsEndpoints,
     secrets: clients.secrets,
     registry: opts.registry ?? new RegistryClient({ now }),
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),

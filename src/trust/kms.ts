@@ -33,26 +33,63 @@ export function parseKmsReference(kms: string): AwsKmsKey {
 }
 
 /**
+ * Whether sigwatch may send a signed `GetPublicKey` to the endpoint a
+ * reference names; the reason it may not, else undefined. The request carries
+ * a SigV4 signature made with the session (and its token), and the endpoint
+ * is written by the policy's author: only AWS's own KMS endpoints for the
+ * key's region (`kms.` or `kms-fips.REGION.amazonaws.com`, `.amazonaws.com.cn`
+ * in China), port 443, are trusted with it, and any other the operator lists
+ * (`allowed`: `HOST[:PORT]`, as written in references; a VPC endpoint, a local
+ * KMS for tests). No endpoint at all is the SDK's own for the region.
+ */
+export function kmsEndpointRefusal(key: AwsKmsKey, allowed: readonly string[]): string | undefined {
+  if (key.endpoint === '') return undefined;
+  const endpoint = normalEndpoint(key.endpoint);
+  const suffix = key.region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+  const own = [`kms.${key.region}.${suffix}`, `kms-fips.${key.region}.${suffix}`];
+  if (own.includes(endpoint) || allowed.some((a) => normalEndpoint(a) === endpoint)) return undefined;
+  const shown = key.endpoint.slice(0, 100);
+  return (
+    `KMS key ${key.arn}: endpoint ${shown} is not one of AWS's own KMS endpoints for ${key.region} (${own.join(', ')}), ` +
+    `so no signed request is sent to it; an operator who trusts it allows it with SIGWATCH_KMS_ENDPOINTS=${shown} (the functions) or --kms-endpoint ${shown} (sigwatch verify)`
+  );
+}
+
+/** `HOST[:PORT]` compared case-insensitively, the HTTPS port implied. */
+function normalEndpoint(endpoint: string): string {
+  const lower = endpoint.toLowerCase();
+  return lower.endsWith(':443') ? lower.slice(0, -4) : lower;
+}
+
+/**
  * Public keys of AWS KMS keys, fetched once with `GetPublicKey` (through a
- * client for the key's account and region, which the caller builds with that
- * account's role) and kept: a KMS key's public half never changes.
+ * client for the key's account, region and endpoint, which the caller builds
+ * with that account's role) and kept: a KMS key's public half never changes.
+ * A reference whose endpoint is not AWS's own nor in `allowedEndpoints` is
+ * refused before any client is made (see kmsEndpointRefusal).
  */
 export class KmsKeyResolver {
   private readonly clientFor: (key: AwsKmsKey) => Promise<KMSClient>;
+  private readonly allowedEndpoints: readonly string[];
   private readonly keys = new Map<string, Promise<PublicKey>>();
 
-  constructor(clientFor: (key: AwsKmsKey) => Promise<KMSClient>) {
+  constructor(clientFor: (key: AwsKmsKey) => Promise<KMSClient>, opts: { allowedEndpoints?: readonly string[] } = {}) {
     this.clientFor = clientFor;
+    this.allowedEndpoints = opts.allowedEndpoints ?? [];
   }
 
   resolve(kms: string): Promise<PublicKey> {
     const key = parseKmsReference(kms);
-    let pending = this.keys.get(key.arn);
+    const refusal = kmsEndpointRefusal(key, this.allowedEndpoints);
+    if (refusal) return Promise.reject(new SigwatchError('CONFIG', refusal));
+    // Per endpoint too: a key read from an endpoint the operator allowed is that endpoint's answer, not AWS's.
+    const cacheKey = `${normalEndpoint(key.endpoint)} ${key.arn}`;
+    let pending = this.keys.get(cacheKey);
     if (!pending) {
       pending = this.fetch(key);
       // A failure is not remembered: the next verification asks again.
-      pending.catch(() => this.keys.delete(key.arn));
-      this.keys.set(key.arn, pending);
+      pending.catch(() => this.keys.delete(cacheKey));
+      this.keys.set(cacheKey, pending);
     }
     return pending;
   }

@@ -13,6 +13,8 @@ import type { CertificateIdentity } from './sigstore/certificate-identity.ts';
 import type { KeylessRequirements } from './evidence/legacy-signature/verify-keyless.ts';
 import { COSIGN_SIGN_PREDICATE, parseBundle, verifyImageBundle, verifyKeyImageBundle } from './evidence/bundle/verify.ts';
 import { isObject } from '../json.ts';
+import { VerificationError } from './errors.ts';
+import { parseEvidenceJson } from './evidence/strict-json.ts';
 import { verifyKeylessSignature } from './evidence/legacy-signature/verify-keyless.ts';
 import { parsePublicKeys, type PublicKey } from '../trust/keys.ts';
 import { describeIdentity, matchedSubject } from './identities.ts';
@@ -118,7 +120,8 @@ function bundlePredicateType(json: unknown): string | undefined {
   try {
     const bundle = parseBundle(json);
     if (bundle.content.$case !== 'dsseEnvelope') return undefined;
-    const statement: unknown = JSON.parse(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'));
+    // As strictly as the verification reads it: a statement it would refuse sorts nowhere.
+    const statement = parseEvidenceJson(Buffer.from(bundle.content.dsseEnvelope.payload).toString('utf8'), 'in-toto statement');
     return isObject(statement) && typeof statement.predicateType === 'string' ? statement.predicateType : undefined;
   } catch {
     return undefined;
@@ -448,13 +451,16 @@ async function checkSignatures(authority: Authority, env: AuthorityEnv, check: S
       failures.push(`${sig.digest}: ${outcome.failure}`);
       continue;
     }
-    const signed = signedDigest(sig.payload);
-    if ('error' in signed) {
-      failures.push(`${sig.digest}: ${signed.error}`);
+    let signed: string;
+    try {
+      signed = signedDigest(sig.payload);
+    } catch (err) {
+      if (!(err instanceof VerificationError)) throw err;
+      failures.push(`${sig.digest}: ${err.message}`);
       continue;
     }
-    if (signed.digest !== env.imageDigest) {
-      failures.push(`${sig.digest}: signs ${signed.digest}, not this image`);
+    if (signed !== env.imageDigest) {
+      failures.push(`${sig.digest}: signs ${signed}, not this image`);
       continue;
     }
     verified.push({ digest: sig.digest, identity: outcome.identity });

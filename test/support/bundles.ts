@@ -135,11 +135,12 @@ function tlogEntryJson(entry: TransparencyLogEntry): unknown {
  */
 export function cosignV3Referrer(
   subject: BuiltManifest,
-  bundle: SerializedBundle | Record<string, unknown>,
+  bundle: SerializedBundle | Record<string, unknown> | Buffer,
   opts: { predicateType?: string; created?: string } = {},
 ): BuiltManifest {
   const config = { mediaType: EMPTY_CONFIG.mediaType, bytes: EMPTY_CONFIG.bytes, digest: sha256Digest(EMPTY_CONFIG.bytes) };
-  const layerBytes = Buffer.from(JSON.stringify(bundle));
+  // Bytes as given: a bundle whose JSON text itself is the case (a key twice).
+  const layerBytes = Buffer.isBuffer(bundle) ? bundle : Buffer.from(JSON.stringify(bundle));
   const layer = { mediaType: BUNDLE_V03_MEDIA_TYPE, bytes: layerBytes, digest: sha256Digest(layerBytes) };
   const json = {
     schemaVersion: 2,

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomInt, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomInt, sign, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import {
   bundleToJSON,
@@ -32,7 +32,18 @@ const OID_SIGSTORE_TSA_POLICY = '1.3.6.1.4.1.57264.2';
 export interface Identity {
   issuer: string;
   subject: string;
+  /**
+   * The value of the deprecated v1 issuer extension when it is to differ from
+   * `issuer` (which the v2 extension holds): a certificate whose two issuers
+   * disagree, as a broken or hostile CA could issue.
+   */
+  issuerV1?: string;
+  /** The SANs written instead of the one `subject` makes, in this order (otherNames, several names). */
+  sans?: SubjectAltName[];
 }
+
+/** One GeneralName; `otherName` is Fulcio's username SAN (type 1.3.6.1.4.1.57264.1.7 unless `oid` says otherwise). */
+export type SubjectAltName = { uri: string } | { email: string } | { dns: string } | { ip: Buffer } | { otherName: string; oid?: string };
 
 export type TrustedRootJson = Record<string, unknown>;
 
@@ -105,13 +116,17 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
 
   async function issueCertificate(identity: Identity): Promise<{ certificate: Buffer; privateKey: KeyObject }> {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    if (identity.sans) {
+      const ct = opts.ctLog === false ? undefined : ctLog;
+      return { certificate: await issueWithSans(identity, identity.sans, publicKey, caKeys, ct, clock), privateKey };
+    }
     const issued = toBuffer(
       await ca.issueCertificate({
         publicKey: publicKey.export({ type: 'spki', format: 'der' }),
         subjectAltName: identity.subject,
         // Fulcio writes the issuer twice: the deprecated raw-string extension and its DER successor.
         extensions: [
-          { oid: OID_FULCIO_ISSUER_V1, value: identity.issuer, legacy: true },
+          { oid: OID_FULCIO_ISSUER_V1, value: identity.issuerV1 ?? identity.issuer, legacy: true },
           { oid: OID_FULCIO_ISSUER_V2, value: identity.issuer },
         ],
       }),
@@ -348,4 +363,80 @@ function resign(der: Buffer, caKey: KeyObject): Buffer {
   // The mock CA signs with ECDSA P-384 / SHA-384; node's default ECDSA output is DER, as X.509 wants.
   const signature = sign('sha384', tbsBytes, caKey);
   return encodeTlv(0x30, Buffer.concat([tbsBytes, der.subarray(tbs.end, algorithm.end), encodeTlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]));
+}
+
+// ---- certificates with chosen SANs ------------------------------------------
+// The mock CA writes exactly one URI SAN. Fulcio also issues otherName SANs
+// (username identities), so for those the certificate is made here the way
+// the mock makes it (same issuer name, extensions, key usage, SCT from the
+// same CT log), with the SAN extension encoded as given.
+
+const OID_FULCIO_OTHERNAME = '1.3.6.1.4.1.57264.1.7';
+
+function encodeOid(oid: string): Buffer {
+  const [a, b, ...rest] = oid.split('.').map(Number);
+  const out = [a! * 40 + b!];
+  for (const arc of rest) {
+    const bytes = [arc & 0x7f];
+    for (let v = arc >>> 7; v > 0; v >>>= 7) bytes.unshift((v & 0x7f) | 0x80);
+    out.push(...bytes);
+  }
+  return encodeTlv(0x06, Buffer.from(out));
+}
+
+function generalName(san: SubjectAltName): Buffer {
+  if ('uri' in san) return encodeTlv(0x86, Buffer.from(san.uri));
+  if ('email' in san) return encodeTlv(0x81, Buffer.from(san.email));
+  if ('dns' in san) return encodeTlv(0x82, Buffer.from(san.dns));
+  if ('ip' in san) return encodeTlv(0x87, san.ip);
+  // OtherName ::= [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT UTF8String } (cryptoutils.MarshalOtherNameSAN)
+  const value = encodeTlv(0xa0, encodeTlv(0x0c, Buffer.from(san.otherName)));
+  return encodeTlv(0xa0, Buffer.concat([encodeOid(san.oid ?? OID_FULCIO_OTHERNAME), value]));
+}
+
+async function issueWithSans(
+  identity: Identity,
+  sans: SubjectAltName[],
+  publicKey: KeyObject,
+  caKeys: { privateKey: KeyObject; publicKey: KeyObject },
+  ct: CTLog | undefined,
+  clock: Date | undefined,
+): Promise<Buffer> {
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  const subtle = webcrypto.subtle;
+  const p384 = { name: 'ECDSA', namedCurve: 'P-384' };
+  const signingKey = await subtle.importKey('jwk', caKeys.privateKey.export({ format: 'jwk' }), p384, false, ['sign']);
+  const caPublic = await subtle.importKey('jwk', caKeys.publicKey.export({ format: 'jwk' }), p384, true, ['verify']);
+  const leaf = await subtle.importKey('spki', publicKey.export({ type: 'spki', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
+  const now = clock ?? new Date();
+  const params = {
+    serialNumber: '11182005',
+    notBefore: now,
+    notAfter: new Date(now.getTime() + 10 * 60_000),
+    issuer: 'CN=sigstore,O=sigstore.mock',
+    publicKey: leaf,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+    signingKey,
+    extensions: [
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.codeSigning]),
+      new x509.Extension('2.5.29.17', true, new Uint8Array(encodeTlv(0x30, Buffer.concat(sans.map(generalName))))),
+      await x509.SubjectKeyIdentifierExtension.create(leaf, false, webcrypto),
+      await x509.AuthorityKeyIdentifierExtension.create(caPublic, false, webcrypto),
+      new x509.Extension(OID_FULCIO_ISSUER_V1, false, new Uint8Array(Buffer.from(identity.issuerV1 ?? identity.issuer))),
+      new x509.Extension(OID_FULCIO_ISSUER_V2, false, new Uint8Array(encodeTlv(0x0c, Buffer.from(identity.issuer)))),
+    ],
+  };
+  if (ct) {
+    const precert = await x509.X509CertificateGenerator.create(params, webcrypto);
+    const issuerId = createHash('sha256')
+      .update(caKeys.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest();
+    const sct = Buffer.from(await ct.log(precert.rawData, new Uint8Array(issuerId).buffer));
+    // The SignedCertificateTimestampList as the mock CA writes it, in an OCTET STRING.
+    const list = encodeTlv(0x04, Buffer.concat([Buffer.from([0x00, sct.byteLength]), sct]));
+    params.extensions.push(new x509.Extension('1.3.6.1.4.1.11129.2.4.2', false, new Uint8Array(list)));
+  }
+  return Buffer.from((await x509.X509CertificateGenerator.create(params, webcrypto)).rawData);
 }

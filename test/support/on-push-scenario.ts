@@ -104,6 +104,8 @@ export interface HandlerOptions {
   otherHosts?: string[];
   /** Kept back from the invocation's remaining time (the handler's default otherwise). */
   publishMarginMs?: number;
+  /** More of the function's environment (SIGWATCH_KMS_ENDPOINTS…). */
+  env?: Record<string, string>;
 }
 
 export class OnPushScenario {
@@ -242,6 +244,7 @@ spec:
       SIGWATCH_TABLE: this.table,
       SIGWATCH_PUSH_QUEUE_URL: `https://sqs.${REGION}.amazonaws.com/000000000000/sigwatch-push`,
       SIGWATCH_GRACE_SECONDS: String(opts.grace ?? GRACE_SECONDS),
+      ...opts.env,
     });
     const clients: AwsClients = {
       s3: testS3Client(sc.s3.endpoint),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { GetPublicKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
-import { KmsKeyResolver, parseKmsReference } from '../../src/trust/kms.ts';
+import { KmsKeyResolver, kmsEndpointRefusal, parseKmsReference } from '../../src/trust/kms.ts';
 import { buildImage, generateKeyPair, legacySignatureManifest, signatureTag, signPayload, simpleSigningPayload, writeOciLayout } from '../support/index.ts';
 import { sigwatch } from '../support/cli.ts';
 
@@ -99,6 +99,53 @@ describe('AWS KMS key authorities', () => {
     const b = await resolver.resolve(`awskms:///${KEY_ARN}`);
     assert.equal(a, b);
     assert.equal(kms.commandCalls(GetPublicKeyCommand).length, 2);
+  });
+
+  it("trusts only AWS's own KMS endpoints for the key's region, and those the operator lists", () => {
+    const at = (endpoint: string, arn = KEY_ARN) => ({ ...parseKmsReference(`awskms:///${arn}`), endpoint });
+    for (const own of ['', 'kms.eu-west-1.amazonaws.com:443', 'KMS-FIPS.eu-west-1.amazonaws.com:443', 'kms.eu-west-1.amazonaws.com']) {
+      assert.equal(kmsEndpointRefusal(at(own), []), undefined, own);
+    }
+    const china = 'arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    assert.equal(kmsEndpointRefusal(at('kms.cn-north-1.amazonaws.com.cn:443', china), []), undefined);
+    assert.match(
+      kmsEndpointRefusal(at('kms.cn-north-1.amazonaws.com:443', china), []) ?? '',
+      /not one of AWS's own KMS endpoints for cn-north-1 \(kms\.cn-north-1\.amazonaws\.com\.cn,/,
+    );
+    for (const foreign of [
+      'kms.us-east-1.amazonaws.com:443',
+      'kms.eu-west-1.amazonaws.com:4443',
+      'kms.eu-west-1.amazonaws.com.evil.example:443',
+      'vpce-1.kms.eu-west-1.vpce.amazonaws.com:443',
+      'localhost:4566',
+    ]) {
+      assert.match(kmsEndpointRefusal(at(foreign), []) ?? '', /is not one of AWS's own KMS endpoints/, foreign);
+    }
+    assert.equal(
+      kmsEndpointRefusal(at('vpce-1.kms.eu-west-1.vpce.amazonaws.com:443'), ['VPCE-1.kms.eu-west-1.vpce.amazonaws.com']),
+      undefined,
+      'port 443 implied, case ignored',
+    );
+    assert.equal(kmsEndpointRefusal(at('localhost:4566'), ['localhost:4566']), undefined);
+    assert.match(kmsEndpointRefusal(at('localhost:4567'), ['localhost:4566']) ?? '', /SIGWATCH_KMS_ENDPOINTS=localhost:4567/);
+  });
+
+  it('refuses before making a client, and caches per endpoint', async () => {
+    let made = 0;
+    const resolver = new KmsKeyResolver(
+      async () => {
+        made++;
+        return new KMSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+      },
+      { allowedEndpoints: ['localhost:4566'] },
+    );
+    await assert.rejects(resolver.resolve(`awskms://attacker.example:443/${KEY_ARN}`), /endpoint attacker\.example:443 is not one of AWS's own/);
+    assert.equal(made, 0);
+    kms.on(GetPublicKeyCommand).resolves({ PublicKey: der });
+    await resolver.resolve(`awskms:///${KEY_ARN}`);
+    await resolver.resolve(`awskms://localhost:4566/${KEY_ARN}`);
+    await resolver.resolve(`awskms:///${KEY_ARN}`);
+    assert.equal(made, 2, 'one client per endpoint, the key kept per endpoint');
   });
 
   it('reads the account, region and endpoint of a reference', () => {

@@ -1,5 +1,7 @@
 import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
+import { VerificationError } from '../../errors.ts';
+import { parseEvidenceJson, refuseGoFieldVariants, type GoStruct } from '../strict-json.ts';
 import { eachLayer, readCosignTag, readLayer, verificationMaterial } from '../legacy-signature/fetch.ts';
 
 /** The layer media type of `cosign attest` (legacy format): a DSSE envelope (cosign `types.DssePayloadType`). */
@@ -62,13 +64,18 @@ export async function fetchLegacyAttestations(
   return { attestations: found, problems };
 }
 
+/** go-securesystemslib's `dsse.Envelope`, which cosign reads with Go's encoding/json (case-insensitive keys). */
+const DSSE_ENVELOPE: GoStruct = { payloadType: null, payload: null, signatures: [{ keyid: null, sig: null }] };
+
 /** A DSSE envelope as JSON (`payload` and `sig` base64), or why it is not one. */
 function parseEnvelope(bytes: Buffer): DsseEnvelope | { error: string } {
   let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return { error: 'DSSE envelope is not valid JSON' };
+    json = parseEvidenceJson(bytes.toString('utf8'), 'DSSE envelope');
+    refuseGoFieldVariants(json, DSSE_ENVELOPE, 'DSSE envelope');
+  } catch (err) {
+    if (err instanceof VerificationError) return { error: err.message };
+    throw err;
   }
   if (!isObject(json) || typeof json.payloadType !== 'string' || typeof json.payload !== 'string' || !Array.isArray(json.signatures)) {
     return { error: 'not a DSSE envelope (payloadType, payload, signatures)' };

@@ -1,4 +1,6 @@
 import { isObject } from '../../../json.ts';
+import { VerificationError } from '../../errors.ts';
+import { parseEvidenceJson } from '../strict-json.ts';
 
 /** The payload type of a DSSE envelope holding an in-toto statement (cosign `types.IntotoPayloadType`). */
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
@@ -15,15 +17,17 @@ const STATEMENT_FIELDS = new Set(['_type', 'subject', 'predicateType', 'predicat
 
 /**
  * Reads the statement a verified envelope carries. Like cosign (protojson into
- * in-toto's `Statement`), an unknown top-level field makes the statement
- * unreadable rather than silently ignored.
+ * in-toto's `Statement`), an unknown top-level field, or any key twice in one
+ * object (`subject` twice: JSON.parse would keep the last, protojson refuses),
+ * makes the statement unreadable rather than silently resolved.
  */
 export function parseStatement(payload: Buffer): Statement | { error: string } {
   let json: unknown;
   try {
-    json = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return { error: 'in-toto statement is not valid JSON' };
+    json = parseEvidenceJson(payload.toString('utf8'), 'in-toto statement');
+  } catch (err) {
+    if (err instanceof VerificationError) return { error: err.message };
+    throw err;
   }
   if (!isObject(json)) return { error: 'in-toto statement is not a JSON object' };
   const unknown = Object.keys(json).find((k) => !STATEMENT_FIELDS.has(k));

@@ -1,6 +1,9 @@
 import { endsEvidenceRead } from '../budget.ts';
 import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
+import { VerificationError } from '../../errors.ts';
+import { parseEvidenceJson } from '../strict-json.ts';
+import { bundleShapeProblem } from './shape.ts';
 
 /**
  * cosign v3 stores a signature as a sigstore bundle in an OCI artifact whose
@@ -60,13 +63,20 @@ export async function fetchReferrerBundles(repo: Repository, imageDigest: string
       const bytes = await repo.getBlob(layer, opts.maxLayerBytes);
       let json: unknown;
       try {
-        json = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        problems.push(`${source}: bundle is not valid JSON`);
+        // sigstore-go reads bundles with protojson: a field twice is no bundle to cosign, nor here.
+        json = parseEvidenceJson(bytes.toString('utf8'), 'bundle');
+      } catch (err) {
+        if (!(err instanceof VerificationError)) throw err;
+        problems.push(`${source}: ${err.message}`);
         continue;
       }
       if (!isObject(json)) {
         problems.push(`${source}: bundle is not a JSON object`);
+        continue;
+      }
+      const shape = bundleShapeProblem(json);
+      if (shape) {
+        problems.push(`${source}: ${shape}`);
         continue;
       }
       bundles.push({ digest: d.digest, json, source });

@@ -9,6 +9,7 @@ import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } 
 import type { HashAlgorithm } from '../../../policy/types.ts';
 import { VerificationError } from '../../errors.ts';
 import { SigwatchError } from '../../../errors.ts';
+import { parseEvidenceJson } from '../strict-json.ts';
 
 /** The predicate cosign v3 signs to say "this image is signed" (cosign `sign --new-bundle-format`). */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
@@ -114,12 +115,7 @@ function checkImageStatement(bundle: Bundle, imageDigest: string): void {
   const envelope = bundle.content.dsseEnvelope;
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE)
     throw new VerificationError('SUBJECT_MISMATCH', `DSSE payload type ${envelope.payloadType} is not an in-toto statement`);
-  let statement: unknown;
-  try {
-    statement = JSON.parse(Buffer.from(envelope.payload).toString('utf8'));
-  } catch {
-    throw new VerificationError('EVIDENCE_MALFORMED', 'in-toto statement is not valid JSON');
-  }
+  const statement = parseEvidenceJson(Buffer.from(envelope.payload).toString('utf8'), 'in-toto statement');
   if (!isObject(statement)) throw new VerificationError('EVIDENCE_MALFORMED', 'in-toto statement is not a JSON object');
   if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
     throw new VerificationError('SUBJECT_MISMATCH', `predicate type ${String(statement.predicateType)} is not a cosign signature (${COSIGN_SIGN_PREDICATE})`);

@@ -2,6 +2,8 @@ import { mapLimit } from '../../../map-limit.ts';
 import { endsEvidenceRead } from '../budget.ts';
 import type { Descriptor, ImageManifest, Repository } from '../../../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
+import { VerificationError } from '../../errors.ts';
+import { parseEvidenceJson, refuseGoFieldVariants, type GoStruct } from '../strict-json.ts';
 
 /** cosign's annotations on a signature layer (cosign `pkg/oci/static`). */
 const ANNOTATIONS = {
@@ -121,12 +123,16 @@ export function verificationMaterial(
   const out: { certificatePem?: string; chainPem?: string; rekorBundle?: unknown; rfc3161Timestamp?: unknown } = {};
   if (annotations[ANNOTATIONS.certificate]) out.certificatePem = annotations[ANNOTATIONS.certificate];
   if (annotations[ANNOTATIONS.chain]) out.chainPem = annotations[ANNOTATIONS.chain];
-  const bundle = parseJsonAnnotation(annotations[ANNOTATIONS.bundle], `${where}: bundle annotation`, problems);
+  const bundle = parseJsonAnnotation(annotations[ANNOTATIONS.bundle], 'bundle annotation', REKOR_BUNDLE, where, problems);
   if (bundle !== undefined) out.rekorBundle = bundle;
-  const timestamp = parseJsonAnnotation(annotations[ANNOTATIONS.rfc3161Timestamp], `${where}: timestamp annotation`, problems);
+  const timestamp = parseJsonAnnotation(annotations[ANNOTATIONS.rfc3161Timestamp], 'timestamp annotation', RFC3161_TIMESTAMP, where, problems);
   if (timestamp !== undefined) out.rfc3161Timestamp = timestamp;
   return out;
 }
+
+/** cosign's `bundle.RekorBundle` and `bundle.RFC3161Timestamp` (pkg/cosign/bundle), read with Go's encoding/json. */
+const REKOR_BUNDLE: GoStruct = { SignedEntryTimestamp: null, Payload: { body: null, integratedTime: null, logIndex: null, logID: null } };
+const RFC3161_TIMESTAMP: GoStruct = { SignedRFC3161Timestamp: null };
 
 function decodeBase64(s: string): Buffer | undefined {
   const t = s.trim();
@@ -134,12 +140,16 @@ function decodeBase64(s: string): Buffer | undefined {
   return Buffer.from(t, 'base64');
 }
 
-function parseJsonAnnotation(value: string | undefined, where: string, problems: string[]): unknown {
+/** An annotation's JSON as cosign reads it (no key twice, no case variant of its fields), or undefined with the problem. */
+function parseJsonAnnotation(value: string | undefined, what: string, shape: GoStruct, where: string, problems: string[]): unknown {
   if (value === undefined || value === '') return undefined;
   try {
-    return JSON.parse(value);
-  } catch {
-    problems.push(`${where} is not valid JSON`);
+    const json = parseEvidenceJson(value, what);
+    refuseGoFieldVariants(json, shape, what);
+    return json;
+  } catch (err) {
+    if (!(err instanceof VerificationError)) throw err;
+    problems.push(`${where}: ${err.message}`);
     return undefined;
   }
 }
