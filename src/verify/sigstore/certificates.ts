@@ -1,9 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { crypto as sigstoreCrypto, X509Certificate } from '@sigstore/core';
+import { EXTENSION_OID_SCT, X509Certificate, X509SCTExtension } from '@sigstore/core';
 import { VerificationError as SigstoreVerificationError, type TrustMaterial } from '@sigstore/verify';
-// Not re-exported by the package: the chain and SCT checks its Verifier runs, needed here one by one to cache their results.
-import { CertificateChainVerifier } from '@sigstore/verify/dist/key/certificate.js';
-import { verifySCTs } from '@sigstore/verify/dist/key/sct.js';
+import { certificatePath, encode, publicKeyOf, spkiOf } from './certificate-chain.ts';
 import { BoundedCache } from './bounded-cache.ts';
 import { certificateIdentity, type CertificateIdentity } from './certificate-identity.ts';
 
@@ -40,7 +38,7 @@ class Parsed implements ParsedCertificate {
     this.certificate = certificate;
   }
   get publicKey(): KeyObject {
-    return (this.key ??= sigstoreCrypto.createPublicKey(this.certificate.publicKey));
+    return (this.key ??= publicKeyOf(this.certificate));
   }
   get identity(): CertificateIdentity {
     return (this.names ??= certificateIdentity(this.certificate));
@@ -114,7 +112,7 @@ function verifyChain(leaf: X509Certificate, at: Date, trust: TrustMaterial): Ver
   for (const ca of trust.certificateAuthorities) {
     if (!(ca.validFor.start <= at && at <= ca.validFor.end)) continue;
     try {
-      const path = new CertificateChainVerifier({ trustedCerts: ca.certChain, untrustedCert: leaf, timestamp: at }).verify();
+      const path = certificatePath(leaf, ca.certChain, at);
       const from = Math.max(ca.validFor.start.getTime(), ...path.map((c) => c.notBefore.getTime()));
       const to = Math.min(ca.validFor.end.getTime(), ...path.map((c) => c.notAfter.getTime()));
       return { path, from, to };
@@ -128,11 +126,36 @@ function verifyChain(leaf: X509Certificate, at: Date, trust: TrustMaterial): Ver
 function verifiedScts(path: X509Certificate[], trust: TrustMaterial): Buffer[] {
   const [leaf, issuer] = path;
   if (!leaf || !issuer) throw new SigstoreVerificationError({ code: 'CERTIFICATE_ERROR', message: 'no issuer to verify SCTs with' });
-  const logs = verifySCTs(leaf, issuer, trust.ctlogs);
+  const logs = sctLogs(leaf, issuer, trust);
   for (let i = 0; i < logs.length; i++) {
     for (let j = i + 1; j < logs.length; j++) {
       if (logs[i]!.equals(logs[j]!)) throw new SigstoreVerificationError({ code: 'CERTIFICATE_ERROR', message: 'duplicate SCT' });
     }
   }
   return logs;
+}
+
+/**
+ * `@sigstore/verify`'s `verifySCTs`: every SCT embedded in the certificate
+ * must verify, over the precertificate (the issuer's key hash, then the TBS
+ * without the SCT extension), with a CT log of the trust material whose key
+ * was valid at the SCT's time; the log ids of those SCTs. The TBS is
+ * re-encoded with the extension left out instead of a parsed copy of the
+ * certificate with the extension removed.
+ */
+function sctLogs(leaf: X509Certificate, issuer: X509Certificate, trust: TrustMaterial): Buffer[] {
+  const extension = leaf.extensions.find((ext) => ext.subs[0]!.toOID() === EXTENSION_OID_SCT);
+  if (!extension) return [];
+  const scts = new X509SCTExtension(extension).signedCertificateTimestamps;
+  if (scts.length === 0) return [];
+  const tbs = encode(leaf.tbsCertificate, extension);
+  const length = Buffer.from([(tbs.length >> 16) & 0xff, (tbs.length >> 8) & 0xff, tbs.length & 0xff]);
+  const preCert = Buffer.concat([createHash('sha256').update(spkiOf(issuer)).digest(), length, tbs]);
+  return scts.map((sct) => {
+    const at = sct.datetime;
+    const logs = trust.ctlogs.filter((log) => log.logID.equals(sct.logID) && log.validFor.start <= at && at <= log.validFor.end);
+    if (!logs.some((log) => sct.verify(preCert, log.publicKey)))
+      throw new SigstoreVerificationError({ code: 'CERTIFICATE_ERROR', message: 'SCT verification failed' });
+    return sct.logID;
+  });
 }

@@ -119,6 +119,19 @@ describe('keyless verification with the certificate cache', () => {
     verifyKeylessSignature(inside, trust, STRICT);
   });
 
+  it('a certificate altered after issuance (its CA signature no longer verifies) fails, though the original is cached', async () => {
+    const { trust, good } = await cached();
+    const der = new X509Certificate(good.certificatePem!).raw;
+    const resigned = Buffer.from(der);
+    resigned[resigned.length - 1]! ^= 1; // the last byte of the CA's ECDSA signature
+    const pem = (bytes: Buffer) => `-----BEGIN CERTIFICATE-----\n${bytes.toString('base64')}\n-----END CERTIFICATE-----\n`;
+    failsWith(() => verifyKeylessSignature({ ...good, certificatePem: pem(resigned) }, trust, STRICT), 'UNTRUSTED_CHAIN');
+    // The same for its content: the SAN's "acme" made "Acme", the CA's signature kept.
+    const altered = Buffer.from(der);
+    altered[der.indexOf('github.com/acme') + 'github.com/'.length]! ^= 0x20;
+    failsWith(() => verifyKeylessSignature({ ...good, certificatePem: pem(altered) }, trust, STRICT), 'UNTRUSTED_CHAIN');
+  });
+
   it('a trust root without the certificate authority refuses the certificate another root has cached', async () => {
     const { signer, good } = await cached();
     // The same logs (so only the chain can fail), another CA.
@@ -149,6 +162,17 @@ describe('keyless verification with the certificate cache', () => {
     failsWith(() => verifyKeylessSignature(good, noCtLog, STRICT), 'UNTRUSTED_CHAIN');
     // ...unless the authority ignores SCTs, as with insecureIgnoreSCT.
     verifyKeylessSignature(good, noCtLog, { requireTlog: true, requireSct: false });
+  });
+
+  it('a root naming the same CT log with another key refuses the SCT another root has verified', async () => {
+    const { good } = await cached();
+    const ctlogs = rootJson.ctlogs as { publicKey: Record<string, unknown> }[];
+    const otherKey = (other.trustedRoot.ctlogs as { publicKey: { rawBytes: string } }[])[0]!.publicKey.rawBytes;
+    const wrongKey = trustMaterialFromJson(
+      { ...rootJson, ctlogs: ctlogs.map((log) => ({ ...log, publicKey: { ...log.publicKey, rawBytes: otherKey } })) },
+      'wrong CT key',
+    );
+    failsWith(() => verifyKeylessSignature(good, wrongKey, STRICT), 'UNTRUSTED_CHAIN');
   });
 
   it('a chain cached without SCTs (insecureIgnoreSCT) is still checked for SCTs when they are required', async () => {
