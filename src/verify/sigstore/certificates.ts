@@ -14,9 +14,10 @@ import { certificateIdentity, type CertificateIdentity } from './certificate-ide
  * is checked again every time. Both caches are bounded.
  */
 
-const PARSED_CAPACITY = 2048;
+// About 20 KiB each as parsed (a Fulcio certificate is 1–2 KB of DER): some 10–20 MiB at most.
+const PARSED_CAPACITY = 512;
 /** Per trust material: certificates whose chain verified, with the interval the result holds for. */
-const CHAINS_PER_TRUST = 1024;
+const CHAINS_PER_TRUST = 512;
 
 export interface ParsedCertificate {
   /** SHA-256 of the DER bytes, hex. */
