@@ -115,9 +115,8 @@ function verifyCandidate(bundle: Bundle, trust: TrustMaterial, need: { tlog: boo
 /** The bundle's leaf certificate, parsed (once per process), or undefined for a key-signed bundle. */
 function signingCertificate(bundle: Bundle): ParsedCertificate | undefined {
   const m = bundle.verificationMaterial.content;
-  const raw =
-    m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
   if (m.$case === 'publicKey') return undefined;
+  const raw = m.$case === 'certificate' ? m.certificate.rawBytes : m.x509CertificateChain.certificates[0]?.rawBytes;
   if (!raw) throw new VerificationError('NO_EVIDENCE', 'bundle has no leaf certificate');
   try {
     return parseCertificate(raw);
