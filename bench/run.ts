@@ -49,6 +49,7 @@ import {
   startRegistry,
   type BuiltManifest,
 } from '../test/support/index.ts';
+import { startCountingProxy } from '../test/support/tcp-proxy.ts';
 
 const N = Number(process.env.BENCH_IMAGES ?? 1000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
@@ -167,24 +168,34 @@ spec:
   console.log(
     'round trips per verified image (warm client; floor: tag→digest + signature manifest + signature blob + the referrers list, which cosign v3 reads for every image)',
   );
-  const trips: Record<string, { cold: number; warm: number; floor: number }> = {};
+  const trips: Record<string, { cold: number; warm: number; floor: number; warmConnections: number; coldConnections: number }> = {};
+  // Requests are counted by the client; TCP connections by a proxy in front of the registry, which the client is pointed at.
+  const proxy = await startCountingProxy(reg.host);
+  const proxied = () => new RegistryClient({ now: systemClock, insecureHosts: [proxy.host] });
   const cases: [string, (i: number) => string, number][] = [
-    ['legacy .sig, key, by tag', (i) => `${reg.host}/bench/keyed:v${i}`, 4],
-    ['legacy .sig, key, by digest', (i) => `${reg.host}/bench/keyed@${keyed[i]!.digest}`, 3],
-    ['legacy .sig, keyless, by digest', (i) => `${reg.host}/bench/keyless@${keyless[i]!.digest}`, 3],
+    ['legacy .sig, key, by tag', (i) => `${proxy.host}/bench/keyed:v${i}`, 4],
+    ['legacy .sig, key, by digest', (i) => `${proxy.host}/bench/keyed@${keyed[i]!.digest}`, 3],
+    ['legacy .sig, keyless, by digest', (i) => `${proxy.host}/bench/keyless@${keyless[i]!.digest}`, 3],
     // The referrers list, the bundle manifest and blob, and the (absent) .sig tag.
-    ['referrer bundle, keyless, by digest', (i) => `${reg.host}/bench/bundles@${bundled[i]!.image.digest}`, 4],
+    ['referrer bundle, keyless, by digest', (i) => `${proxy.host}/bench/bundles@${bundled[i]!.image.digest}`, 4],
   ];
   for (const [name, ref, floor] of cases) {
-    const client = newClient();
+    const client = proxied();
+    const before = proxy.connections;
     await verifyOne(client, ref(0));
     const cold = client.http.counter.total;
+    const coldConnections = proxy.connections - before;
     client.http.counter.reset();
+    const warmBefore = proxy.connections;
     for (let i = 1; i <= 10; i++) await verifyOne(client, ref(i % BUNDLED));
-    trips[name] = { cold, warm: client.http.counter.total / 10, floor };
-    line(name, `${trips[name].warm} warm (${cold} cold), floor ${floor}`);
+    trips[name] = { cold, warm: client.http.counter.total / 10, floor, coldConnections, warmConnections: (proxy.connections - warmBefore) / 10 };
+    line(
+      name,
+      `${trips[name].warm} requests warm (${cold} cold), floor ${floor}; new TCP connections ${trips[name].warmConnections} warm (${coldConnections} cold)`,
+    );
   }
   results.roundTrips = trips;
+  await proxy.close();
 
   // --- Latency against the floor ------------------------------------------------
   console.log('\nwarm latency per image, by digest, keyed legacy signature');

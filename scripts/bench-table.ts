@@ -23,7 +23,7 @@ interface Spread {
 export interface BenchResults {
   images: number;
   machine: string;
-  roundTrips: Record<string, { cold: number; warm: number; floor: number }>;
+  roundTrips: Record<string, { cold: number; warm: number; floor: number; warmConnections?: number; coldConnections?: number }>;
   latency: { p50: number; p99: number; floorP50: number; floorP99: number; ratioP50: number; ratioP99: number; ours?: Spread; floor?: Spread };
   throughput: Record<'keyed' | 'keyless', { imagesPerSecond: number; cpuMsPerImage: number }>;
   peakRssMiB: number;

@@ -31,7 +31,15 @@ const functionsDir = join(root, 'functions');
 const functions = readdirSync(functionsDir).filter((d) => statSync(join(functionsDir, d)).isDirectory());
 
 const results = await Promise.all([
-  build({ ...common, entryPoints: [join(root, 'src/cli/bin.ts')], outfile: join(root, 'dist/cli.js'), minify: true }),
+  // The CLI is split like the functions: `sigwatch --help` loads the dispatcher, each command its own chunks.
+  build({
+    ...common,
+    entryPoints: { cli: join(root, 'src/cli/bin.ts') },
+    outdir: join(root, 'dist'),
+    splitting: true,
+    chunkNames: 'cli.chunks/[name]-[hash]',
+    minify: true,
+  }),
   ...functions.map((name) =>
     build({
       ...common,

@@ -17,7 +17,8 @@ import { SigwatchError } from '../errors.ts';
 import { oneOf } from './args.ts';
 import { ASSOCIATIONS_CHECK } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
-import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
+import { EXIT_DENY, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import type { Io } from './io.ts';
 
 const HELP = helpText(ASSOCIATIONS_CHECK);
 

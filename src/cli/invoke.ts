@@ -22,7 +22,8 @@ import { openPolicySource } from '../store/source.ts';
 import { oneOf, requirePolicies } from './args.ts';
 import { INVOKE } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
-import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
+import { EXIT_DENY, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import type { Io } from './io.ts';
 
 const HELP = helpText(INVOKE);
 

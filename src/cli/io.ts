@@ -1,14 +1,9 @@
 /**
- * What every command shares with the process: exit codes (CLI-CONTRACT.md:
- * 0 admit / valid, 1 deny, fail closed, 2 usage or configuration error) and
- * its input and output. Apart from main.ts, so that commands import it
- * without importing the dispatcher that imports them.
+ * What every command shares with the process: its output and its clock.
+ * Apart from main.ts, so that commands import it without importing the
+ * dispatcher that imports them.
  */
 import type { Clock } from '../clock.ts';
-
-export const EXIT_OK = 0;
-export const EXIT_DENY = 1;
-export const EXIT_USAGE = 2;
 
 export interface Io {
   stdout: (s: string) => void;

@@ -5,7 +5,8 @@
 import { systemClock } from '../clock.ts';
 import { SigwatchError } from '../errors.ts';
 import { COMMANDS } from './commands.ts';
-import { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
+import { EXIT_DENY, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import type { Io } from './io.ts';
 import { nearest } from './spec.ts';
 
 export { EXIT_DENY, EXIT_OK, EXIT_USAGE, type Io };

@@ -8,7 +8,8 @@ import { collectPolicySet, policiesMatching, type LoadedPolicySet } from '../sto
 import { oneOf, requirePolicies } from './args.ts';
 import { POLICY_MATCH, POLICY_VALIDATE } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
-import { EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
+import { EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+import type { Io } from './io.ts';
 
 const VALIDATE_HELP = helpText(POLICY_VALIDATE);
 const MATCH_HELP = helpText(POLICY_MATCH);

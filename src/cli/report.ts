@@ -7,7 +7,8 @@ import { readVerdictsFile } from '../report/verdicts-file.ts';
 import { FileConfigSource } from '../store/config-object.ts';
 import { VerdictStore } from '../store/verdicts.ts';
 import { REPORT } from './commands.ts';
-import { EXIT_OK, type Io } from './io.ts';
+import { EXIT_OK } from './exit-codes.ts';
+import type { Io } from './io.ts';
 import { helpText, parseCommand } from './spec.ts';
 
 const HELP = helpText(REPORT);

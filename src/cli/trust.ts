@@ -5,7 +5,8 @@ import { publicGoodTufRoot, PUBLIC_GOOD_MIRROR, trustMaterialFromJson } from '..
 import { fetchTufTrustedRoot, remoteSource } from '../trust/tuf.ts';
 import { TRUST_REFRESH } from './commands.ts';
 import { helpText, parseCommand } from './spec.ts';
-import { EXIT_OK, type Io } from './io.ts';
+import { EXIT_OK } from './exit-codes.ts';
+import type { Io } from './io.ts';
 
 const HELP = helpText(TRUST_REFRESH);
 

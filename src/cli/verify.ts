@@ -21,7 +21,8 @@ import { helpText, parseCommand } from './spec.ts';
 import { deadline, withinDeadline } from '../deadline.ts';
 import type { Verdict } from '../verify/verdict.ts';
 import { formatVerdictText } from './format.ts';
-import { EXIT_DENY, EXIT_OK, type Io } from './io.ts';
+import { EXIT_DENY, EXIT_OK } from './exit-codes.ts';
+import type { Io } from './io.ts';
 import { fixedClock, type Clock } from '../clock.ts';
 
 const HELP = helpText(VERIFY);

@@ -6,7 +6,7 @@ import { withinDeadline } from '../deadline.ts';
 import { describe, expectOk, HttpClient, type HttpOptions, type HttpResponse } from './http.ts';
 import { parseManifest } from './manifest.ts';
 import { registryReferrers } from './referrers.ts';
-import { isDigest, type ImageRef } from './reference.ts';
+import { distributionProblem, isDigest, type ImageRef } from './reference.ts';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Descriptor, type Manifest, type Repository } from './types.ts';
 import type { Clock } from '../clock.ts';
 
@@ -35,6 +35,11 @@ export class RegistryClient {
   readonly http: HttpClient;
   private readonly credentials: CredentialLookup;
   private readonly insecure: Set<string>;
+  /**
+   * Challenges by origin (scheme, host and port), as containerd keys its auth
+   * handlers by the host that answered: learned only from the registry's own
+   * 401, never from a host a redirect led to.
+   */
   private readonly challenges = new Map<string, Challenge>();
   private readonly tokens: TokenCache;
   /** Token fetches under way, so concurrent requests for one scope share one. */
@@ -86,32 +91,57 @@ export class RegistryClient {
     credentials: CredentialLookup = this.credentials,
     signal?: AbortSignal,
   ): Promise<HttpResponse> {
-    const url = `${this.baseUrl(registry)}/v2/${repository}/${req.path}`;
-    const where = `${registry}/${repository}`;
+    const url = this.requestUrl(registry, repository, req.path);
+    const origin = new URL(url).origin;
     const credential = await credentials(registry, repository);
     const send = async () => {
       const headers: Record<string, string> = {};
       if (req.accept) headers.accept = req.accept;
-      const authorization = await this.authorization(registry, repository, credential, signal);
+      const authorization = await this.authorization(origin, registry, repository, credential, signal);
       if (authorization) headers.authorization = authorization;
       return this.http.send({ method: req.method, url, headers, maxBytes: req.maxBytes, ...(signal ? { signal } : {}) }, kind);
     };
     let res = await send();
     if (res.status === 401) {
+      // A host the registry redirected to (blob storage, a CDN) speaks for itself, not for the registry:
+      // its challenge is never learned as the registry's, so the registry's credentials never reach a realm it names.
+      if (originOf(res.url) !== origin) throw redirectAuthError(url, res, registry);
       const challenge = parseChallenge(res.headers.get('www-authenticate'));
       if (!challenge) throw authError(url, res.status, credential);
-      const known = this.challenges.get(registry);
-      this.challenges.set(registry, challenge);
+      const known = this.challenges.get(origin);
+      this.challenges.set(origin, challenge);
       // Same challenge as before: the token we sent was refused (expired, revoked); fetch a new one, once.
       if (JSON.stringify(known) === JSON.stringify(challenge) && challenge.scheme === 'bearer') {
-        this.tokens.delete(tokenKey(where, credential));
+        this.tokens.delete(tokenKey(origin, repository, credential));
       }
       if (challenge.scheme === 'basic' && credential?.kind !== 'basic') throw authError(url, res.status, credential);
       res = await send();
+      if (res.status === 401 && originOf(res.url) !== origin) throw redirectAuthError(url, res, registry);
       if (res.status === 401) throw authError(url, res.status, credential);
     }
+    if (res.status === 403 && originOf(res.url) !== origin) throw redirectAuthError(url, res, registry);
     if (res.status === 403) throw authError(url, res.status, credential);
     return res;
+  }
+
+  /**
+   * The URL of a request, built from a repository name the distribution
+   * grammar accepts (whatever parsed it): no `.` or `..` component, no escape,
+   * nothing URL parsing could fold into another repository's path. Parsing
+   * must leave the path exactly as built, or nothing is sent.
+   */
+  private requestUrl(registry: string, repository: string, path: string): string {
+    const problem = distributionProblem(registry, repository);
+    if (problem) throw new SigwatchError('REFERENCE_INVALID', `${registry}/${repository}: ${problem}: not a distribution repository name, nothing requested`);
+    const pathname = `/v2/${repository}/${path.split('?')[0]!}`;
+    const url = `${this.baseUrl(registry)}/v2/${repository}/${path}`;
+    if (new URL(url).pathname !== pathname) {
+      throw new SigwatchError(
+        'REFERENCE_INVALID',
+        `${registry}/${repository}: request path ${JSON.stringify(pathname.slice(0, 200))} would not be sent as written`,
+      );
+    }
+    return url;
   }
 
   /** Whether the registry may have the referrers API: false once it answered like one without. */
@@ -123,19 +153,21 @@ export class RegistryClient {
     this.withoutReferrersApi.add(registry);
   }
 
+  /** What goes with a request to `origin`: only what that origin's own challenge asked for. */
   private async authorization(
+    origin: string,
     registry: string,
     repository: string,
     credential: Credential | undefined,
     signal: AbortSignal | undefined,
   ): Promise<string | undefined> {
-    const challenge = this.challenges.get(registry);
+    const challenge = this.challenges.get(origin);
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') {
       return credential?.kind === 'basic' ? basicHeader(credential) : undefined;
     }
     const where = `${registry}/${repository}`;
-    const key = tokenKey(where, credential);
+    const key = tokenKey(origin, repository, credential);
     const cached = this.tokens.get(key);
     if (cached) return `Bearer ${cached}`;
     let pending = this.pendingTokens.get(key);
@@ -173,10 +205,26 @@ function checkReference(reference: string, location: string): void {
   }
 }
 
-/** A token's scope is one repository, and who asked: two pull secrets for one repository get separate tokens. */
-function tokenKey(where: string, credential: Credential | undefined): string {
+/**
+ * A token's scope is one repository of one origin, and who asked: two pull
+ * secrets for one repository get separate tokens.
+ */
+function tokenKey(origin: string, repository: string, credential: Credential | undefined): string {
   const who = credential ? (credential.kind === 'basic' ? credential.username : credential.kind) : 'anonymous';
-  return `${where}|${who}`;
+  return `${origin}/${repository}|${who}`;
+}
+
+/** `scheme://host:port` of a URL (the port only when not the scheme's default, as URL.origin gives it). */
+function originOf(url: string): string {
+  return new URL(url).origin;
+}
+
+/** A host the registry redirected to refused the request, which carried no credentials and never will. */
+function redirectAuthError(url: string, res: HttpResponse, registry: string): SigwatchError {
+  return new SigwatchError(
+    'REGISTRY_AUTH',
+    `${describe(url)}: redirected to ${new URL(res.url).host}, which answered HTTP ${res.status}; the credentials for ${registry} go only to ${registry} and to the token service its own challenge names, never to a host it redirects to`,
+  );
 }
 
 function authError(url: string, status: number, credential: Credential | undefined): SigwatchError {

@@ -146,7 +146,12 @@ export class HttpClient {
         if (new URL(url).protocol === 'https:' && next.protocol === 'http:') {
           throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(url)}: redirect from https to http refused`);
         }
-        if (next.origin !== new URL(url).origin) headers = withoutAuthorization(headers);
+        if (next.origin !== new URL(url).origin) {
+          // A body (a token request's refresh token) is a credential too: it never follows to another origin.
+          if (req.body !== undefined)
+            throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(url)}: redirect of a ${req.method} with a body to ${next.host} refused`);
+          headers = withoutAuthorization(headers);
+        }
         url = next.toString();
         continue;
       }

@@ -1,5 +1,6 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { SigwatchError } from '../errors.ts';
 import { assertDigest } from './digest.ts';
 import { parseManifest } from './manifest.ts';
@@ -39,6 +40,8 @@ export class OciLayout implements Repository {
   readonly location: string;
   private readonly root: string;
   private index: Promise<ImageIndex> | undefined;
+  /** The layout folder with every symbolic link resolved: what files must stay inside. */
+  private realRoot: Promise<string> | undefined;
 
   constructor(path: string) {
     this.root = resolve(path);
@@ -167,13 +170,9 @@ export class OciLayout implements Repository {
   }
 
   private async readIndex(): Promise<ImageIndex> {
-    let text: string;
-    try {
-      text = await readFile(join(this.root, 'index.json'), 'utf8');
-    } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no index.json (not an OCI image layout)' : (err as Error).message;
-      throw new SigwatchError('LAYOUT_INVALID', `${this.location}: ${why}`);
-    }
+    const bytes = await this.readFile(INDEX_FILE, MAX_INDEX_BYTES);
+    if (bytes === undefined) throw new SigwatchError('LAYOUT_INVALID', `${this.location}: no index.json (not an OCI image layout)`);
+    const text = bytes.toString('utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -187,29 +186,122 @@ export class OciLayout implements Repository {
     return parseManifest(Buffer.from(text), { where: `${this.location}/index.json` }).json as ImageIndex;
   }
 
+  /** `blobs/<alg>/<hex>`, relative to the layout. */
   private blobPath(digest: string): string {
     if (!isDigest(digest)) throw new SigwatchError('LAYOUT_INVALID', `${this.location}: unsupported digest "${digest}"`);
     const [alg, hex] = digest.split(':') as [string, string];
-    return join(this.root, 'blobs', alg, hex);
+    return join('blobs', alg, hex);
   }
 
   private async blobSize(digest: string): Promise<number | undefined> {
-    try {
-      return (await stat(this.blobPath(digest))).size;
-    } catch {
-      return undefined;
-    }
+    return (await this.inspect(this.blobPath(digest)))?.size;
   }
 
   private async readBlob(digest: string, maxBytes: number): Promise<Buffer | undefined> {
-    const path = this.blobPath(digest);
-    const size = await this.blobSize(digest);
-    if (size === undefined) return undefined;
-    if (size > maxBytes) {
-      throw new SigwatchError('TOO_LARGE', `${this.location}@${digest}: ${size} bytes exceeds the ${maxBytes}-byte limit`);
-    }
-    const bytes = await readFile(path);
+    const bytes = await this.readFile(this.blobPath(digest), maxBytes);
+    if (bytes === undefined) return undefined;
     assertDigest(bytes, digest, `${this.location}@${digest}`);
     return bytes;
   }
+
+  /**
+   * Where a file of the layout really is, and its size, or undefined when it
+   * does not exist. Only a regular file inside the layout folder is one: a
+   * symbolic link may point elsewhere in the layout (some tools share blobs so),
+   * never out of it (`/dev/zero`, another team's files); a FIFO, device, socket
+   * or folder is refused, as nothing in a layout is one.
+   */
+  private async inspect(file: string): Promise<{ real: string; size: number } | undefined> {
+    let real: string;
+    try {
+      real = await realpath(join(this.root, file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw this.unreadable(file, err);
+    }
+    const root = await this.resolvedRoot();
+    const inside = relative(root, real);
+    if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+      throw new SigwatchError('LAYOUT_INVALID', `${this.location}: ${file} leads through a symbolic link to ${real}, outside the layout`);
+    }
+    const st = await lstat(real).catch((err: unknown) => {
+      throw this.unreadable(file, err);
+    });
+    if (!st.isFile()) throw new SigwatchError('LAYOUT_INVALID', `${this.location}: ${file} is ${kindOf(st)}, not a regular file`);
+    return { real, size: st.size };
+  }
+
+  /**
+   * A file of the layout, at most `maxBytes`, or undefined when it does not
+   * exist. The type and size are checked again on the opened handle (fstat)
+   * before a byte is read, and the file is opened without blocking and without
+   * following a link, so a FIFO put there after the check cannot hang the read
+   * and a file grown since cannot be read past the cap.
+   */
+  private async readFile(file: string, maxBytes: number): Promise<Buffer | undefined> {
+    const found = await this.inspect(file);
+    if (!found) return undefined;
+    const tooLarge = (size: number | string) =>
+      new SigwatchError('TOO_LARGE', `${this.location}: ${file}: ${size} bytes exceeds the ${maxBytes}-byte limit (not read)`);
+    if (found.size > maxBytes) throw tooLarge(found.size);
+    let handle;
+    try {
+      handle = await open(found.real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    } catch (err) {
+      throw this.unreadable(file, err);
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new SigwatchError('LAYOUT_INVALID', `${this.location}: ${file} is ${kindOf(st)}, not a regular file`);
+      if (st.size > maxBytes) throw tooLarge(st.size);
+      // One byte more than the size says: a file still growing is caught, not read on.
+      const buffer = Buffer.alloc(st.size + 1);
+      let length = 0;
+      while (length < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+      }
+      if (length > st.size) throw tooLarge(`more than ${st.size}`);
+      return buffer.subarray(0, length);
+    } catch (err) {
+      if (err instanceof SigwatchError) throw err;
+      throw this.unreadable(file, err);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private resolvedRoot(): Promise<string> {
+    this.realRoot ??= realpath(this.root).catch((err: unknown) => {
+      throw this.unreadable('.', err);
+    });
+    return this.realRoot;
+  }
+
+  private unreadable(file: string, err: unknown): SigwatchError {
+    const code = (err as NodeJS.ErrnoException).code;
+    return new SigwatchError('LAYOUT_INVALID', `${this.location}: ${file} cannot be read${code ? ` (${code})` : ''}`, { cause: err });
+  }
+}
+
+const INDEX_FILE = 'index.json';
+/** index.json lists descriptors only: a manifest's cap is ample. */
+const MAX_INDEX_BYTES = MAX_MANIFEST_BYTES;
+
+function kindOf(st: {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSymbolicLink(): boolean;
+}): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a file';
 }

@@ -62,6 +62,55 @@ export function parseReference(input: string): ImageRef {
   throw new SigwatchError('REFERENCE_INVALID', `could not parse reference: ${input} (${reason})`);
 }
 
+/**
+ * A reference sigwatch will fetch from a registry. go-containerregistry's
+ * parse (what policy globs are matched against, above) checks characters, not
+ * structure: `host/dev/../prod/app` passes it, is matched against dev's globs,
+ * and Node's URL handling would then fetch `prod/app`. So a reference to fetch
+ * must also be one the distribution reference grammar (distribution/reference
+ * `regexp.go`, what a registry serves) accepts: the stricter of the two wins.
+ */
+export function parseFetchableReference(input: string): ImageRef {
+  const ref = parseReference(input);
+  const problem =
+    distributionProblem(ref.registry, ref.repository) ??
+    (ref.tag !== undefined && !DISTRIBUTION_TAG_RE.test(ref.tag) ? `tag "${ref.tag}" does not start with a letter, digit or "_"` : undefined);
+  if (problem) throw new SigwatchError('REFERENCE_INVALID', `could not parse reference: ${input} (${problem}: not a distribution reference)`);
+  return ref;
+}
+
+/**
+ * Why a registry and repository are not a distribution name, or undefined when
+ * they are: every path component lowercase letters and digits joined by one
+ * `.`, one or two `_`, or dashes (so no `.`, `..` or empty component, no `%`),
+ * the host a DNS-like name, IPv4 or bracketed IPv6 with an optional port, and
+ * the whole name at most 255 characters.
+ */
+export function distributionProblem(registry: string, repository: string): string | undefined {
+  const bad = repository.split('/').find((component) => !PATH_COMPONENT_RE.test(component));
+  if (bad !== undefined)
+    return bad === ''
+      ? `empty path component in "${clip(repository)}"`
+      : `path component "${clip(bad)}" of "${clip(repository)}" is not lowercase letters and digits joined by ".", "_", "__" or "-"`;
+  if (!DOMAIN_RE.test(registry)) return `registry "${clip(registry)}" is not a host name, IPv4 or [IPv6] address with an optional port`;
+  // distribution counts the name as it normalises it: `docker.io/library/ubuntu`.
+  const name = `${registry === DEFAULT_REGISTRY ? REGISTRY_ALIAS : registry}/${repository}`;
+  if (name.length > NAME_TOTAL_LENGTH_MAX) return `name of ${name.length} characters is longer than ${NAME_TOTAL_LENGTH_MAX}`;
+  return undefined;
+}
+
+/** A name quoted in a reason: enough to recognise, never the whole of a huge one. */
+function clip(s: string): string {
+  return s.length > 120 ? `${s.slice(0, 120)}…` : s;
+}
+
+// distribution/reference regexp.go, written out.
+const PATH_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN_RE = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`);
+const DISTRIBUTION_TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const NAME_TOTAL_LENGTH_MAX = 255;
+
 /** `name.NewRepository(input)`; throws with go-containerregistry's message. */
 export function parseRepository(input: string, opts: NameOptions = {}): RepositoryRef {
   if (input.length === 0) throw badName('a repository name must be specified');

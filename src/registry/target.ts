@@ -1,6 +1,6 @@
 import { SigwatchError } from '../errors.ts';
 import { OciLayout } from './layout.ts';
-import { isDigest, parseReference, type ImageRef } from './reference.ts';
+import { isDigest, parseFetchableReference, type ImageRef } from './reference.ts';
 import type { Repository } from './types.ts';
 
 /** An image to verify: in a registry, or in an OCI image layout folder. */
@@ -11,11 +11,16 @@ export type ImageTarget =
 
 const LAYOUT_PREFIX = 'oci:';
 
-/** `oci:PATH:TAG`, `oci:PATH@sha256:HEX`, or a registry reference. */
+/**
+ * `oci:PATH:TAG`, `oci:PATH@sha256:HEX`, or a registry reference, which must
+ * be a distribution reference as well as a go-containerregistry one (see
+ * parseFetchableReference): the name policies are matched against is then the
+ * repository fetched. So is `--as`, the name a layout's image stands for.
+ */
 export function parseImageTarget(input: string, opts: { as?: string } = {}): ImageTarget {
-  if (!input.startsWith(LAYOUT_PREFIX)) return { kind: 'registry', input, ref: parseReference(input) };
+  if (!input.startsWith(LAYOUT_PREFIX)) return { kind: 'registry', input, ref: parseFetchableReference(input) };
   const target = parseLayoutTarget(input);
-  return opts.as === undefined ? target : { ...target, as: parseReference(opts.as) };
+  return opts.as === undefined ? target : { ...target, as: parseFetchableReference(opts.as) };
 }
 
 function parseLayoutTarget(input: string): ImageTarget & { kind: 'layout' } {

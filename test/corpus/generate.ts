@@ -399,6 +399,31 @@ const BAD_REFERENCES: [string, string][] = [
 for (const [n, r] of BAD_REFERENCES) {
   add('references', n, { why: `reference ${n}`, reference: r, expect: { code: 'REFERENCE_INVALID', message: '.' } });
 }
+add('references', 'encoded-dot-dot', {
+  why: 'a `..` component percent-encoded, which URL parsing would decode and fold',
+  reference: 'ghcr.io/dev/%2e%2e/prod/app:v1',
+  expect: { code: 'REFERENCE_INVALID', message: '.' },
+});
+
+// Names go-containerregistry's parse accepts (it checks characters, not structure; policy globs
+// are matched as it names them) but the distribution grammar refuses: refused before any fetch.
+const NOT_DISTRIBUTION: [string, string, string, string][] = [
+  ['dot-dot-component', 'ghcr.io/dev/../prod/app:v1', 'matched against dev/** while URL parsing fetches prod/app', 'path component "\\.\\."'],
+  ['dot-dot-digest', `ghcr.io/dev/../prod/app@sha256:${HEX}`, 'a pinned prod digest under dev\'s name', 'path component "\\.\\."'],
+  ['dot-dot-first', 'ghcr.io/../prod/app', 'a `..` right after the host', 'path component "\\.\\."'],
+  ['dot-dot-docker-hub', 'dev/../prod', 'a Docker Hub short name with `..`', 'path component "\\.\\."'],
+  ['dot-component', 'ghcr.io/dev/./app', 'a `.` component URL parsing would drop', 'path component "\\."'],
+  ['three-dots', 'ghcr.io/dev/.../app', 'a component of dots only', 'path component "\\.\\.\\."'],
+  ['empty-component', 'ghcr.io/team//app', 'an empty component URL parsing keeps but a registry would not serve', 'empty path component'],
+  ['trailing-slash', 'ghcr.io/team/app/', 'an empty last component', 'empty path component'],
+  ['leading-dash', 'ghcr.io/-team/app', 'a component starting with a separator', 'path component "-team"'],
+  ['double-dot-inside', 'ghcr.io/team/a..b', 'two periods as one separator', 'path component "a\\.\\.b"'],
+  ['host-underscore', 'my_registry.example.com/team/app', 'a host name character DNS does not have', 'registry "my_registry\\.example\\.com"'],
+  ['tag-leading-dot', 'ghcr.io/team/app:.hidden', 'a tag the distribution grammar refuses', 'tag "\\.hidden"'],
+];
+for (const [n, r, why, message] of NOT_DISTRIBUTION) {
+  add('references', n, { why, reference: r, expect: { code: 'REFERENCE_INVALID', message, grammar: 'distribution' } });
+}
 
 // ---------------------------------------------------------------------------
 // manifests: the bytes stored as an image's `.sig` manifest (an OCI layout)

@@ -32,6 +32,22 @@ describe('registry HTTP', () => {
     }
   });
 
+  it('never carries a request body (a refresh token) to another origin on a redirect', async () => {
+    const other = await startHttpServer((_req, res) => res.end('{}'));
+    const realm = await startHttpServer((_req, res) => res.writeHead(307, { location: `${other.url}/token` }).end());
+    try {
+      const http = new HttpClient(fast);
+      await assert.rejects(
+        http.send({ method: 'POST', url: `${realm.url}/token`, body: 'grant_type=refresh_token&refresh_token=s3cret', maxBytes: 100 }, 'token'),
+        (e: SigwatchError) => e.code === 'REGISTRY_PROTOCOL' && e.message === `${realm.host}/token: redirect of a POST with a body to ${other.host} refused`,
+      );
+      assert.equal(other.requests.length, 0);
+    } finally {
+      await realm.close();
+      await other.close();
+    }
+  });
+
   it('stops a redirect loop', async () => {
     const server = await startHttpServer((_req, res) => res.writeHead(302, { location: '/again' }).end());
     try {

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isDigest, parseGoUrl, parseReference, parseRegistry, parseRepository, withDigest, withTag } from '../../src/registry/reference.ts';
+import {
+  isDigest,
+  parseFetchableReference,
+  parseGoUrl,
+  parseReference,
+  parseRegistry,
+  parseRepository,
+  withDigest,
+  withTag,
+} from '../../src/registry/reference.ts';
 
 // Name tables from go-containerregistry pkg/name *_test.go, written out as data.
 const DIGEST = 'sha256:deadb33fdeadb33fdeadb33fdeadb33fdeadb33fdeadb33fdeadb33fdeadb33f';
@@ -171,5 +180,41 @@ describe('parseGoUrl (Go net/url)', () => {
     assert.ok(parseGoUrl('https://slsa.dev/provenance/v1', { request: true }));
     assert.ok(parseGoUrl('/absolute', { request: true }));
     assert.throws(() => parseGoUrl('spdxjson', { request: true }), { message: 'parse "spdxjson": invalid URI for request' });
+  });
+});
+
+describe('parseFetchableReference: go-containerregistry and the distribution grammar both', () => {
+  it('takes what registries serve', () => {
+    for (const name of [
+      'ubuntu',
+      'library/ubuntu:22.04',
+      'localhost:5000/app',
+      '127.0.0.1:5000/a/b/c:dev',
+      '[::1]:5000/app',
+      'ghcr.io/org/a__b/c--d/e.f_g:v1',
+      `ghcr.io/org/app:v1@${DIGEST}`,
+      'GHCR.io/org/app',
+      'ghcr.io/org/app:_tag',
+    ]) {
+      assert.deepEqual(parseFetchableReference(name), parseReference(name), name);
+    }
+  });
+
+  it('refuses what go-containerregistry takes but no registry serves, naming the part', () => {
+    for (const [name, part] of [
+      ['ghcr.io/dev/../prod/app', 'path component "\\.\\." of "dev/\\.\\./prod/app"'],
+      ['ghcr.io/a//b', 'empty path component in "a//b"'],
+      ['ghcr.io/-a/b.', 'path component "-a"'],
+      ['ghcr.io/a___b', 'path component "a___b"'],
+      ['my_host.example/app', 'registry "my_host\\.example"'],
+      ['ghcr.io/org/app:.hidden-tag', 'tag "\\.hidden-tag"'],
+      [`ghcr.io/${'a/'.repeat(124)}app`, 'name of 259 characters is longer than 255'],
+    ] as const) {
+      assert.ok(parseReference(name));
+      assert.throws(() => parseFetchableReference(name), {
+        code: 'REFERENCE_INVALID',
+        message: new RegExp(`^could not parse reference: ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(${part}.*: not a distribution reference\\)$`),
+      });
+    }
   });
 });

@@ -199,3 +199,28 @@ describe('registry faults through sigwatch verify', () => {
     assert.equal(server.requests.length, 0, 'only TLS handshakes reached it, never an HTTP request');
   });
 });
+
+describe('request paths built from validated names', () => {
+  it('refuses, before any request, a repository the distribution grammar refuses, however it reached the client (source.oci, a caller)', async () => {
+    const server = await startHttpServer((_req, res) => res.writeHead(404).end());
+    try {
+      const client = new RegistryClient({ now: testNow, insecureHosts: [server.host], backoffMs: 1 });
+      for (const repository of ['dev/../prod/app', 'dev/./app', 'dev//app', 'dev/%2e%2e/app', '../app', 'app/']) {
+        await assert.rejects(
+          client.repository({ registry: server.host, repository }).getManifest('v1'),
+          (e: SigwatchError) =>
+            e.code === 'REFERENCE_INVALID' && e.message.startsWith(`${server.host}/${repository}: `) && /nothing requested$/.test(e.message),
+          repository,
+        );
+      }
+      assert.equal(server.requests.length, 0);
+      assert.equal(await client.repository({ registry: server.host, repository: 'team/a__b/c--d.e' }).getManifest('v1'), undefined);
+      assert.deepEqual(
+        server.requests.map((r) => r.url),
+        ['/v2/team/a__b/c--d.e/manifests/v1'],
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { isObject } from '../../../json.ts';
 import type { Repository } from '../../../registry/types.ts';
-import { readCosignTag, readLayer, verificationMaterial } from '../legacy-signature/fetch.ts';
+import { eachLayer, readCosignTag, readLayer, verificationMaterial } from '../legacy-signature/fetch.ts';
 
 /** The layer media type of `cosign attest` (legacy format): a DSSE envelope (cosign `types.DssePayloadType`). */
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
@@ -45,21 +45,21 @@ export async function fetchLegacyAttestations(
   const read = await readCosignTag(repo, imageDigest, 'att', opts.tagPrefix);
   if ('problems' in read) return { attestations: [], problems: read.problems };
   const { source, layers } = read;
-  const attestations: LegacyAttestation[] = [];
-  const problems: string[] = [];
-  for (const [i, layer] of layers.entries()) {
-    const where = `${source} layer ${i}`;
-    const annotations = layer.annotations ?? {};
-    const bytes = await readLayer(repo, layer, opts.maxLayerBytes, where, problems);
-    if (!bytes) continue;
-    const envelope = parseEnvelope(bytes);
-    if ('error' in envelope) {
-      problems.push(`${where}: ${envelope.error}`);
-      continue;
-    }
-    attestations.push({ digest: layer.digest, envelope, source, ...verificationMaterial(annotations, where, problems) });
-  }
-  return { attestations, problems };
+  const { found, problems } = await eachLayer(
+    layers,
+    async (layer, where, problems): Promise<LegacyAttestation | undefined> => {
+      const bytes = await readLayer(repo, layer, opts.maxLayerBytes, where, problems);
+      if (!bytes) return undefined;
+      const envelope = parseEnvelope(bytes);
+      if ('error' in envelope) {
+        problems.push(`${where}: ${envelope.error}`);
+        return undefined;
+      }
+      return { digest: layer.digest, envelope, source, ...verificationMaterial(layer.annotations ?? {}, where, problems) };
+    },
+    source,
+  );
+  return { attestations: found, problems };
 }
 
 /** A DSSE envelope as JSON (`payload` and `sig` base64), or why it is not one. */

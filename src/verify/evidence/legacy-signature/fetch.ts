@@ -1,3 +1,4 @@
+import { mapLimit } from '../../../map-limit.ts';
 import { endsEvidenceRead } from '../budget.ts';
 import type { Descriptor, ImageManifest, Repository } from '../../../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
@@ -57,26 +58,47 @@ export async function fetchLegacySignatures(
   const read = await readCosignTag(repo, imageDigest, 'sig', opts.tagPrefix);
   if ('problems' in read) return { signatures: [], problems: read.problems };
   const { source, layers } = read;
-  const signatures: CosignSignature[] = [];
-  const problems: string[] = [];
-  for (const [i, layer] of layers.entries()) {
-    const where = `${source} layer ${i}`;
-    const annotations = layer.annotations ?? {};
-    const b64 = annotations[ANNOTATIONS.signature];
-    if (b64 === undefined) {
-      problems.push(`${where}: no ${ANNOTATIONS.signature} annotation`);
-      continue;
-    }
-    const signature = decodeBase64(b64);
-    if (!signature) {
-      problems.push(`${where}: signature annotation is not base64`);
-      continue;
-    }
-    const payload = await readLayer(repo, layer, opts.maxLayerBytes, where, problems);
-    if (!payload) continue;
-    signatures.push({ digest: layer.digest, payload, signature, ...verificationMaterial(annotations, where, problems), source });
-  }
-  return { signatures, problems };
+  const { found, problems } = await eachLayer(
+    layers,
+    async (layer, where, problems): Promise<CosignSignature | undefined> => {
+      const annotations = layer.annotations ?? {};
+      const b64 = annotations[ANNOTATIONS.signature];
+      if (b64 === undefined) {
+        problems.push(`${where}: no ${ANNOTATIONS.signature} annotation`);
+        return undefined;
+      }
+      const signature = decodeBase64(b64);
+      if (!signature) {
+        problems.push(`${where}: signature annotation is not base64`);
+        return undefined;
+      }
+      const payload = await readLayer(repo, layer, opts.maxLayerBytes, where, problems);
+      if (!payload) return undefined;
+      return { digest: layer.digest, payload, signature, ...verificationMaterial(annotations, where, problems), source };
+    },
+    source,
+  );
+  return { signatures: found, problems };
+}
+
+/** Layers fetched at once per `.sig`/`.att` manifest: a hundred layers cost a few round-trip times, not a hundred. */
+const LAYER_CONCURRENCY = 8;
+
+/**
+ * `read` over each layer, LAYER_CONCURRENCY at a time, with what it found
+ * and the problems it noted kept in the layers' order. An error that ends
+ * the read (endsEvidenceRead) ends it for all.
+ */
+export async function eachLayer<T>(
+  layers: readonly Descriptor[],
+  read: (layer: Descriptor, where: string, problems: string[]) => Promise<T | undefined>,
+  source: string,
+): Promise<{ found: T[]; problems: string[] }> {
+  const results = await mapLimit(layers, LAYER_CONCURRENCY, async (layer, i) => {
+    const problems: string[] = [];
+    return { value: await read(layer, `${source} layer ${i}`, problems), problems };
+  });
+  return { found: results.flatMap((r) => (r.value === undefined ? [] : [r.value])), problems: results.flatMap((r) => r.problems) };
 }
 
 /** A layer's blob, or undefined with the reason in `problems`; an unreachable registry is the caller's to report. */
