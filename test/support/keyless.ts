@@ -65,6 +65,12 @@ export interface KeylessFixture {
   trustedRoot: TrustedRootJson;
   /** Signs like `cosign sign` keyless; `timestamp` adds an RFC 3161 timestamp over the signature. */
   signKeyless(payload: Buffer, identity: Identity, opts?: { timestamp?: boolean }): Promise<KeylessSignature>;
+  /**
+   * One cosign invocation: one certificate for `identity`, then any number of
+   * signatures with it, each with its own Rekor entry (`logAt` dates that entry
+   * instead of the fixture's clock, e.g. after the certificate expired).
+   */
+  signer(identity: Identity): Promise<KeylessSigner>;
   /** Signs like `cosign attest --new-bundle-format`: a DSSE bundle with a `dsse` Rekor entry. */
   signDsseKeyless(payloadType: string, payload: Buffer, identity: Identity): Promise<SerializedBundle>;
   writeTrustedRoot(path: string): Promise<void>;
@@ -74,6 +80,11 @@ export interface KeylessFixture {
   logDsse(envelopeJson: string, payload: Buffer, signature: Buffer, verifierPem: string): Promise<TransparencyLogEntry>;
   /** An RFC 3161 timestamp (DER TimeStampResp) over these signature bytes from this fixture's TSA. */
   timestamp(signature: Buffer): Promise<Buffer>;
+}
+
+export interface KeylessSigner {
+  certificatePem: string;
+  sign(payload: Buffer, opts?: { timestamp?: boolean; logAt?: Date }): Promise<KeylessSignature>;
 }
 
 /** The shape the mock Rekor returns, keyed by entry UUID. */
@@ -135,8 +146,17 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
     return { certificate, privateKey };
   }
 
-  async function logEntry(body: object, kind: string): Promise<{ entry: RekorLogEntry; tlogEntry: TransparencyLogEntry }> {
-    const logged = Object.values((await tlog.log(body)) as Record<string, RekorLogEntry>);
+  async function logEntry(body: object, kind: string, at?: Date): Promise<{ entry: RekorLogEntry; tlogEntry: TransparencyLogEntry }> {
+    const clocked = tlog as unknown as { getCurrentTime: () => number };
+    const now = clocked.getCurrentTime;
+    if (at) clocked.getCurrentTime = () => at.getTime();
+    let response: unknown;
+    try {
+      response = await tlog.log(body);
+    } finally {
+      clocked.getCurrentTime = now;
+    }
+    const logged = Object.values(response as Record<string, RekorLogEntry>);
     const entry = logged[0];
     if (!entry) throw new Error('mock Rekor returned no entry');
     const proof = entry.verification.inclusionProof;
@@ -188,6 +208,46 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
     return tlogEntry;
   }
 
+  async function signWith(
+    certificate: Buffer,
+    privateKey: KeyObject,
+    payload: Buffer,
+    signOpts: { timestamp?: boolean; logAt?: Date } = {},
+  ): Promise<KeylessSignature> {
+    const certificatePem = new X509Certificate(certificate).toString();
+    const signature = sign('sha256', payload, privateKey);
+    const digest = sha256(payload);
+    // Rekor's stored form of a hashedrekord v0.0.1 entry (what cosign's verifier re-derives).
+    const { entry, tlogEntry } = await logEntry(
+      {
+        apiVersion: '0.0.1',
+        kind: 'hashedrekord',
+        spec: {
+          data: { hash: { algorithm: 'sha256', value: digest.toString('hex') } },
+          signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(certificatePem).toString('base64') } },
+        },
+      },
+      'hashedrekord',
+      signOpts.logAt,
+    );
+    const bundle: Bundle = toMessageSignatureBundle({ digest, signature, certificate });
+    bundle.verificationMaterial.tlogEntries = [tlogEntry];
+    const rfc3161 = signOpts.timestamp ? await timestamp(signature) : undefined;
+    if (rfc3161) bundle.verificationMaterial.timestampVerificationData = { rfc3161Timestamps: [{ signedTimestamp: rfc3161 }] };
+    const result: KeylessSignature = {
+      certificatePem,
+      chainPem,
+      signature: signature.toString('base64'),
+      rekorBundle: {
+        SignedEntryTimestamp: entry.verification.signedEntryTimestamp,
+        Payload: { body: entry.body, integratedTime: entry.integratedTime, logIndex: entry.logIndex, logID: entry.logID },
+      },
+      bundle: bundleToJSON(bundle),
+    };
+    if (rfc3161) result.rfc3161Timestamp = { SignedRFC3161Timestamp: rfc3161.toString('base64') };
+    return result;
+  }
+
   return {
     trustedRoot,
     logDsse,
@@ -195,37 +255,12 @@ export async function createKeylessFixture(opts: { clock?: Date; ctLog?: boolean
 
     async signKeyless(payload, identity, signOpts = {}) {
       const { certificate, privateKey } = await issueCertificate(identity);
-      const certificatePem = new X509Certificate(certificate).toString();
-      const signature = sign('sha256', payload, privateKey);
-      const digest = sha256(payload);
-      // Rekor's stored form of a hashedrekord v0.0.1 entry (what cosign's verifier re-derives).
-      const { entry, tlogEntry } = await logEntry(
-        {
-          apiVersion: '0.0.1',
-          kind: 'hashedrekord',
-          spec: {
-            data: { hash: { algorithm: 'sha256', value: digest.toString('hex') } },
-            signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(certificatePem).toString('base64') } },
-          },
-        },
-        'hashedrekord',
-      );
-      const bundle: Bundle = toMessageSignatureBundle({ digest, signature, certificate });
-      bundle.verificationMaterial.tlogEntries = [tlogEntry];
-      const rfc3161 = signOpts.timestamp ? await timestamp(signature) : undefined;
-      if (rfc3161) bundle.verificationMaterial.timestampVerificationData = { rfc3161Timestamps: [{ signedTimestamp: rfc3161 }] };
-      const result: KeylessSignature = {
-        certificatePem,
-        chainPem,
-        signature: signature.toString('base64'),
-        rekorBundle: {
-          SignedEntryTimestamp: entry.verification.signedEntryTimestamp,
-          Payload: { body: entry.body, integratedTime: entry.integratedTime, logIndex: entry.logIndex, logID: entry.logID },
-        },
-        bundle: bundleToJSON(bundle),
-      };
-      if (rfc3161) result.rfc3161Timestamp = { SignedRFC3161Timestamp: rfc3161.toString('base64') };
-      return result;
+      return signWith(certificate, privateKey, payload, signOpts);
+    },
+
+    async signer(identity) {
+      const { certificate, privateKey } = await issueCertificate(identity);
+      return { certificatePem: new X509Certificate(certificate).toString(), sign: (payload, signOpts) => signWith(certificate, privateKey, payload, signOpts) };
     },
 
     async logKeySignature(payload, signature, publicKeyPem) {

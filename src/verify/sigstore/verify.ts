@@ -1,9 +1,8 @@
 import { verify as verifySignatureBytes, type KeyObject } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
-import { crypto as sigstoreCrypto, dsse, type X509Certificate } from '@sigstore/core';
+import { dsse } from '@sigstore/core';
 import { toSignedEntity, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
-// Not re-exported by the package: the same chain check its Verifier runs, needed alone when SCTs are ignored.
-import { verifyCertificateChain } from '@sigstore/verify/dist/key/certificate.js';
+import { parseCertificate, verifyCertificateAt, type ParsedCertificate } from './certificates.ts';
 import type { PublicKey } from '../../trust/keys.ts';
 import type { HashAlgorithm } from '../../policy/types.ts';
 import { fromSigstore, VerificationError } from '../errors.ts';
@@ -80,39 +79,55 @@ function narrowed(bundle: Bundle, keep: { tlog: boolean; timestamps: RFC3161Entr
 }
 
 function verifyCandidate(bundle: Bundle, trust: TrustMaterial, need: { tlog: boolean; sct: boolean }, data?: Buffer): void {
-  const entity = toSignedEntity(bundle, data);
   const thresholds = { tlogThreshold: need.tlog ? 1 : 0, ctlogThreshold: need.sct ? 1 : 0, timestampThreshold: 1 };
-  if (need.sct || entity.key.$case !== 'certificate') {
-    run(() => new Verifier(trust, thresholds).verify(entity));
+  const leaf = signingCertificate(bundle);
+  if (!leaf) {
+    run(() => new Verifier(trust, thresholds).verify(toSignedEntity(bundle, data)));
     return;
   }
-  // insecureIgnoreSCT: @sigstore/verify checks every embedded SCT whatever its
-  // ctlogThreshold, and refuses one from a log the root lacks. cosign skips the
-  // check entirely, so the certificate is taken apart from its SCTs: the
-  // timestamps, log entries and signature are verified with the certificate's
-  // key as the signer, then its chain to the root's CAs at each of those times.
-  const leaf = entity.key.certificate;
-  const asKey: SignedEntity = { ...entity, key: { $case: 'public-key', hint: '' } };
-  const withLeafKey: TrustMaterial = { ...trust, publicKey: () => ({ publicKey: leafKey(leaf), validFor: () => true }) };
-  run(() => new Verifier(withLeafKey, thresholds).verify(asKey));
-  const times = entityTimes(entity);
-  // The verifier counted at least one; never check a chain at no time at all (that would be "now").
-  if (times.length === 0)
+  // The Verifier is given the certificate's key as the signer, and checks the
+  // timestamps, log entries and signature as for a certificate; where it would
+  // check the certificate (after the timestamps, before the log entries, at
+  // each verified time) it asks the trust material whether the key is valid
+  // then, and that answer is the chain and SCT check, from the process cache
+  // when this certificate already verified against this trust material at a
+  // time the cached result covers. With insecureIgnoreSCT the SCTs are not
+  // looked at at all (@sigstore/verify would refuse one from a log the root lacks).
+  let checkedAt = 0;
+  const signer: TrustMaterial = {
+    ...trust,
+    publicKey: () => ({
+      publicKey: leaf.publicKey,
+      validFor: (at: Date) => {
+        // Throws @sigstore/verify's CERTIFICATE_ERROR with its reason, rather than a bare "not valid for timestamp".
+        verifyCertificateAt(leaf, at, trust, need.sct);
+        checkedAt++;
+        return true;
+      },
+    }),
+  };
+  run(() => new Verifier(signer, { ...thresholds, ctlogThreshold: 0 }).verify(toSignedEntity(withKeyHint(bundle), data)));
+  // The verifier counted at least one time; never accept a certificate checked at no time at all.
+  if (checkedAt === 0)
     throw new VerificationError('TIMESTAMP', 'TIMESTAMP_ERROR: no verified time to check the certificate at', { sigstoreCode: 'TIMESTAMP_ERROR' });
-  for (const at of times) run(() => verifyCertificateChain(at, leaf, trust.certificateAuthorities));
 }
 
-function leafKey(leaf: X509Certificate) {
-  return sigstoreCrypto.createPublicKey(leaf.publicKey);
+/** The bundle's leaf certificate, parsed (once per process), or undefined for a key-signed bundle. */
+function signingCertificate(bundle: Bundle): ParsedCertificate | undefined {
+  const m = bundle.verificationMaterial.content;
+  if (m.$case === 'publicKey') return undefined;
+  const raw = m.$case === 'certificate' ? m.certificate.rawBytes : m.x509CertificateChain.certificates[0]?.rawBytes;
+  if (!raw) throw new VerificationError('NO_EVIDENCE', 'bundle has no leaf certificate');
+  try {
+    return parseCertificate(raw);
+  } catch (err) {
+    throw new VerificationError('EVIDENCE_MALFORMED', "the bundle's certificate is not a valid X.509 certificate", { cause: err });
+  }
 }
 
-/** The times the verifier just checked: log integrated times and TSA signing times. */
-function entityTimes(entity: SignedEntity): Date[] {
-  return entity.timestamps.flatMap((t) => {
-    if (t.$case === 'timestamp-authority') return [t.timestamp.signingTime];
-    const seconds = Number(t.tlogEntry.integratedTime);
-    return seconds > 0 ? [new Date(seconds * 1000)] : [];
-  });
+/** The same bundle naming its signer by an (empty) key hint: the signed entity then carries no certificate to parse again. */
+function withKeyHint(bundle: Bundle): Bundle {
+  return { ...bundle, verificationMaterial: { ...bundle.verificationMaterial, content: { $case: 'publicKey', publicKey: { hint: '' } } } };
 }
 
 function run<T>(fn: () => T): T {

@@ -1,7 +1,7 @@
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, type TrustMaterial } from '@sigstore/verify';
-import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import type { CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import { parseCertificate, type ParsedCertificate } from '../../sigstore/certificates.ts';
 import { legacySignatureBundle } from '../legacy-signature/as-bundle.ts';
 import type { DsseEnvelope, LegacyAttestation } from './fetch.ts';
 import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
@@ -108,7 +108,7 @@ export function verifyLegacyAttestationKeyless(att: LegacyAttestation, trust: Tr
     try {
       const bundle = legacyBundle(att, signature, { withLog: true });
       verifyKeylessEvidence(bundle, trust, req);
-      return certificateIdentity(leafCertificate(bundle));
+      return leafCertificate(bundle).identity;
     } catch (err) {
       lastError = err;
     }
@@ -166,7 +166,7 @@ export function verifyAttestationBundle(
   const leaf = leafCertificate(bundle);
   verifyKeylessEvidence(bundle, how.trust, how.req);
   requireInToto(envelope);
-  return { envelope, signer: { identity: certificateIdentity(leaf) } };
+  return { envelope, signer: { identity: leaf.identity } };
 }
 
 /** A signature by another key is the common case: say so rather than echo the library's crypto error. */
@@ -177,10 +177,10 @@ function plainKeyMismatch(err: unknown): unknown {
   return err;
 }
 
-function leafCertificate(bundle: Bundle): X509Certificate {
+function leafCertificate(bundle: Bundle): ParsedCertificate {
   const m = bundle.verificationMaterial.content;
   const raw =
     m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
   if (!raw) throw new VerificationError('NO_EVIDENCE', 'bundle has no certificate (not a keyless signature)');
-  return X509Certificate.parse(Buffer.from(raw));
+  return parseCertificate(raw);
 }

@@ -1,10 +1,11 @@
 import { verify } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { dsse, X509Certificate } from '@sigstore/core';
+import { dsse } from '@sigstore/core';
 import type { TrustMaterial } from '@sigstore/verify';
 import { isObject } from '../../../json.ts';
 import type { PublicKey } from '../../../trust/keys.ts';
-import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import type { CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import { parseCertificate, type ParsedCertificate } from '../../sigstore/certificates.ts';
 import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { HashAlgorithm } from '../../../policy/types.ts';
 import { VerificationError } from '../../errors.ts';
@@ -36,7 +37,7 @@ export function verifyImageBundle(json: unknown, imageDigest: string, trust: Tru
   const leaf = leafCertificate(bundle);
   verifyKeylessEvidence(bundle, trust, req);
   checkImageStatement(bundle, imageDigest);
-  return certificateIdentity(leaf);
+  return leaf.identity;
 }
 
 /**
@@ -101,12 +102,12 @@ function otherHash(bundle: Bundle, keys: PublicKey[], hash: HashAlgorithm): Hash
   return undefined;
 }
 
-function leafCertificate(bundle: Bundle): X509Certificate {
+function leafCertificate(bundle: Bundle): ParsedCertificate {
   const m = bundle.verificationMaterial.content;
   const raw =
     m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
   if (!raw) throw new VerificationError('NO_EVIDENCE', 'bundle has no certificate (not a keyless signature)');
-  return X509Certificate.parse(Buffer.from(raw));
+  return parseCertificate(raw);
 }
 
 /** The statement must be cosign's signature predicate with this image among its subjects. */

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { pem, X509Certificate } from '@sigstore/core';
+import { assertBundleV01, BUNDLE_V01_MEDIA_TYPE, type Bundle } from '@sigstore/bundle';
+import { pem } from '@sigstore/core';
+import { HashAlgorithm } from '@sigstore/protobuf-specs';
+import { parseCertificate } from '../../sigstore/certificates.ts';
 import { isObject } from '../../../json.ts';
 import type { CosignSignature } from './types.ts';
 import { VerificationError } from '../../errors.ts';
@@ -12,27 +14,31 @@ import { VerificationError } from '../../errors.ts';
  * timestamp and the entry's body against the signature.
  */
 export function legacySignatureBundle(sig: CosignSignature, key?: { hint: string; hash: 'sha256' | 'sha384' | 'sha512' }): Bundle {
-  const json = {
+  const hash = key?.hash ?? 'sha256';
+  // Built as the protobuf object itself, not as its JSON form read back: no base64 round trip per signature.
+  const bundle: Bundle = {
     // v0.1 is the bundle version whose Rekor evidence is a signed entry timestamp alone.
-    mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
+    mediaType: BUNDLE_V01_MEDIA_TYPE,
     verificationMaterial: {
       // A key-made signature names its key by hint; a keyless one carries its certificates.
-      ...(key ? { publicKey: { hint: key.hint } } : { x509CertificateChain: certificateChain(sig) }),
+      content: key ? { $case: 'publicKey', publicKey: { hint: key.hint } } : { $case: 'x509CertificateChain', x509CertificateChain: certificateChain(sig) },
       tlogEntries: sig.rekorBundle === undefined ? [] : [rekorEntry(sig.rekorBundle)],
       timestampVerificationData: { rfc3161Timestamps: rfc3161(sig.rfc3161Timestamp) },
     },
-    messageSignature: {
-      messageDigest: {
-        algorithm: `SHA2_${(key?.hash ?? 'sha256').slice(3)}`,
-        digest: createHash(key?.hash ?? 'sha256')
-          .update(sig.payload)
-          .digest('base64'),
+    content: {
+      $case: 'messageSignature',
+      messageSignature: {
+        messageDigest: { algorithm: HASH_ALGORITHMS[hash], digest: createHash(hash).update(sig.payload).digest() },
+        signature: sig.signature,
       },
-      signature: sig.signature.toString('base64'),
     },
   };
-  return bundleFromJSON(json);
+  // The structural checks bundleFromJSON makes of a v0.1 bundle (the Rekor entry's promise, the signature present...).
+  assertBundleV01(bundle);
+  return bundle;
 }
+
+const HASH_ALGORITHMS = { sha256: HashAlgorithm.SHA2_256, sha384: HashAlgorithm.SHA2_384, sha512: HashAlgorithm.SHA2_512 } as const;
 
 /** Fulcio's chain is two certificates; ten leaves room for private CAs and bounds the work of a hostile annotation. */
 const MAX_CHAIN_CERTIFICATES = 10;
@@ -46,10 +52,10 @@ function certificateChain(sig: CosignSignature) {
       `certificate chain of ${certificates.length - 1} certificates is longer than the ${MAX_CHAIN_CERTIFICATES} sigwatch accepts`,
     );
   }
-  // The verifier reads only the leaf; cosign refuses an unparseable chain, and so do we.
+  // The verifier reads only the leaf; cosign refuses an unparseable chain, and so do we (each parsed once per process).
   certificates.forEach((der, i) => {
     try {
-      X509Certificate.parse(Buffer.from(der));
+      parseCertificate(der);
     } catch {
       throw new VerificationError(
         'EVIDENCE_MALFORMED',
@@ -57,7 +63,7 @@ function certificateChain(sig: CosignSignature) {
       );
     }
   });
-  return { certificates: certificates.map((der) => ({ rawBytes: der.toString('base64') })) };
+  return { certificates: certificates.map((der) => ({ rawBytes: der })) };
 }
 
 function pemBlocks(text: string): Buffer[] {
@@ -76,9 +82,10 @@ function rekorEntry(bundle: unknown) {
   if (typeof body !== 'string' || typeof integratedTime !== 'number' || typeof logIndex !== 'number' || typeof logID !== 'string') {
     throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor bundle Payload needs body, integratedTime, logIndex and logID');
   }
+  const canonicalizedBody = Buffer.from(body, 'base64');
   let entry: { kind?: unknown; apiVersion?: unknown } | null;
   try {
-    entry = JSON.parse(Buffer.from(body, 'base64').toString('utf8')) as typeof entry;
+    entry = JSON.parse(canonicalizedBody.toString('utf8')) as typeof entry;
   } catch {
     throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor bundle Payload.body is not base64 of a JSON entry');
   }
@@ -87,18 +94,19 @@ function rekorEntry(bundle: unknown) {
     throw new VerificationError('EVIDENCE_MALFORMED', 'Rekor entry body has no kind/apiVersion');
   return {
     logIndex: String(logIndex),
-    logId: { keyId: Buffer.from(logID, 'hex').toString('base64') },
+    logId: { keyId: Buffer.from(logID, 'hex') },
     kindVersion: { kind: entry.kind, version: entry.apiVersion },
     integratedTime: String(integratedTime),
-    inclusionPromise: { signedEntryTimestamp: bundle.SignedEntryTimestamp },
-    canonicalizedBody: body,
+    inclusionPromise: { signedEntryTimestamp: Buffer.from(bundle.SignedEntryTimestamp, 'base64') },
+    inclusionProof: undefined,
+    canonicalizedBody,
   };
 }
 
-function rfc3161(annotation: unknown): { signedTimestamp: string }[] {
+function rfc3161(annotation: unknown): { signedTimestamp: Buffer }[] {
   if (annotation === undefined) return [];
   if (!isObject(annotation) || typeof annotation.SignedRFC3161Timestamp !== 'string') {
     throw new VerificationError('EVIDENCE_MALFORMED', 'RFC 3161 timestamp annotation lacks SignedRFC3161Timestamp');
   }
-  return [{ signedTimestamp: annotation.SignedRFC3161Timestamp }];
+  return [{ signedTimestamp: Buffer.from(annotation.SignedRFC3161Timestamp, 'base64') }];
 }

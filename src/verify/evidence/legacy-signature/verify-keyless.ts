@@ -1,6 +1,6 @@
-import { X509Certificate } from '@sigstore/core';
 import type { TrustMaterial } from '@sigstore/verify';
-import { certificateIdentity, type CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import type { CertificateIdentity } from '../../sigstore/certificate-identity.ts';
+import { parseCertificate } from '../../sigstore/certificates.ts';
 import { legacySignatureBundle } from './as-bundle.ts';
 import { verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { CosignSignature } from './types.ts';
@@ -23,5 +23,5 @@ export function verifyKeylessSignature(sig: CosignSignature, trust: TrustMateria
   if (leaf.$case !== 'x509CertificateChain' || !leaf.x509CertificateChain.certificates[0]) {
     throw new VerificationError('NO_EVIDENCE', 'bundle has no leaf certificate');
   }
-  return certificateIdentity(X509Certificate.parse(Buffer.from(leaf.x509CertificateChain.certificates[0].rawBytes)));
+  return parseCertificate(leaf.x509CertificateChain.certificates[0].rawBytes).identity;
 }
