@@ -46,8 +46,10 @@ const spread = (s: Spread | undefined, fallback: number) =>
 /** The table, as markdown lines. */
 export function renderBenchTable(r: BenchResults): string {
   const rows: [string, string][] = [];
-  for (const [name, t] of Object.entries(r.roundTrips))
-    rows.push([`registry requests per image: ${name}`, `${t.warm} warm, ${t.cold} cold (floor ${t.floor})`]);
+  for (const [name, t] of Object.entries(r.roundTrips)) {
+    const connections = t.warmConnections === undefined ? '' : `; new TCP connections ${t.warmConnections} warm, ${t.coldConnections} cold`;
+    rows.push([`registry requests per image: ${name}`, `${t.warm} warm, ${t.cold} cold (floor ${t.floor})${connections}`]);
+  }
   rows.push([
     'warm latency, keyed, by digest (interleaved with its floor: the same requests with `fetch` + `crypto.verify`)',
     `p50 ${ms(r.latency.p50)} / p99 ${ms(r.latency.p99)}; floor p50 ${ms(r.latency.floorP50)} / p99 ${ms(r.latency.floorP99)} (${r.latency.ratioP50.toFixed(2)}× / ${r.latency.ratioP99.toFixed(2)}×)`,
