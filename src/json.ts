@@ -3,6 +3,28 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * How many objects and arrays a JSON text opens, counted up to `limit` (then
+ * `limit + 1`), strings skipped. Linear and allocation-free: run before
+ * `JSON.parse` so that a few megabytes of `[{},{},…]` are refused before
+ * they become millions of live objects.
+ */
+export function containerCount(text: string, limit: number): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string: to the next quote not escaped.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if ((c === 0x7b || c === 0x5b) && ++count > limit) return count;
+  }
+  return count;
+}
+
 /** A key that occurs twice in one JSON object, and where (`critical.image`, `subject[0].digest`; `` for the top level). */
 export interface DuplicateKey {
   key: string;

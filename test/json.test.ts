@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { duplicateKey, goFieldMatches } from '../src/json.ts';
+import { containerCount, duplicateKey, goFieldMatches } from '../src/json.ts';
 
 describe('duplicateKey', () => {
   it('finds a key twice in one object, at any depth, with its path', () => {
@@ -48,5 +48,13 @@ describe('goFieldMatches (Go encoding/json field names)', () => {
     assert.equal(goFieldMatches('critica', 'critical'), false);
     assert.equal(goFieldMatches('crıtical', 'critical'), false, 'dotless i does not fold to i');
     assert.equal(goFieldMatches('docker_manifest_digest', 'docker-manifest-digest'), false);
+  });
+});
+
+describe('containerCount', () => {
+  it('counts objects and arrays outside strings, and stops past the limit', () => {
+    assert.equal(containerCount('{"a":[{},[]],"b":"{[\\"["}', 100), 4);
+    assert.equal(containerCount('[[[[[[', 3), 4);
+    assert.equal(containerCount('"unterminated {', 10), 0);
   });
 });

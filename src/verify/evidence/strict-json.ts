@@ -1,4 +1,7 @@
-import { duplicateKey, goFieldMatches, isObject } from '../../json.ts';
+import { containerCount, duplicateKey, goFieldMatches, isObject } from '../../json.ts';
+
+/** Objects and arrays one piece of evidence may hold: pushed content must not become millions of live objects. */
+const MAX_EVIDENCE_CONTAINERS = 200_000;
 import { VerificationError } from '../errors.ts';
 
 /**
@@ -11,6 +14,10 @@ import { VerificationError } from '../errors.ts';
  * `what` names the document in the reason (`in-toto statement`).
  */
 export function parseEvidenceJson(text: string, what: string): unknown {
+  // Real evidence has a few hundred; a large SBOM statement tens of thousands.
+  if (containerCount(text, MAX_EVIDENCE_CONTAINERS) > MAX_EVIDENCE_CONTAINERS) {
+    throw new VerificationError('EVIDENCE_MALFORMED', `${what} has more than ${MAX_EVIDENCE_CONTAINERS} JSON objects and arrays; not read`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);

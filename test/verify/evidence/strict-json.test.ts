@@ -16,6 +16,13 @@ describe('parseEvidenceJson', () => {
     assert.deepEqual(parseEvidenceJson('{"a":[1]}', 'bundle'), { a: [1] });
   });
 
+  it('refuses millions of tiny objects before parsing them, and counts none inside strings', () => {
+    const flood = `[${'{},'.repeat(300_000)}{}]`;
+    assert.throws(() => parseEvidenceJson(flood, 'bundle'), malformed(/^bundle has more than 200000 JSON objects and arrays; not read$/));
+    const quoted = JSON.stringify({ payload: '{['.repeat(300_000) });
+    assert.equal((parseEvidenceJson(quoted, 'bundle') as { payload: string }).payload.length, 600_000);
+  });
+
   it('refuseGoFieldVariants: case variants of struct fields, in nested structs and list elements', () => {
     const shape = { payload: null, signatures: [{ sig: null }] } as const;
     assert.throws(() => refuseGoFieldVariants({ payload: 'a', Payload: 'b' }, shape, 'envelope'), malformed(/"Payload", which cosign .* reads as "payload"/));
