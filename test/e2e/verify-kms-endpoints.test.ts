@@ -1,3 +1,4 @@
+import { AWS_KMS_TEST_ACCESS_KEY_ID, AWS_KMS_TEST_SECRET_KEY, AWS_KMS_TEST_SESSION_TOKEN, assertNoSecrets } from '../support/secrets.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -35,9 +36,9 @@ const server = createServer((socket) => {
 let endpoint: string;
 const saved: Record<string, string | undefined> = {};
 const CREDENTIALS = {
-  AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-  AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-  AWS_SESSION_TOKEN: 'session-token-that-must-not-leave',
+  AWS_ACCESS_KEY_ID: AWS_KMS_TEST_ACCESS_KEY_ID,
+  AWS_SECRET_ACCESS_KEY: AWS_KMS_TEST_SECRET_KEY,
+  AWS_SESSION_TOKEN: AWS_KMS_TEST_SESSION_TOKEN,
   AWS_EC2_METADATA_DISABLED: 'true',
 };
 
@@ -91,7 +92,7 @@ describe('awskms:// endpoints a policy names', () => {
         `so no signed request is sent to it; an operator who trusts it allows it with SIGWATCH_KMS_ENDPOINTS=${endpoint} (the functions) or --kms-endpoint ${endpoint} (sigwatch verify)`,
     );
     assert.equal(connections.length, 0, 'no connection reached the policy’s endpoint');
-    assert.doesNotMatch(r.stdout + r.stderr, /session-token-that-must-not-leave|AKIAIOSFODNN7EXAMPLE/);
+    assertNoSecrets(r.stdout + r.stderr, 'sigwatch verify output');
   });
 
   it('refuses AWS look-alikes and another region’s endpoint', async () => {

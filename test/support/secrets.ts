@@ -58,6 +58,10 @@ export const EXTERNAL_ID = 'local-external-id-0001';
 export const EXTERNAL_ID_ROTATED = 'ext-rotated-0002';
 // Bearer token of the registry fault matrix.
 export const FAULT_MATRIX_BEARER_TOKEN = 'fault-matrix-bearer-token';
+// Credentials in the environment of the KMS-endpoint CLI test: a refused endpoint must see none of them.
+export const AWS_KMS_TEST_ACCESS_KEY_ID = 'AKIDKMSENDPOINTS';
+export const AWS_KMS_TEST_SECRET_KEY = 'kms-endpoint-test-secret-key';
+export const AWS_KMS_TEST_SESSION_TOKEN = 'session-token-that-must-not-leave';
 // The token a hostile realm would hand out (registry-credentials): sigwatch must never ask it for one.
 export const EVIL_REALM_TOKEN = 'evil-token';
 // The secret the leak guard's own test prints on purpose.
@@ -101,6 +105,9 @@ const LIST: [string, string, string[]][] = [
   ['ExternalId (rotated)', EXTERNAL_ID_ROTATED, []],
   ['fault-matrix bearer token', FAULT_MATRIX_BEARER_TOKEN, []],
   ['hostile realm token (registry-credentials)', EVIL_REALM_TOKEN, []],
+  ['AWS access key id (KMS endpoints)', AWS_KMS_TEST_ACCESS_KEY_ID, []],
+  ['AWS secret key (KMS endpoints)', AWS_KMS_TEST_SECRET_KEY, []],
+  ['AWS session token (KMS endpoints)', AWS_KMS_TEST_SESSION_TOKEN, []],
   ['leak-guard canary', LEAK_GUARD_CANARY, []],
 ];
 
