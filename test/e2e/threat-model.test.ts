@@ -4,6 +4,7 @@
  * another group's (acme/retail's) role, registry and KMS keys. Each hostile
  * record sits in a batch beside a healthy one, which still gets its verdict.
  */
+import { kmsPolicyYaml } from '../support/samples.ts';
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -44,15 +45,7 @@ describe('threat model: a policy author of one group', () => {
     await s3.put(
       BUCKET,
       'policies/acme/payments/kms-deputy.yaml',
-      `apiVersion: policy.sigstore.dev/v1beta1
-kind: ClusterImagePolicy
-metadata: {name: kms-deputy}
-spec:
-  images: [{glob: "**/team/kmsdeputy*"}]
-  authorities:
-  - name: retail-key
-    key: {kms: "awskms:///${RETAIL_KMS_KEY}"}
-`,
+      kmsPolicyYaml('kms-deputy', '**/team/kmsdeputy*', `awskms:///${RETAIL_KMS_KEY}`, 'retail-key'),
     );
   });
   beforeEach(() => sc.reset());

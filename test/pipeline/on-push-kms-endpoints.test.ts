@@ -6,6 +6,7 @@
  * authority fails with the reason, and a healthy record in the same batch
  * still gets its verdict.
  */
+import { kmsPolicyYaml } from '../support/samples.ts';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -35,15 +36,7 @@ describe('on-push: KMS endpoints a policy names', () => {
     await sc.servers.s3.put(
       BUCKET,
       'policies/acme/payments/kms-elsewhere.yaml',
-      `apiVersion: policy.sigstore.dev/v1beta1
-kind: ClusterImagePolicy
-metadata: {name: kms-elsewhere}
-spec:
-  images: [{glob: "**/team/elsewhere*"}]
-  authorities:
-  - name: kms-key
-    key: {kms: "awskms://${endpoint}/${KMS_KEY_ARN}"}
-`,
+      kmsPolicyYaml('kms-elsewhere', '**/team/elsewhere*', `awskms://${endpoint}/${KMS_KEY_ARN}`, 'kms-key'),
     );
     await pushManifest(sc.servers.reg, 'team/elsewhere', 'v1', image);
     await signImageWithKey(sc.servers.reg, 'team/elsewhere', image, kmsKey.privateKey);

@@ -26,6 +26,7 @@ import {
   buildIndex,
   generateKeyPair,
   keyPolicyYaml,
+  kmsPolicyYaml,
   pushManifest,
   signImageWithKey,
   startRegistry,
@@ -170,19 +171,7 @@ export class OnPushScenario {
     // acme's policy applies to both teams; payments' own policies only to payments.
     await s3.put(BUCKET, 'policies/acme/require-release-key.yaml', keyPolicyYaml('require-release-key', '**', releaseKey.publicKeyPem));
     // A KMS key of the payments account, for one repository: read through that account's role.
-    await s3.put(
-      BUCKET,
-      'policies/acme/payments/kms-signed.yaml',
-      `apiVersion: policy.sigstore.dev/v1beta1
-kind: ClusterImagePolicy
-metadata: {name: kms-signed}
-spec:
-  images: [{glob: "**/team/kms*"}]
-  authorities:
-  - name: kms-key
-    key: {kms: "awskms:///${KMS_KEY_ARN}"}
-`,
-    );
+    await s3.put(BUCKET, 'policies/acme/payments/kms-signed.yaml', kmsPolicyYaml('kms-signed', '**/team/kms*', `awskms:///${KMS_KEY_ARN}`, 'kms-key'));
     // Globs cover the digest too: `*` runs over `@sha256:…`.
     await s3.put(BUCKET, 'policies/acme/payments/no-blocked.yaml', staticPolicyYaml('no-blocked', '**/team/blocked*').replace('action: pass', 'action: fail'));
 

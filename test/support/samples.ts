@@ -82,6 +82,19 @@ ${pem}
 `;
 }
 
+/** A ClusterImagePolicy of one `key.kms` authority (`awskms://[ENDPOINT]/ARN`) for `glob`. */
+export function kmsPolicyYaml(name: string, glob: string, kms: string, authority = 'kms-key'): string {
+  return `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: ${name}}
+spec:
+  images: [{glob: "${glob}"}]
+  authorities:
+  - name: ${authority}
+    key: {kms: "${kms}"}
+`;
+}
+
 /** PEM text indented to sit under `data: |` of an authority's key in the policies tests write. */
 export function yamlBlock(text: string, indent = 10): string {
   return text

@@ -1,3 +1,4 @@
+import { kmsPolicyYaml } from '../support/samples.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,18 +34,7 @@ after(() => {
 
 function policy(ref: string): string {
   const file = join(work, `policy-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(
-    file,
-    `apiVersion: policy.sigstore.dev/v1beta1
-kind: ClusterImagePolicy
-metadata: {name: kms-signed}
-spec:
-  images: [{glob: "**"}]
-  authorities:
-    - name: release-kms
-      key: {kms: "${ref}"}
-`,
-  );
+  writeFileSync(file, kmsPolicyYaml('kms-signed', '**', ref, 'release-kms'));
   return file;
 }
 
