@@ -250,6 +250,8 @@ describe('round trips', () => {
     assert.deepEqual(await verify(c, `${anonymous.host}/team/app:signed`), { total: 4, byKind: { 'manifest-head': 1, manifest: 2, blob: 1 } });
   });
 
+  // A registry named insecure (plain HTTP) is never sent a credential before its own 401 asks for one
+  // (`preemptive` in src/registry/client.ts); over HTTPS the 401 goes: test/registry/preemptive-auth.test.ts.
   it('Basic auth: one 401 per registry and process, then 0 extra', async () => {
     const credentials = config({ [basic.host]: ['ci', 'basic-pw'] });
     const c = new RegistryClient({ now: testNow, credentials, insecureHosts: [basic.host] });
