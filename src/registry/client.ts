@@ -28,7 +28,7 @@ export interface RegistryRequest {
 
 /**
  * An OCI distribution client shared by every verification in a process, so
- * that connections (fetch keeps them alive per origin), auth challenges,
+ * that connections (kept alive per origin by the HTTP client), auth challenges,
  * tokens and what each registry supports are learned once and reused.
  */
 export class RegistryClient {
