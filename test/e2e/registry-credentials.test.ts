@@ -20,6 +20,7 @@ import {
 import { sigwatch } from '../support/cli.ts';
 import { startHttpServer } from '../support/http-server.ts';
 import { startRecordingFront, type RecordingFront } from '../support/recording-proxy.ts';
+import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts';
 
 /**
  * Credentials keyed by origin, through `sigwatch verify`: a registry's
@@ -263,24 +264,29 @@ describe('preemptive credentials over HTTPS (sigwatch verify)', () => {
   describe('docker-registry with htpasswd, serving TLS', () => {
     let reg: TestRegistry;
     let front: RecordingFront;
+    /** What the CLI connects to: counts its TCP connections, so TLS handshakes, to the front. */
+    let tcp: CountingProxy;
     before(async () => {
       reg = await startRegistry({ auth: { username: USER, password: PASSWORD }, tls: true });
       await pushSamples(reg, 'team/app', samples);
       front = await startRecordingFront(reg.url);
+      tcp = await startCountingProxy(front.host);
     });
     after(async () => {
+      await tcp?.close();
       await front?.close();
       await reg?.stop();
     });
 
-    const verify = (config: string) =>
-      sigwatch('verify', `${front.host}/team/app:signed`, '--policies', policy, '--registry-config', config, '--format', 'json');
+    const verify = (config: string) => sigwatch('verify', `${tcp.host}/team/app:signed`, '--policies', policy, '--registry-config', config, '--format', 'json');
 
     it('verifies by tag from a cold CLI with no 401: every request carries the configured credential', async () => {
       const seen = front.requests.length;
-      const r = await verify(dockerConfig('tls-htpasswd', { [front.host]: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') }));
+      const connections = tcp.connections;
+      const r = await verify(dockerConfig('tls-htpasswd', { [tcp.host]: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') }));
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.equal(r.json().verdict, 'admit');
+      assert.equal(tcp.connections - connections, 1, 'one connection, one TLS handshake');
       // HEAD tag, signature manifest, its blob, the referrers API probe (404) and its fallback tag; before, a 401 first (6).
       // (The signature and the referrers are fetched side by side: sorted.)
       assert.deepEqual(
@@ -295,12 +301,12 @@ describe('preemptive credentials over HTTPS (sigwatch verify)', () => {
     it('denies on a wrong password after one request, saying access was denied, the password nowhere in the output', async () => {
       const seen = front.requests.length;
       const wrong = 'wrong-S3cret-4d1a';
-      const r = await verify(dockerConfig('tls-htpasswd-wrong', { [front.host]: Buffer.from(`${USER}:${wrong}`).toString('base64') }));
+      const r = await verify(dockerConfig('tls-htpasswd-wrong', { [tcp.host]: Buffer.from(`${USER}:${wrong}`).toString('base64') }));
       assert.equal(r.code, 1, r.stdout + r.stderr);
       const verdict = r.json();
       assert.equal(verdict.verdict, 'deny', JSON.stringify(verdict));
       assert.deepEqual(verdict.reasons, [
-        `cannot resolve the image: ${front.host}/v2/team/app/manifests/signed: access denied with the configured credentials (HTTP 401)`,
+        `cannot resolve the image: ${tcp.host}/v2/team/app/manifests/signed: access denied with the configured credentials (HTTP 401)`,
       ]);
       for (const secret of [wrong, Buffer.from(`${USER}:${wrong}`).toString('base64')]) assert.doesNotMatch(r.stdout + r.stderr, new RegExp(secret));
       assert.deepEqual(
