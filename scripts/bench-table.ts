@@ -38,6 +38,7 @@ export interface BenchResults {
   };
   coldStart: Record<string, unknown> & { bareNodeMs: number };
   transport?: Record<string, Spread & { newConnectionsPerRequest: number; cpuUsPerRequest: number }>;
+  verifyCpu?: Record<string, Spread>;
 }
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -71,6 +72,9 @@ export function renderBenchTable(r: BenchResults): string {
     `per cosign v3 bundle image: sigwatch vs fetch + ${r.alternative.peer ?? 'sigstore verify'} (interleaved)`,
     `${spread(r.alternative.sigwatch, r.alternative.sigwatchMsPerImage)} vs ${spread(r.alternative.peerVerify, r.alternative.sigstoreVerifyMsPerImage)} (${(r.alternative.sigstoreVerifyMsPerImage / r.alternative.sigwatchMsPerImage).toFixed(2)}×)`,
   ]);
+  for (const [name, c] of Object.entries(r.verifyCpu ?? {})) {
+    rows.push([`CPU per signature: ${name} (interleaved)`, `${c.median.toFixed(3)} ms (p25–p75 ${c.p25.toFixed(3)}–${c.p75.toFixed(3)})`]);
+  }
   for (const [name, t] of Object.entries(r.transport ?? {})) {
     rows.push([
       `resolving a tag: ${name} (interleaved)`,
