@@ -1,4 +1,5 @@
 import { isUnavailable, SigwatchError } from '../../errors.ts';
+import { mapLimit } from '../../map-limit.ts';
 import type { Descriptor, Manifest, Repository } from '../../registry/types.ts';
 
 /**
@@ -79,13 +80,19 @@ export class EvidenceBudget {
   async #read<T>(what: string, read: () => Promise<T>, size: (value: T) => number): Promise<T> {
     this.#charge(what, 0);
     const value = await read();
+    // A manifest's size is known only once read: checked at once, as reads run concurrently and the next charge may come late.
     this.#bytes += size(value);
+    this.#check(what);
     return value;
   }
 
   #charge(what: string, bytes: number): void {
     this.#reads++;
     this.#bytes += bytes;
+    this.#check(what);
+  }
+
+  #check(what: string): void {
     if (this.#reads > this.#limits.reads || this.#bytes > this.#limits.bytes) {
       throw new SigwatchError(
         'EVIDENCE_BUDGET',
@@ -106,4 +113,32 @@ function mib(bytes: number): string {
  */
 export function endsEvidenceRead(err: unknown): boolean {
   return isUnavailable(err) || (err instanceof SigwatchError && (err.code === 'REGISTRY_AUTH' || err.code === 'EVIDENCE_BUDGET'));
+}
+
+/**
+ * Evidence reads under way at once for one lookup (the layers of a `.sig` or
+ * `.att` manifest, an image's bundle referrers): a hundred of them cost a few
+ * round-trip times, not a hundred, while one image never holds more than a
+ * few of its registry's connections.
+ */
+export const EVIDENCE_READ_CONCURRENCY = 8;
+
+/**
+ * `read` over each item, EVIDENCE_READ_CONCURRENCY at a time, the results in
+ * the items' order (so reasons built from them do not depend on which
+ * response came first). An error that ends the read (endsEvidenceRead) stops
+ * the items not yet started, and is thrown once those under way have settled.
+ */
+export async function readEach<T, R>(items: readonly T[], read: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  let ended = false;
+  return mapLimit(items, EVIDENCE_READ_CONCURRENCY, async (item, i) => {
+    // Never a result: mapLimit throws the error that set `ended` once every item has settled.
+    if (ended) return undefined as R;
+    try {
+      return await read(item, i);
+    } catch (err) {
+      if (endsEvidenceRead(err)) ended = true;
+      throw err;
+    }
+  });
 }

@@ -1,5 +1,4 @@
-import { mapLimit } from '../../../map-limit.ts';
-import { endsEvidenceRead } from '../budget.ts';
+import { endsEvidenceRead, readEach } from '../budget.ts';
 import type { Descriptor, ImageManifest, Repository } from '../../../registry/types.ts';
 import type { CosignSignature, SignatureLookup } from './types.ts';
 import { VerificationError } from '../../errors.ts';
@@ -83,11 +82,8 @@ export async function fetchLegacySignatures(
   return { signatures: found, problems };
 }
 
-/** Layers fetched at once per `.sig`/`.att` manifest: a hundred layers cost a few round-trip times, not a hundred. */
-const LAYER_CONCURRENCY = 8;
-
 /**
- * `read` over each layer, LAYER_CONCURRENCY at a time, with what it found
+ * `read` over each layer, a few at a time (readEach), with what it found
  * and the problems it noted kept in the layers' order. An error that ends
  * the read (endsEvidenceRead) ends it for all.
  */
@@ -96,7 +92,7 @@ export async function eachLayer<T>(
   read: (layer: Descriptor, where: string, problems: string[]) => Promise<T | undefined>,
   source: string,
 ): Promise<{ found: T[]; problems: string[] }> {
-  const results = await mapLimit(layers, LAYER_CONCURRENCY, async (layer, i) => {
+  const results = await readEach(layers, async (layer, i) => {
     const problems: string[] = [];
     return { value: await read(layer, `${source} layer ${i}`, problems), problems };
   });
