@@ -25,7 +25,7 @@ export interface BenchResults {
   machine: string;
   roundTrips: Record<string, { cold: number; warm: number; floor: number; warmConnections?: number; coldConnections?: number }>;
   latency: { p50: number; p99: number; floorP50: number; floorP99: number; ratioP50: number; ratioP99: number; ours?: Spread; floor?: Spread };
-  throughput: Record<'keyed' | 'keyless', { imagesPerSecond: number; cpuMsPerImage: number }>;
+  throughput: Record<'keyed' | 'keyless', { imagesPerSecond: number; cpuMsPerImage: number; registryCpuMsPerImage?: number; distinctImages?: number }>;
   peakRssMiB: number;
   oneVerificationRssMiB: { maxRssMiB: number; bareMiB: number };
   alternative: {
@@ -37,6 +37,8 @@ export interface BenchResults {
     sigstoreVerified: number;
   };
   coldStart: Record<string, unknown> & { bareNodeMs: number };
+  transport?: Record<string, Spread & { newConnectionsPerRequest: number; cpuUsPerRequest: number }>;
+  verifyCpu?: Record<string, Spread>;
 }
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -56,7 +58,11 @@ export function renderBenchTable(r: BenchResults): string {
   ]);
   for (const kind of ['keyed', 'keyless'] as const) {
     const t = r.throughput[kind];
-    rows.push([`throughput, ${kind}, ${r.images} images`, `${t.imagesPerSecond.toFixed(0)} images/s (${t.cpuMsPerImage.toFixed(2)} ms CPU each)`]);
+    const server = t.registryCpuMsPerImage === undefined ? '' : `, ${t.registryCpuMsPerImage.toFixed(2)} ms in docker-registry`;
+    rows.push([
+      `throughput, ${kind}, ${t.distinctImages ?? r.images} distinct images`,
+      `${t.imagesPerSecond.toFixed(0)} images/s (${t.cpuMsPerImage.toFixed(2)} ms CPU each in sigwatch${server})`,
+    ]);
   }
   rows.push([
     'memory',
@@ -66,6 +72,15 @@ export function renderBenchTable(r: BenchResults): string {
     `per cosign v3 bundle image: sigwatch vs fetch + ${r.alternative.peer ?? 'sigstore verify'} (interleaved)`,
     `${spread(r.alternative.sigwatch, r.alternative.sigwatchMsPerImage)} vs ${spread(r.alternative.peerVerify, r.alternative.sigstoreVerifyMsPerImage)} (${(r.alternative.sigstoreVerifyMsPerImage / r.alternative.sigwatchMsPerImage).toFixed(2)}×)`,
   ]);
+  for (const [name, c] of Object.entries(r.verifyCpu ?? {})) {
+    rows.push([`CPU per signature: ${name} (interleaved)`, `${c.median.toFixed(3)} ms (p25–p75 ${c.p25.toFixed(3)}–${c.p75.toFixed(3)})`]);
+  }
+  for (const [name, t] of Object.entries(r.transport ?? {})) {
+    rows.push([
+      `resolving a tag: ${name} (interleaved)`,
+      `${t.median.toFixed(2)} ms (p25–p75 ${t.p25.toFixed(2)}–${t.p75.toFixed(2)}); ${t.newConnectionsPerRequest.toFixed(2)} new connections per request; ${t.cpuUsPerRequest.toFixed(0)} µs CPU`,
+    ]);
+  }
   for (const [name, v] of Object.entries(r.coldStart)) {
     if (typeof v !== 'object' || v === null || !('initMs' in v)) continue;
     const c = v as { loadedAtInitKiB: number; initMs: number; overBareMs: number };

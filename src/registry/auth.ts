@@ -58,8 +58,9 @@ export class TokenCache {
     this.tokens.set(key, { token, expiresAt: this.now() + Math.max(0, lifetimeSeconds - margin) * 1000 });
   }
 
-  delete(key: string): void {
-    this.tokens.delete(key);
+  /** Forgets a refused token; only that one, when given, so a fresher token another request just fetched stays. */
+  delete(key: string, token?: string): void {
+    if (token === undefined || this.tokens.get(key)?.token === token) this.tokens.delete(key);
   }
 }
 

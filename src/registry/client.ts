@@ -28,7 +28,7 @@ export interface RegistryRequest {
 
 /**
  * An OCI distribution client shared by every verification in a process, so
- * that connections (fetch keeps them alive per origin), auth challenges,
+ * that connections (kept alive per origin by the HTTP client), auth challenges,
  * tokens and what each registry supports are learned once and reused.
  */
 export class RegistryClient {
@@ -79,9 +79,13 @@ export class RegistryClient {
   }
 
   /**
-   * One authenticated request. The first 401 from a registry teaches its
-   * challenge and the request is sent once more; after that, credentials or
+   * One authenticated request. A registry's challenge is learned from its
+   * first 401 and the request sent once more; after that, credentials or
    * tokens go with the first request, so auth costs no extra round trip.
+   * Before any challenge is known, a credential the registry itself takes
+   * (Basic, or a `registrytoken` as Bearer) goes with the first request when
+   * the registry is reached over HTTPS (see `preemptive`), so a cold process
+   * pays no 401 either.
    */
   async request(
     registry: string,
@@ -97,25 +101,31 @@ export class RegistryClient {
     const send = async () => {
       const headers: Record<string, string> = {};
       if (req.accept) headers.accept = req.accept;
-      const authorization = await this.authorization(origin, registry, repository, credential, signal);
-      if (authorization) headers.authorization = authorization;
-      return this.http.send({ method: req.method, url, headers, maxBytes: req.maxBytes, ...(signal ? { signal } : {}) }, kind);
+      const sent = await this.authorization(origin, registry, repository, credential, signal);
+      if (sent) headers.authorization = sent.header;
+      const res = await this.http.send({ method: req.method, url, headers, maxBytes: req.maxBytes, ...(signal ? { signal } : {}) }, kind);
+      return { res, sent };
     };
-    let res = await send();
+    const first = await send();
+    const { sent } = first;
+    let { res } = first;
     if (res.status === 401) {
       // A host the registry redirected to (blob storage, a CDN) speaks for itself, not for the registry:
       // its challenge is never learned as the registry's, so the registry's credentials never reach a realm it names.
       if (originOf(res.url) !== origin) throw redirectAuthError(url, res, registry);
       const challenge = parseChallenge(res.headers.get('www-authenticate'));
       if (!challenge) throw authError(url, res.status, credential);
-      const known = this.challenges.get(origin);
+      // Learned whatever was sent: from now on this origin gets only what its challenge asks for,
+      // never a preemptive credential again (a Bearer registry gets tokens, not the password).
       this.challenges.set(origin, challenge);
-      // Same challenge as before: the token we sent was refused (expired, revoked); fetch a new one, once.
-      if (JSON.stringify(known) === JSON.stringify(challenge) && challenge.scheme === 'bearer') {
-        this.tokens.delete(tokenKey(origin, repository, credential));
+      // The credential itself was sent, under the scheme the registry asks for: it was refused, and would be again.
+      if (sent?.how === 'preemptive' && challenge.scheme === (credential?.kind === 'basic' ? 'basic' : 'bearer')) {
+        throw authError(url, res.status, credential);
       }
+      // A token we sent was refused (expired, revoked): drop it, unless another request already replaced it, and fetch a new one, once.
+      if (sent?.how === 'token' && challenge.scheme === 'bearer') this.tokens.delete(sent.key, sent.token);
       if (challenge.scheme === 'basic' && credential?.kind !== 'basic') throw authError(url, res.status, credential);
-      res = await send();
+      ({ res } = await send());
       if (res.status === 401 && originOf(res.url) !== origin) throw redirectAuthError(url, res, registry);
       if (res.status === 401) throw authError(url, res.status, credential);
     }
@@ -153,23 +163,26 @@ export class RegistryClient {
     this.withoutReferrersApi.add(registry);
   }
 
-  /** What goes with a request to `origin`: only what that origin's own challenge asked for. */
+  /**
+   * What goes with a request to `origin`: what that origin's own challenge
+   * asked for, or before it asked, what `preemptive` allows.
+   */
   private async authorization(
     origin: string,
     registry: string,
     repository: string,
     credential: Credential | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<string | undefined> {
+  ): Promise<SentAuthorization | undefined> {
     const challenge = this.challenges.get(origin);
-    if (!challenge) return undefined;
+    if (!challenge) return preemptive(origin, credential);
     if (challenge.scheme === 'basic') {
-      return credential?.kind === 'basic' ? basicHeader(credential) : undefined;
+      return credential?.kind === 'basic' ? { how: 'challenged', header: basicHeader(credential) } : undefined;
     }
     const where = `${registry}/${repository}`;
     const key = tokenKey(origin, repository, credential);
     const cached = this.tokens.get(key);
-    if (cached) return `Bearer ${cached}`;
+    if (cached) return { how: 'token', header: `Bearer ${cached}`, key, token: cached };
     let pending = this.pendingTokens.get(key);
     if (!pending) {
       pending = fetchBearerToken(this.http, {
@@ -187,8 +200,42 @@ export class RegistryClient {
       this.pendingTokens.set(key, pending);
     }
     // A token fetch is shared by concurrent verifications, so it runs on the client's own timeouts; each waits only until its own deadline.
-    return `Bearer ${await withinDeadline(pending, signal, `a token for ${where}`)}`;
+    const token = await withinDeadline(pending, signal, `a token for ${where}`);
+    return { how: 'token', header: `Bearer ${token}`, key, token };
   }
+}
+
+/** The Authorization a request carried, and why: what a 401 to it means depends on that. */
+type SentAuthorization = { how: 'preemptive' | 'challenged'; header: string } | { how: 'token'; header: string; key: string; token: string };
+
+/**
+ * A credential sent before the origin asked for one: only a credential the
+ * registry takes as it is (Basic; a `registrytoken`, which is already a
+ * Bearer token), and only over HTTPS.
+ *
+ * - The credential is the one the lookup chose for this registry and
+ *   repository (Docker config's longest prefix, ECR's and GCP's providers'
+ *   own hosts), and `origin` is that registry's own API origin: nothing goes
+ *   to a host the credential was not configured for. A redirect target never
+ *   sees it (HttpClient drops Authorization across origins).
+ * - Over HTTPS only the registry's certified host can read it, and that host
+ *   could already obtain it by answering with a Basic challenge, or with a
+ *   Bearer realm on itself: sending it first widens nobody's access.
+ * - Over plain HTTP (hosts the operator named insecure) anyone on the path
+ *   reads it. An active attacker could provoke it with a forged 401 anyway,
+ *   but a passive one sees it only if it is sent: today it goes out in clear
+ *   only when the registry asks for Basic, never to an anonymous repository
+ *   nor to a Bearer registry whose HTTPS realm would receive it instead.
+ *   Insecure hosts are local and test registries, where one 401 per process
+ *   costs nothing, so they keep learning the challenge first.
+ * - An identity token is a refresh token for the token realm, never for the
+ *   registry: it is never sent preemptively.
+ */
+function preemptive(origin: string, credential: Credential | undefined): SentAuthorization | undefined {
+  if (!origin.startsWith('https://') || !credential) return undefined;
+  if (credential.kind === 'basic') return { how: 'preemptive', header: basicHeader(credential) };
+  if (credential.kind === 'registry-token') return { how: 'preemptive', header: `Bearer ${credential.token}` };
+  return undefined;
 }
 
 // OCI distribution spec tag grammar.

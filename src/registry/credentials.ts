@@ -57,7 +57,11 @@ function toCredential(v: Record<string, unknown>, where: string): Credential | u
   const identityToken = str('identitytoken');
   if (identityToken) return { kind: 'identity-token', token: identityToken, username: str('username') };
   const registryToken = str('registrytoken');
-  if (registryToken) return { kind: 'registry-token', token: registryToken };
+  if (registryToken) {
+    // It goes into an Authorization header as it is: a character a header cannot carry would fail the request with an error quoting it.
+    if (!/^[\x21-\x7e]+$/.test(registryToken)) throw new SigwatchError('CONFIG', `${where}.registrytoken is not a bearer token (visible ASCII only)`);
+    return { kind: 'registry-token', token: registryToken };
+  }
   let username = str('username');
   let password = str('password');
   const auth = str('auth');

@@ -1,3 +1,6 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { finished } from 'node:stream/promises';
 import { deadlineError, remainingMs, sleepWithin } from '../deadline.ts';
 import { SigwatchError } from '../errors.ts';
 import { backoff, retry } from '../retry.ts';
@@ -7,6 +10,11 @@ import { backoff, retry } from '../retry.ts';
  * request so that tests and benchmarks can hold round trips to a budget.
  * Redirects are followed by hand, because registries send blobs to other
  * hosts (S3, CDNs) and credentials must never go along.
+ *
+ * The transport is node:http(s) with keep-alive agents, not `fetch`: undici
+ * closes the connection after every HEAD (a new TCP and TLS handshake per tag
+ * resolved, even in a warm process), and its WHATWG streams cost about half of
+ * a warm verification's CPU (bench/transport.ts measures the two).
  */
 
 export interface HttpOptions {
@@ -18,7 +26,17 @@ export interface HttpOptions {
   backoffMs?: number;
   /** Longest Retry-After we honour before giving up. */
   maxRetryAfterMs?: number;
-  fetch?: typeof fetch;
+  /**
+   * Connections kept open per origin (scheme, host and port). Requests beyond
+   * it wait for a free connection rather than open another: on a WAN a queued
+   * request on a warm connection beats a new TLS handshake.
+   */
+  connectionsPerOrigin?: number;
+}
+
+/** What a response's headers answer: the one method callers use, as `Headers` has it. */
+export interface ResponseHeaders {
+  get(name: string): string | null;
 }
 
 export interface HttpRequest {
@@ -37,7 +55,7 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number;
-  headers: Headers;
+  headers: ResponseHeaders;
   body: Buffer;
   url: string;
 }
@@ -58,6 +76,10 @@ class RoundTripCounter {
 
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
 const MAX_REDIRECTS = 5;
+const DEFAULT_CONNECTIONS_PER_ORIGIN = 8;
+const MAX_REDIRECT_BODY = 64 * 1024;
+/** Idle connections are closed after this: below the idle timeouts of registries and load balancers (ALB 60 s, S3 20 s). */
+const IDLE_SOCKET_MS = 15_000;
 
 /** The connection failed (refused, reset, DNS, a stalled body): worth another attempt, unlike our own checks. */
 class NetworkError extends SigwatchError {
@@ -71,7 +93,7 @@ export class HttpClient {
   private readonly attempts: number;
   private readonly backoffMs: number;
   private readonly maxRetryAfterMs: number;
-  private readonly fetchImpl: typeof fetch;
+  private readonly agents: { 'http:': HttpAgent; 'https:': HttpsAgent };
   readonly counter: RoundTripCounter;
 
   constructor(opts: HttpOptions = {}, counter = new RoundTripCounter()) {
@@ -79,7 +101,13 @@ export class HttpClient {
     this.attempts = Math.max(1, opts.attempts ?? 3);
     this.backoffMs = opts.backoffMs ?? 200;
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 10_000;
-    this.fetchImpl = opts.fetch ?? fetch;
+    const agent = {
+      keepAlive: true,
+      maxSockets: Math.max(1, opts.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN),
+      timeout: IDLE_SOCKET_MS,
+      scheduling: 'lifo' as const,
+    };
+    this.agents = { 'http:': new HttpAgent(agent), 'https:': new HttpsAgent(agent) };
     this.counter = counter;
   }
 
@@ -88,13 +116,16 @@ export class HttpClient {
     const what = `${describe(req.url)} (${req.method})`;
     const attempt = async (): Promise<HttpResponse> => {
       const started = performance.now();
+      const perRequest = AbortSignal.timeout(this.timeoutMs);
       try {
-        return await this.followRedirects(req, kind);
+        return await this.followRedirects(req, kind, signal ? AbortSignal.any([signal, perRequest]) : perRequest);
       } catch (err) {
         if (signal?.aborted) throw deadlineError(signal, what, performance.now() - started);
         // Our own size and protocol checks are final; anything else is the network failing.
         if (err instanceof SigwatchError) throw err;
-        throw new NetworkError(`${describe(req.url)}: ${networkReason(err, performance.now() - started, hostOf(req.url))}`, err);
+        const elapsed = performance.now() - started;
+        const reason = perRequest.aborted ? `request timed out after ${Math.round(elapsed)} ms` : networkReason(err, hostOf(req.url));
+        throw new NetworkError(`${describe(req.url)}: ${reason}`, err);
       }
     };
     return retry(attempt, {
@@ -121,23 +152,16 @@ export class HttpClient {
     return backoff(attempt, { baseMs: this.backoffMs, maxMs: this.maxRetryAfterMs });
   }
 
-  private async followRedirects(req: HttpRequest, kind: string): Promise<HttpResponse> {
+  private async followRedirects(req: HttpRequest, kind: string, signal: AbortSignal): Promise<HttpResponse> {
     let url = req.url;
     let headers = { ...req.headers };
-    const perRequest = AbortSignal.timeout(this.timeoutMs);
-    const deadline = req.signal ? AbortSignal.any([req.signal, perRequest]) : perRequest;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       this.counter.add(kind);
-      const res = await this.fetchImpl(url, {
-        method: req.method,
-        headers,
-        body: req.body,
-        redirect: 'manual',
-        signal: deadline,
-      });
-      const location = res.headers.get('location');
-      if (res.status >= 300 && res.status < 400 && location) {
-        await res.body?.cancel();
+      const res = await this.exchange(new URL(url), req.method, headers, req.body, signal, kind);
+      const location = res.headers.location;
+      if (res.statusCode! >= 300 && res.statusCode! < 400 && location) {
+        // Read past, so the connection returns to the pool; a redirect body larger than that is not worth its connection.
+        await readCapped(res, MAX_REDIRECT_BODY, url).catch(() => undefined);
         const next = new URL(location, url);
         if (next.protocol !== 'https:' && next.protocol !== 'http:') {
           throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(url)}: redirect to unsupported scheme ${next.protocol}`);
@@ -155,10 +179,63 @@ export class HttpClient {
         url = next.toString();
         continue;
       }
-      const body = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res, req.maxBytes, url);
-      return { status: res.status, headers: res.headers, body, url };
+      // A HEAD's end is awaited too: its connection returns to the pool then, and the next request can take it.
+      const body = req.method === 'HEAD' ? await endOfHead(res) : await readCapped(res, req.maxBytes, url);
+      return { status: res.statusCode!, headers: new NodeHeaders(res.headers), body, url };
     }
     throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(req.url)}: more than ${MAX_REDIRECTS} redirects`);
+  }
+
+  /**
+   * One request and its response head, on a pooled connection. A kept-alive
+   * connection the server closed while it sat idle fails at once on reuse
+   * (ECONNRESET, EPIPE): that request never reached the server, so it is sent
+   * again on another connection, as Node's documentation advises
+   * (`request.reusedSocket`), rather than counted as the registry failing.
+   */
+  private async exchange(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal,
+    kind: string,
+  ): Promise<IncomingMessage> {
+    const protocol = url.protocol;
+    if (protocol !== 'http:' && protocol !== 'https:') throw new SigwatchError('REGISTRY_PROTOCOL', `${describe(url.href)}: unsupported scheme ${protocol}`);
+    const send = protocol === 'https:' ? httpsRequest : httpRequest;
+    for (let stale = 0; ; stale++) {
+      try {
+        return await new Promise<IncomingMessage>((resolve, reject) => {
+          const r = send(url, { method, headers, agent: this.agents[protocol], signal }, resolve);
+          r.once('error', (err) => reject(Object.assign(err, { reusedSocket: r.reusedSocket })));
+          r.end(body);
+        });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+        if (!e.reusedSocket || (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') || signal.aborted || stale >= 2) throw err;
+        this.counter.add(kind);
+      }
+    }
+  }
+
+  /** Closes idle connections: for processes that want to exit without waiting for them (they never hold a process open). */
+  close(): void {
+    this.agents['http:'].destroy();
+    this.agents['https:'].destroy();
+  }
+}
+
+/** Node's parsed headers (names lower-cased, repeats joined) read like `Headers`. */
+class NodeHeaders implements ResponseHeaders {
+  private readonly raw: IncomingHttpHeaders;
+  constructor(raw: IncomingHttpHeaders) {
+    this.raw = raw;
+  }
+  get(name: string): string | null {
+    const v = this.raw[name.toLowerCase()];
+    if (v === undefined) return null;
+    return Array.isArray(v) ? v.join(', ') : v;
   }
 }
 
@@ -168,25 +245,30 @@ function withoutAuthorization(headers: Record<string, string>): Record<string, s
   return out;
 }
 
-async function readCapped(res: Response, maxBytes: number, url: string): Promise<Buffer> {
-  const declared = Number(res.headers.get('content-length'));
+async function endOfHead(res: IncomingMessage): Promise<Buffer> {
+  res.resume();
+  await finished(res);
+  return Buffer.alloc(0);
+}
+
+async function readCapped(res: IncomingMessage, maxBytes: number, url: string): Promise<Buffer> {
+  const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel();
+    res.destroy();
     throw new SigwatchError('TOO_LARGE', `${describe(url)}: response of ${declared} bytes exceeds the ${maxBytes}-byte limit`);
   }
-  if (!res.body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body) {
+  for await (const chunk of res as AsyncIterable<Buffer>) {
     size += chunk.byteLength;
     if (size > maxBytes) {
       // Stop reading at once: a hostile registry could stream forever.
-      await res.body.cancel().catch(() => undefined);
+      res.destroy();
       throw new SigwatchError('TOO_LARGE', `${describe(url)}: response exceeds the ${maxBytes}-byte limit`);
     }
-    chunks.push(Buffer.from(chunk));
+    chunks.push(chunk);
   }
-  return Buffer.concat(chunks, size);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /**
@@ -217,18 +299,18 @@ function hostOf(url: string): string {
   }
 }
 
-function networkReason(err: unknown, elapsedMs: number, host: string): string {
+function networkReason(err: unknown, host: string): string {
   if (err instanceof Error) {
-    // The time actually spent on the last attempt (headers, or a body that stalled), not the setting.
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return `request timed out after ${Math.round(elapsedMs)} ms`;
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const code = (err as NodeJS.ErrnoException).code;
     // OpenSSL's own text is a stack of internals; the code says it all.
     // Almost always a local registry without TLS: say how to reach one on purpose (plain HTTP is never guessed).
-    if (cause?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
-      return `TLS handshake failed (${cause.code}): the server may speak plain HTTP; if it is a local test registry, name it insecure (--insecure-registry ${host}, or registries.insecure in a local config)`;
+    // Node's https reports a plain-HTTP answer to its ClientHello as EPROTO on the write (undici as ERR_SSL_WRONG_VERSION_NUMBER).
+    if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+      return `TLS handshake failed (${code}): the server may speak plain HTTP; if it is a local test registry, name it insecure (--insecure-registry ${host}, or registries.insecure in a local config)`;
     }
-    if (cause?.code?.startsWith('ERR_SSL_')) return `TLS handshake failed (${cause.code})`;
-    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message.trim()})` : ''}`;
+    if (code?.startsWith('ERR_SSL_')) return `TLS handshake failed (${code})`;
+    if (code === 'ECONNRESET' && err.message === 'aborted') return 'ECONNRESET (the connection closed before the response ended)';
+    if (code) return `${code}${err.message && err.message !== code ? ` (${err.message.trim()})` : ''}`;
     return err.message;
   }
   return String(err);

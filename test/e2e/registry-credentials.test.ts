@@ -19,6 +19,8 @@ import {
 } from '../support/index.ts';
 import { sigwatch } from '../support/cli.ts';
 import { startHttpServer } from '../support/http-server.ts';
+import { startRecordingFront, type RecordingFront } from '../support/recording-proxy.ts';
+import { startCountingProxy, type CountingProxy } from '../support/tcp-proxy.ts';
 
 /**
  * Credentials keyed by origin, through `sigwatch verify`: a registry's
@@ -46,8 +48,8 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function server(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
-  const s = await startHttpServer(handler);
+async function server(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: { tls?: boolean } = {}): Promise<Server> {
+  const s = await startHttpServer(handler, opts);
   servers.push(s);
   return s;
 }
@@ -68,7 +70,13 @@ function received(s: Server): string {
  * `.sig`, its blob): `authorized` decides whether a request may pass (else 401
  * with `challenge`), and blobs redirect to `blobsAt`.
  */
-async function fakeRegistry(opts: { authorized: (req: IncomingMessage) => boolean; challenge: () => string; blobsAt: () => string; token?: string }) {
+async function fakeRegistry(opts: {
+  authorized: (req: IncomingMessage) => boolean;
+  challenge: () => string;
+  blobsAt: () => string;
+  token?: string;
+  tls?: boolean;
+}) {
   const manifests = new Map<string, BuiltManifest>([
     ['signed', signed.image],
     [signed.image.digest, signed.image],
@@ -87,7 +95,7 @@ async function fakeRegistry(opts: { authorized: (req: IncomingMessage) => boolea
     }
     if (kind === 'blobs' && ref === payload.digest) return res.writeHead(307, { location: `${opts.blobsAt()}/blobs/${ref}?X-Amz-Signature=presigned` }).end();
     res.writeHead(404).end();
-  });
+  }, opts);
 }
 
 describe('credentials keyed by origin (sigwatch verify)', () => {
@@ -216,5 +224,95 @@ describe('a normal bearer flow (docker-registry and a token server, sigwatch ver
     assert.ok(tokens.requests.length >= 1);
     assert.deepEqual(new Set(tokens.requests.map((t) => t.username)), new Set([USER]));
     assert.ok(tokens.requests.every((t) => t.scopes.every((s) => s === 'repository:team/app:pull')));
+  });
+});
+
+/**
+ * Over HTTPS the configured credential goes with the first request (see
+ * `preemptive` in src/registry/client.ts): no 401 for a registry the
+ * configuration has credentials for, and still nothing for any other host.
+ */
+describe('preemptive credentials over HTTPS (sigwatch verify)', () => {
+  it('sends the password with the first request, and still never to the host its blobs redirect to', async () => {
+    const storage = await server((req, res) => (req.url?.startsWith(`/blobs/${payload.digest}`) ? res.end(payload.bytes) : res.writeHead(404).end()), {
+      tls: true,
+    });
+    const registry = await fakeRegistry({
+      authorized: (req) => req.headers.authorization === basic,
+      challenge: () => 'Basic realm="registry-a"',
+      blobsAt: () => storage.url,
+      tls: true,
+    });
+    const config = dockerConfig('tls-registry-a', { [registry.host]: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') });
+
+    // No host named insecure: both are HTTPS, with certificates the process trusts.
+    const r = await sigwatch('verify', `${registry.host}/team/app:signed`, '--policies', policy, '--registry-config', config, '--format', 'json');
+
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.json().verdict, 'admit');
+    // Every request to A carried the credential, the first included: A never had to answer 401.
+    assert.ok(registry.requests.length >= 3);
+    assert.deepEqual(
+      registry.requests.map((req) => req.headers.authorization),
+      registry.requests.map(() => basic),
+    );
+    assert.equal(storage.requests.length, 1);
+    assert.equal(storage.requests[0]!.headers.authorization, undefined);
+    for (const secret of [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')]) assert.doesNotMatch(received(storage), new RegExp(secret));
+  });
+
+  describe('docker-registry with htpasswd, serving TLS', () => {
+    let reg: TestRegistry;
+    let front: RecordingFront;
+    /** What the CLI connects to: counts its TCP connections, so TLS handshakes, to the front. */
+    let tcp: CountingProxy;
+    before(async () => {
+      reg = await startRegistry({ auth: { username: USER, password: PASSWORD }, tls: true });
+      await pushSamples(reg, 'team/app', samples);
+      front = await startRecordingFront(reg.url);
+      tcp = await startCountingProxy(front.host);
+    });
+    after(async () => {
+      await tcp?.close();
+      await front?.close();
+      await reg?.stop();
+    });
+
+    const verify = (config: string) => sigwatch('verify', `${tcp.host}/team/app:signed`, '--policies', policy, '--registry-config', config, '--format', 'json');
+
+    it('verifies by tag from a cold CLI with no 401: every request carries the configured credential', async () => {
+      const seen = front.requests.length;
+      const connections = tcp.connections;
+      const r = await verify(dockerConfig('tls-htpasswd', { [tcp.host]: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') }));
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.json().verdict, 'admit');
+      assert.equal(tcp.connections - connections, 1, 'one connection, one TLS handshake');
+      // HEAD tag, signature manifest, its blob, the referrers API probe (404) and its fallback tag; before, a 401 first (6).
+      // (The signature and the referrers are fetched side by side: sorted.)
+      assert.deepEqual(
+        front.requests
+          .slice(seen)
+          .map((q) => `${q.method} ${q.scheme} ${q.status}`)
+          .sort(),
+        ['GET Basic 200', 'GET Basic 200', 'GET Basic 404', 'GET Basic 404', 'HEAD Basic 200'],
+      );
+    });
+
+    it('denies on a wrong password after one request, saying access was denied, the password nowhere in the output', async () => {
+      const seen = front.requests.length;
+      const wrong = 'wrong-S3cret-4d1a';
+      const r = await verify(dockerConfig('tls-htpasswd-wrong', { [tcp.host]: Buffer.from(`${USER}:${wrong}`).toString('base64') }));
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const verdict = r.json();
+      assert.equal(verdict.verdict, 'deny', JSON.stringify(verdict));
+      assert.deepEqual(verdict.reasons, [
+        `cannot resolve the image: ${tcp.host}/v2/team/app/manifests/signed: access denied with the configured credentials (HTTP 401)`,
+      ]);
+      for (const secret of [wrong, Buffer.from(`${USER}:${wrong}`).toString('base64')]) assert.doesNotMatch(r.stdout + r.stderr, new RegExp(secret));
+      assert.deepEqual(
+        front.requests.slice(seen).map((q) => `${q.scheme} ${q.status}`),
+        ['Basic 401'],
+      );
+    });
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SigwatchError } from '../../src/errors.ts';
+import { TokenCache } from '../../src/registry/auth.ts';
 import { verifyImage } from '../../src/verify/verify-image.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { dockerConfigLookup, type CredentialLookup } from '../../src/registry/credentials.ts';
@@ -250,6 +251,8 @@ describe('round trips', () => {
     assert.deepEqual(await verify(c, `${anonymous.host}/team/app:signed`), { total: 4, byKind: { 'manifest-head': 1, manifest: 2, blob: 1 } });
   });
 
+  // A registry named insecure (plain HTTP) is never sent a credential before its own 401 asks for one
+  // (`preemptive` in src/registry/client.ts); over HTTPS the 401 goes: test/registry/preemptive-auth.test.ts.
   it('Basic auth: one 401 per registry and process, then 0 extra', async () => {
     const credentials = config({ [basic.host]: ['ci', 'basic-pw'] });
     const c = new RegistryClient({ now: testNow, credentials, insecureHosts: [basic.host] });
@@ -267,5 +270,17 @@ describe('round trips', () => {
     assert.deepEqual((await verify(c, `${registry.host}/team-a/app:signed`)).byKind, { 'manifest-head': 2, token: 1, manifest: 2, blob: 1, referrers: 1 });
     assert.deepEqual(await verify(c, `${registry.host}/team-a/app:signed`), { total: 4, byKind: { 'manifest-head': 1, manifest: 2, blob: 1 } });
     assert.equal((await verify(c, `${registry.host}/team-a/app@${signed.image.digest}`)).total, 3);
+  });
+});
+
+describe('TokenCache', () => {
+  it('forgets a refused token only while it is still the cached one', () => {
+    // Two requests sent the same token; one was refused and a fresh token fetched: the other's 401 must not drop the fresh one.
+    const cache = new TokenCache(testNow);
+    cache.set('origin/repo|ci', 'fresh', 300);
+    cache.delete('origin/repo|ci', 'refused');
+    assert.equal(cache.get('origin/repo|ci'), 'fresh');
+    cache.delete('origin/repo|ci', 'fresh');
+    assert.equal(cache.get('origin/repo|ci'), undefined);
   });
 });

@@ -23,6 +23,17 @@ describe('Docker config credentials', () => {
     assert.equal(await lookup('quay.io', 'x'), undefined);
   });
 
+  it('refuses a registrytoken a header cannot carry, without quoting it', () => {
+    // Sent as it is in an Authorization header (with the first request, over HTTPS): fetch would fail quoting the value.
+    assert.throws(
+      () => dockerConfigLookup({ auths: { 'registry.example.com': { registrytoken: 'tok\nS3cret' } } }, 'config.json'),
+      (e: Error & { code?: string }) =>
+        e.code === 'CONFIG' &&
+        e.message === 'config.json: auths["registry.example.com"].registrytoken is not a bearer token (visible ASCII only)' &&
+        !e.message.includes('S3cret'),
+    );
+  });
+
   it('gives the longest matching repository prefix and never a sibling namespace', async () => {
     const lookup = dockerConfigLookup(
       {

@@ -3,6 +3,10 @@ import { describe, it } from 'node:test';
 import { SigwatchError } from '../../src/errors.ts';
 import { HttpClient } from '../../src/registry/http.ts';
 import { startHttpServer } from '../support/http-server.ts';
+import { buildImage, pushManifest, startRegistry } from '../support/index.ts';
+import { startCountingProxy } from '../support/tcp-proxy.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { systemClock } from '../../src/clock.ts';
 
 const fast = { backoffMs: 1, timeoutMs: 2000 };
 
@@ -126,5 +130,46 @@ describe('registry HTTP', () => {
       assert.doesNotMatch(e.message, /secret/);
       return true;
     });
+  });
+
+  it('keeps connections alive across HEADs and GETs: a warm client opens none', async () => {
+    const reg = await startRegistry();
+    const proxy = await startCountingProxy(reg.host);
+    try {
+      const image = buildImage({ seed: 'keep-alive' });
+      await pushManifest(reg, 'team/app', 'v1', image);
+      const client = new RegistryClient({ now: systemClock, insecureHosts: [proxy.host] });
+      const repo = client.repository({ registry: proxy.host, repository: 'team/app' });
+      assert.equal((await repo.resolveTag('v1'))?.digest, image.digest);
+      const opened = proxy.connections;
+      for (let i = 0; i < 10; i++) {
+        assert.equal((await repo.resolveTag('v1'))?.digest, image.digest);
+        assert.equal((await repo.getManifest(image.digest))!.digest, image.digest);
+      }
+      assert.equal(client.http.counter.total, 21);
+      // Node's fetch closed the connection after every HEAD: 10 new connections here.
+      assert.equal(proxy.connections - opened, 0, 'no new connection in a warm client');
+    } finally {
+      await proxy.close();
+      await reg.stop();
+    }
+  });
+
+  it('sends a request again on a new connection when the pooled one turns out closed, without counting it a failure', async () => {
+    // A server that closes a kept-alive connection as the next request arrives: the race every idle timeout allows.
+    const served = new WeakMap<object, number>();
+    const server = await startHttpServer((req, res) => {
+      const n = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, n);
+      if (n > 1) return req.socket.destroy();
+      res.end('ok');
+    });
+    try {
+      const http = new HttpClient({ ...fast, attempts: 1 });
+      for (let i = 0; i < 3; i++) assert.equal((await http.send({ method: 'GET', url: `${server.url}/x`, maxBytes: 10 }, 'x')).body.toString(), 'ok');
+      assert.equal(server.requests.length, 5, 'the first on a fresh connection, then each one resent once');
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -194,7 +194,7 @@ describe('registry faults through sigwatch verify', () => {
     assert.equal(r.code, 1);
     assert.equal(
       r.json().reasons[0],
-      `cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: TLS handshake failed (ERR_SSL_WRONG_VERSION_NUMBER): the server may speak plain HTTP; if it is a local test registry, name it insecure (--insecure-registry ${server.host}, or registries.insecure in a local config)`,
+      `cannot resolve the image: ${server.host}/v2/team/app/manifests/signed: TLS handshake failed (EPROTO): the server may speak plain HTTP; if it is a local test registry, name it insecure (--insecure-registry ${server.host}, or registries.insecure in a local config)`,
     );
     assert.equal(server.requests.length, 0, 'only TLS handshakes reached it, never an HTTP request');
   });

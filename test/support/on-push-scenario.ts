@@ -38,6 +38,7 @@ import { startDynamo, type TestDynamo } from './dynamodb.ts';
 import { ecrImageAction } from './events.ts';
 import { startTestFauxqs, type TestFauxqs } from './fauxqs.ts';
 import { startS3, testS3Client, type TestS3 } from './s3.ts';
+import { startRecordingFront, type RecordingFront } from './recording-proxy.ts';
 
 export { PAYMENTS, RETAIL, STRANGER, REGION } from './accounts.ts';
 import { PAYMENTS, RETAIL, REGION } from './accounts.ts';
@@ -88,6 +89,11 @@ associations:
 
 export interface Servers {
   reg: TestRegistry;
+  /**
+   * With `start({ tls: true })`: the registry serves HTTPS, as ECR does, and the
+   * handlers reach it through this recording front (what each request carried, how it was answered).
+   */
+  front?: RecordingFront;
   s3: TestS3;
   fx: TestFauxqs;
   dynamo: TestDynamo;
@@ -127,9 +133,9 @@ export class OnPushScenario {
     this.images = images;
   }
 
-  static async start(): Promise<OnPushScenario> {
+  static async start(opts: { tls?: boolean } = {}): Promise<OnPushScenario> {
     const [reg, s3, fx, dynamo] = await Promise.all([
-      startRegistry({ auth: { username: 'AWS', password: ECR_PASSWORD } }),
+      startRegistry({ auth: { username: 'AWS', password: ECR_PASSWORD }, tls: opts.tls }),
       startS3(),
       startTestFauxqs(),
       startDynamo(),
@@ -167,6 +173,7 @@ export class OnPushScenario {
     await subscribe(topics.payments, inbox.paymentsDenies, { team: ['payments'], verdict: ['deny'] });
     await subscribe(topics.retail, inbox.retail);
     const servers: Servers = { reg, s3, fx, dynamo, pushQueue: await queue('sigwatch-push'), inbox, topics };
+    if (opts.tls) servers.front = await startRecordingFront(reg.url);
 
     await s3.bucket(BUCKET);
     await s3.put(BUCKET, 'config/sigwatch.yaml', configYaml(topics));
@@ -249,9 +256,11 @@ export class OnPushScenario {
       ...opts.clients,
     };
     const others = new Set(opts.otherHosts ?? []);
+    // Over TLS the stand-in is reached as ECR is, over HTTPS; otherwise it is named insecure.
+    const standIn = sc.front?.host ?? sc.reg.host;
     const deps = assembleOnPush({ ...env, pushQueueUrl: sc.pushQueue.url }, clients, {
-      endpoint: (host) => (others.has(host) ? host : sc.reg.host),
-      registry: new RegistryClient({ now: testNow, insecureHosts: [sc.reg.host, ...others] }),
+      endpoint: (host) => (others.has(host) ? host : standIn),
+      registry: new RegistryClient({ now: testNow, insecureHosts: [...(sc.front ? [] : [sc.reg.host]), ...others] }),
       write: (line) => void this.logs.push(line),
       now: () => this.now,
       ...(opts.loadVerification ? { loadVerification: opts.loadVerification } : {}),
@@ -299,7 +308,8 @@ export class OnPushScenario {
 
   async stop(): Promise<void> {
     this.restoreMocks();
-    const { reg, s3, fx, dynamo } = this.servers;
+    const { reg, front, s3, fx, dynamo } = this.servers;
+    await front?.close();
     await Promise.all([reg.stop(), s3.stop(), fx.stop(), dynamo.stop()]);
   }
 }

@@ -7,6 +7,7 @@ import bcrypt from 'bcryptjs';
 import { stringify } from 'yaml';
 import type { Blob, BuiltManifest } from './images.ts';
 import type { TokenAuth } from './token-server.ts';
+import { testTls, type TestTls } from './tls.ts';
 
 export interface RegistryAuth {
   username: string;
@@ -16,7 +17,7 @@ export interface RegistryAuth {
 export interface TestRegistry {
   /** `127.0.0.1:PORT`, the registry part of an image reference. */
   host: string;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT`, or `https://` when started with `tls`. */
   url: string;
   auth?: RegistryAuth;
   /** Set when the registry trusts a token server; `auth` is then the pusher's account there. */
@@ -27,6 +28,8 @@ export interface TestRegistry {
    * the binary keeps real time while Node is shifted.
    */
   clockOffsetMs: number;
+  /** CPU the registry process has used so far, in ms (user + system, from /proc): benchmarks count the server's share. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -35,6 +38,12 @@ export interface StartRegistryOptions {
   auth?: RegistryAuth;
   /** Bearer token auth against a token server (see token-server.ts) instead of htpasswd. */
   tokenAuth?: TokenAuth;
+  /**
+   * Serve HTTPS with a certificate for 127.0.0.1 from the test CA (tls.ts),
+   * which this process then trusts: the registry is reached as a real one is,
+   * without naming it insecure.
+   */
+  tls?: boolean;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -75,11 +84,13 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   liveCleanups.add(removeDir);
   const failures: string[] = [];
+  const tls = opts.tls ? await testTls() : undefined;
+  const scheme = tls ? 'https' : 'http';
   // Another process can take the probed port before the registry binds it; a fresh port fixes that.
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     let running: Running;
     try {
-      running = await launch(binary, dir, attempt, opts);
+      running = await launch(binary, dir, attempt, opts, tls);
     } catch (err) {
       failures.push((err as Error).message);
       continue;
@@ -87,8 +98,9 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     let stopped: Promise<void> | undefined;
     const registry: TestRegistry = {
       host: `127.0.0.1:${running.port}`,
-      url: `http://127.0.0.1:${running.port}`,
+      url: `${scheme}://127.0.0.1:${running.port}`,
       clockOffsetMs: running.clockOffsetMs,
+      cpuMs: () => processCpuMs(running.child.pid),
       stop: () => {
         stopped ??= stopChild(running.child).then(() => {
           liveCleanups.delete(running.kill);
@@ -114,21 +126,22 @@ interface Running {
   kill: () => void;
 }
 
-async function launch(binary: string, dir: string, attempt: number, opts: StartRegistryOptions): Promise<Running> {
+async function launch(binary: string, dir: string, attempt: number, opts: StartRegistryOptions, tls: TestTls | undefined): Promise<Running> {
   const port = await freePort();
   const logPath = join(dir, `registry-${attempt}.log`);
-  const child = spawnUnref(binary, writeConfig(dir, port, opts), logPath);
+  const child = spawnUnref(binary, writeConfig(dir, port, opts, tls), logPath);
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   let failure: string | undefined;
   child.once('error', (err) => (failure = err.message));
   child.once('exit', (code, signal) => (failure ??= `docker-registry exited early (${code ?? signal})`));
   const kill = () => child.kill('SIGKILL');
   liveCleanups.add(kill);
   try {
-    let clockOffsetMs = await waitUntilReady(`http://127.0.0.1:${port}`, opts.auth || opts.tokenAuth ? 401 : 200, () => failure);
+    let clockOffsetMs = await waitUntilReady(url, opts.auth || opts.tokenAuth ? 401 : 200, () => failure);
     if (opts.tokenAuth) {
       // Tokens the registry checks are issued on its clock, whatever ours says, to within milliseconds:
       // tests of expiry leeway work on windows of a second or two.
-      clockOffsetMs = await preciseClockOffset(`http://127.0.0.1:${port}`);
+      clockOffsetMs = await preciseClockOffset(url);
       opts.tokenAuth.alignClock?.(clockOffsetMs);
     }
     return { port, child, kill, clockOffsetMs };
@@ -139,12 +152,21 @@ async function launch(binary: string, dir: string, attempt: number, opts: StartR
   }
 }
 
-function writeConfig(dir: string, port: number, { auth, tokenAuth }: StartRegistryOptions): string {
+function writeConfig(dir: string, port: number, { auth, tokenAuth }: StartRegistryOptions, tls: TestTls | undefined): string {
+  const http: Record<string, unknown> = { addr: `127.0.0.1:${port}` };
+  if (tls) {
+    const certificate = join(dir, 'tls-cert.pem');
+    const key = join(dir, 'tls-key.pem');
+    writeFileSync(certificate, tls.certPem);
+    writeFileSync(key, tls.keyPem, { mode: 0o600 });
+    http.tls = { certificate, key };
+  }
   const config: Record<string, unknown> = {
     version: 0.1,
     log: { level: 'error', accesslog: { disabled: true } },
-    storage: { filesystem: { rootdirectory: join(dir, 'storage') }, delete: { enabled: true } },
-    http: { addr: `127.0.0.1:${port}` },
+    // The blob descriptor cache of Debian's packaged config (/etc/docker/registry/config.yml).
+    storage: { cache: { blobdescriptor: 'inmemory' }, filesystem: { rootdirectory: join(dir, 'storage') }, delete: { enabled: true } },
+    http,
   };
   if (tokenAuth) {
     const rootcertbundle = join(dir, 'token-root.pem');
@@ -344,4 +366,13 @@ export async function pushManifest(reg: TestRegistry, repo: string, reference: s
 export async function deleteManifest(reg: TestRegistry, repo: string, digest: string): Promise<void> {
   const res = await request(reg, `/v2/${repo}/manifests/${digest}`, { method: 'DELETE' });
   await expectStatus(res, 202, `delete of ${repo}@${digest}`);
+}
+
+/** utime + stime of a process from /proc/PID/stat, in ms (clock ticks are 100 Hz on Linux). */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
