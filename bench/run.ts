@@ -21,7 +21,7 @@ import { TrustRootResolver } from '../src/trust/trust-roots.ts';
 import { systemClock } from '../src/clock.ts';
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTrustedRootFile } from '../src/trust/trusted-root.ts';
@@ -52,6 +52,7 @@ import {
   type BuiltManifest,
 } from '../test/support/index.ts';
 import { startCountingProxy } from '../test/support/tcp-proxy.ts';
+import { COLD_START_ROUNDS, coldStart } from './cold-start.ts';
 
 const N = Number(process.env.BENCH_IMAGES ?? 5000);
 /** Pushes at once while setting up: the registry is local, setup is not what is measured. */
@@ -339,65 +340,9 @@ spec:
     };
   }
 
-  // --- Cold start per Lambda bundle --------------------------------------------------
-  console.log('\ncold start per Lambda bundle (import + init; median of 21, each round bare node and every bundle in turn)');
-  const functionsDir = join(root, 'dist/functions');
-  if (!existsSync(functionsDir)) throw new Error('dist/functions missing: run `npm run build` first');
-  const env = {
-    ...process.env,
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    SIGWATCH_CONFIG_BUCKET: 'bench-config',
-    SIGWATCH_TABLE: 'bench-table',
-    SIGWATCH_PUSH_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/push',
-    SIGWATCH_REVERIFY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/reverify',
-  };
-  const spawnMs = (args: string[]) => {
-    const s = performance.now();
-    const r = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr.slice(0, 400)}`);
-    return performance.now() - s;
-  };
-  // scripts/build.ts: each function's entry, and what a cold start loads (it and the chunks it imports statically).
-  const built = JSON.parse(readFileSync(join(root, 'dist/sizes.json'), 'utf8')) as Record<string, { bytes: number; loadedAtInit?: number }>;
-  const bundles = readdirSync(functionsDir)
-    .sort()
-    .map((name) => ({ name, file: join(functionsDir, name, 'index.mjs') }))
-    .filter((b) => existsSync(b.file));
-  const runs: Record<string, number[]> = { bare: [] };
-  for (const b of bundles) runs[b.name] = [];
-  // Interleaved: each round runs bare node and every bundle once, starting one place later each round.
-  const order = [
-    { name: 'bare', args: ['-e', ''] },
-    ...bundles.map((b) => ({
-      name: b.name,
-      args: ['--input-type=module', '-e', `const m = await import(${JSON.stringify(b.file)}); if (typeof m.handler !== 'function') process.exit(3);`],
-    })),
-  ];
-  for (let round = 0; round < 21; round++) {
-    for (let k = 0; k < order.length; k++) {
-      const { name, args } = order[(k + round) % order.length]!;
-      runs[name]!.push(spawnMs(args));
-    }
-  }
-  const bare = pct(runs.bare!, 50);
-  const cold: Record<string, unknown> = { bareNodeMs: bare, bare: summary(runs.bare!) };
-  line('bare node', spread(summary(runs.bare!)));
-  for (const { name, file } of bundles) {
-    const entry = built[`dist/functions/${name}/index.mjs`];
-    const atInit = entry?.loadedAtInit ?? statSync(file).size;
-    const total = Object.entries(built)
-      .filter(([f]) => f.startsWith(`dist/functions/${name}/`))
-      .reduce((n, [, v]) => n + v.bytes, 0);
-    const s = summary(runs[name]!);
-    cold[name] = { loadedAtInitKiB: atInit / 1024, codeKiB: total / 1024, initMs: s.median, overBareMs: s.median - bare, ratio: s.median / bare, spread: s };
-    line(
-      `${name} (${(atInit / 1024).toFixed(0)} KiB loaded, ${(total / 1024).toFixed(0)} KiB in all)`,
-      `${spread(s)}  = bare + ${ms(s.median - bare)} (${(s.median / bare).toFixed(2)}×)`,
-    );
-  }
-  results.coldStart = cold;
+  // --- Cold start per Lambda bundle (bench/cold-start.ts) --------------------------
+  console.log(`\ncold start per Lambda bundle (import + init; median of ${COLD_START_ROUNDS}, each round bare node and every bundle in turn)`);
+  results.coldStart = coldStart(root, line);
 
   writeFileSync(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log('\nwritten: bench/results.json');

@@ -22,7 +22,7 @@ import { GroupPolicies } from '../store/group-policies.ts';
 import { DynamoIdempotencyStore } from '../store/idempotency.ts';
 import { VerdictStore } from '../store/verdicts.ts';
 import { s3PrefixReader } from '../store/s3.ts';
-import { CentralVerifier } from './central.ts';
+import { CentralVerifier, type CentralVerifierDeps } from './central.ts';
 import type { Environment } from './environment.ts';
 import type { OnPushDeps, RecheckScheduler } from './on-push.ts';
 import type { Clock } from '../clock.ts';
@@ -117,6 +117,8 @@ export interface AssembleOptions {
   functionName?: string;
   /** Google's endpoints (tests point them at 127.0.0.1). */
   gcp?: GcpEndpoints;
+  /** How the verification code is loaded (tests make the import fail); a dynamic import by default. */
+  loadVerification?: CentralVerifierDeps['loadVerification'];
 }
 
 export function assembleOnPush(env: Environment, clients: AwsClients, opts: AssembleOptions): OnPushDeps & { metrics: Metrics; log: Logger } {
@@ -139,6 +141,7 @@ export function assembleOnPush(env: Environment, clients: AwsClients, opts: Asse
     endpoint: opts.endpoint,
     gcp: gcpFederations(clients.sts, now, opts.gcp),
     now,
+    ...(opts.loadVerification ? { loadVerification: opts.loadVerification } : {}),
   });
   const queueUrl = env.pushQueueUrl;
   const recheck: RecheckScheduler | undefined = queueUrl

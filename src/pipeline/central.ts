@@ -19,15 +19,15 @@ import { parseImageTarget } from '../registry/target.ts';
 import type { Repository } from '../registry/types.ts';
 import type { LoadedConfig, ConfigSource } from '../store/config-object.ts';
 import type { GroupPolicies, GroupPolicySet } from '../store/group-policies.ts';
-import { policiesMatching } from '../store/policy-set.ts';
-import { KmsKeyResolver, parseKmsReference, type AwsKmsKey } from '../trust/kms.ts';
-import { TrustRootResolver } from '../trust/trust-roots.ts';
+import type { AwsKmsKey, KmsKeyResolver } from '../trust/kms.ts';
+import type { TrustRootResolver } from '../trust/trust-roots.ts';
 import type { PublicKey } from '../trust/keys.ts';
-import { SecretKeyStore } from '../trust/secret-keys.ts';
+import type { SecretKeyStore } from '../trust/secret-keys.ts';
 import type { Audience, BatchVerifier, ImageCheck, ImageVerifier, OwnedImage } from './image-check.ts';
 import { manifestExists, manifestSubject } from './subject.ts';
-import { defaultPolicyEvaluator } from '../verify/policy-engines/evaluate.ts';
-import { verifyImage } from '../verify/verify-image.ts';
+
+/** verifyImage and what only it uses (sigstore, trust roots, keys): imported on the first record verified. */
+export type VerificationModule = typeof import('./verification.ts');
 
 /**
  * The verifier of the central account: whose image it is (the associations),
@@ -75,6 +75,15 @@ export interface CentralVerifierDeps {
   localRepository?: (host: string, repository: string) => Repository | undefined;
   /** The composition's clock: when ECR tokens, cached secrets and TUF trust roots expire. */
   now: Clock;
+  /** How the verification code is loaded: `import('./verification.ts')` unless a test says otherwise. */
+  loadVerification?: () => Promise<VerificationModule>;
+}
+
+/** The verification code, with the process-wide caches that live in it (TUF trust roots, KMS keys). */
+interface Verification {
+  module: VerificationModule;
+  trustRoots: TrustRootResolver;
+  kms: KmsKeyResolver;
 }
 
 export class CentralVerifier implements ImageVerifier {
@@ -83,14 +92,12 @@ export class CentralVerifier implements ImageVerifier {
   #directory: AccountDirectory | undefined;
   #sessions: RoleSessions | undefined;
   readonly #ecr: EcrCredentialProvider;
-  readonly #kms: KmsKeyResolver;
-  readonly #trustRoots: TrustRootResolver;
+  #verification: Promise<Verification> | undefined;
   readonly #pullSecrets = new Map<string, PullSecretSource>();
   readonly #keySecrets = new Map<string, SecretKeyStore>();
 
   constructor(deps: CentralVerifierDeps) {
     this.#deps = deps;
-    this.#trustRoots = new TrustRootResolver({ now: deps.now });
     this.#ecr = new EcrCredentialProvider({
       now: deps.now,
       clientFor: async (account, region, { fips }) => {
@@ -99,15 +106,35 @@ export class CentralVerifier implements ImageVerifier {
         return ecrClient(region, await this.#credentials(account), { fips });
       },
     });
-    this.#kms = new KmsKeyResolver(
-      async (key: AwsKmsKey) => {
-        if (!this.#deps.kmsClient) throw new SigwatchError('CONFIG', `KMS key ${key.arn}: no KMS access configured`);
-        // A key in a member account is read through that account's role; any other with sigwatch's own.
-        const known = this.#directory?.accountById(key.account);
-        return this.#deps.kmsClient(key.region, known ? await this.#credentials(key.account) : undefined, key.endpoint || undefined);
+  }
+
+  /**
+   * The verification code, imported the first time a record gets as far as
+   * being verified, so that a cold start does not compile sigstore. A failed
+   * import is not kept: the next record tries again.
+   */
+  #loadVerification(): Promise<Verification> {
+    const load = this.#deps.loadVerification ?? (() => import('./verification.ts'));
+    this.#verification ??= load().then(
+      (module) => ({
+        module,
+        trustRoots: new module.TrustRootResolver({ now: this.#deps.now }),
+        kms: new module.KmsKeyResolver(
+          async (key: AwsKmsKey) => {
+            if (!this.#deps.kmsClient) throw new SigwatchError('CONFIG', `KMS key ${key.arn}: no KMS access configured`);
+            // A key in a member account is read through that account's role; any other with sigwatch's own.
+            const known = this.#directory?.accountById(key.account);
+            return this.#deps.kmsClient(key.region, known ? await this.#credentials(key.account) : undefined, key.endpoint || undefined);
+          },
+          { allowedEndpoints: this.#deps.kmsEndpoints ?? [] },
+        ),
+      }),
+      (err: unknown) => {
+        this.#verification = undefined;
+        throw new SigwatchError('INTERNAL', `cannot load the verification code: ${reasonOf(err)}`, { cause: err });
       },
-      { allowedEndpoints: deps.kmsEndpoints ?? [] },
     );
+    return this.#verification;
   }
 
   async beginBatch(): Promise<BatchVerifier> {
@@ -142,6 +169,15 @@ export class CentralVerifier implements ImageVerifier {
     const owner = loaded.directory.resolve(image);
     if (!owner.known) return { kind: 'unowned', reason: owner.reason };
     const audience = audienceOf(owner);
+    // Loaded before the policies: it holds the code that parses and matches them too.
+    let verification: Verification;
+    try {
+      verification = await this.#loadVerification();
+    } catch (err) {
+      // A function whose own code cannot load will not verify this image on a retry either: an `error`, with the code, for the team and the operators.
+      return { kind: 'error', audience, reason: reasonOf(err), code: err instanceof SigwatchError ? err.code : 'INTERNAL' };
+    }
+    const { module: verify } = verification;
     let policies: GroupPolicySet;
     try {
       policies = await withinDeadline(policySets(owner.group.path), signal, `the policies of group ${owner.group.path}`);
@@ -168,17 +204,17 @@ export class CentralVerifier implements ImageVerifier {
     const target = parseImageTarget(reference(image));
     // What the policies asked of another team's accounts, and were refused: said in the verdict.
     const withheld = new Set<string>();
-    const verdict = await verifyImage(
+    const verdict = await verify.verifyImage(
       target,
-      (name, literal) => policiesMatching(policies.set, name, { literal }),
+      (name, literal) => verify.policiesMatching(policies.set, name, { literal }),
       {
         registry: (ref, pullSecrets) => this.#repository(owner, ref, pullSecrets, signal, withheld),
         trust: this.#deps.trust,
         trustRoots: policies.set.trustRoots,
-        trustRootResolver: this.#trustRoots,
-        kmsKey: (kms) => this.#kmsKey(owner, kms),
-        secretKey: (name) => this.#secretKey(owner, name),
-        policyEvaluator: defaultPolicyEvaluator(this.#deps.now),
+        trustRootResolver: verification.trustRoots,
+        kmsKey: (kms) => this.#kmsKey(verification, owner, kms),
+        secretKey: (name) => this.#secretKey(verification.module, owner, name),
+        policyEvaluator: verify.defaultPolicyEvaluator(this.#deps.now),
       },
       { noMatch: loaded.config.defaults.noMatch, ...(signal ? { signal } : {}) },
     );
@@ -245,13 +281,13 @@ export class CentralVerifier implements ImageVerifier {
    * account no association names (the central account's own) is read with
    * sigwatch's role, whose IAM policy grants no KMS key unless the operator adds one.
    */
-  #kmsKey(owner: KnownAccount, kms: string): Promise<PublicKey> {
-    const key = parseKmsReference(kms);
+  #kmsKey(verification: Verification, owner: KnownAccount, kms: string): Promise<PublicKey> {
+    const key = verification.module.parseKmsReference(kms);
     if (this.#directory?.accountById(key.account)) {
       const served = this.#directory.servesAccount(owner.group.path, key.account);
       if (!served.ok) return Promise.reject(new SigwatchError('CONFIG', `KMS key ${key.arn}: refused: ${served.reason}`));
     }
-    return this.#kms.resolve(kms);
+    return verification.kms.resolve(kms);
   }
 
   #pullSecretSource(owner: KnownAccount): PullSecretSource {
@@ -264,10 +300,11 @@ export class CentralVerifier implements ImageVerifier {
     return store;
   }
 
-  #secretKey(owner: KnownAccount, name: string): Promise<PublicKey[]> {
+  #secretKey(verify: VerificationModule, owner: KnownAccount, name: string): Promise<PublicKey[]> {
     const prefix = this.#secretsPrefix(owner, 'key.secretRef');
     let store = this.#keySecrets.get(prefix);
-    if (!store) this.#keySecrets.set(prefix, (store = new SecretKeyStore({ client: this.#secrets(), secretId: secretIdUnder(prefix), now: this.#deps.now })));
+    if (!store)
+      this.#keySecrets.set(prefix, (store = new verify.SecretKeyStore({ client: this.#secrets(), secretId: secretIdUnder(prefix), now: this.#deps.now })));
     return store.resolve(name);
   }
 

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.ts';
 import type { Verdict } from '../verify/verdict.ts';
 
 /**
@@ -55,6 +56,8 @@ export interface UnjudgedImage {
   kind: 'error';
   reason: string;
   audience: Audience;
+  /** The cause's code, when it has one (sigwatch's own code that could not be loaded: INTERNAL). */
+  code?: ErrorCode;
 }
 
 /** The verifier, as seen by one batch: configuration and policies are read once per batch. */

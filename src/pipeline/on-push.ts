@@ -214,9 +214,9 @@ async function handleRecord(
     return;
   }
   if (check.kind === 'error') {
-    log.error('no verdict reached', { reason: check.reason, group: check.audience.group });
+    log.error('no verdict reached', { reason: check.reason, group: check.audience.group, ...(check.code ? { code: check.code } : {}) });
     deps.metrics.add('Verdicts', 1, 'Count', { verdict: 'error' });
-    const n = notification({ error: check.reason }, check.audience.team);
+    const n = notification({ error: check.reason, ...(check.code ? { code: check.code } : {}) }, check.audience.team);
     await publish(n, check.audience.topicArn, key('error'));
     if (verifier.operatorsTopicArn !== check.audience.topicArn) await publish(n, verifier.operatorsTopicArn, key('error-operators'));
     return;

@@ -4,6 +4,7 @@ import { generic, toProblems, type FieldIssue, type PolicyProblem } from './prob
 import type { ApiVersion, ClusterImagePolicy, ClusterImagePolicySpec, DocumentOrigin, ObjectMeta, TrustRoot, TrustRootSpec } from './types.ts';
 import { validateClusterImagePolicy } from './validate-policy.ts';
 import { validateTrustRoot } from './validate-trustroot.ts';
+import { MAX_DOCUMENT_BYTES, MAX_FILE_BYTES } from './limits.ts';
 
 /**
  * YAML or JSON text → ClusterImagePolicy / TrustRoot documents, the way they
@@ -14,10 +15,7 @@ import { validateTrustRoot } from './validate-trustroot.ts';
  * validated by upstream's rules.
  */
 
-/** kube-apiserver's request body limit: a larger file could never be applied. */
-export const MAX_FILE_BYTES = 3 * 1024 * 1024;
-/** etcd's default object limit: a larger document could never be stored. */
-export const MAX_DOCUMENT_BYTES = 1536 * 1024;
+export { MAX_DOCUMENT_BYTES, MAX_FILE_BYTES } from './limits.ts';
 // Hostile nesting (`[[[[…` thousands deep) exhausts the parser's stack; the
 // yaml library reports that as an error, which we word for people.
 const STACK_EXHAUSTED = 'Maximum call stack size exceeded';

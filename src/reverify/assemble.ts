@@ -184,7 +184,7 @@ export function verifyThroughCentral(batch: BatchVerifier): VerifyOwnedImage {
     }
     if (check.kind === 'error') {
       return {
-        verdict: { error: check.reason },
+        verdict: { error: check.reason, ...(check.code ? { code: check.code } : {}) },
         ...(check.audience.team !== undefined ? { team: check.audience.team } : {}),
         topicArn: check.audience.topicArn,
         policySetVersion: '',

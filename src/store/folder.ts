@@ -1,7 +1,7 @@
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { SigwatchError } from '../errors.ts';
-import { MAX_FILE_BYTES } from '../policy/parse.ts';
+import { MAX_FILE_BYTES } from '../policy/limits.ts';
 import { buildPolicySet, type LoadOptions, type LoadedPolicySet, type PolicyFile } from './policy-set.ts';
 
 /**

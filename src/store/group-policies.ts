@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AccountDirectory } from '../accounts/groups.ts';
-import { buildPolicySet, type LoadedPolicySet, type PolicyFile } from './policy-set.ts';
+import { loadPolicySets } from './load-policy-sets.ts';
+import type { LoadedPolicySet, PolicyFile } from './policy-set.ts';
 
 /**
  * The policies that apply to one group's images: its own and its ancestors'
@@ -56,7 +57,7 @@ export class GroupPolicies {
           for (const listed of await Promise.all(directory.policyPrefixesFor(group).map(list))) {
             for (const { key, file } of listed) if (directory.policyKeyApplies(key, group)) applying.set(key, file);
           }
-          return this.#build([...applying.values()]);
+          return await this.#build([...applying.values()]);
         })();
         sets.set(group, pending);
       }
@@ -64,10 +65,11 @@ export class GroupPolicies {
     };
   }
 
-  #build(files: PolicyFile[]): GroupPolicySet {
+  async #build(files: PolicyFile[]): Promise<GroupPolicySet> {
     const version = policySetVersion(files);
     let built = this.#built.get(version);
     if (!built) {
+      const { buildPolicySet } = await loadPolicySets();
       // Fails closed: an invalid policy anywhere in the lineage throws POLICY_INVALID for the group.
       built = { set: buildPolicySet(files), version };
       // Sets of old versions are dropped when the cache would grow past any real number of groups.

@@ -1,7 +1,8 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SigwatchError } from '../errors.ts';
-import { MAX_FILE_BYTES } from '../policy/parse.ts';
-import { buildPolicySet, type LoadOptions, type LoadedPolicySet, type PolicyFile } from './policy-set.ts';
+import { MAX_FILE_BYTES } from '../policy/limits.ts';
+import { loadPolicySets } from './load-policy-sets.ts';
+import type { LoadOptions, LoadedPolicySet, PolicyFile } from './policy-set.ts';
 
 /**
  * The policy store in S3: the policy files under a key prefix, read with a
@@ -93,7 +94,7 @@ export class S3PolicyStore {
       const others = ignored > 0 ? ` (${ignored} other object${ignored === 1 ? '' : 's'} ignored)` : '';
       throw new SigwatchError('CONFIG', `${this.#location()}: no policy files (.yaml, .yml, .json) under this prefix${others}`);
     }
-    return buildPolicySet(files, { skipInvalid: this.#opts.skipInvalid });
+    return (await loadPolicySets()).buildPolicySet(files, { skipInvalid: this.#opts.skipInvalid });
   }
 
   /**

@@ -305,6 +305,33 @@ describe('on-push handler: ECR event → association → STS → verdict → SNS
     }
   });
 
+  it('reports verification code that cannot be loaded as an error verdict with its code, and loads it again for the next record', async () => {
+    let loads = 0;
+    const handler = sc.handler({
+      loadVerification: () => {
+        loads++;
+        return Promise.reject(new Error("Cannot find module '/var/task/functions/on-push/index.chunks/verification-XXXX.mjs'"));
+      },
+    });
+    for (const id of ['first', 'second']) {
+      const res = await handler(sc.batch({ id, body: sc.event(id, PAYMENTS, { 'image-digest': sc.images.signed!.digest, 'image-tag': 'v1' }) }));
+      // Reported, not retried: the function's own code will not load on a retry either.
+      assert.deepEqual(res.batchItemFailures, []);
+    }
+    const team = await sc.received('payments');
+    const ops = await sc.received('operators');
+    // Both records were judged: the second one's import was tried again (a failed one is not kept); idempotency publishes each verdict once.
+    assert.equal(loads, 2);
+    assert.equal(team.length, 1);
+    assert.equal(ops.length, 1);
+    for (const n of [team[0], ops[0]]) {
+      assert.equal(n!.verdict, 'error');
+      assert.equal(n!.error?.code, 'INTERNAL');
+      assert.match(n!.reasons[0]!, /^cannot load the verification code: Cannot find module '.*verification-XXXX\.mjs'$/);
+    }
+    assert.ok(sc.logs.some((l) => l.includes('"no verdict reached"') && l.includes('"code":"INTERNAL"')));
+  });
+
   it('fails only the malformed record of a batch, and it alone goes back to the queue', async () => {
     const res = await sc.handler()(
       sc.batch(

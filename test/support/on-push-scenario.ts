@@ -18,7 +18,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { onPushHandler } from '../../functions/on-push/handler.ts';
 import type { Notification } from '../../src/notify/notification.ts';
-import { assembleOnPush, type AwsClients } from '../../src/pipeline/assemble.ts';
+import { assembleOnPush, type AssembleOptions, type AwsClients } from '../../src/pipeline/assemble.ts';
 import { readEnvironment } from '../../src/pipeline/environment.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import {
@@ -113,6 +113,8 @@ export interface HandlerOptions {
   publishMarginMs?: number;
   /** More of the function's environment (SIGWATCH_KMS_ENDPOINTS…). */
   env?: Record<string, string>;
+  /** How the verification code is loaded (a test makes its chunk fail to load). */
+  loadVerification?: AssembleOptions['loadVerification'];
 }
 
 export class OnPushScenario {
@@ -261,6 +263,7 @@ export class OnPushScenario {
       registry: new RegistryClient({ now: testNow, insecureHosts: [...(sc.front ? [] : [sc.reg.host]), ...others] }),
       write: (line) => void this.logs.push(line),
       now: () => this.now,
+      ...(opts.loadVerification ? { loadVerification: opts.loadVerification } : {}),
     });
     return onPushHandler(deps, opts.publishMarginMs === undefined ? {} : { publishMarginMs: opts.publishMarginMs });
   }
