@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SigwatchError } from '../../src/errors.ts';
+import { CI_PREEMPTIVE_PASSWORD } from '../support/secrets.ts';
 import { verifyImage } from '../../src/verify/verify-image.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { dockerConfigLookup, type CredentialLookup } from '../../src/registry/credentials.ts';
@@ -45,7 +46,7 @@ writeFileSync(policy, keyPolicyYaml('release', '**', key.publicKeyPem));
 const PASSWORD = 'basic-S3cret-pw';
 const users = {
   admin: { password: 'admin-pw', repositories: ['*'], actions: ['pull', 'push'] },
-  ci: { password: 'ci-S3cret-pw', repositories: ['team'] },
+  ci: { password: CI_PREEMPTIVE_PASSWORD, repositories: ['team'] },
 };
 
 let basicReg: TestRegistry;

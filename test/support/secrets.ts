@@ -18,6 +18,7 @@ export interface TestSecret {
 // Registry passwords (docker-registry htpasswd users, token servers, pull secrets).
 export const ADMIN_PASSWORD = 'admin-pw';
 export const CI_SECRET_PASSWORD = 'ci-secret-pw';
+export const CI_PREEMPTIVE_PASSWORD = 'ci-S3cret-pw';
 export const TEAM_SECRET_PASSWORD = 'team-secret-pw';
 export const CI_S3CRET_PASSWORD = 'ci-s3cret';
 export const BASIC_S3CRET_PASSWORD = 'basic-s3cret';
@@ -71,6 +72,7 @@ export const LEAK_GUARD_CANARY = 'canary-7f3a9c-never-print';
 const LIST: [string, string, string[]][] = [
   ['registry password of admin (registry-auth, pull secrets)', ADMIN_PASSWORD, ['admin']],
   ['registry password of ci (pull secrets)', CI_SECRET_PASSWORD, ['ci']],
+  ['registry password of ci (preemptive-auth)', CI_PREEMPTIVE_PASSWORD, ['ci']],
   ['registry password of team (pull secrets)', TEAM_SECRET_PASSWORD, ['team']],
   ['registry password of ci (registry-auth)', CI_S3CRET_PASSWORD, ['ci']],
   ['registry password of ci (registry-safety)', BASIC_S3CRET_PASSWORD, ['ci']],
