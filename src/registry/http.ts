@@ -208,7 +208,8 @@ export class HttpClient {
       try {
         return await new Promise<IncomingMessage>((resolve, reject) => {
           const r = send(url, { method, headers, agent: this.agents[protocol], signal }, resolve);
-          r.once('error', (err) => reject(Object.assign(err, { reusedSocket: r.reusedSocket })));
+          // `on`, not `once`: a request can emit a second error (an abort after a reset), and an unheard one would crash the process.
+          r.on('error', (err) => reject(Object.assign(err, { reusedSocket: r.reusedSocket })));
           r.end(body);
         });
       } catch (err) {
