@@ -53,6 +53,7 @@ import {
 } from '../test/support/index.ts';
 import { startCountingProxy } from '../test/support/tcp-proxy.ts';
 import { COLD_START_ROUNDS, coldStart } from './cold-start.ts';
+import { interleaved, summary, writeResults } from './support.ts';
 
 const N = Number(process.env.BENCH_IMAGES ?? 5000);
 /** Pushes at once while setting up: the registry is local, setup is not what is measured. */
@@ -66,30 +67,7 @@ const results: Record<string, unknown> = { images: N, machine: `${process.platfo
 const line = (label: string, value: string) => console.log(`  ${label.padEnd(44)} ${value}`);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const ms = (x: number) => `${x.toFixed(2)} ms`;
-/** Median and interquartile spread: what every A/B figure prints. */
-const summary = (xs: number[]) => ({ median: pct(xs, 50), p25: pct(xs, 25), p75: pct(xs, 75), samples: xs.length });
 const spread = (s: { median: number; p25: number; p75: number }) => `${ms(s.median)} (${s.p25.toFixed(2)}–${s.p75.toFixed(2)})`;
-
-/** A and B measured alternately (ABAB…, the first of each pair swapped every round), so neither gets the quieter moments. */
-async function interleaved(rounds: number, a: (i: number) => Promise<void>, b: (i: number) => Promise<void>): Promise<{ a: number[]; b: number[] }> {
-  const out = { a: [] as number[], b: [] as number[] };
-  for (let i = 0; i < rounds; i++) {
-    for (const [which, run] of i % 2 === 0
-      ? ([
-          ['a', a],
-          ['b', b],
-        ] as const)
-      : ([
-          ['b', b],
-          ['a', a],
-        ] as const)) {
-      const s = performance.now();
-      await run(i);
-      out[which].push(performance.now() - s);
-    }
-  }
-  return out;
-}
 
 const reg = await startRegistry();
 try {
@@ -344,7 +322,7 @@ spec:
   console.log(`\ncold start per Lambda bundle (import + init; median of ${COLD_START_ROUNDS}, each round bare node and every bundle in turn)`);
   results.coldStart = coldStart(root, line);
 
-  writeFileSync(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeResults(results);
   console.log('\nwritten: bench/results.json');
 } finally {
   await reg.stop();

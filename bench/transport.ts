@@ -17,14 +17,12 @@
  * Writes `transport` into bench/results.json.
  */
 import { Agent, request } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { buildImage, pushManifest, startRegistry } from '../test/support/index.ts';
 import { startCountingProxy } from '../test/support/tcp-proxy.ts';
+import { writeResults } from './support.ts';
 
 const ROUNDS = Number(process.env.BENCH_TRANSPORT_ROUNDS ?? 400);
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
-const root = new URL('..', import.meta.url).pathname;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 const reg = await startRegistry();
@@ -94,10 +92,7 @@ try {
       `  ${name.padEnd(28)} ${r.median.toFixed(3)} ms (${r.p25.toFixed(3)}–${r.p75.toFixed(3)}), ${r.newConnectionsPerRequest.toFixed(2)} new connections per request, ${r.cpuUsPerRequest.toFixed(0)} µs CPU`,
     );
   }
-  const file = join(root, 'bench/results.json');
-  const results = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  results.transport = out;
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  writeResults({ transport: out });
 } finally {
   await proxy.close();
   await reg.stop();

@@ -15,7 +15,6 @@
  * Rounds of each are interleaved; the median and interquartile range are printed.
  * Target (issue 23): keyless ≤ 2 ms CPU per signature.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createPublicKey, verify } from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import { trustMaterialFromJson } from '../src/trust/trusted-root.ts';
@@ -25,6 +24,7 @@ import type { CosignSignature } from '../src/verify/evidence/legacy-signature/ty
 import { parsePublicKeys } from '../src/trust/keys.ts';
 import { createKeylessFixture, type KeylessSignature } from '../test/support/keyless.ts';
 import { generateKeyPair, signPayload, simpleSigningPayload } from '../test/support/cosign.ts';
+import { writeResults } from './support.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 25);
 const BATCH = Number(process.env.BENCH_BATCH ?? 20);
@@ -105,12 +105,11 @@ console.log(
 );
 
 // Into bench/results.json beside the other figures (the README's table is made from it).
-const resultsFile = new URL('results.json', import.meta.url);
-const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as Record<string, unknown>;
-results.verifyCpu = Object.fromEntries(
-  rows.map(([name], i) => [
-    name,
-    { median: quantile(perOp[i]!, 0.5), p25: quantile(perOp[i]!, 0.25), p75: quantile(perOp[i]!, 0.75), samples: perOp[i]!.length },
-  ]),
-);
-writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+writeResults({
+  verifyCpu: Object.fromEntries(
+    rows.map(([name], i) => [
+      name,
+      { median: quantile(perOp[i]!, 0.5), p25: quantile(perOp[i]!, 0.25), p75: quantile(perOp[i]!, 0.75), samples: perOp[i]!.length },
+    ]),
+  ),
+});

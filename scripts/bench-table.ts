@@ -39,6 +39,14 @@ export interface BenchResults {
   coldStart: Record<string, unknown> & { bareNodeMs: number };
   transport?: Record<string, Spread & { newConnectionsPerRequest: number; cpuUsPerRequest: number }>;
   verifyCpu?: Record<string, Spread>;
+  layers?: Record<string, unknown> & { layers: number };
+  reverify?: {
+    distinctImages: number;
+    signedImages: number;
+    workers: number;
+    planning: { imagesPerSecond: number; cpuMsPerImage: number };
+    verification: { imagesPerSecond: number; cpuMsPerImage: number; registryCpuMsPerImage: number };
+  };
 }
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -81,6 +89,26 @@ export function renderBenchTable(r: BenchResults): string {
       `${t.median.toFixed(2)} ms (p25–p75 ${t.p25.toFixed(2)}–${t.p75.toFixed(2)}); ${t.newConnectionsPerRequest.toFixed(2)} new connections per request; ${t.cpuUsPerRequest.toFixed(0)} µs CPU`,
     ]);
   }
+  if (r.layers) {
+    const kinds = Object.entries(r.layers).filter((e): e is [string, Spread & { requests: number }] => typeof e[1] === 'object' && e[1] !== null);
+    const one = kinds[0]?.[1].median ?? NaN;
+    for (const [name, k] of kinds) {
+      rows.push([
+        `a \`.sig\` of ${name}, warm, by digest (interleaved)`,
+        `${ms(k.median)} (p25–p75 ${k.p25.toFixed(1)}–${k.p75.toFixed(1)}); ${k.requests} requests; ${(k.median / one).toFixed(2)}× the 1-layer time`,
+      ]);
+    }
+  }
+  if (r.reverify) {
+    const v = r.reverify;
+    rows.push([
+      `re-verification, ${v.distinctImages} distinct images (${v.signedImages} signed), every one fetched and verified`,
+      `planning ${v.planning.imagesPerSecond.toFixed(0)} images/s (${v.planning.cpuMsPerImage.toFixed(2)} ms CPU each); verification ${v.verification.imagesPerSecond.toFixed(0)} images/s with ${v.workers} workers (${v.verification.cpuMsPerImage.toFixed(2)} ms CPU each in sigwatch, ${v.verification.registryCpuMsPerImage.toFixed(2)} ms in docker-registry)`,
+    ]);
+  }
+  const help = r.coldStart.cliHelp as { ms: number; ratio: number } | undefined;
+  if (help)
+    rows.push([`\`sigwatch --help\` (vs bare node ${ms(r.coldStart.bareNodeMs)}, interleaved)`, `${ms(help.ms)} = ${help.ratio.toFixed(2)}× bare node`]);
   for (const [name, v] of Object.entries(r.coldStart)) {
     if (typeof v !== 'object' || v === null || !('initMs' in v)) continue;
     const c = v as { loadedAtInitKiB: number; initMs: number; overBareMs: number };

@@ -8,6 +8,7 @@ import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FUNCTION_OPTIONS } from './build-options.ts';
+import plugins from './esbuild-plugins.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const common: BuildOptions = {
@@ -21,6 +22,7 @@ const common: BuildOptions = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
   metafile: true,
+  plugins,
   // CUE is a 26 MB WebAssembly command line that src/verify/policy-engines/cue.ts imports only
   // when a CUE policy is evaluated: it stays a package beside the bundle (it
   // finds cue.wasm next to its own files), never inside it.

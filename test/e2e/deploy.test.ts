@@ -80,7 +80,7 @@ let canCutNetwork = false;
 function osPackage(name: string, params: string[]): Packaged {
   const service = join(work, name);
   cpSync(join(ROOT, 'serverless.yml'), join(service, 'serverless.yml'));
-  for (const entry of ['src', 'functions', 'node_modules', 'package.json', 'tsconfig.json']) symlinkSync(join(ROOT, entry), join(service, entry));
+  for (const entry of ['src', 'functions', 'scripts', 'node_modules', 'package.json', 'tsconfig.json']) symlinkSync(join(ROOT, entry), join(service, entry));
   const out = join(service, 'out');
   const osls = join(ROOT, 'node_modules/.bin/osls');
   const args = ['package', '--stage', STAGE, '--package', out, ...params.flatMap((p) => ['--param', p])];
@@ -292,6 +292,8 @@ describe('osls package (serverless.yml)', () => {
       assert.equal(esbuild.chunkNames, FUNCTION_OPTIONS.chunkNames);
       assert.deepEqual(esbuild.mainFields, FUNCTION_OPTIONS.mainFields);
       assert.equal(esbuild.outputFileExtension, FUNCTION_OPTIONS.outExtension?.['.js']);
+      // The plugins scripts/build.ts uses, by the module that exports them.
+      assert.equal(esbuild.plugins, 'scripts/esbuild-plugins.ts');
     });
 
     it('the packaged on-push handler runs as Lambda runs it: S3, DynamoDB and SNS through the bundled SDK', async () => {
