@@ -5,17 +5,18 @@
  * the same way. Rounds are interleaved: each runs bare node and every bundle
  * once, starting one place later each round, so that none gets the quiet moments.
  *
- * bench/run.ts prints these figures with the others; `node bench/cold-start.ts`
- * (after `npm run build`) prints them alone, without writing bench/results.json.
+ * `npm run bench` runs it first, in a process of its own with nothing else
+ * running: started from bench/run.ts, each child was forked from a process
+ * holding hundreds of MiB of images and a docker-registry beside it, which
+ * doubled bare node's start. Writes `coldStart` into bench/results.json.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { summary, writeResults } from './support.ts';
 
 export const COLD_START_ROUNDS = 21;
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const summary = (xs: number[]) => ({ median: pct(xs, 50), p25: pct(xs, 25), p75: pct(xs, 75), samples: xs.length });
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 const spread = (s: { median: number; p25: number; p75: number }) => `${ms(s.median)} (${s.p25.toFixed(2)}–${s.p75.toFixed(2)})`;
 
@@ -73,7 +74,7 @@ export function coldStart(
       runs[name]!.push(spawnMs(args));
     }
   }
-  const bare = pct(runs.bare!, 50);
+  const bare = summary(runs.bare!).median;
   const cold: Record<string, unknown> & { bareNodeMs: number } = { bareNodeMs: bare, bare: summary(runs.bare!) };
   line('bare node', spread(summary(runs.bare!)));
   const help = summary(runs.cliHelp!);
@@ -97,5 +98,5 @@ export function coldStart(
 
 if (import.meta.main) {
   console.log(`cold start per Lambda bundle (import + init; median of ${COLD_START_ROUNDS}, each round bare node and every bundle in turn)`);
-  coldStart(new URL('..', import.meta.url).pathname, (label, value) => console.log(`  ${label.padEnd(44)} ${value}`));
+  writeResults({ coldStart: coldStart(new URL('..', import.meta.url).pathname, (label, value) => console.log(`  ${label.padEnd(44)} ${value}`)) });
 }

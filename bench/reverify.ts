@@ -195,7 +195,7 @@ try {
     `  planning: ${planning.seconds.toFixed(2)} s, ${Math.round(planning.imagesPerSecond)} images/s listed and sent (${planning.cpuMsPerImage.toFixed(3)} ms CPU per image)`,
   );
   console.log(
-    `  verification: ${verification.seconds.toFixed(2)} s, ${Math.round(verification.imagesPerSecond)} images/s, every image fetched and verified (${verification.cpuMsPerImage.toFixed(2)} ms CPU per image here, ${verification.registryCpuMsPerImage.toFixed(2)} ms in docker-registry)`,
+    `  verification: ${verification.seconds.toFixed(2)} s, ${Math.round(verification.imagesPerSecond)} images/s, every image fetched and verified (${verification.cpuMsPerImage.toFixed(2)} ms CPU per image in this process, dynalite and fauxqs included, ${verification.registryCpuMsPerImage.toFixed(2)} ms in docker-registry)`,
   );
   console.log(
     `  one verification, as the worker waits for it: ${perVerification.median.toFixed(1)} ms (${perVerification.p25.toFixed(1)}–${perVerification.p75.toFixed(1)}), ${WORKERS} workers sharing 2 cores with the registry`,
@@ -255,5 +255,7 @@ try {
   });
 } finally {
   clearInterval(sampler);
+  const stopping = performance.now();
   await world.stop();
+  console.log(`(local services stopped in ${((performance.now() - stopping) / 1000).toFixed(1)} s)`);
 }

@@ -8,7 +8,8 @@
  *   `crypto.verify` of the same signature;
  * - throughput of a batch of signed images (keyed and keyless) with the
  *   concurrency the code chooses, and peak RSS;
- * - cold start of each Lambda bundle (import + init) against bare node;
+ * - (cold start of each Lambda bundle against bare node: bench/cold-start.ts, which
+ *   `npm run bench` runs first, alone);
  * - the obvious alternative: `sigstore`'s high-level `verify` per image after
  *   fetching the bundle, on the same images in the same run.
  *
@@ -52,7 +53,6 @@ import {
   type BuiltManifest,
 } from '../test/support/index.ts';
 import { startCountingProxy } from '../test/support/tcp-proxy.ts';
-import { COLD_START_ROUNDS, coldStart } from './cold-start.ts';
 import { interleaved, summary, writeResults } from './support.ts';
 
 const N = Number(process.env.BENCH_IMAGES ?? 5000);
@@ -317,10 +317,6 @@ spec:
       note: failure || undefined,
     };
   }
-
-  // --- Cold start per Lambda bundle (bench/cold-start.ts) --------------------------
-  console.log(`\ncold start per Lambda bundle (import + init; median of ${COLD_START_ROUNDS}, each round bare node and every bundle in turn)`);
-  results.coldStart = coldStart(root, line);
 
   writeResults(results);
   console.log('\nwritten: bench/results.json');

@@ -103,7 +103,7 @@ export function renderBenchTable(r: BenchResults): string {
     const v = r.reverify;
     rows.push([
       `re-verification, ${v.distinctImages} distinct images (${v.signedImages} signed), every one fetched and verified`,
-      `planning ${v.planning.imagesPerSecond.toFixed(0)} images/s (${v.planning.cpuMsPerImage.toFixed(2)} ms CPU each); verification ${v.verification.imagesPerSecond.toFixed(0)} images/s with ${v.workers} workers (${v.verification.cpuMsPerImage.toFixed(2)} ms CPU each in sigwatch, ${v.verification.registryCpuMsPerImage.toFixed(2)} ms in docker-registry)`,
+      `planning ${v.planning.imagesPerSecond.toFixed(0)} images/s (${v.planning.cpuMsPerImage.toFixed(2)} ms CPU each); verification ${v.verification.imagesPerSecond.toFixed(0)} images/s with ${v.workers} workers (${v.verification.cpuMsPerImage.toFixed(2)} ms CPU each in the bench's process, which runs dynalite and fauxqs too, ${v.verification.registryCpuMsPerImage.toFixed(2)} ms in docker-registry)`,
     ]);
   }
   const help = r.coldStart.cliHelp as { ms: number; ratio: number } | undefined;
