@@ -2,7 +2,7 @@ import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { toSignedEntity, Verifier, type TrustMaterial } from '@sigstore/verify';
 import type { CertificateIdentity } from '../../sigstore/certificate-identity.ts';
 import { parseCertificate, type ParsedCertificate } from '../../sigstore/certificates.ts';
-import { legacySignatureBundle } from '../legacy-signature/as-bundle.ts';
+import { assertRekorEntryNamesSigner, legacySignatureBundle } from '../legacy-signature/as-bundle.ts';
 import type { DsseEnvelope, LegacyAttestation } from './fetch.ts';
 import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { PublicKey } from '../../../trust/keys.ts';
@@ -86,6 +86,7 @@ export function verifyLegacyAttestationWithKeys(att: LegacyAttestation, keys: Pu
       try {
         const bundle = legacyBundle(att, signature, { key, withLog: logTrust !== undefined });
         runVerifier(withKey(logTrust, key), bundle, { tlog: logTrust ? 1 : 0, ctlog: 0, timestamp: logTrust ? 1 : 0 });
+        if (logTrust) assertRekorEntryNamesSigner(bundle, key.key);
         return key;
       } catch (err) {
         lastError = err;
@@ -108,6 +109,7 @@ export function verifyLegacyAttestationKeyless(att: LegacyAttestation, trust: Tr
     try {
       const bundle = legacyBundle(att, signature, { withLog: true });
       verifyKeylessEvidence(bundle, trust, req);
+      assertRekorEntryNamesSigner(bundle);
       return leafCertificate(bundle).identity;
     } catch (err) {
       lastError = err;

@@ -1,7 +1,7 @@
 import type { TrustMaterial } from '@sigstore/verify';
 import type { CertificateIdentity } from '../../sigstore/certificate-identity.ts';
 import { parseCertificate } from '../../sigstore/certificates.ts';
-import { legacySignatureBundle } from './as-bundle.ts';
+import { assertRekorEntryNamesSigner, legacySignatureBundle } from './as-bundle.ts';
 import { verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { CosignSignature } from './types.ts';
 import { VerificationError } from '../../errors.ts';
@@ -19,6 +19,7 @@ export function verifyKeylessSignature(sig: CosignSignature, trust: TrustMateria
     throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp annotation, and the authority requires one');
   const bundle = legacySignatureBundle(sig);
   verifyKeylessEvidence(bundle, trust, req, sig.payload);
+  assertRekorEntryNamesSigner(bundle);
   const leaf = bundle.verificationMaterial.content;
   if (leaf.$case !== 'x509CertificateChain' || !leaf.x509CertificateChain.certificates[0]) {
     throw new VerificationError('NO_EVIDENCE', 'bundle has no leaf certificate');
