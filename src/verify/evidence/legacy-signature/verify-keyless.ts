@@ -19,7 +19,8 @@ export function verifyKeylessSignature(sig: CosignSignature, trust: TrustMateria
     throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp annotation, and the authority requires one');
   const bundle = legacySignatureBundle(sig);
   verifyKeylessEvidence(bundle, trust, req, sig.payload);
-  assertRekorEntryNamesSigner(bundle);
+  // Where a timestamp is required the entry is not read (verifyKeylessEvidence drops it), as cosign ignores the log there.
+  if (!req.requireTimestamp) assertRekorEntryNamesSigner(bundle);
   const leaf = bundle.verificationMaterial.content;
   if (leaf.$case !== 'x509CertificateChain' || !leaf.x509CertificateChain.certificates[0]) {
     throw new VerificationError('NO_EVIDENCE', 'bundle has no leaf certificate');

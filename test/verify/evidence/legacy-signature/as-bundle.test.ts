@@ -67,6 +67,17 @@ describe("a legacy signature's Rekor entry names its signer (cosign comparePubli
     assert.equal(verifyKeylessSignature(keyless(mine), trust, { requireTlog: true, requireSct: true }).sans[0], identity.subject);
   });
 
+  it('keyless with a required timestamp: the entry is not read (dropped before verification), so its certificate is not compared', async () => {
+    const mine = await fixture.signKeyless(payload, identity, { timestamp: true });
+    const theirs = await fixture.signKeyless(payload, identity);
+    const borrowed = await fixture.logKeySignature(payload, mine.signature, theirs.certificatePem);
+    const withTimestamp = { ...keyless(mine, borrowed), rfc3161Timestamp: mine.rfc3161Timestamp };
+    const req = { requireTlog: false, requireSct: true, requireTimestamp: true };
+    assert.equal(verifyKeylessSignature(withTimestamp, trust, req).sans[0], identity.subject);
+    // Where the log dates the certificate, the same entry is refused.
+    refusedAsOtherSigner(() => verifyKeylessSignature(withTimestamp, trust, { requireTlog: true, requireSct: true }), 'certificate');
+  });
+
   it('key: an entry naming another key is refused; one naming this key verifies, whatever its PEM line endings', async () => {
     const key = generateKeyPair();
     const other = generateKeyPair();
