@@ -6,6 +6,7 @@ import { parseCertificate, verifyCertificateAt, type ParsedCertificate } from '.
 import type { PublicKey } from '../../trust/keys.ts';
 import type { HashAlgorithm } from '../../policy/types.ts';
 import { fromSigstore, VerificationError } from '../errors.ts';
+import { assertRekorEntryNamesSigner, type EntrySignerRules } from './entry-signer.ts';
 
 /**
  * What an authority demands of keyless evidence, in cosign's terms (its
@@ -40,8 +41,13 @@ const MAX_RFC3161_TIMESTAMPS = 32;
  * 3161 timestamps (the integrated time dates the certificate); with a signed
  * timestamp required, no log entries and one candidate per timestamp, the
  * first that verifies being enough.
+ *
+ * Once a candidate verified, the log entries it kept must name the bundle's
+ * certificate, by `rules`: cosign's for a legacy signature, sigstore-go's for
+ * a bundle (see entry-signer.ts). Where a timestamp is required the entries
+ * were dropped, unread, and there is nothing to compare, as cosign ignores the log there.
  */
-export function verifyKeylessEvidence(bundle: Bundle, trust: TrustMaterial, req: KeylessRequirements, data?: Buffer): void {
+export function verifyKeylessEvidence(bundle: Bundle, trust: TrustMaterial, req: KeylessRequirements, rules: EntrySignerRules, data?: Buffer): void {
   const timestamps = bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? [];
   if (timestamps.length > MAX_RFC3161_TIMESTAMPS)
     throw new VerificationError('TIMESTAMP', `${timestamps.length} RFC 3161 timestamps, more than the ${MAX_RFC3161_TIMESTAMPS} accepted`);
@@ -57,10 +63,12 @@ export function verifyKeylessEvidence(bundle: Bundle, trust: TrustMaterial, req:
   for (const candidate of candidates) {
     try {
       verifyCandidate(candidate, trust, { tlog: req.requireTlog && !req.requireTimestamp, sct: req.requireSct }, data);
-      return;
     } catch (err) {
       first ??= err;
+      continue;
     }
+    assertRekorEntryNamesSigner(candidate, undefined, rules);
+    return;
   }
   throw first ?? new VerificationError('NO_EVIDENCE', 'nothing to verify');
 }
@@ -146,6 +154,7 @@ function run<T>(fn: () => T): T {
  * names a ctlog) a Rekor entry for this signature must verify against the
  * root's log keys, else log entries and timestamps are not consulted
  * (cosign's `--insecure-ignore-tlog` with a key: `WithNoObserverTimestamps`).
+ * Only bundles come here, so a log entry read must name `key` by sigstore-go's rules.
  */
 export function verifyKeyDsseBundle(bundle: Bundle, key: PublicKey, hash: HashAlgorithm, logTrust?: TrustMaterial): void {
   if (bundle.content.$case !== 'dsseEnvelope') throw new VerificationError('SUBJECT_MISMATCH', 'not a DSSE bundle');
@@ -172,6 +181,7 @@ export function verifyKeyDsseBundle(bundle: Bundle, key: PublicKey, hash: HashAl
   // the authority's hashAlgorithm is the one cosign verifies with, so that check is ours.
   const entity = withSignatureCheck(toSignedEntity(narrowed(bundle, { tlog: true, timestamps: [] })), signs);
   run(() => new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity));
+  assertRekorEntryNamesSigner(bundle, key.key, 'sigstore-go');
 }
 
 /** The same signed entity, its signature checked by `verify` instead of the library's default. */

@@ -2,7 +2,8 @@ import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { toSignedEntity, Verifier, type TrustMaterial } from '@sigstore/verify';
 import type { CertificateIdentity } from '../../sigstore/certificate-identity.ts';
 import { parseCertificate, type ParsedCertificate } from '../../sigstore/certificates.ts';
-import { assertRekorEntryNamesSigner, legacySignatureBundle } from '../legacy-signature/as-bundle.ts';
+import { legacySignatureBundle } from '../legacy-signature/as-bundle.ts';
+import { assertRekorEntryNamesSigner } from '../../sigstore/entry-signer.ts';
 import type { DsseEnvelope, LegacyAttestation } from './fetch.ts';
 import { verifyKeyDsseBundle, verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { PublicKey } from '../../../trust/keys.ts';
@@ -86,7 +87,7 @@ export function verifyLegacyAttestationWithKeys(att: LegacyAttestation, keys: Pu
       try {
         const bundle = legacyBundle(att, signature, { key, withLog: logTrust !== undefined });
         runVerifier(withKey(logTrust, key), bundle, { tlog: logTrust ? 1 : 0, ctlog: 0, timestamp: logTrust ? 1 : 0 });
-        if (logTrust) assertRekorEntryNamesSigner(bundle, key.key);
+        if (logTrust) assertRekorEntryNamesSigner(bundle, key.key, 'cosign');
         return key;
       } catch (err) {
         lastError = err;
@@ -108,9 +109,8 @@ export function verifyLegacyAttestationKeyless(att: LegacyAttestation, trust: Tr
   for (const signature of att.envelope.signatures) {
     try {
       const bundle = legacyBundle(att, signature, { withLog: true });
-      verifyKeylessEvidence(bundle, trust, req);
-      // As for signatures: an entry not read (a timestamp is required) has nothing to vouch for.
-      if (!req.requireTimestamp) assertRekorEntryNamesSigner(bundle);
+      // As for signatures: cosign's comparePublicKey on the entry, where it is read.
+      verifyKeylessEvidence(bundle, trust, req, 'cosign');
       return leafCertificate(bundle).identity;
     } catch (err) {
       lastError = err;
@@ -167,7 +167,7 @@ export function verifyAttestationBundle(
     throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp in the bundle, and the authority requires one');
   }
   const leaf = leafCertificate(bundle);
-  verifyKeylessEvidence(bundle, how.trust, how.req);
+  verifyKeylessEvidence(bundle, how.trust, how.req, 'sigstore-go');
   requireInToto(envelope);
   return { envelope, signer: { identity: leaf.identity } };
 }

@@ -35,7 +35,7 @@ export function verifyImageBundle(json: unknown, imageDigest: string, trust: Tru
   if (bundle.content.$case !== 'dsseEnvelope')
     throw new VerificationError('SUBJECT_MISMATCH', 'message-signature bundles cannot name an image digest; expected a DSSE statement');
   const leaf = leafCertificate(bundle);
-  verifyKeylessEvidence(bundle, trust, req);
+  verifyKeylessEvidence(bundle, trust, req, 'sigstore-go');
   checkImageStatement(bundle, imageDigest);
   return leaf.identity;
 }

@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { assertBundleV01, BUNDLE_V01_MEDIA_TYPE, type Bundle } from '@sigstore/bundle';
 import { pem } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
@@ -12,7 +12,8 @@ import { VerificationError } from '../../errors.ts';
  * as the sigstore bundle it is equivalent to, so that `@sigstore/verify` does
  * all the cryptography: certificate chain, SCTs, the Rekor signed entry
  * timestamp and the entry's body against the signature. What it leaves out,
- * cosign's `comparePublicKey`, is `assertRekorEntryNamesSigner`.
+ * cosign's `comparePublicKey`, is `assertRekorEntryNamesSigner` with the
+ * cosign rules (sigstore/entry-signer.ts).
  */
 export function legacySignatureBundle(sig: CosignSignature, key?: { hint: string; hash: 'sha256' | 'sha384' | 'sha512' }): Bundle {
   const hash = key?.hash ?? 'sha256';
@@ -102,64 +103,6 @@ function rekorEntry(bundle: unknown) {
     inclusionProof: undefined,
     canonicalizedBody,
   };
-}
-
-/**
- * cosign's `comparePublicKey`, which `@sigstore/verify` does not make: the
- * bundle's Rekor entry names the certificate the bundle carries (keyless) or
- * `key`. The log vouches for the entry and the entry for its key: an entry
- * for the same signature bytes under another certificate of the same key
- * must not lend this one its time. Called after the bundle verified, as
- * cosign compares keys after the chain and the signature.
- */
-export function assertRekorEntryNamesSigner(bundle: Bundle, key?: KeyObject): void {
-  const material = bundle.verificationMaterial;
-  const leaf = material.content.$case === 'x509CertificateChain' ? material.content.x509CertificateChain.certificates[0]?.rawBytes : undefined;
-  const signer = key ? { der: key.export({ type: 'spki', format: 'der' }), what: 'key' } : { der: leaf, what: 'certificate' };
-  for (const entry of material.tlogEntries) {
-    const body = JSON.parse(entry.canonicalizedBody.toString('utf8')) as Record<string, unknown>;
-    const named = pemDer(entryVerifier(body));
-    if (!signer.der || !named || !named.equals(signer.der)) {
-      throw new VerificationError('TLOG', `the Rekor entry names another ${signer.what} than the signature's`);
-    }
-  }
-}
-
-/**
- * Where a Rekor entry holds its signer's key or certificate (base64 of PEM),
- * by kind and version, as cosign's `bundleKey` reads it.
- */
-function entryVerifier(entry: Record<string, unknown>): unknown {
-  const at = (value: unknown, ...path: string[]): unknown => path.reduce((v, k) => (isObject(v) ? v[k] : undefined), value);
-  const only = (signatures: unknown): unknown => {
-    if (!Array.isArray(signatures) || signatures.length !== 1) {
-      throw new VerificationError('TLOG', 'Rekor entry: exactly one signature on a DSSE envelope is supported, as in cosign');
-    }
-    return signatures[0];
-  };
-  const spec = entry.spec;
-  switch (`${String(entry.kind)} ${String(entry.apiVersion)}`) {
-    case 'hashedrekord 0.0.1':
-    case 'rekord 0.0.1':
-      return at(spec, 'signature', 'publicKey', 'content');
-    case 'intoto 0.0.1':
-      return at(spec, 'publicKey');
-    case 'intoto 0.0.2':
-      return at(only(at(spec, 'content', 'envelope', 'signatures')), 'publicKey');
-    case 'dsse 0.0.1':
-      return at(only(at(spec, 'signatures')), 'verifier');
-    default:
-      throw new VerificationError('TLOG', `Rekor entry of kind ${String(entry.kind)} ${String(entry.apiVersion)} is not one cosign reads`);
-  }
-}
-
-/** The DER of base64-of-PEM holding one PEM block and nothing after it (cosign refuses trailing data), or undefined. */
-function pemDer(value: unknown): Buffer | undefined {
-  if (typeof value !== 'string') return undefined;
-  const text = Buffer.from(value, 'base64').toString('utf8');
-  const block = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\s]*?)-----END \1-----[^\n]*\n?/.exec(text);
-  if (!block || text.slice(block.index + block[0].length) !== '') return undefined;
-  return Buffer.from(block[2]!.replace(/\s+/g, ''), 'base64');
 }
 
 function rfc3161(annotation: unknown): { signedTimestamp: Buffer }[] {

@@ -3,7 +3,8 @@ import { toSignedEntity, Verifier, type TrustMaterial } from '@sigstore/verify';
 import { VerificationError, withSigstoreCodes } from '../../errors.ts';
 import type { HashAlgorithm } from '../../../policy/types.ts';
 import type { PublicKey } from '../../../trust/keys.ts';
-import { assertRekorEntryNamesSigner, legacySignatureBundle } from './as-bundle.ts';
+import { legacySignatureBundle } from './as-bundle.ts';
+import { assertRekorEntryNamesSigner } from '../../sigstore/entry-signer.ts';
 import type { CosignSignature } from './types.ts';
 
 /**
@@ -36,5 +37,5 @@ export function verifyKeySignatureInLog(sig: CosignSignature, key: PublicKey, ha
   const bundle = legacySignatureBundle({ ...sig, rfc3161Timestamp: undefined }, { hint: key.id, hash });
   const withKey: TrustMaterial = { ...trust, publicKey: () => ({ publicKey: key.key, validFor: () => true }) };
   withSigstoreCodes(() => new Verifier(withKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundle, sig.payload)));
-  assertRekorEntryNamesSigner(bundle, key.key);
+  assertRekorEntryNamesSigner(bundle, key.key, 'cosign');
 }

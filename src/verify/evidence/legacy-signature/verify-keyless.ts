@@ -1,7 +1,7 @@
 import type { TrustMaterial } from '@sigstore/verify';
 import type { CertificateIdentity } from '../../sigstore/certificate-identity.ts';
 import { parseCertificate } from '../../sigstore/certificates.ts';
-import { assertRekorEntryNamesSigner, legacySignatureBundle } from './as-bundle.ts';
+import { legacySignatureBundle } from './as-bundle.ts';
 import { verifyKeylessEvidence, type KeylessRequirements } from '../../sigstore/verify.ts';
 import type { CosignSignature } from './types.ts';
 import { VerificationError } from '../../errors.ts';
@@ -18,9 +18,8 @@ export function verifyKeylessSignature(sig: CosignSignature, trust: TrustMateria
   if (req.requireTimestamp && sig.rfc3161Timestamp === undefined)
     throw new VerificationError('TIMESTAMP', 'no RFC 3161 timestamp annotation, and the authority requires one');
   const bundle = legacySignatureBundle(sig);
-  verifyKeylessEvidence(bundle, trust, req, sig.payload);
-  // Where a timestamp is required the entry is not read (verifyKeylessEvidence drops it), as cosign ignores the log there.
-  if (!req.requireTimestamp) assertRekorEntryNamesSigner(bundle);
+  // The Rekor entry, where it is read (not where a timestamp is required), must name the certificate as cosign's comparePublicKey.
+  verifyKeylessEvidence(bundle, trust, req, 'cosign', sig.payload);
   const leaf = bundle.verificationMaterial.content;
   if (leaf.$case !== 'x509CertificateChain' || !leaf.x509CertificateChain.certificates[0]) {
     throw new VerificationError('NO_EVIDENCE', 'bundle has no leaf certificate');
