@@ -4,6 +4,7 @@
  * them one after another) leaves every figure the README's table is made from.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Agent, get as httpGet } from 'node:http';
 
 const RESULTS = new URL('results.json', import.meta.url);
 
@@ -38,4 +39,28 @@ export async function interleaved(rounds: number, a: (i: number) => Promise<void
     }
   }
   return out;
+}
+
+/**
+ * GETs to a local registry on a keep-alive node:http agent, nothing around
+ * them: the request half of a floor. `connections` as sigwatch's own bound.
+ */
+export function rawRegistry(host: string, connections: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const [hostname, port] = host.split(':');
+  const get = (path: string, accept?: string) =>
+    new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      httpGet({ host: hostname, port: Number(port), path, agent, headers: accept ? { accept } : {} }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+  return { get, close: () => agent.destroy() };
+}
+
+/** What a `.sig` manifest holds that a floor reads. */
+export interface SignatureLayers {
+  layers: { digest: string; annotations: Record<string, string> }[];
 }

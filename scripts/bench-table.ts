@@ -25,7 +25,16 @@ export interface BenchResults {
   machine: string;
   roundTrips: Record<string, { cold: number; warm: number; floor: number; warmConnections?: number; coldConnections?: number }>;
   latency: { p50: number; p99: number; floorP50: number; floorP99: number; ratioP50: number; ratioP99: number; ours?: Spread; floor?: Spread };
-  throughput: Record<'keyed' | 'keyless', { imagesPerSecond: number; cpuMsPerImage: number; registryCpuMsPerImage?: number; distinctImages?: number }>;
+  throughput: Record<
+    'keyed' | 'keyless',
+    {
+      imagesPerSecond: number;
+      cpuMsPerImage: number;
+      registryCpuMsPerImage?: number;
+      distinctImages?: number;
+      floor?: { imagesPerSecond: number; cpuMsPerImage: number; registryCpuMsPerImage: number };
+    }
+  >;
   peakRssMiB: number;
   oneVerificationRssMiB: { maxRssMiB: number; bareMiB: number };
   alternative: {
@@ -71,6 +80,11 @@ export function renderBenchTable(r: BenchResults): string {
       `throughput, ${kind}, ${t.distinctImages ?? r.images} distinct images`,
       `${t.imagesPerSecond.toFixed(0)} images/s (${t.cpuMsPerImage.toFixed(2)} ms CPU each in sigwatch${server})`,
     ]);
+    if (t.floor)
+      rows.push([
+        `throughput floor, ${kind}: the same requests raw + \`crypto.verify\`, same images and width`,
+        `${t.floor.imagesPerSecond.toFixed(0)} images/s (${t.floor.cpuMsPerImage.toFixed(2)} ms CPU each in the client, ${t.floor.registryCpuMsPerImage.toFixed(2)} ms in docker-registry)`,
+      ]);
   }
   rows.push([
     'memory',
@@ -90,12 +104,18 @@ export function renderBenchTable(r: BenchResults): string {
     ]);
   }
   if (r.layers) {
-    const kinds = Object.entries(r.layers).filter((e): e is [string, Spread & { requests: number }] => typeof e[1] === 'object' && e[1] !== null);
-    const one = kinds[0]?.[1].median ?? NaN;
+    type Kind = Spread & { requests: number; registryCpuMsPerImage: number };
+    const kinds = Object.entries(r.layers).filter((e): e is [string, Kind & { floor?: Kind }] => typeof e[1] === 'object' && e[1] !== null);
+    const one = kinds[0]?.[1];
     for (const [name, k] of kinds) {
+      const floor =
+        k.floor && one?.floor
+          ? `. Floor, the same requests raw and one \`crypto.verify\` a layer: ${ms(k.floor.median)}, ${(k.floor.median / one.floor.median).toFixed(2)}× the 1-layer floor; ` +
+            `docker-registry ${k.registryCpuMsPerImage.toFixed(1)} ms CPU an image`
+          : '';
       rows.push([
-        `a \`.sig\` of ${name}, warm, by digest (interleaved)`,
-        `${ms(k.median)} (p25–p75 ${k.p25.toFixed(1)}–${k.p75.toFixed(1)}); ${k.requests} requests; ${(k.median / one).toFixed(2)}× the 1-layer time`,
+        `a \`.sig\` of ${name}, warm, by digest (interleaved${k.floor ? ' with its floor' : ''})`,
+        `${ms(k.median)} (p25–p75 ${k.p25.toFixed(1)}–${k.p75.toFixed(1)}); ${k.requests} requests; ${(k.median / one!.median).toFixed(2)}× the 1-layer time${floor}`,
       ]);
     }
   }

@@ -76,7 +76,7 @@ class RoundTripCounter {
 
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
 const MAX_REDIRECTS = 5;
-const DEFAULT_CONNECTIONS_PER_ORIGIN = 8;
+export const DEFAULT_CONNECTIONS_PER_ORIGIN = 8;
 const MAX_REDIRECT_BODY = 64 * 1024;
 /** Idle connections are closed after this: below the idle timeouts of registries and load balancers (ALB 60 s, S3 20 s). */
 const IDLE_SOCKET_MS = 15_000;
