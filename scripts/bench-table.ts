@@ -70,7 +70,7 @@ export function renderBenchTable(r: BenchResults): string {
     rows.push([`registry requests per image: ${name}`, `${t.warm} warm, ${t.cold} cold (floor ${t.floor})${connections}`]);
   }
   rows.push([
-    'warm latency, keyed, by digest (interleaved with its floor: the same requests with `fetch` + `crypto.verify`)',
+    'warm latency, keyed, by digest (interleaved with its floor: the same requests raw on a keep-alive agent + `crypto.verify`)',
     `p50 ${ms(r.latency.p50)} / p99 ${ms(r.latency.p99)}; floor p50 ${ms(r.latency.floorP50)} / p99 ${ms(r.latency.floorP99)} (${r.latency.ratioP50.toFixed(2)}× / ${r.latency.ratioP99.toFixed(2)}×)`,
   ]);
   for (const kind of ['keyed', 'keyless'] as const) {
