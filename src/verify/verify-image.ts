@@ -10,6 +10,7 @@ import { openTarget, policyMatchName, type ImageTarget } from '../registry/targe
 import { DEFAULT_MAX_SIGNATURE_LAYER_BYTES, type Repository } from '../registry/types.ts';
 import { EvidenceBudget, type EvidenceLimits } from './evidence/budget.ts';
 import { gatherEvidence, pullSecretNames, type Evidence } from './evidence/gather.ts';
+import { cosignPayload } from './evidence/legacy-signature/simple-signing.ts';
 import { defaultPolicyEvaluator, type PolicyEvaluator } from './policy-engines/evaluate.ts';
 import { specPolicyEvaluator } from './spec-policy.ts';
 import type { PublicKey } from '../trust/keys.ts';
@@ -73,6 +74,9 @@ export async function verifyImage(target: ImageTarget, selectPolicies: PolicySel
 
   // One budget for all the image's evidence, whichever source and kind: no pushed content can exhaust memory.
   const budget = new EvidenceBudget(opts.evidenceLimits);
+  // What `cosign sign` signs for this image without annotations: a `.sig` layer holding it needs no blob fetch (on ECR, a redirect to S3).
+  const signedName = target.kind === 'registry' ? target.ref.repositoryName : target.as?.repositoryName;
+  if (signedName !== undefined) budget.offer(cosignPayload(signedName, digest));
   const repositories = signatureRepositories(target, repository, deps);
   const evidence = gatherEvidence(digest, (source) => budget.wrap(repositories(source)), {
     maxLayerBytes: opts.maxSignatureLayerBytes ?? DEFAULT_MAX_SIGNATURE_LAYER_BYTES,

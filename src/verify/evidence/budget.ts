@@ -1,5 +1,6 @@
 import { isUnavailable, SigwatchError } from '../../errors.ts';
 import { mapLimit } from '../../map-limit.ts';
+import { sha256Digest } from '../../registry/digest.ts';
 import type { Descriptor, Manifest, Repository } from '../../registry/types.ts';
 
 /**
@@ -9,7 +10,8 @@ import type { Descriptor, Manifest, Repository } from '../../registry/types.ts';
  * function's memory and lose every record of its batch. Bytes are counted
  * per use (a blob named twice is processed twice), so the bound holds on
  * what is parsed and kept, not only on what crosses the network; identical
- * blobs are fetched once and shared.
+ * blobs are fetched once and shared, and a blob sigwatch already holds
+ * (`offer`) is not fetched at all.
  */
 
 export interface EvidenceLimits {
@@ -31,6 +33,17 @@ export class EvidenceBudget {
 
   constructor(limits: EvidenceLimits = DEFAULT_EVIDENCE_LIMITS) {
     this.#limits = limits;
+  }
+
+  /**
+   * Bytes a layer may hold that sigwatch can write itself (the payload
+   * cosign signs for the image): a read of their digest is answered without
+   * a fetch. A blob is named by its sha256, so bytes that hash to a layer's
+   * digest are that layer, whoever would have sent them; the read is still
+   * charged, and still checked against the layer's size.
+   */
+  offer(bytes: Buffer): void {
+    this.#blobs.set(sha256Digest(bytes), Promise.resolve(bytes));
   }
 
   /** `repo` whose reads count against this budget; what it fetched is the same for every repository of the verification. */
@@ -72,7 +85,12 @@ export class EvidenceBudget {
           blob.catch(() => this.#blobs.delete(descriptor.digest));
           this.#blobs.set(descriptor.digest, blob);
         }
-        return blob;
+        const bytes = await blob;
+        // Shared by digest, so checked against each layer's own size, as its fetch would be (and cosign's is).
+        if (bytes.length !== descriptor.size) {
+          throw new SigwatchError('DIGEST_MISMATCH', `${what}: blob is ${bytes.length} bytes, descriptor says ${descriptor.size}`);
+        }
+        return bytes;
       },
     };
   }

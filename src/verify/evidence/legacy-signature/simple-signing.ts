@@ -11,6 +11,9 @@ const SIMPLE_CONTAINER_IMAGE: GoStruct = {
   optional: null,
 };
 
+/** `critical.type` of a cosign signature payload (sigstore `payload.CosignSignatureType`). */
+const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
+
 /**
  * The digest a cosign simple-signing payload vouches for
  * (`critical.image.docker-manifest-digest`); throws a VerificationError when
@@ -31,8 +34,24 @@ export function signedDigest(payload: Buffer): string {
   const digest = isObject(image) ? image['docker-manifest-digest'] : undefined;
   if (typeof digest !== 'string') throw new VerificationError('EVIDENCE_MALFORMED', 'payload has no critical.image.docker-manifest-digest');
   const type = isObject(critical) ? critical.type : undefined;
-  if (typeof type === 'string' && type !== 'cosign container image signature') {
+  if (typeof type === 'string' && type !== COSIGN_SIGNATURE_TYPE) {
     throw new VerificationError('SUBJECT_MISMATCH', `payload type "${type.slice(0, 80)}" is not a cosign container image signature`);
   }
   return digest;
+}
+
+/**
+ * The payload `cosign sign` signs for `repositoryName@digest` when given no
+ * `-a` annotations, byte for byte: Go's json.Marshal of sigstore's
+ * `payload.Cosign` (`pkg/signature/payload`), whose docker-reference is
+ * go-containerregistry's `Repository.Name()`. JSON.stringify writes the same
+ * bytes here: a repository name and a digest hold no character Go escapes.
+ */
+export function cosignPayload(repositoryName: string, digest: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      critical: { identity: { 'docker-reference': repositoryName }, image: { 'docker-manifest-digest': digest }, type: COSIGN_SIGNATURE_TYPE },
+      optional: null,
+    }),
+  );
 }
