@@ -2,7 +2,8 @@
  * `npm run bench`: the figures of issue #11, side by side with their floors.
  *
  * - round trips per verified image, by case, against the floor (tag→digest,
- *   signature manifest, signature blob);
+ *   the referrers list, signature manifest; the blob only when its payload is
+ *   not the one cosign signs for the image);
  * - warm latency p50/p99 of `verifyImage` against a floor made of the same
  *   number of raw HTTP requests to the same registry plus a raw
  *   `crypto.verify` of the same signature;
